@@ -1,0 +1,1 @@
+"""The `replicheck` command line."""

@@ -1,0 +1,1 @@
+"""Replication protocols as state machines on a deterministic simulator."""
