@@ -1,0 +1,323 @@
+"""Histories with Jepsen semantics: events in, paired operations out.
+
+A history is a sequence of events. Each operation is an ``invoke`` by a process followed
+later by that process's completion: ``ok`` (it took effect, with the returned value),
+``fail`` (it certainly did not take effect) or ``info`` (unknown: it may have taken
+effect at any moment after its invocation, or never). A process that saw ``info`` never
+invokes again. An invocation with no completion at the end of the history is treated as
+``info``: the client never learned what happened, which is exactly Jepsen's crash.
+
+Events from the nemesis (process ``nemesis``) are fault annotations, kept for reports and
+left out of every search.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+EVENT_TYPES = ("invoke", "ok", "fail", "info")
+NEMESIS = "nemesis"
+
+
+class HistoryError(ValueError):
+    """Bad input: names the file, the line and the problem."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.line = line
+
+    def __str__(self) -> str:
+        where = self.path or "<history>"
+        if self.line is not None:
+            where += f":{self.line}"
+        return f"{where}: {self.message}"
+
+
+class _Unknown:
+    """The completion value of an operation whose outcome nobody learned."""
+
+    _instance = None
+
+    def __new__(cls) -> "_Unknown":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of a history, as recorded."""
+
+    process: Any
+    type: str
+    f: Any
+    value: Any = None
+    key: Any = None
+    time: int | float | None = None
+    index: int | None = None
+    node: Any = None
+    line: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d: dict = {"process": self.process, "type": self.type, "f": self.f, "value": self.value}
+        for name in ("key", "time", "index", "node"):
+            v = getattr(self, name)
+            if v is not None:
+                d[name] = v
+        d.update(self.extra)
+        return d
+
+
+@dataclass(frozen=True)
+class Op:
+    """An operation: an invocation paired with its completion.
+
+    ``value`` is what the invocation carried (the value written, the cas pair);
+    ``output`` is what the completion returned, or ``UNKNOWN`` when the operation did not
+    complete ``ok``. ``call`` and ``ret`` are the interval in real time (event positions,
+    or timestamps where every event has one); ``ret`` is infinite for an operation that
+    never completed or completed ``info``.
+    """
+
+    id: int
+    process: Any
+    f: str
+    value: Any
+    output: Any
+    status: str  # "ok" | "fail" | "info"
+    call: float
+    ret: float
+    key: Any = None
+    node: Any = None
+    line: int | None = None
+    ret_line: int | None = None
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def crashed(self) -> bool:
+        return self.status == "info"
+
+    def to_dict(self) -> dict:
+        d = {
+            "id": self.id,
+            "process": self.process,
+            "f": self.f,
+            "value": self.value,
+            "status": self.status,
+        }
+        if self.output is not UNKNOWN:
+            d["output"] = self.output
+        if self.key is not None:
+            d["key"] = self.key
+        if self.node is not None:
+            d["node"] = self.node
+        if self.line is not None:
+            d["line"] = self.line
+        return d
+
+
+@dataclass
+class History:
+    """A parsed, validated history.
+
+    ``ops`` are the client operations in invocation order; ``faults`` are nemesis events;
+    ``meta`` says how to judge the history where the file said so (``spec``, ``init``,
+    ``nil_read``, ``source``); ``skipped`` counts input lines that were not events, by
+    reason, so that nothing is dropped silently.
+    """
+
+    ops: list[Op]
+    faults: list[Event] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+    path: str | None = None
+    format: str | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def __iter__(self) -> Iterator[Op]:
+        return iter(self.ops)
+
+    @property
+    def never_completed(self) -> int:
+        return sum(1 for op in self.ops if op.status == "info" and op.ret_line is None)
+
+    @classmethod
+    def from_events(
+        cls,
+        events: Iterable[Event | dict],
+        *,
+        path: str | None = None,
+        meta: dict | None = None,
+        format: str | None = None,
+        skipped: dict[str, int] | None = None,
+    ) -> "History":
+        evs = [e if isinstance(e, Event) else event_from_dict(e, path=path) for e in events]
+        ops, faults = pair(evs, path=path)
+        return cls(
+            ops=ops,
+            faults=faults,
+            meta=dict(meta or {}),
+            path=path,
+            format=format,
+            skipped=dict(skipped or {}),
+            events=evs,
+        )
+
+
+_KNOWN_FIELDS = ("process", "type", "f", "value", "key", "time", "index", "node")
+
+
+def event_from_dict(d: dict, *, path: str | None = None, line: int | None = None) -> Event:
+    """Build an Event from a Jepsen-shaped map, checking the fields every event needs."""
+    if not isinstance(d, dict):
+        raise HistoryError(f"expected an event map, got {type(d).__name__}", path, line)
+    for name in ("process", "type"):
+        if name not in d:
+            raise HistoryError(f"event has no '{name}' field", path, line)
+    typ = d["type"]
+    if isinstance(typ, str) and typ.startswith(":"):
+        typ = typ[1:]
+    if typ not in EVENT_TYPES:
+        raise HistoryError(
+            f"unknown type {d['type']!r}; expected one of invoke, ok, fail, info", path, line
+        )
+    process = d["process"]
+    if isinstance(process, str) and process.startswith(":"):
+        process = process[1:]
+    if process != NEMESIS and "f" not in d:
+        raise HistoryError("event has no 'f' field", path, line)
+    f = d.get("f")
+    if isinstance(f, str) and f.startswith(":"):
+        f = f[1:]
+    t = d.get("time")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))):
+        raise HistoryError(f"'time' must be a number, got {t!r}", path, line)
+    extra = {k: v for k, v in d.items() if k not in _KNOWN_FIELDS}
+    return Event(
+        process=process,
+        type=typ,
+        f=f,
+        value=d.get("value"),
+        key=d.get("key"),
+        time=t,
+        index=d.get("index"),
+        node=d.get("node"),
+        line=line,
+        extra=extra,
+    )
+
+
+def _describe(e: Event) -> str:
+    return f"{e.f}" + (f" at line {e.line}" if e.line is not None else "")
+
+
+def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], list[Event]]:
+    """Pair invocations with completions, enforcing Jepsen's rules for processes."""
+    timed = all(e.time is not None for e in events if e.process != NEMESIS)
+    pending: dict[Any, tuple[int, Event, float]] = {}
+    crashed: dict[Any, Event] = {}
+    slots: list[dict | None] = []
+    faults: list[Event] = []
+    for pos, e in enumerate(events):
+        if e.process == NEMESIS:
+            faults.append(e)
+            continue
+        try:
+            hash(e.process)
+        except TypeError:
+            raise HistoryError(f"process must be a number or a name, got {e.process!r}", path, e.line)
+        now = e.time if timed else pos
+        if e.type == "invoke":
+            if e.process in pending:
+                _, prev, _ = pending[e.process]
+                raise HistoryError(
+                    f"process {e.process} invokes {e.f} before its {_describe(prev)} completed",
+                    path,
+                    e.line,
+                )
+            if e.process in crashed:
+                raise HistoryError(
+                    f"process {e.process} invokes {e.f} after its {_describe(crashed[e.process])} "
+                    "ended with info; a crashed process never invokes again (Jepsen gives the "
+                    "next operation a new process id)",
+                    path,
+                    e.line,
+                )
+            pending[e.process] = (len(slots), e, now)
+            slots.append(None)
+            continue
+        if e.process not in pending:
+            raise HistoryError(
+                f"{e.type} completion of {e.f} by process {e.process} has no invocation", path, e.line
+            )
+        slot, inv, call = pending.pop(e.process)
+        if e.f != inv.f:
+            raise HistoryError(
+                f"{e.type} completion of {e.f} does not match process {e.process}'s invocation "
+                f"of {_describe(inv)}",
+                path,
+                e.line,
+            )
+        if timed and now < call:
+            raise HistoryError(
+                f"completion time {now} is before its invocation's time {call} "
+                f"(line {inv.line})",
+                path,
+                e.line,
+            )
+        if e.type == "info":
+            crashed[e.process] = e
+        slots[slot] = {"inv": inv, "comp": e, "call": call, "ret": now}
+    for slot, inv, call in pending.values():
+        slots[slot] = {"inv": inv, "comp": None, "call": call, "ret": math.inf}
+    ops: list[Op] = []
+    for i, s in enumerate(slots):
+        assert s is not None
+        inv: Event = s["inv"]
+        comp: Event | None = s["comp"]
+        status = comp.type if comp is not None else "info"
+        output = comp.value if status == "ok" else UNKNOWN
+        value = inv.value
+        ret = s["ret"] if status != "info" else math.inf
+        extra = dict(inv.extra)
+        if comp is not None:
+            extra.update(comp.extra)
+        ops.append(
+            Op(
+                id=i,
+                process=inv.process,
+                f=inv.f,
+                value=value,
+                output=output,
+                status=status,
+                call=s["call"],
+                ret=ret,
+                key=inv.key if inv.key is not None else (comp.key if comp else None),
+                node=(comp.node if comp is not None and comp.node is not None else inv.node),
+                line=inv.line,
+                ret_line=comp.line if comp is not None else None,
+                extra=extra,
+            )
+        )
+    return ops, faults

@@ -1,0 +1,341 @@
+"""Z3 encodings of quorum properties.
+
+Counting encoding: two nodes are interchangeable when every atom of every predicate
+gives them the same weight and they sit in the same failure domain and role; swapping
+them maps quorums to quorums. So a quorum is described, up to symmetry, by how many
+nodes it takes from each group: one integer per group, and two quorums can be disjoint
+iff their counts fit side by side (c1 + c2 <= size) in every group. A threshold system
+is one group, so N = 1001 is as cheap as N = 3.
+
+Per-node encoding: one Boolean per node per quorum, with sums of If(b, weight, 0).
+Deciding "two disjoint majorities exist" this way is a pigeonhole problem, which is
+hard for the solver's Boolean search; it is kept to make that point measurable, and it
+is what the counting encoding degenerates to when no two nodes are interchangeable.
+
+Either way a refutation comes back as counts, is shrunk to a minimal one in plain
+Python, and is turned into named nodes that the caller (and the tests) can check with
+set arithmetic.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from itertools import product
+
+import z3
+
+from .quorum import (
+    MEASURED, PROVED, REFUTED, UNKNOWN, AllOf, AnyOf, AtLeast, Available, Counterexample,
+    FaultTolerance, Intersects, Load, Predicate, PropertyResult, QuorumSystem, SurvivesDomainLoss,
+)
+
+# Count vectors enumerated for the load linear programme; beyond this, load is unknown.
+LOAD_ENUMERATION_LIMIT = 200_000
+
+
+def _atoms(predicate: Predicate):
+    if isinstance(predicate, AtLeast):
+        yield predicate
+    else:
+        for part in predicate.parts:
+            yield from _atoms(part)
+
+
+def partition(system: QuorumSystem) -> list[tuple[str, ...]]:
+    """Groups of interchangeable nodes, in node order."""
+    atoms = [dict(a.weights) for _, p in system.quorums for a in _atoms(p)]
+    domain_of = {n: name for name, members in system.domains for n in members}
+    fallbacks = set(system.fallbacks)
+    groups: dict[tuple, list[str]] = {}
+    for node in system.nodes:
+        signature = (tuple(a.get(node, 0) for a in atoms), domain_of.get(node), node in fallbacks)
+        groups.setdefault(signature, []).append(node)
+    return [tuple(g) for g in groups.values()]
+
+
+class Encoder:
+    def __init__(self, system: QuorumSystem, per_node: bool = False, timeout_ms: int = 10_000):
+        self.system = system
+        self.per_node = per_node
+        self.timeout_ms = timeout_ms
+        self.groups = [(n,) for n in system.nodes] if per_node else partition(system)
+        self.size = [len(g) for g in self.groups]
+        self.group_of = {n: i for i, g in enumerate(self.groups) for n in g}
+        if per_node:
+            self.encoding = "per-node"
+        elif all(s == 1 for s in self.size) and len(self.size) > 1:
+            self.encoding = f"counting ({len(self.groups)} singleton groups: no interchangeable nodes)"
+        else:
+            self.encoding = f"counting ({len(self.groups)} group{'s' if len(self.groups) != 1 else ''})"
+
+    # -- predicates over count vectors -------------------------------------------------
+
+    def _coefficients(self, atom: AtLeast) -> list[int]:
+        coef = [0] * len(self.groups)
+        for node, weight in atom.weights:
+            coef[self.group_of[node]] = weight  # uniform within a group by construction
+        return coef
+
+    def formula(self, predicate: Predicate, counts: list) -> z3.BoolRef:
+        """``counts[g]`` is an Int (counting) or a Bool (per-node)."""
+        if isinstance(predicate, AtLeast):
+            coef = self._coefficients(predicate)
+            if self.per_node:
+                terms = [z3.If(counts[g], c, 0) for g, c in enumerate(coef) if c]
+            else:
+                terms = [c * counts[g] for g, c in enumerate(coef) if c]
+            return (z3.Sum(terms) if terms else z3.IntVal(0)) >= predicate.k
+        parts = [self.formula(p, counts) for p in predicate.parts]
+        return z3.And(parts) if isinstance(predicate, AllOf) else z3.Or(parts)
+
+    def evaluate(self, predicate: Predicate, counts: list[int]) -> bool:
+        if isinstance(predicate, AtLeast):
+            return sum(c * x for c, x in zip(self._coefficients(predicate), counts)) >= predicate.k
+        results = (self.evaluate(p, counts) for p in predicate.parts)
+        return all(results) if isinstance(predicate, AllOf) else any(results)
+
+    def _quorum_vars(self, tag: str, solver) -> list:
+        if self.per_node:
+            return [z3.Bool(f"{tag}_{g}") for g in range(len(self.groups))]
+        xs = [z3.Int(f"{tag}_{g}") for g in range(len(self.groups))]
+        for x, s in zip(xs, self.size):
+            solver.add(x >= 0, x <= s)
+        return xs
+
+    def _value(self, model: z3.ModelRef, var) -> int:
+        v = model.eval(var, model_completion=True)
+        return (1 if z3.is_true(v) else 0) if self.per_node else v.as_long()
+
+    def _solver(self):
+        solver = z3.Solver()
+        solver.set("timeout", self.timeout_ms)
+        return solver
+
+    def _alive(self, failed: list[int]) -> list[int]:
+        return [s - d for s, d in zip(self.size, failed)]
+
+    def _nodes(self, counts: list[int], from_end: bool = False) -> list[str]:
+        chosen = []
+        for group, c in zip(self.groups, counts):
+            chosen += list(group[len(group) - c:] if from_end else group[:c])
+        order = {n: i for i, n in enumerate(self.system.nodes)}
+        return sorted(chosen, key=order.__getitem__)
+
+    def _shrink(self, predicate: Predicate, counts: list[int]) -> list[int]:
+        """Drop nodes while the counts still form a quorum, so examples are minimal."""
+        counts = list(counts)
+        for g in range(len(counts)):
+            while counts[g] > 0:
+                counts[g] -= 1
+                if not self.evaluate(predicate, counts):
+                    counts[g] += 1
+                    break
+        return counts
+
+    # -- properties --------------------------------------------------------------------
+
+    def decide(self, prop) -> PropertyResult:
+        if isinstance(prop, Intersects):
+            return self._intersects(prop)
+        if isinstance(prop, Available):
+            return self._available(prop)
+        if isinstance(prop, SurvivesDomainLoss):
+            return self._domain_loss(prop)
+        if isinstance(prop, FaultTolerance):
+            return self._fault_tolerance(prop)
+        if isinstance(prop, Load):
+            return self._load(prop)
+        raise TypeError(f"not a quorum property: {prop!r}")
+
+    def _unknown(self, prop, solver) -> PropertyResult:
+        return PropertyResult(prop.name, prop.describe(), UNKNOWN,
+                              note=f"solver gave up ({solver.reason_unknown()}) within {self.timeout_ms} ms")
+
+    def _intersects(self, prop: Intersects) -> PropertyResult:
+        pa, pb = self.system.predicate(prop.a), self.system.predicate(prop.b)
+        solver = self._solver()
+        xa, xb = self._quorum_vars("a", solver), self._quorum_vars("b", solver)
+        solver.add(self.formula(pa, xa), self.formula(pb, xb))
+        for g, s in enumerate(self.size):
+            solver.add(z3.Not(z3.And(xa[g], xb[g])) if self.per_node else xa[g] + xb[g] <= s)
+        verdict = solver.check()
+        if verdict == z3.unsat:
+            return PropertyResult(prop.name, prop.describe(), PROVED)
+        if verdict == z3.unknown:
+            return self._unknown(prop, solver)
+        model = solver.model()
+        ca = self._shrink(pa, [self._value(model, x) for x in xa])
+        cb = self._shrink(pb, [self._value(model, x) for x in xb])
+        qa, qb = self._nodes(ca), self._nodes(cb, from_end=True)
+        label_a, label_b = (prop.a, prop.b) if prop.a != prop.b else (f"{prop.a} 1", f"{prop.b} 2")
+        example = Counterexample(quorums={label_a: qa, label_b: qb},
+                                 down_while=self._stand_ins({label_a: qa, label_b: qb}))
+        return PropertyResult(prop.name, prop.describe(), REFUTED, example)
+
+    def _stand_ins(self, quorums: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Preferred nodes that were down while a sloppy quorum used fallbacks."""
+        if not self.system.fallbacks:
+            return {}
+        fallbacks = set(self.system.fallbacks)
+        result = {}
+        for label, members in quorums.items():
+            used = sum(1 for n in members if n in fallbacks)
+            if used:
+                absent = [n for n in self.system.preferred if n not in set(members)]
+                result[label] = absent[:used]
+        return result
+
+    def _failure_vars(self, solver) -> list:
+        if self.per_node:
+            return [z3.Bool(f"down_{g}") for g in range(len(self.groups))]
+        ds = [z3.Int(f"down_{g}") for g in range(len(self.groups))]
+        for d, s in zip(ds, self.size):
+            solver.add(d >= 0, d <= s)
+        return ds
+
+    def _failed_total(self, ds):
+        return z3.Sum([z3.If(d, 1, 0) for d in ds]) if self.per_node else z3.Sum(ds)
+
+    def _no_quorum_alive(self, predicate: Predicate, ds):
+        # Predicates are monotone: some quorum survives iff the live set itself is one.
+        alive = [z3.Not(d) for d in ds] if self.per_node else [s - d for s, d in zip(self.size, ds)]
+        return z3.Not(self.formula(predicate, alive))
+
+    def _available(self, prop: Available) -> PropertyResult:
+        predicate = self.system.predicate(prop.kind)
+        solver = self._solver()
+        ds = self._failure_vars(solver)
+        solver.add(self._failed_total(ds) <= prop.f, self._no_quorum_alive(predicate, ds))
+        verdict = solver.check()
+        if verdict == z3.unsat:
+            return PropertyResult(prop.name, prop.describe(), PROVED)
+        if verdict == z3.unknown:
+            return self._unknown(prop, solver)
+        failed = [self._value(solver.model(), d) for d in ds]
+        return PropertyResult(prop.name, prop.describe(), REFUTED,
+                              Counterexample(failed=self._nodes(failed)))
+
+    def _domain_loss(self, prop: SurvivesDomainLoss) -> PropertyResult:
+        predicate = self.system.predicate(prop.kind)
+        solver = self._solver()
+        ds = self._failure_vars(solver)
+        lost = z3.Int("lost_domain")
+        options = []
+        for index, (_, members) in enumerate(self.system.domains):
+            inside = set(members)
+            # Domains are unions of groups, so each group is wholly in or out.
+            pattern = [d == (z3.BoolVal(True) if self.per_node else s) if group[0] in inside
+                       else d == (z3.BoolVal(False) if self.per_node else 0)
+                       for d, s, group in zip(ds, self.size, self.groups)]
+            options.append(z3.And([lost == index] + pattern))
+        solver.add(z3.Or(options), self._no_quorum_alive(predicate, ds))
+        verdict = solver.check()
+        if verdict == z3.unsat:
+            return PropertyResult(prop.name, prop.describe(), PROVED)
+        if verdict == z3.unknown:
+            return self._unknown(prop, solver)
+        model = solver.model()
+        name = self.system.domains[model.eval(lost).as_long()][0]
+        failed = [self._value(model, d) for d in ds]
+        return PropertyResult(prop.name, prop.describe(), REFUTED,
+                              Counterexample(failed=self._nodes(failed)), note=f"datacenter {name} down")
+
+    def _fault_tolerance(self, prop: FaultTolerance) -> PropertyResult:
+        predicate = self.system.predicate(prop.kind)
+        opt = z3.Optimize()
+        opt.set("timeout", self.timeout_ms)
+        ds = self._failure_vars(opt)
+        total = self._failed_total(ds)
+        opt.add(self._no_quorum_alive(predicate, ds))
+        opt.minimize(total)
+        verdict = opt.check()
+        if verdict == z3.unsat:
+            # No failure set can stop it (an empty set is a quorum): tolerates everything.
+            return PropertyResult(prop.name, prop.describe(), MEASURED, value=len(self.system.nodes),
+                                  note="the empty set is a quorum")
+        if verdict == z3.unknown:
+            return self._unknown(prop, opt)
+        failed = [self._value(opt.model(), d) for d in ds]
+        smallest = sum(failed)
+        return PropertyResult(prop.name, prop.describe(), MEASURED, Counterexample(failed=self._nodes(failed)),
+                              value=smallest - 1,
+                              note=f"{smallest} failure(s) can leave no {prop.kind} quorum")
+
+    def _load(self, prop: Load) -> PropertyResult:
+        """Naor-Wool load as a linear programme over minimal quorum count vectors.
+
+        Averaging any strategy over permutations inside each group keeps it a strategy
+        and cannot raise the busiest node's load, so a node's load can be taken uniform
+        within its group: sum over quorum types of p(type) * count_g / size_g.
+        """
+        predicate = self.system.predicate(prop.kind)
+        space = 1
+        for s in self.size:
+            space *= s + 1
+        if space > LOAD_ENUMERATION_LIMIT:
+            return PropertyResult(prop.name, prop.describe(), UNKNOWN,
+                                  note=f"{space} quorum shapes exceed the enumeration limit {LOAD_ENUMERATION_LIMIT}")
+        minimal = []
+        for counts in product(*(range(s + 1) for s in self.size)):
+            c = list(counts)
+            if self.evaluate(predicate, c) and all(
+                    c[g] == 0 or not self.evaluate(predicate, c[:g] + [c[g] - 1] + c[g + 1:])
+                    for g in range(len(c))):
+                minimal.append(c)
+        if not minimal:
+            return PropertyResult(prop.name, prop.describe(), MEASURED, value="0", note="no quorum exists")
+        opt = z3.Optimize()
+        opt.set("timeout", self.timeout_ms)
+        ps = [z3.Real(f"p_{i}") for i in range(len(minimal))]
+        load = z3.Real("load")
+        opt.add(*[p >= 0 for p in ps], z3.Sum(ps) == 1)
+        for g, s in enumerate(self.size):
+            opt.add(z3.Sum([p * z3.RealVal(Fraction(c[g], s)) for p, c in zip(ps, minimal) if c[g]] or [z3.RealVal(0)])
+                    <= load)
+        opt.minimize(load)
+        if opt.check() != z3.sat:
+            return self._unknown(prop, opt)
+        value = opt.model().eval(load)
+        exact = Fraction(value.numerator_as_long(), value.denominator_as_long())
+        return PropertyResult(prop.name, prop.describe(), MEASURED, value=str(exact),
+                              note=f"{float(exact):.4g} over {len(minimal)} minimal quorum shape(s)")
+
+
+# ---------------------------------------------------------------------------
+# Optimisation over symbolic threshold systems
+
+
+def optimise_threshold(write_failures: int, read_failures: int, read_write: bool, write_write: bool,
+                       n: int | None, max_n: int, timeout_ms: int):
+    """Smallest (N, W + R, R) satisfying the requirements; None if impossible, "unknown"
+    if the solver ran out of time."""
+    N, W, R = z3.Ints("N W R")
+    a, b, d = z3.Ints("a b d")
+    requirements = [
+        # Whichever f nodes fail, N - f live nodes still hold a quorum.
+        z3.ForAll([d], z3.Implies(z3.And(d >= 0, d <= write_failures, d <= N), N - d >= W)),
+        z3.ForAll([d], z3.Implies(z3.And(d >= 0, d <= read_failures, d <= N), N - d >= R)),
+    ]
+    if read_write:  # no a-node write quorum and b-node read quorum fit side by side
+        requirements.append(z3.ForAll([a, b], z3.Implies(
+            z3.And(a >= W, b >= R, a >= 0, b >= 0), a + b > N)))
+    if write_write:
+        requirements.append(z3.ForAll([a, b], z3.Implies(
+            z3.And(a >= W, b >= W, a >= 0, b >= 0), a + b > N)))
+    goal = z3.Tactic("qe")(z3.And(requirements))
+    linear = z3.And([z3.And(list(g)) for g in goal])
+    opt = z3.Optimize()
+    opt.set("timeout", timeout_ms)
+    opt.add(linear, W >= 1, R >= 1, W <= N, R <= N, N >= 1, N <= max_n)
+    if n is not None:
+        opt.add(N == n)
+    opt.minimize(N)
+    opt.minimize(W + R)
+    opt.minimize(R)
+    verdict = opt.check()
+    if verdict == z3.unsat:
+        return None
+    if verdict == z3.unknown:
+        return UNKNOWN
+    m = opt.model()
+    return m.eval(N).as_long(), m.eval(W).as_long(), m.eval(R).as_long()

@@ -1,0 +1,429 @@
+"""Sequential specifications: what a single copy of the object would do.
+
+A spec is any object with
+
+- ``name``: a short name for reports;
+- ``init() -> state``: the initial state, a small hashable value;
+- ``step(state, op) -> (ok, new_state)``: whether ``op`` can take effect in ``state``
+  with the output it returned, and the state it leaves. ``op.output`` is ``UNKNOWN``
+  for an operation that crashed (``info``): answer as if it took effect. (It may also
+  never take effect; the search tries that itself.)
+
+and optionally
+
+- ``partition(ops) -> iterable of op lists``: independent sub-histories that can be
+  checked alone (P-compositionality). Splitting is the biggest speed-up there is: the
+  search is exponential in the concurrency of each part, not of the whole.
+- ``prune(ops) -> ops``: drop operations whose presence cannot change the verdict
+  (a crashed read, a read of unknown value, a crashed write that nobody read). Must be
+  sound: the verdict on what is returned equals the verdict on the whole.
+- ``validate(op) -> str | None``: a message when the op's value has the wrong shape.
+- ``explain(state, op) -> str``: why ``op`` cannot take effect in ``state``, in words.
+- ``describe_state(state) -> str`` and ``describe_op(op) -> str`` for reports.
+
+States must be hashable and cheap to hash: the search caches (linearized set, state).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections import defaultdict
+from typing import Any, Iterable, Protocol, runtime_checkable
+
+from .history import UNKNOWN, Op
+
+NIL_READS = ("absent", "unknown")
+
+
+@runtime_checkable
+class Spec(Protocol):
+    name: str
+
+    def init(self) -> Any: ...
+
+    def step(self, state: Any, op: Op) -> tuple[bool, Any]: ...
+
+
+def fmt(v: Any) -> str:
+    """Values the way Jepsen users read them: nil, [1 2], #{1 2}."""
+    if v is None:
+        return "nil"
+    if v is UNKNOWN:
+        return "?"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, tuple):
+        return "[" + " ".join(fmt(x) for x in v) + "]"
+    if isinstance(v, frozenset):
+        return "#{" + " ".join(sorted(fmt(x) for x in v)) + "}"
+    if isinstance(v, str):
+        return v if v.startswith(":") and " " not in v else json.dumps(v)
+    return str(v)
+
+
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
+def split_by_key(ops: Iterable[Op]) -> list[list[Op]]:
+    """Operations on different keys touch independent objects."""
+    parts: dict[Any, list[Op]] = defaultdict(list)
+    for op in ops:
+        parts[op.key].append(op)
+    return list(parts.values())
+
+
+class BaseSpec:
+    """Defaults shared by the built-in specs; user specs need not inherit from it."""
+
+    name = "spec"
+    functions: tuple[str, ...] = ()
+
+    def __init__(self, init: Any = None, nil_read: str = "absent"):
+        if nil_read not in NIL_READS:
+            raise ValueError(f"nil_read must be one of {NIL_READS}, not {nil_read!r}")
+        self.initial = init
+        self.nil_read = nil_read
+
+    def init(self) -> Any:
+        return self.initial
+
+    def partition(self, ops: list[Op]) -> list[list[Op]]:
+        return split_by_key(ops)
+
+    def validate(self, op: Op) -> str | None:
+        if op.f not in self.functions:
+            return f"{self.name} has no operation {op.f!r}; expected one of {', '.join(self.functions)}"
+        return None
+
+    def prune(self, ops: list[Op]) -> list[Op]:
+        return ops
+
+    def describe_state(self, state: Any) -> str:
+        return fmt(state)
+
+    def describe_op(self, op: Op) -> str:
+        out = op.output
+        if op.f == "read" or op.f == "get":
+            return f"{op.f} {fmt(out)}"
+        return f"{op.f} {fmt(op.value)}"
+
+    def explain(self, state: Any, op: Op) -> str:
+        return f"can't {self.describe_op(op)} in state {self.describe_state(state)}"
+
+    def unknown_read(self, op: Op) -> bool:
+        """A read with no usable result constrains nothing and changes nothing."""
+        return op.output is UNKNOWN or (op.output is None and self.nil_read == "unknown")
+
+
+class Register(BaseSpec):
+    """A read/write register. ``read`` returns the value; ``write`` sets it."""
+
+    name = "register"
+    functions = ("read", "write")
+    noun = "register"
+
+    def step(self, state: Any, op: Op) -> tuple[bool, Any]:
+        if op.f == "write":
+            return True, op.value
+        if op.f == "read":
+            return self.unknown_read(op) or op.output == state, state
+        return self.step_other(state, op)
+
+    def step_other(self, state: Any, op: Op) -> tuple[bool, Any]:
+        return False, state
+
+    def validate(self, op: Op) -> str | None:
+        err = super().validate(op)
+        if err:
+            return err
+        v = op.output if op.f == "read" else op.value
+        if v is not UNKNOWN and not _hashable(v):
+            return f"{op.f} value {v!r} is not a plain value"
+        return None
+
+    def explain(self, state: Any, op: Op) -> str:
+        if op.f == "read":
+            return f"can't read {fmt(op.output)} from {self.noun} {fmt(state)}"
+        return super().explain(state, op)
+
+    def describe_op(self, op: Op) -> str:
+        if op.f == "read":
+            return f"read {fmt(op.output)}"
+        if op.f == "cas":
+            return f"cas {fmt(op.value[0])}->{fmt(op.value[1])}"
+        return f"{op.f} {fmt(op.value)}"
+
+    def required_values(self, op: Op) -> list[Any]:
+        """Values an operation can observe; a crashed write of any other value is moot."""
+        if op.f == "read" and not self.unknown_read(op):
+            return [op.output]
+        return []
+
+    def written_value(self, op: Op) -> Any:
+        return op.value
+
+    def prune(self, ops: list[Op]) -> list[Op]:
+        # A crashed op that only sets the register to a value nobody observes can be
+        # left out: any linearization using it stays valid without it, since no op can
+        # be linearized while the register holds that value except ones that accept
+        # any value. Likewise a read that accepts any value is always linearizable.
+        observed = {self.initial}
+        for op in ops:
+            if op.status != "fail":
+                observed.update(self.required_values(op))
+        keep = []
+        for op in ops:
+            if op.status == "fail":
+                continue
+            if op.f == "read" and self.unknown_read(op):
+                continue
+            if op.crashed and op.f != "read" and self.written_value(op) not in observed:
+                continue
+            keep.append(op)
+        return keep
+
+
+class CasRegister(Register):
+    """A register with compare-and-set: ``cas [from to]`` succeeds only from ``from``.
+
+    Jepsen's convention: a cas that completed ``ok`` succeeded; one that failed is
+    ``fail`` and took no effect.
+    """
+
+    name = "cas-register"
+    functions = ("read", "write", "cas")
+
+    def step_other(self, state: Any, op: Op) -> tuple[bool, Any]:
+        if op.f == "cas" and state == op.value[0]:
+            return True, op.value[1]
+        return False, state
+
+    def validate(self, op: Op) -> str | None:
+        if op.f == "cas":
+            v = op.value
+            if not (isinstance(v, tuple) and len(v) == 2 and _hashable(v)):
+                return f"cas value must be a pair [from to], got {fmt(v)}"
+            return None
+        return super().validate(op)
+
+    def explain(self, state: Any, op: Op) -> str:
+        if op.f == "cas":
+            return f"can't cas {fmt(op.value[0])}->{fmt(op.value[1])} when the register holds {fmt(state)}"
+        return super().explain(state, op)
+
+    def required_values(self, op: Op) -> list[Any]:
+        if op.f == "cas":
+            return [op.value[0]]
+        return super().required_values(op)
+
+    def written_value(self, op: Op) -> Any:
+        return op.value[1] if op.f == "cas" else op.value
+
+
+class KV(BaseSpec):
+    """A map of string keys to strings, each starting at ``""`` (Porcupine's kv).
+
+    ``get`` returns the whole string, ``put`` replaces it, ``append`` concatenates. Keys
+    are independent, so the history is checked key by key.
+    """
+
+    name = "kv"
+    functions = ("get", "put", "append")
+    noun = "key"
+
+    def __init__(self, init: Any = "", nil_read: str = "absent"):
+        super().__init__(init, nil_read)
+
+    def step(self, state: Any, op: Op) -> tuple[bool, Any]:
+        if op.f == "get":
+            return self.unknown_read(op) or op.output == state, state
+        if op.f == "put":
+            return True, op.value
+        if op.f == "append":
+            return True, (state or "") + op.value
+        return False, state
+
+    def validate(self, op: Op) -> str | None:
+        err = super().validate(op)
+        if err:
+            return err
+        if op.f in ("put", "append") and not isinstance(op.value, str):
+            return f"{op.f} value must be a string, got {fmt(op.value)}"
+        if op.f == "get" and op.output is not UNKNOWN and op.output is not None and not isinstance(op.output, str):
+            return f"get must return a string, got {fmt(op.output)}"
+        return None
+
+    def prune(self, ops: list[Op]) -> list[Op]:
+        return [op for op in ops if op.status != "fail" and not (op.f == "get" and self.unknown_read(op))]
+
+    def describe_op(self, op: Op) -> str:
+        if op.f == "get":
+            return f"get {fmt(op.output)}"
+        return f"{op.f} {fmt(op.value)}"
+
+    def explain(self, state: Any, op: Op) -> str:
+        if op.f == "get":
+            return f"can't get {fmt(op.output)} from key {op.key!r} holding {fmt(state)}"
+        return super().explain(state, op)
+
+
+class SetSpec(BaseSpec):
+    """A grow-only set: ``add`` an element; ``read`` returns all elements."""
+
+    name = "set"
+    functions = ("add", "read")
+
+    def __init__(self, init: Any = frozenset(), nil_read: str = "absent"):
+        super().__init__(frozenset(init or ()), nil_read)
+
+    def step(self, state: Any, op: Op) -> tuple[bool, Any]:
+        if op.f == "add":
+            return True, state | {op.value}
+        if op.f == "read":
+            return self.unknown_read(op) or frozenset(op.output) == state, state
+        return False, state
+
+    def validate(self, op: Op) -> str | None:
+        err = super().validate(op)
+        if err:
+            return err
+        if op.f == "add" and not _hashable(op.value):
+            return f"add value must be a plain value, got {op.value!r}"
+        if op.f == "read" and op.output not in (UNKNOWN, None):
+            if not isinstance(op.output, (tuple, frozenset)) or not all(map(_hashable, op.output)):
+                return f"read must return a collection of elements, got {fmt(op.output)}"
+        return None
+
+    def prune(self, ops: list[Op]) -> list[Op]:
+        return [op for op in ops if op.status != "fail" and not (op.f == "read" and self.unknown_read(op))]
+
+    def describe_op(self, op: Op) -> str:
+        if op.f == "read":
+            return f"read {fmt(frozenset(op.output)) if op.output not in (UNKNOWN, None) else fmt(op.output)}"
+        return f"add {fmt(op.value)}"
+
+    def explain(self, state: Any, op: Op) -> str:
+        if op.f == "read":
+            return f"can't read {fmt(frozenset(op.output))} from set {fmt(state)}"
+        return super().explain(state, op)
+
+
+class FifoQueue(BaseSpec):
+    """A FIFO queue: ``enqueue`` a value; ``dequeue`` returns the oldest, or nil if empty."""
+
+    name = "fifo-queue"
+    functions = ("enqueue", "dequeue")
+
+    def __init__(self, init: Any = (), nil_read: str = "absent"):
+        super().__init__(tuple(init or ()), nil_read)
+
+    def step(self, state: Any, op: Op) -> tuple[bool, Any]:
+        if op.f == "enqueue":
+            return True, state + (op.value,)
+        if op.f == "dequeue":
+            if op.output is UNKNOWN:
+                return True, state[1:]
+            if not state:
+                return op.output is None, state
+            return state[0] == op.output, state[1:]
+        return False, state
+
+    def validate(self, op: Op) -> str | None:
+        err = super().validate(op)
+        if err:
+            return err
+        v = op.value if op.f == "enqueue" else op.output
+        if v is not UNKNOWN and not _hashable(v):
+            return f"{op.f} value must be a plain value, got {v!r}"
+        return None
+
+    def prune(self, ops: list[Op]) -> list[Op]:
+        return [op for op in ops if op.status != "fail"]
+
+    def describe_op(self, op: Op) -> str:
+        if op.f == "dequeue":
+            return f"dequeue {fmt(op.output)}"
+        return f"enqueue {fmt(op.value)}"
+
+    def explain(self, state: Any, op: Op) -> str:
+        if op.f == "dequeue":
+            head = fmt(state[0]) if state else "nothing (empty)"
+            return f"can't dequeue {fmt(op.output)} when the head is {head}"
+        return super().explain(state, op)
+
+
+class Mutex(BaseSpec):
+    """A lock: ``acquire`` succeeds only when free, ``release`` only when held."""
+
+    name = "mutex"
+    functions = ("acquire", "release")
+
+    def __init__(self, init: Any = False, nil_read: str = "absent"):
+        super().__init__(bool(init), nil_read)
+
+    def step(self, state: Any, op: Op) -> tuple[bool, Any]:
+        if op.f == "acquire":
+            return not state, True
+        if op.f == "release":
+            return state, False
+        return False, state
+
+    def prune(self, ops: list[Op]) -> list[Op]:
+        return [op for op in ops if op.status != "fail"]
+
+    def describe_state(self, state: Any) -> str:
+        return "held" if state else "free"
+
+    def describe_op(self, op: Op) -> str:
+        return op.f
+
+    def explain(self, state: Any, op: Op) -> str:
+        return f"can't {op.f} a {'held' if state else 'free'} mutex"
+
+
+BUILTIN: dict[str, type[BaseSpec]] = {
+    s.name: s for s in (Register, CasRegister, KV, SetSpec, FifoQueue, Mutex)
+}
+
+_NO_INIT = object()
+
+
+def make_spec(name: str, init: Any = _NO_INIT, nil_read: str = "absent") -> Any:
+    """A spec by built-in name, or ``package.module:Name`` for a user's own class.
+
+    ``init`` overrides the initial state; left out, each spec has its own default
+    (registers start at nil, kv keys at "", sets and queues empty, mutexes free).
+    """
+    if name in BUILTIN:
+        cls = BUILTIN[name]
+        return cls(nil_read=nil_read) if init is _NO_INIT else cls(init, nil_read=nil_read)
+    if ":" not in name:
+        raise ValueError(
+            f"unknown spec {name!r}; built-in specs are {', '.join(BUILTIN)}, "
+            "or name your own as package.module:ClassName"
+        )
+    module, _, attr = name.partition(":")
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cannot load spec {name!r}: {e}") from None
+    if isinstance(obj, type):
+        obj = obj() if init is _NO_INIT else obj(init=init)
+    for method in ("init", "step"):
+        if not callable(getattr(obj, method, None)):
+            raise ValueError(f"spec {name!r} has no {method}() method; a spec needs init() and step(state, op)")
+    if not hasattr(obj, "name"):
+        try:
+            obj.name = name
+        except AttributeError:
+            pass
+    return obj
+
+
+NO_INIT = _NO_INIT
