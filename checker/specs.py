@@ -27,6 +27,8 @@ States must be hashable and cheap to hash: the search caches (linearized set, st
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import json
 from collections import defaultdict
 from typing import Any, Iterable, Protocol, runtime_checkable
@@ -409,6 +411,9 @@ def make_spec(name: str, init: Any = _NO_INIT, nil_read: str = "absent") -> Any:
             "or name your own as package.module:ClassName"
         )
     module, _, attr = name.partition(":")
+    if os.getcwd() not in sys.path:
+        # a spec next to the user's history should load as it would with `python -m`
+        sys.path.insert(0, os.getcwd())
     try:
         obj = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as e:

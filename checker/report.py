@@ -1,0 +1,104 @@
+"""Renderings of results for people (text) and machines (JSON)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .history import Op
+from .linearizable import Result
+from .specs import fmt
+
+WITNESS_SHOWN = 20
+
+
+def verdict_word(valid: Any) -> str:
+    return {True: "linearizable", False: "NOT linearizable"}.get(valid, "unknown")
+
+
+def _op_line(op: Op, spec: Any) -> str:
+    describe = getattr(spec, "describe_op", None)
+    what = describe(op) if describe else f"{op.f} {fmt(op.value)} -> {fmt(op.output)}"
+    where = f"line {op.line}" if op.line is not None else f"op {op.id}"
+    if op.ret_line is not None and op.line is not None:
+        where = f"lines {op.line}-{op.ret_line}"
+    status = "" if op.ok else f" ({op.status})"
+    key = f" key {fmt(op.key)}" if op.key is not None else ""
+    return f"op {op.id}: process {op.process} {what}{key}{status}  [{where}]"
+
+
+def render_text(result: Result, spec: Any = None, path: str | None = None) -> str:
+    """A report a person can read: the verdict, then the evidence for it."""
+    history = result.history
+    by_id = {op.id: op for op in history.ops} if history is not None else {}
+    name = path or (history.path if history is not None else None) or "history"
+    out = [
+        f"{name}: {verdict_word(result.valid)}",
+        f"  spec {result.spec}; {result.ops} operations, {result.searched} searched after "
+        f"pruning, {result.partitions} partition{'s' if result.partitions != 1 else ''}; "
+        f"{result.configs} configurations in {result.elapsed * 1000:.1f} ms",
+    ]
+    if history is not None:
+        notes = []
+        if history.never_completed:
+            notes.append(f"{history.never_completed} operations never completed (treated as info)")
+        for why, count in history.skipped.items():
+            notes.append(f"{count} {why} skipped")
+        if history.faults:
+            notes.append(f"{len(history.faults)} nemesis events kept as annotations")
+        if notes:
+            out.append("  note: " + "; ".join(notes))
+    describe_state = getattr(spec, "describe_state", None) or fmt
+    if result.valid is True:
+        flat = [i for part in result.witness or [] for i in part]
+        out.append(f"\nWitness: a linearization of {len(flat)} operations" + (
+            f" (per key, {result.partitions} keys)" if result.partitions > 1 else ""))
+        for i in flat[:WITNESS_SHOWN]:
+            out.append("  " + _op_line(by_id[i], spec))
+        if len(flat) > WITNESS_SHOWN:
+            out.append(f"  ... {len(flat) - WITNESS_SHOWN} more (--json gives them all)")
+    elif result.valid is False:
+        part = result.part
+        if result.key is not None:
+            out.append(f"\nOn key {fmt(result.key)} (keys are checked independently):")
+        out.append("\nThis operation cannot be linearized:")
+        out.append("  " + _op_line(part.op, spec))
+        out.append(
+            "  every order of the operations that completed before it leaves no state in\n"
+            "  which it can take effect before it returned."
+        )
+        if part.previous_ok is not None:
+            out.append("The last operation that was still fine:")
+            out.append("  " + _op_line(part.previous_ok, spec))
+        if part.linearization:
+            out.append(f"Longest linearizable prefix ({len(part.linearization)} operations), ending:")
+            for i in part.linearization[-5:]:
+                out.append("  " + _op_line(by_id[i], spec))
+        for n, att in enumerate(part.attempts[:4]):
+            head = "At that point" if n == 0 else "Or, after another order"
+            out.append(f"{head} the state is {describe_state(att.state)}; the candidates:")
+            for op_id, why in att.tried:
+                what = getattr(spec, "describe_op", None)
+                label = what(by_id[op_id]) if what else by_id[op_id].f
+                out.append(f"  op {op_id} ({label}, process {by_id[op_id].process}): {why}")
+        if len(part.attempts) > 4:
+            out.append(f"  ... {len(part.attempts) - 4} more end states (--json gives them all)")
+    else:
+        out.append(f"\nUnknown: {result.reason}; no verdict is given rather than a guess.")
+        out.append(f"  {result.decided} of {result.partitions} partitions were decided linearizable.")
+        if result.part is not None:
+            done = result.part.reached
+            total = sum(1 for op in result.part.ops if op.ok)
+            out.append(
+                f"  In the undecided one, the search placed {done} of {total} completed "
+                "operations at its furthest."
+            )
+        out.append("  Raise --timeout or --memory, or split the history (keys, time windows).")
+    return "\n".join(out)
+
+
+def render_json(result: Result, path: str | None = None) -> str:
+    d = result.to_dict()
+    if path is not None:
+        d = {"path": path, **d}
+    return json.dumps(d, sort_keys=False)
