@@ -94,6 +94,8 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
     ret_bit = [1 << i for i in ok_order]
     ok_mask = sum(1 << i for i in ok_order)
     crash_mask = ((1 << n) - 1) ^ ok_mask
+    read_only = getattr(spec, "read_only", None)
+    ro_mask = sum(1 << i for i in ok_order if read_only(ops[i])) if read_only else 0
 
     init = spec.init()
     state_ids: dict[Any, int] = {init: 0}
@@ -142,7 +144,8 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             else:
                 nsid = -1
             t[sid] = nsid
-        if nsid < 0:
+        if nsid < 0 or (nsid == sid and b & crash_mask):
+            # a crashed op that changes nothing here is no better placed than left out
             continue
         placed = fr[0] | b
         j = fr[2]
@@ -166,7 +169,22 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             if len(samples) < 8:
                 samples.append((placed, nsid))
         w = window[j] & ~placed
-        stack.append([placed, nsid, j, w & ok_mask, w & crash_mask])
+        r = w & ro_mask
+        while r:
+            # A read that fits now may be placed now and nothing else tried here: moving
+            # a state-preserving op earlier in any successful order keeps it successful.
+            rb = r & -r
+            r ^= rb
+            k = rb.bit_length() - 1
+            rsid = trans[k].get(nsid)
+            if rsid is None:
+                rsid = nsid if step(states[nsid], ops[k])[0] else -1
+                trans[k][nsid] = rsid
+            if rsid >= 0:
+                stack.append([placed, nsid, j, rb, 0])
+                break
+        else:
+            stack.append([placed, nsid, j, w & ok_mask, w & crash_mask])
         iterations += 1
         if not iterations & 1023:
             if clock.expired():

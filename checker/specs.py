@@ -106,6 +106,11 @@ class BaseSpec:
     def prune(self, ops: list[Op]) -> list[Op]:
         return ops
 
+    def read_only(self, op: Op) -> bool:
+        """True when op never changes the state (a read): the search places such ops
+        greedily. Must be exact: a wrong True loses linearizations."""
+        return op.f in ("read", "get")
+
     def describe_state(self, state: Any) -> str:
         return fmt(state)
 
