@@ -100,9 +100,10 @@ def detect_format(text: str, path: str | None = None) -> str:
             return "edn"
         return "jsonl"  # let the JSON reader name the malformed line
     if first.startswith(("[", "(")):
-        if re.match(r"\[\s*(\{\s*\"|\]|$)", first):
-            return "json"
-        return "edn"
+        rest = text[text.index(first) :]
+        return "json" if re.match(r'\[\s*(\{\s*"|\])', rest) else "edn"
+    if first.startswith("#"):
+        return "edn"  # tagged literals: Jepsen's #jepsen.history.Op{...} records
     raise HistoryError(
         "cannot tell the format (expected JSON Lines, Jepsen EDN or Jepsen log lines); "
         "name it with --format",

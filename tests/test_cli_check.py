@@ -1,0 +1,127 @@
+"""`replicheck check` as a user drives it: verdicts, evidence, exit codes, JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from replicheck.checker import History, check
+from replicheck.cli.main import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["check", *map(str, args)])
+
+
+def test_bundled_examples_get_the_verdict_their_metadata_expects():
+    for path in sorted((ROOT / "histories").glob("*.jsonl")):
+        meta = json.loads(path.read_text().splitlines()[0])["replicheck"]
+        if "expected" not in meta:
+            continue
+        res = run(path)
+        assert res.exit_code == {"valid": 0, "invalid": 1}[meta["expected"]], (path, res.output)
+
+
+def test_invalid_report_names_the_operation_and_the_reason():
+    res = run(ROOT / "histories" / "stale-replica-read.jsonl")
+    assert res.exit_code == 1
+    assert "NOT linearizable" in res.output
+    assert "op 2: process 0 read nil  [lines 6-8]" in res.output
+    assert "can't read nil from register 1" in res.output
+    assert "The last operation that was still fine" in res.output
+
+
+def test_json_output_has_the_documented_keys():
+    res = run(ROOT / "histories" / "stale-replica-read.jsonl", "--json")
+    d = json.loads(res.output)
+    assert d["valid"] is False and d["spec"] == "register" and d["ops"] == 4
+    assert d["op"]["id"] == 2 and d["op"]["process"] == 0 and d["op"]["line"] == 6
+    assert d["previous_ok"]["f"] == "read"
+    assert any("can't read nil" in t["why"] for a in d["attempts"] for t in a["tried"])
+    ok = json.loads(run(ROOT / "histories" / "leader-reads.jsonl", "--json").output)
+    assert ok["valid"] is True and ok["linearization"] == [[1, 0, 3, 2, 5]]
+
+
+def test_several_files_print_one_line_each(tmp_path):
+    a = ROOT / "histories" / "leader-reads.jsonl"
+    b = ROOT / "histories" / "stale-replica-read.jsonl"
+    res = run(a, b)
+    assert res.output.splitlines() == [f"{a}\tvalid", f"{b}\tinvalid"]
+    assert res.exit_code == 1
+
+
+def test_flags_override_metadata(tmp_path):
+    # The bundled stale read is fine under Knossos's rule: nil then means "unknown".
+    res = run(ROOT / "histories" / "stale-replica-read.jsonl", "--nil-read", "unknown")
+    assert res.exit_code == 0, res.output
+    res = run(ROOT / "histories" / "leader-reads.jsonl", "--init", "7")
+    assert res.exit_code == 1
+
+
+def hard_history(n: int = 16) -> History:
+    # n overlapping crashed writes, each value read later by someone: to prove the
+    # final impossible read impossible the search must try every subset of them.
+    events = []
+    for p in range(n):
+        events.append({"process": p, "type": "invoke", "f": "write", "value": p})
+    for p in range(n):
+        events.append({"process": 100 + p, "type": "invoke", "f": "read", "value": None})
+    for p in range(n):
+        events.append({"process": 100 + p, "type": "ok", "f": "read", "value": p})
+    events.append({"process": 999, "type": "invoke", "f": "read", "value": None})
+    events.append({"process": 999, "type": "ok", "f": "read", "value": -1})
+    return History.from_events(events)
+
+
+def test_budget_exhausted_gives_unknown_not_a_guess(tmp_path):
+    h = hard_history()
+    result = check(h, "register", timeout=0)
+    assert result.valid == "unknown"
+    assert "time budget" in result.reason
+    result = check(h, "register", max_memory_mb=0.01)
+    assert result.valid == "unknown" and "memory budget" in result.reason
+    assert check(hard_history(6), "register").valid is False  # small enough to decide
+
+
+def test_unknown_exit_code_and_report(tmp_path):
+    from replicheck.checker import write_jsonl
+
+    path = tmp_path / "hard.jsonl"
+    write_jsonl(path, hard_history().events, {"spec": "register"})
+    res = run(path, "--timeout", "0")
+    assert res.exit_code == 3
+    assert "Unknown: time budget exhausted" in res.output
+    assert json.loads(run(path, "--timeout", "0", "--json").output)["valid"] == "unknown"
+
+
+def test_user_spec_loaded_by_module_path(tmp_path, monkeypatch):
+    (tmp_path / "myspecs.py").write_text(
+        "from replicheck.checker import UNKNOWN\n"
+        "class Counter:\n"
+        "    name = 'counter'\n"
+        "    def init(self):\n"
+        "        return 0\n"
+        "    def step(self, state, op):\n"
+        "        if op.f == 'add':\n"
+        "            return True, state + op.value\n"
+        "        if op.f == 'read':\n"
+        "            return op.output in (state, UNKNOWN), state\n"
+        "        return False, state\n"
+    )
+    h = tmp_path / "h.jsonl"
+    h.write_text(
+        '{"process": 0, "type": "invoke", "f": "add", "value": 2}\n'
+        '{"process": 0, "type": "ok", "f": "add", "value": 2}\n'
+        '{"process": 1, "type": "invoke", "f": "read", "value": null}\n'
+        '{"process": 1, "type": "ok", "f": "read", "value": 3}\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    res = run(h, "--spec", "myspecs:Counter")
+    assert res.exit_code == 1, res.output
+    assert "counter" in res.output
+    res = run(h, "--spec", "myspecs:Nope")
+    assert res.exit_code == 2 and "cannot load spec" in res.output

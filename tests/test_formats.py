@@ -1,0 +1,161 @@
+"""Readers and the writer: every format a tester brings reads to the same operations."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from replicheck.checker import UNKNOWN, History, check, parse_history, read_history, write_jsonl
+from replicheck.checker.formats import detect_format
+
+
+def test_jsonl_metadata_names_spec_and_initial_value():
+    h = parse_history(
+        '{"replicheck": {"spec": "cas-register", "init": 0}}\n'
+        '{"process": 0, "type": "invoke", "f": "cas", "value": [0, 1]}\n'
+        '{"process": 0, "type": "ok", "f": "cas", "value": [0, 1]}\n'
+    )
+    assert h.format == "jsonl"
+    assert h.meta["spec"] == "cas-register"
+    assert h.ops[0].value == (0, 1)  # JSON arrays become hashable tuples
+    assert check(h).valid is True  # no flags needed
+    assert check(h, init=5).valid is False  # the argument overrides the metadata
+
+
+def test_edn_vector_with_comments_and_missing_commas():
+    text = """; a comment line
+[{:process 0, :type :invoke, :f :write, :value 2}
+ ; a comment between ops
+ {:process 0  :type :ok, :f :write, :value 2}
+ {:process 1, :type :invoke, :f :read, :value nil}
+ {:process 1, :type :ok, :f :read, :value 2}]
+"""
+    h = parse_history(text)
+    assert h.format == "edn"
+    assert [(op.f, op.process, op.line, op.ret_line) for op in h.ops] == [
+        ("write", 0, 2, 4),
+        ("read", 1, 5, 6),
+    ]
+    assert h.ops[1].output == 2
+
+
+def test_edn_list_and_stream_of_maps_read_the_same():
+    ops = "{:process 0, :type :invoke, :f :cas, :value [1 2]}\n{:process 0, :type :ok, :f :cas, :value [1 2]}\n"
+    stream = parse_history(ops)
+    as_list = parse_history("(" + ops + ")")
+    assert [o.value for o in stream.ops] == [o.value for o in as_list.ops] == [(1, 2)]
+    assert [o.line for o in stream.ops] == [1]
+
+
+def test_edn_tagged_record_literals_read_as_their_map():
+    text = (
+        "#jepsen.history.Op{:index 0, :time 10, :type :invoke, :process 0, :f :write, :value 1}\n"
+        "#jepsen.history.Op{:index 1, :time 20, :type :ok, :process 0, :f :write, :value 1}\n"
+    )
+    h = parse_history(text)
+    assert h.ops[0].call == 10 and h.ops[0].ret == 20
+    assert h.ops[0].line == 1
+
+
+def test_jepsen_log_lines_noise_is_counted_and_timeouts_understood():
+    text = (
+        "INFO  jepsen.util - 0\t:invoke\t:read\tnil\n"
+        "some other line from the test harness\n"
+        "\n"
+        "INFO  jepsen.util - 0\t:fail\t:read\t:timed-out\n"
+        "INFO  jepsen.util - 1\t:invoke\t:cas\t[1 2]\n"
+        "INFO  jepsen.util - 1\t:info\t:cas\t:timed-out\n"
+        "INFO  jepsen.util - :nemesis\t:info\t:start\tnil\n"
+        "INFO jepsen.util - 3 :invoke :write 4\n"
+        "INFO jepsen.util - 3 :ok :write 4\n"
+    )
+    h = parse_history(text)
+    assert h.format == "jepsen-log"
+    assert h.skipped == {"lines that are not Jepsen operations": 1}
+    assert [(o.f, o.status) for o in h.ops] == [("read", "fail"), ("cas", "info"), ("write", "ok")]
+    assert h.ops[1].value == (1, 2)  # an info keeps its invocation's value
+    assert h.ops[1].output is UNKNOWN
+    assert len(h.faults) == 1 and h.faults[0].f == "start"
+
+
+def test_never_completed_invocations_are_crashes():
+    h = parse_history(
+        '{"process": 0, "type": "invoke", "f": "write", "value": 1}\n'
+        '{"process": 1, "type": "invoke", "f": "read", "value": null}\n'
+        '{"process": 1, "type": "ok", "f": "read", "value": 1}\n'
+    )
+    assert h.ops[0].status == "info" and h.never_completed == 1
+    assert check(h, "register").valid is True  # the pending write may have happened
+
+
+def test_closed_intervals_equal_timestamps_are_concurrent():
+    def history(read_call):
+        return History.from_events([
+            {"process": 0, "type": "invoke", "f": "write", "value": 1, "time": 0},
+            {"process": 0, "type": "ok", "f": "write", "value": 1, "time": 5},
+            {"process": 1, "type": "invoke", "f": "read", "value": None, "time": read_call},
+            {"process": 1, "type": "ok", "f": "read", "value": None, "time": 9},
+        ])
+    # A read invoked at the very instant the write completed may precede it...
+    assert check(history(5), "register", nil_read="absent").valid is True
+    # ...one invoked strictly later may not.
+    assert check(history(6), "register", nil_read="absent").valid is False
+
+
+def test_timestamps_order_events_even_out_of_file_order():
+    h = History.from_events([
+        {"process": 1, "type": "invoke", "f": "read", "value": None, "time": 10},
+        {"process": 0, "type": "invoke", "f": "write", "value": 1, "time": 0},
+        {"process": 0, "type": "ok", "f": "write", "value": 1, "time": 5},
+        {"process": 1, "type": "ok", "f": "read", "value": None, "time": 12},
+    ])
+    assert check(h, "register", nil_read="absent").valid is False
+
+
+def test_write_then_read_back_is_identical(tmp_path):
+    original = read_history_text = (
+        '{"replicheck": {"spec": "kv"}}\n'
+        '{"process": 0, "type": "invoke", "f": "append", "key": "k", "value": "x", "time": 1, "node": "n1", "session": "s"}\n'
+        '{"process": 0, "type": "ok", "f": "append", "key": "k", "value": "x", "time": 2, "node": "n1"}\n'
+    )
+    h = parse_history(original)
+    buf = io.StringIO()
+    write_jsonl(buf, h.events, h.meta)
+    again = parse_history(buf.getvalue())
+    assert again.ops == h.ops
+    assert again.meta == h.meta
+    assert again.ops[0].extra == {"session": "s"}
+    buf2 = io.StringIO()
+    write_jsonl(buf2, again.events, again.meta)
+    assert buf2.getvalue() == buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "first, fmt",
+    [
+        ('{"process": 0, "type": "invoke"}', "jsonl"),
+        ("{:process 0, :type :invoke}", "edn"),
+        ("[{:process 0}", "edn"),
+        ('[{"process": 0}', "json"),
+        ("INFO  jepsen.util - 0\t:invoke\t:read\tnil", "jepsen-log"),
+    ],
+)
+def test_format_detection(first, fmt):
+    assert detect_format(first + "\n") == fmt
+
+
+def test_nemesis_events_are_annotations_not_operations():
+    h = History.from_events([
+        {"process": "nemesis", "type": "info", "f": "start-partition", "value": "majority"},
+        {"process": 0, "type": "invoke", "f": "write", "value": 1},
+        {"process": "nemesis", "type": "info", "f": "start-partition", "value": "majority"},
+        {"process": 0, "type": "ok", "f": "write", "value": 1},
+    ])
+    assert len(h.ops) == 1 and len(h.faults) == 2
+
+
+def test_read_history_from_disk_reports_path(tmp_path):
+    p = tmp_path / "x.jsonl"
+    p.write_text('{"process": 0, "type": "invoke", "f": "write", "value": 1}\n')
+    assert read_history(p).path == str(p)
