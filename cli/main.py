@@ -13,6 +13,7 @@ import click
 # name -> "module:attribute" of a click command; imported only when invoked or listed.
 COMMANDS = {
     "check": "replicheck.cli.check:check",
+    "quorum": "replicheck.cli.quorum:quorum",
 }
 
 

@@ -1,0 +1,321 @@
+"""`replicheck quorum`: prove or refute quorum claims, tabulate, solve, and estimate staleness.
+
+Exit codes follow the checker: 0 every property asked for holds, 1 one is refuted (the
+counterexample is printed), 2 bad input or usage, 3 unknown (solver budget exhausted).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+import click
+
+from replicheck.checker import quorum as q
+
+
+def _fail(message: str) -> None:
+    raise click.UsageError(message)
+
+
+def _parse_pairs(text: str, option: str) -> dict[str, int]:
+    """``"east=3,west=3"`` -> {"east": 3, "west": 3}; negative numbers are kept so the
+    model can say what is wrong with them."""
+    pairs: dict[str, int] = {}
+    for item in text.split(","):
+        name, eq, value = item.strip().partition("=")
+        if not eq or not name.strip() or not re.fullmatch(r"-?\d+", value.strip()):
+            _fail(f"{option} expects NAME=INTEGER,NAME=INTEGER,...; cannot read {item.strip()!r} in {text!r}")
+        if name.strip() in pairs:
+            _fail(f"{option} names {name.strip()!r} twice")
+        pairs[name.strip()] = int(value)
+    return pairs
+
+
+def _parse_grid(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match:
+        _fail(f"--grid expects ROWSxCOLS such as 3x3, got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _emit_json(data: dict) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+# -- rendering --------------------------------------------------------------------------
+
+_NAME = re.compile(r"^(.*?)(\d+)$")
+
+
+def compact(nodes: list[str]) -> str:
+    """n1 n2 n3 n4 n7 -> "n1..n4 n7": long failure sets stay readable at N = 1001."""
+    parts: list[str] = []
+    run: list[tuple[str, int, str]] = []
+
+    def flush() -> None:
+        if len(run) >= 3:
+            parts.append(f"{run[0][2]}..{run[-1][2]}")
+        else:
+            parts.extend(r[2] for r in run)
+        run.clear()
+
+    for node in nodes:
+        match = _NAME.match(node)
+        if match and run and run[-1][0] == match.group(1) and run[-1][1] + 1 == int(match.group(2)):
+            run.append((match.group(1), int(match.group(2)), node))
+            continue
+        flush()
+        if match:
+            run.append((match.group(1), int(match.group(2)), node))
+        else:
+            parts.append(node)
+    flush()
+    text = " ".join(parts) if parts else "(none)"
+    return text + (f"  ({len(nodes)} nodes)" if len(nodes) > 3 else "")
+
+
+def render_report(report: q.CheckReport) -> str:
+    lines = [f"{report.system.description}   [encoding: {report.encoding}]"]
+    for r in report.results:
+        tag = {"refuted": "REFUTED", "unknown": "UNKNOWN"}.get(r.status, r.status)
+        if r.status == q.MEASURED:
+            lines.append(f"  {tag:<9} {r.property} = {r.value}" + (f"   ({r.note})" if r.note else ""))
+            if r.counterexample and r.counterexample.failed and "fault tolerance" in r.property:
+                lines.append(f"            smallest failure set that stops it: {compact(r.counterexample.failed)}")
+            continue
+        lines.append(f"  {tag:<9} {r.property}: {r.claim}" + (f"   ({r.note})" if r.note else ""))
+        ce = r.counterexample
+        if ce is None:
+            continue
+        width = max((len(k) for k in ce.quorums), default=0)
+        for label, members in ce.quorums.items():
+            line = f"            {label:<{width}} quorum: {compact(members)}"
+            if label in ce.down_while:
+                line += f"   (formed while {compact(ce.down_while[label])} down: fallbacks stood in)"
+            lines.append(line)
+        if ce.quorums:
+            lines.append("            these quorums share no node")
+        if ce.failed:
+            lines.append(f"            failed: {compact(ce.failed)}   leaves no {r.property.split()[0]} quorum alive")
+    verdict = {0: "all claims hold", 1: "a claim is refuted", 3: "some claims are unknown"}[report.exit_code]
+    lines.append(f"=> {verdict}")
+    return "\n".join(lines)
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+@click.group()
+def quorum() -> None:
+    """Quorum systems: prove claims with Z3 or show the node sets that break them."""
+
+
+def _build_system(n, w, r, sloppy, fallback, dc, write, read, coordinator, weights, q1, q2, grid):
+    modes = [name for name, used in (("--dc", dc), ("--weights", weights), ("--q1/--q2", q1 or q2),
+                                     ("--grid", grid)) if used]
+    if len(modes) > 1:
+        _fail(f"choose one kind of system; got {' and '.join(modes)}")
+    if (write or read or coordinator) and not dc:
+        _fail("--write, --read and --coordinator take consistency levels and need --dc")
+    if (sloppy or fallback is not None) and modes:
+        _fail("--sloppy applies to a plain N/W/R system")
+    if dc:
+        if n is not None or w is not None or r is not None:
+            _fail("with --dc, give levels with --write/--read instead of --n/--w/--r")
+        if not write or not read:
+            _fail("--dc needs --write LEVEL and --read LEVEL, e.g. --write LOCAL_QUORUM@east")
+        return q.multi_dc(_parse_pairs(dc, "--dc"), write, read, coordinator)
+    if weights:
+        if n is not None:
+            _fail("with --weights the nodes are the named ones; drop --n")
+        return q.weighted(_parse_pairs(weights, "--weights"), w, r)
+    if q1 or q2:
+        if n is None or q1 is None or q2 is None:
+            _fail("Flexible Paxos needs --n, --q1 and --q2")
+        if w is not None or r is not None:
+            _fail("with --q1/--q2, drop --w/--r")
+        return q.flexible_paxos(n, q1, q2)
+    if grid:
+        if n is not None or w is not None or r is not None:
+            _fail("a grid's quorums follow from its shape; drop --n/--w/--r")
+        return q.grid(*_parse_grid(grid))
+    if n is None or w is None or r is None:
+        _fail("give --n, --w and --r (or --dc, --weights, --q1/--q2 or --grid)")
+    if sloppy or fallback is not None:
+        return q.sloppy(n, w, r, 1 if fallback is None else fallback)
+    return q.threshold(n, w, r)
+
+
+@quorum.command()
+@click.option("--n", type=int, help="Number of replicas.")
+@click.option("--w", type=int, help="Write quorum size (votes with --weights).")
+@click.option("--r", type=int, help="Read quorum size (votes with --weights).")
+@click.option("--sloppy", is_flag=True, help="Sloppy quorum with hinted handoff.")
+@click.option("--fallback", type=int, help="Fallback nodes for --sloppy (default 1).")
+@click.option("--dc", help="Datacenters and replication factors, e.g. east=3,west=3.")
+@click.option("--write", help="Write consistency level, e.g. QUORUM or LOCAL_QUORUM@east.")
+@click.option("--read", help="Read consistency level.")
+@click.option("--coordinator", help="Coordinator datacenter for LOCAL_* levels without @dc.")
+@click.option("--weights", help="Votes per node, e.g. a=2,b=1,c=1 (W and R default to a majority).")
+@click.option("--q1", type=int, help="Flexible Paxos phase-1 quorum size (with --n).")
+@click.option("--q2", type=int, help="Flexible Paxos phase-2 quorum size (with --n).")
+@click.option("--grid", help="Grid protocol on ROWSxCOLS nodes, e.g. 3x3.")
+@click.option("--f", "f", type=int, help="Also check availability with any F nodes down.")
+@click.option("--dc-down", is_flag=True, help="Also check availability with any one datacenter down.")
+@click.option("--no-measure", is_flag=True, help="Skip fault tolerance and load.")
+@click.option("--encoding", type=click.Choice(["auto", "per-node"]), default="auto", show_default=True)
+@click.option("--timeout-ms", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Budget per solver call; running out gives 'unknown' (exit 3).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def check(n, w, r, sloppy, fallback, dc, write, read, coordinator, weights, q1, q2, grid, f, dc_down,
+          no_measure, encoding, timeout_ms, as_json) -> None:
+    """Prove each claim of a quorum system, or print the nodes that break it."""
+    try:
+        system = _build_system(n, w, r, sloppy, fallback, dc, write, read, coordinator, weights, q1, q2, grid)
+        if dc_down and not system.domains:
+            _fail("--dc-down needs datacenters (--dc)")
+        props = q.default_properties(system, f=f, domain_loss=dc_down, measure=not no_measure)
+        report = q.check(system, props, encoding=encoding, timeout_ms=timeout_ms)
+    except q.QuorumSpecError as error:
+        raise click.UsageError(str(error)) from None
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        click.echo(render_report(report))
+    sys.exit(report.exit_code)
+
+
+@quorum.command()
+@click.option("--max-n", type=click.IntRange(1, 50), default=7, show_default=True)
+@click.option("--min-n", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--timeout-ms", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def table(max_n, min_n, timeout_ms, as_json) -> None:
+    """Every N, W, R up to --max-n with each property, each proved or refuted by Z3."""
+    if min_n > max_n:
+        raise click.UsageError(f"--min-n {min_n} is larger than --max-n {max_n}")
+    rows = []
+    props = [q.Intersects("read", "write"), q.Intersects("write", "write"),
+             q.FaultTolerance("write"), q.FaultTolerance("read")]
+    for n in range(min_n, max_n + 1):
+        for w in range(1, n + 1):
+            for r in range(1, n + 1):
+                results = q.check(q.threshold(n, w, r), props, timeout_ms=timeout_ms).results
+                rows.append({"n": n, "w": w, "r": r,
+                             "read_write": results[0].status, "write_write": results[1].status,
+                             "write_fault_tolerance": results[2].value, "read_fault_tolerance": results[3].value})
+    unknown = any(row[k] == q.UNKNOWN for row in rows for k in ("read_write", "write_write"))
+    if as_json:
+        _emit_json({"rows": rows})
+    else:
+        header = f"{'N':>3} {'W':>3} {'R':>3}  {'read-write':<10}  {'write-write':<11}  {'write ft':>8}  {'read ft':>7}"
+        click.echo(header)
+        click.echo("-" * len(header))
+        mark = {q.PROVED: "proved", q.REFUTED: "REFUTED", q.UNKNOWN: "unknown"}
+        for row in rows:
+            click.echo(f"{row['n']:>3} {row['w']:>3} {row['r']:>3}  {mark[row['read_write']]:<10}  "
+                       f"{mark[row['write_write']]:<11}  {row['write_fault_tolerance']!s:>8}  "
+                       f"{row['read_fault_tolerance']!s:>7}")
+    sys.exit(3 if unknown else 0)
+
+
+@quorum.command()
+@click.option("--write-failures", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Writes must stay available with this many nodes down.")
+@click.option("--read-failures", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Reads must stay available with this many nodes down.")
+@click.option("--read-write/--no-read-write", default=True, show_default=True,
+              help="Every read quorum must meet every write quorum.")
+@click.option("--write-write", is_flag=True, help="Every two write quorums must meet.")
+@click.option("--n", type=click.IntRange(min=1), help="Fix the number of replicas.")
+@click.option("--max-n", type=click.IntRange(min=1), default=1001, show_default=True)
+@click.option("--timeout-ms", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def solve(write_failures, read_failures, read_write, write_write, n, max_n, timeout_ms, as_json) -> None:
+    """The smallest N (then W + R, then R) meeting the requirements, via Z3's optimiser."""
+    try:
+        solution = q.solve_threshold(write_failures, read_failures, read_write, write_write, n, max_n, timeout_ms)
+    except q.QuorumSpecError as error:
+        raise click.UsageError(str(error)) from None
+    code = {"found": 0, "unsatisfiable": 1, q.UNKNOWN: 3}[solution.status]
+    if solution.verified is not None and solution.verified.exit_code != 0:
+        code = solution.verified.exit_code
+    if as_json:
+        _emit_json(solution.to_dict())
+    elif solution.status == "found":
+        click.echo(f"smallest: N={solution.n} W={solution.w} R={solution.r}")
+        click.echo(render_report(solution.verified))
+    elif solution.status == "unsatisfiable":
+        click.echo(f"no threshold system with N <= {n or max_n} meets these requirements")
+    else:
+        click.echo("unknown: the optimiser ran out of time")
+    sys.exit(code)
+
+
+def _parse_times(text: str) -> list[float]:
+    try:
+        times = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise click.UsageError(f"--t expects comma-separated milliseconds such as 0,1,5,10, got {text!r}") from None
+    if not times or any(t < 0 for t in times):
+        raise click.UsageError(f"--t expects non-negative milliseconds, got {text!r}")
+    return times
+
+
+def _latency(text: str | None, default: str | None) -> q.Latency | None:
+    chosen = text or default
+    return None if chosen is None else q.parse_latency(chosen)
+
+
+@quorum.command()
+@click.option("--n", type=int, required=True)
+@click.option("--w", type=int, required=True)
+@click.option("--r", type=int, required=True)
+@click.option("--k", type=int, default=1, show_default=True, help="Staleness in versions (k-staleness).")
+@click.option("--latency", help="WARS delays for all four channels: a distribution "
+              "(exp:RATE, pareto:XM:ALPHA, const:MS, P*dist+P*dist) or a preset: "
+              + ", ".join(q.LATENCY_PRESETS) + ".")
+@click.option("--w-latency", help="Override the write-propagation delay W.")
+@click.option("--a-latency", help="Override the write-ack delay A.")
+@click.option("--r-latency", help="Override the read-request delay R.")
+@click.option("--s-latency", help="Override the read-response delay S.")
+@click.option("--t", "times", default="0,1,5,10", show_default=True, help="Milliseconds after commit.")
+@click.option("--trials", type=click.IntRange(min=1), default=100_000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def staleness(n, w, r, k, latency, w_latency, a_latency, r_latency, s_latency, times, trials, seed,
+              as_json) -> None:
+    """How often a partial quorum (W + R <= N) reads a stale value."""
+    try:
+        report = q.staleness(n, w, r, k, trials, seed)
+        wars_report = None
+        channels = (w_latency, a_latency, r_latency, s_latency)
+        if latency or any(channels):
+            preset = q.LATENCY_PRESETS.get((latency or "").lower())
+            base = preset if preset else (latency,) * 4
+            dists = [_latency(own, default) for own, default in zip(channels, base)]
+            if any(d is None for d in dists):
+                raise click.UsageError("give --latency, or all four of --w/--a/--r/--s-latency")
+            wars_report = q.wars(n, w, r, _parse_times(times), *dists, trials=trials, seed=seed)
+    except q.QuorumSpecError as error:
+        raise click.UsageError(str(error)) from None
+    if as_json:
+        _emit_json({"staleness": report.to_dict(), "wars": wars_report.to_dict() if wars_report else None})
+        return
+    click.echo(f"N={n} W={w} R={r}" + ("   (W + R > N: quorums always meet)" if w + r > n else ""))
+    click.echo(f"  P(read misses the latest write) = C(N-W,R)/C(N,R) = {report.closed_form}"
+               f" = {report.closed_form_float:.6g}")
+    if report.exhaustive is not None:
+        click.echo(f"  by counting every read quorum:    {report.exhaustive}")
+    click.echo(f"  P(read older than the last {k} version(s)) = {report.k_stale:.6g}")
+    click.echo(f"  Monte Carlo ({trials} trials, seed {seed}): {report.monte_carlo:.6g}"
+               f" +/- {report.monte_carlo_ci95:.2g} (95%)")
+    if wars_report:
+        click.echo(f"  WARS Monte Carlo ({trials} trials, seed {seed}); delays in ms:")
+        for channel, text in wars_report.latencies.items():
+            click.echo(f"    {channel}: {text}")
+        click.echo(f"  {'t (ms)':>10}  P(consistent read)")
+        for t, p, ci in zip(wars_report.times, wars_report.consistent, wars_report.ci95):
+            click.echo(f"  {t:>10g}  {p:.5f} +/- {ci:.1g}")
