@@ -1,0 +1,163 @@
+"""Shrinking an invalid history to a minimal one that is still invalid.
+
+Delta debugging (Zeller & Hildebrandt's ddmin) over operations, after two cuts that are
+sound by construction: only the partition (key) that failed matters, and nothing
+invoked after the failing operation returned can matter (the search never places such
+an operation before it). Whole processes are tried before single operations, because
+Jepsen failures usually involve a few clients. Removing an operation removes its
+invocation and its completion together, so the sub-history keeps Jepsen's rules.
+
+Removing operations can manufacture a different, duller anomaly: drop every write of 2
+and a read of 2 becomes a read of a value nobody wrote. So when the history allows it,
+the shrinking keeps the failing operation and requires the anomaly to stay one of
+*timing*: the sub-history must be invalid, yet valid once that operation alone is freed
+from real time (its interval widened to the whole history). Only when the original
+itself fails that test (the value really came from nowhere) is plain invalidity kept.
+
+The result is 1-minimal: removing any single operation makes it lose the anomaly (or
+makes the check undecidable within the budget, which is reported).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from .history import Op
+from .linearizable import Budget, check_ops
+
+
+@dataclass
+class Minimized:
+    """A minimal invalid sub-history, as plain data."""
+
+    ops: list[Op]  # in invocation order
+    original: int  # operations in the partition that failed
+    checks: int  # linearizability checks run
+    elapsed: float
+    one_minimal: bool  # every single removal was checked and found linearizable
+    undecided: list[int] = field(default_factory=list)  # removals whose check ran out of budget
+    timing: bool = False  # the anomaly kept is one of timing (see the module's docstring)
+
+    def to_dict(self) -> dict:
+        return {
+            "ops": [op.to_dict() for op in self.ops],
+            "size": len(self.ops),
+            "original": self.original,
+            "checks": self.checks,
+            "elapsed": round(self.elapsed, 6),
+            "one_minimal": self.one_minimal,
+            "undecided": self.undecided,
+            "timing": self.timing,
+        }
+
+
+def minimize(
+    ops: list[Op],
+    spec: Any,
+    *,
+    culprit: Op | None = None,
+    key: Any = None,
+    keep_timing: bool = True,
+    budget_per_check: float | None = 5.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> Minimized:
+    """A 1-minimal invalid subset of ``ops`` (which must be invalid under ``spec``).
+
+    ``culprit`` and ``key`` come from the invalid Result (``result.op``, ``result.key``);
+    with them the search starts from the failing partition, cut at the culprit's return.
+    ``keep_timing=False`` asks for plain 1-minimality: the smallest invalid history,
+    even if that is a lone read of a value that nobody (left) wrote.
+    """
+    started = time.perf_counter()
+    checks = 0
+    undecided: set[int] = set()
+
+    def invalid(subset: list[Op]) -> bool:
+        nonlocal checks
+        checks += 1
+        res = check_ops(subset, spec, Budget(timeout=budget_per_check))
+        if res.valid == "unknown":
+            undecided.update(op.id for op in subset)
+        return res.valid is False
+
+    def valid(subset: list[Op]) -> bool:
+        nonlocal checks
+        checks += 1
+        return check_ops(subset, spec, Budget(timeout=budget_per_check)).valid is True
+
+    current = [op for op in ops if op.status != "fail"]  # failed ops never matter
+    if key is not None:
+        current = [op for op in current if op.key == key]
+    original = len(current)
+    if culprit is not None:
+        cut = [op for op in current if op.call <= culprit.ret]
+        if invalid(cut):
+            current = cut
+    if not invalid(current):
+        raise ValueError("minimize() needs an invalid history")
+
+    keep: list[Op] = []
+    target: Callable[[list[Op]], bool] = invalid
+    timing = False
+    if keep_timing and culprit is not None and any(op.id == culprit.id for op in current):
+        freed = replace(culprit, call=-math.inf, ret=math.inf)
+
+        def timing_anomaly(rest: list[Op]) -> bool:
+            return invalid(rest + [culprit]) and valid(rest + [freed])
+
+        rest = [op for op in current if op.id != culprit.id]
+        if timing_anomaly(rest):
+            keep, target, timing = [culprit], timing_anomaly, True
+            current = rest
+    test = target if timing else invalid
+
+    # Processes first: one check can drop a whole client's operations.
+    by_process: dict[Any, list[Op]] = {}
+    for op in current:
+        by_process.setdefault(op.process, []).append(op)
+    groups = _ddmin(list(by_process.values()), lambda gs: test([o for g in gs for o in g]), progress)
+    current = [o for g in groups for o in g]
+    current = _ddmin(sorted(current, key=lambda o: o.id), test, progress)
+
+    # Confirm 1-minimality explicitly: ddmin ends there, but say so only when checked.
+    undecided.clear()
+    one_minimal = not any(test(current[:i] + current[i + 1 :]) for i in range(len(current)))
+    if timing:
+        # the culprit itself cannot go either: without it nothing is left to fail
+        one_minimal = one_minimal and not invalid(current)
+    return Minimized(
+        ops=sorted(current + keep, key=lambda o: o.id),
+        original=original,
+        checks=checks,
+        elapsed=time.perf_counter() - started,
+        one_minimal=one_minimal and not undecided,
+        undecided=sorted(undecided),
+        timing=timing,
+    )
+
+
+def _ddmin(items: list, failing: Callable[[list], bool], progress=None) -> list:
+    """Zeller's ddmin: the smallest-found list of items for which ``failing`` holds."""
+    n = 2
+    while len(items) >= 2:
+        chunk = max(1, len(items) // n)
+        subsets = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+        reduced = False
+        for k, sub in enumerate(subsets):
+            if failing(sub):
+                items, n, reduced = sub, 2, True
+                break
+            complement = [x for j, s in enumerate(subsets) if j != k for x in s]
+            if len(subsets) > 2 and failing(complement):
+                items, n, reduced = complement, max(n - 1, 2), True
+                break
+        if progress is not None:
+            progress(len(items), n)
+        if not reduced:
+            if n >= len(items):
+                break
+            n = min(n * 2, len(items))
+    return items

@@ -1,0 +1,147 @@
+"""The minimal counterexample: still invalid, and nothing in it can go."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import math
+import pytest
+
+from replicheck.checker import History, check, make_spec, read_history
+from replicheck.checker.linearizable import check_ops
+from replicheck.checker.minimize import minimize
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("REPLICHECK_CORPUS", ROOT.parent / "shared" / "corpus"))
+
+
+def verdict(ops, spec):
+    return check_ops(ops, spec).valid
+
+
+def assert_minimal(m, spec, culprit, timing):
+    assert verdict(m.ops, spec) is False
+    for i in range(len(m.ops)):
+        rest = m.ops[:i] + m.ops[i + 1 :]
+        v = verdict(rest, spec)
+        if timing and v is False:
+            # the removal made a duller anomaly: the failing op is now impossible even
+            # when freed from real time (it reads what nobody left could have written)
+            freed = [replace(o, call=-math.inf, ret=math.inf) if o.id == culprit.id else o for o in rest]
+            assert verdict(freed, spec) is False
+        else:
+            assert v is True, f"op {m.ops[i].id} could be removed"
+    assert m.one_minimal
+
+
+def stale_read() -> History:
+    return History.from_events([
+        {"process": 0, "type": "invoke", "f": "write", "value": 1},
+        {"process": 1, "type": "invoke", "f": "write", "value": 7},
+        {"process": 1, "type": "ok", "f": "write", "value": 7},
+        {"process": 0, "type": "ok", "f": "write", "value": 1},
+        {"process": 2, "type": "invoke", "f": "read", "value": None},
+        {"process": 2, "type": "ok", "f": "read", "value": 1},
+        {"process": 0, "type": "invoke", "f": "write", "value": 2},
+        {"process": 0, "type": "ok", "f": "write", "value": 2},
+        {"process": 3, "type": "invoke", "f": "read", "value": None},
+        {"process": 3, "type": "ok", "f": "read", "value": 1},
+        {"process": 1, "type": "invoke", "f": "read", "value": None},
+        {"process": 1, "type": "ok", "f": "read", "value": 2},
+    ])
+
+
+def test_stale_read_shrinks_to_the_write_the_overwrite_and_the_read():
+    spec = make_spec("register")
+    h = stale_read()
+    r = check(h, spec)
+    m = minimize(h.ops, spec, culprit=r.op)
+    assert m.timing
+    assert [(o.f, o.value if o.f == "write" else o.output) for o in m.ops] == [
+        ("write", 1), ("write", 2), ("read", 1)
+    ]
+    assert_minimal(m, spec, r.op, timing=True)
+
+
+def test_plain_mode_is_one_minimal_in_the_strict_sense():
+    spec = make_spec("register")
+    h = stale_read()
+    r = check(h, spec)
+    m = minimize(h.ops, spec, culprit=r.op, keep_timing=False)
+    assert_minimal(m, spec, r.op, timing=False)
+    assert len(m.ops) == 1  # a read of 1 with nothing written: invalid, but dull
+
+
+def test_minimize_refuses_a_valid_history():
+    spec = make_spec("register")
+    h = History.from_events([
+        {"process": 0, "type": "invoke", "f": "write", "value": 1},
+        {"process": 0, "type": "ok", "f": "write", "value": 1},
+    ])
+    with pytest.raises(ValueError):
+        minimize(h.ops, spec)
+
+
+def random_register_history(rng: random.Random, n_ops: int) -> History:
+    # concurrent clients on a register; reads return a random recent value, so many
+    # histories are invalid in varied ways
+    events, pending, written, next_pid = [], {}, [None], 0
+    procs = list(range(4))
+    for _ in range(n_ops * 2):
+        p = rng.choice(procs)
+        if p in pending:
+            f, v = pending.pop(p)
+            kind = rng.choices(["ok", "info", "fail"], [8, 1, 1])[0]
+            out = rng.choice(written[-3:]) if f == "read" else v
+            events.append({"process": p, "type": kind, "f": f, "value": out if kind == "ok" else v})
+            if kind == "info":
+                procs[procs.index(p)] = 100 + next_pid
+                next_pid += 1
+        else:
+            if rng.random() < 0.5:
+                v = len(written)
+                written.append(v)
+                pending[p] = ("write", v)
+            else:
+                pending[p] = ("read", None)
+            events.append({"process": p, "type": "invoke", "f": pending[p][0], "value": pending[p][1]})
+    return History.from_events(events)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_invalid_histories_shrink_to_minimal_ones(seed):
+    rng = random.Random(seed)
+    spec = make_spec("register")
+    h = random_register_history(rng, 14)
+    r = check(h, spec)
+    if r.valid is not False:
+        pytest.skip(f"seed {seed} gave a linearizable history")
+    for timing in (True, False):
+        m = minimize(h.ops, spec, culprit=r.op, key=r.key, keep_timing=timing)
+        assert_minimal(m, spec, r.op, timing=m.timing)
+
+
+def corpus_invalid():
+    judge = {"jepsen-etcd": ("cas-register", None), "knossos": ("cas-register", 0), "porcupine-kv": ("kv", "")}
+    out = []
+    for folder, (spec, init) in judge.items():
+        for p in sorted((CORPUS / folder).glob("*")):
+            if p.suffix in (".log", ".edn", ".txt"):
+                out.append(pytest.param(p, spec, init, id=f"{folder}/{p.name}"))
+    return out
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not found at {CORPUS}")
+@pytest.mark.parametrize("path, spec_name, init", corpus_invalid() or [pytest.param(None, None, None, marks=pytest.mark.skip)])
+def test_corpus_failures_shrink_to_a_handful(path, spec_name, init):
+    h = read_history(path)
+    spec = make_spec(spec_name, init, h.meta["nil_read"])
+    r = check(h, spec)
+    if r.valid is not False:
+        return
+    m = minimize(h.ops, spec, culprit=r.op, key=r.key)
+    assert_minimal(m, spec, r.op, timing=m.timing)
+    assert len(m.ops) <= 10
