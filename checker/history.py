@@ -159,6 +159,11 @@ class History:
         return iter(self.ops)
 
     @property
+    def timed(self) -> bool:
+        """Real time comes from timestamps (every client event has one), not positions."""
+        return bool(self.events) and all(e.time is not None for e in self.events if e.process != NEMESIS)
+
+    @property
     def never_completed(self) -> int:
         return sum(1 for op in self.ops if op.status == "info" and op.ret_line is None)
 
@@ -321,3 +326,30 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
             )
         )
     return ops, faults
+
+
+def events_for(ops: Iterable[Op], timed: bool) -> list[dict]:
+    """Events that pair back into exactly these operations, in real-time order.
+
+    Used to write out a sub-history: positions are renumbered but their order kept;
+    timestamps, where the history had them, are kept as they were. A completed ``info``
+    goes last: when it arrived says nothing (the op may take effect at any later time).
+    """
+    points: list[tuple[float, int, dict]] = []
+    for op in ops:
+        where = {k: v for k, v in (("key", op.key), ("node", op.node)) if v is not None}
+
+        def event(type_: str, value: Any, **extra: Any) -> dict:
+            return {"process": op.process, "type": type_, "f": op.f, "value": value, **where, **extra}
+
+        points.append((op.call, 0, event("invoke", op.value, **op.extra)))
+        if op.status in ("ok", "fail"):
+            points.append((op.ret, 1, event(op.status, op.output if op.ok else op.value)))
+        elif op.ret_line is not None:
+            points.append((math.inf, 1, event("info", op.value)))
+    points.sort(key=lambda p: (p[0], p[1]))
+    if timed:
+        last = max((t for t, _, _ in points if t != math.inf), default=0)
+        for t, _, event in points:
+            event["time"] = t if t != math.inf else last
+    return [event for _, _, event in points]

@@ -19,7 +19,7 @@ import sys
 import time
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .history import Op
 
@@ -37,15 +37,19 @@ class Budget:
     timeout: float | None = None  # seconds
     max_memory_mb: float | None = 2048.0
 
-    def start(self) -> "_Clock":
+    def start(self, progress: Callable[[int, int], None] | None = None) -> "_Clock":
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        return _Clock(deadline, self)
+        return _Clock(deadline, self, progress)
 
 
 @dataclass
 class _Clock:
     deadline: float | None
     budget: Budget
+    # progress(done, total): completed operations placed so far, over all partitions
+    progress: Callable[[int, int], None] | None = None
+    done: int = 0  # completed operations in partitions already decided
+    total: int = 0
 
     def expired(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
@@ -187,6 +191,8 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             stack.append([placed, nsid, j, w & ok_mask, w & crash_mask])
         iterations += 1
         if not iterations & 1023:
+            if clock.progress is not None:
+                clock.progress(clock.done + best_j, clock.total)
             if clock.expired():
                 return _unknown(ops, "time budget exhausted", len(seen), best_j, ok_order, best_path)
             if len(seen) > max_configs:
@@ -315,8 +321,13 @@ def check_ops(
     spec: Any,
     budget: Budget | None = None,
     history: Any = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Result:
-    """Check operations against a spec object: validate, split, prune, search."""
+    """Check operations against a spec object: validate, split, prune, search.
+
+    ``progress(done, total)`` is called now and then during long searches with the
+    number of completed operations placed so far, over all partitions.
+    """
     budget = budget or Budget()
     validate = getattr(spec, "validate", None)
     if validate is not None:
@@ -328,7 +339,7 @@ def check_ops(
                 path = getattr(history, "path", None)
                 raise HistoryError(msg, path, op.line)
     started = time.perf_counter()
-    clock = budget.start()
+    clock = budget.start(progress)
     partition = getattr(spec, "partition", None)
     parts = list(partition(ops)) if partition else [list(ops)]
     prune = getattr(spec, "prune", None)
@@ -338,6 +349,7 @@ def check_ops(
         parts = [[op for op in p if op.status != "fail"] for p in parts]
     # Small parts first: an invalid verdict found early saves the big searches.
     order = sorted(range(len(parts)), key=lambda k: len(parts[k]))
+    clock.total = sum(op.ok for p in parts for op in p)
     witness: list[list[int]] = [[] for _ in parts]
     configs = 0
     unknown: tuple[int, PartResult] | None = None
@@ -346,6 +358,9 @@ def check_ops(
         part = parts[k]
         res = wgl(part, spec, clock)
         configs += res.configs
+        clock.done += sum(op.ok for op in part)
+        if progress is not None:
+            progress(clock.done, clock.total)
         if res.valid is True:
             witness[k] = res.linearization or []
             decided += 1

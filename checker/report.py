@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .history import Op
@@ -97,8 +96,18 @@ def render_text(result: Result, spec: Any = None, path: str | None = None) -> st
     return "\n".join(out)
 
 
-def render_json(result: Result, path: str | None = None) -> str:
-    d = result.to_dict()
-    if path is not None:
-        d = {"path": path, **d}
-    return json.dumps(d, sort_keys=False)
+def render_minimal(minimal: Any, spec: Any = None) -> str:
+    """The minimal counterexample, in invocation order."""
+    kind = (
+        "the failing operation stays, and the anomaly stays one of timing"
+        if minimal.timing else "plain: the smallest invalid sub-history"
+    )
+    out = [
+        f"Minimal counterexample: {len(minimal.ops)} of {minimal.original} operations "
+        f"({minimal.checks} checks, {minimal.elapsed * 1000:.0f} ms; {kind})"
+    ]
+    for op in minimal.ops:
+        out.append("  " + _op_line(op, spec))
+    if not minimal.one_minimal:
+        out.append(f"  not proved 1-minimal: checks of removing ops {minimal.undecided} ran out of budget")
+    return "\n".join(out)

@@ -293,7 +293,8 @@ class SetSpec(BaseSpec):
         if op.f == "add":
             return True, state | {op.value}
         if op.f == "read":
-            return self.unknown_read(op) or frozenset(op.output) == state, state
+            # under nil_read="absent" a nil read means the set does not exist yet: empty
+            return self.unknown_read(op) or frozenset(op.output or ()) == state, state
         return False, state
 
     def validate(self, op: Op) -> str | None:
@@ -317,7 +318,7 @@ class SetSpec(BaseSpec):
 
     def explain(self, state: Any, op: Op) -> str:
         if op.f == "read":
-            return f"can't read {fmt(frozenset(op.output))} from set {fmt(state)}"
+            return f"can't read {fmt(frozenset(op.output or ()))} from set {fmt(state)}"
         return super().explain(state, op)
 
 

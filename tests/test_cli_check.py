@@ -125,3 +125,73 @@ def test_user_spec_loaded_by_module_path(tmp_path, monkeypatch):
     assert "counter" in res.output
     res = run(h, "--spec", "myspecs:Nope")
     assert res.exit_code == 2 and "cannot load spec" in res.output
+
+
+def test_minimize_prints_and_writes_a_history_that_checks_invalid_alone(tmp_path):
+    out = tmp_path / "min.jsonl"
+    res = run(ROOT / "histories" / "stale-replica-read.jsonl", "--minimize-out", out)
+    assert res.exit_code == 1
+    assert "Minimal counterexample: 2 of 4 operations" in res.output
+    again = run(out)  # its metadata line says how to judge it
+    assert again.exit_code == 1, again.output
+    assert "2 operations" in again.output
+    d = json.loads(run(ROOT / "histories" / "stale-replica-read.jsonl", "--minimize", "--json").output)
+    assert d["minimal"]["size"] == 2 and d["minimal"]["one_minimal"] is True
+
+
+def test_minimize_is_a_no_op_for_valid_histories(tmp_path):
+    res = run(ROOT / "histories" / "leader-reads.jsonl", "--minimize")
+    assert res.exit_code == 0 and "Minimal" not in res.output
+
+
+def test_html_report_written_for_any_verdict(tmp_path):
+    for name, code in (("stale-replica-read.jsonl", 1), ("leader-reads.jsonl", 0)):
+        page = tmp_path / (name + ".html")
+        res = run(ROOT / "histories" / name, "--html", page)
+        assert res.exit_code == code
+        text = page.read_text()
+        assert text.startswith("<!DOCTYPE html>") and "http://" not in text.replace("http://www.w3.org", "")
+
+
+def test_progress_is_silent_when_not_a_terminal(tmp_path):
+    from replicheck.checker import write_jsonl
+
+    path = tmp_path / "hard.jsonl"
+    write_jsonl(path, hard_history(13).events, {"spec": "register"})
+    res = CliRunner().invoke(cli, ["check", str(path)])
+    assert res.exit_code == 1
+    assert "linearizing" not in res.output
+
+
+def test_progress_bar_appears_on_a_terminal_for_long_checks(monkeypatch):
+    import replicheck.cli.progress as progress
+
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: True, raising=False)
+    seen = []
+    bar = progress.Progress("linearizing")
+    monkeypatch.setattr(bar, "enabled", True)
+    import click
+
+    class Recorder:
+        pos = 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            pass
+
+        def update(self, n):
+            self.pos += n
+            seen.append(self.pos)
+
+    monkeypatch.setattr(click, "progressbar", lambda **kw: Recorder())
+    check(hard_history(13), "register", max_memory_mb=None)  # warm: no progress hook
+    from replicheck.checker.linearizable import check_ops
+    from replicheck.checker import make_spec
+
+    check_ops(hard_history(13).ops, make_spec("register"), progress=bar)
+    bar.close()
+    assert seen and seen == sorted(seen)
+    assert progress.Progress("x", quiet=True).enabled is False
