@@ -84,62 +84,56 @@ class PartResult:
 
 
 def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
-    """Search for a linearization of ``ops`` (already partitioned and pruned)."""
+    """Search for a linearization of ``ops`` (already partitioned and pruned).
+
+    Completed ops are numbered by completion (their rank); ``j``, the frontier, is the
+    first rank not yet placed, so every rank below ``j`` is placed. A configuration is
+    then (``j``, state, which ranks at or past ``j`` are placed — a mask relative to
+    ``j``, as wide as the concurrency — and which crashed ops are placed). Keys stay
+    small however long the history: the cost of a step does not grow with its length.
+    """
     clock = clock or Budget(timeout=None, max_memory_mb=None).start()
-    ops = sorted(ops, key=lambda o: (o.call, o.id))
-    n = len(ops)
-    calls = [o.call for o in ops]
-    ok_order = sorted((i for i in range(n) if ops[i].ok), key=lambda i: (ops[i].ret, i))
-    m = len(ok_order)
+    ok_ops = sorted((o for o in ops if o.ok), key=lambda o: (o.ret, o.call, o.id))
+    crashed = sorted((o for o in ops if not o.ok), key=lambda o: (o.call, o.id))
+    m, c = len(ok_ops), len(crashed)
     if m == 0:
         return PartResult(VALID, ops, linearization=[])
-    limit = [bisect_right(calls, ops[i].ret) for i in ok_order]
-    window = [(1 << lim) - 1 for lim in limit]
-    ret_bit = [1 << i for i in ok_order]
-    ok_mask = sum(1 << i for i in ok_order)
-    crash_mask = ((1 << n) - 1) ^ ok_mask
+    # unified numbering for transitions and paths: ranks 0..m-1, then crashed m..m+c-1
+    every = ok_ops + crashed
+    crash_calls = [o.call for o in crashed]
+    by_call = sorted(range(m), key=lambda r: (ok_ops[r].call, r))
     read_only = getattr(spec, "read_only", None)
-    ro_mask = sum(1 << i for i in ok_order if read_only(ops[i])) if read_only else 0
+    is_ro = [bool(read_only and read_only(o)) for o in ok_ops]
+
+    # For each frontier j: which ranks >= j may go next (invoked by the time rank j
+    # returned), as a mask relative to j; reads among them; crashed ops invoked by then.
+    ok_cands: list[int] = []
+    ro_cands: list[int] = []
+    crash_cands: list[int] = []
+    active: set[int] = set()
+    k = 0
+    for j in range(m):
+        deadline = ok_ops[j].ret
+        while k < m and ok_ops[by_call[k]].call <= deadline:
+            active.add(by_call[k])
+            k += 1
+        active.discard(j - 1)
+        ok_cands.append(sum(1 << (r - j) for r in active))
+        ro_cands.append(sum(1 << (r - j) for r in active if is_ro[r]))
+        crash_cands.append((1 << bisect_right(crash_calls, deadline)) - 1)
 
     init = spec.init()
     state_ids: dict[Any, int] = {init: 0}
     states: list[Any] = [init]
-    trans: list[dict[int, int]] = [{} for _ in range(n)]
+    trans: list[dict[int, int]] = [{} for _ in every]
     step = spec.step
-    seen: set[int] = set()
-    max_configs = clock.max_configs(n)
+    seen: set[tuple[int, int, int, int]] = set()
+    max_configs = clock.max_configs(m + c)
 
-    # A frame: [placed, state id, frontier j, ok candidates, crashed candidates].
-    # Ok candidates are tried first: crashed ops never have to be placed, so trying
-    # them first only delays finding a witness.
-    w0 = window[0]
-    stack = [[0, 0, 0, w0 & ok_mask, w0 & crash_mask]]
-    path: list[int] = []
-    best_j = 0
-    best_path: list[int] = []
-    samples: list[tuple[int, int]] = [(0, 0)]
-    iterations = 0
-    while stack:
-        fr = stack[-1]
-        mask = fr[3]
-        if not mask:
-            mask = fr[4]
-            if not mask:
-                stack.pop()
-                if path:
-                    path.pop()
-                continue
-            b = mask & -mask
-            fr[4] = mask ^ b
-        else:
-            b = mask & -mask
-            fr[3] = mask ^ b
-        i = b.bit_length() - 1
-        sid = fr[1]
-        t = trans[i]
-        nsid = t.get(sid)
+    def advance(sid: int, u: int) -> int:
+        nsid = trans[u].get(sid)
         if nsid is None:
-            ok, new = step(states[sid], ops[i])
+            ok, new = step(states[sid], every[u])
             if ok:
                 nsid = state_ids.get(new)
                 if nsid is None:
@@ -147,85 +141,99 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
                     states.append(new)
             else:
                 nsid = -1
-            t[sid] = nsid
-        if nsid < 0 or (nsid == sid and b & crash_mask):
-            # a crashed op that changes nothing here is no better placed than left out
+            trans[u][sid] = nsid
+        return nsid
+
+    def frame(j: int, okx: int, crs: int, sid: int) -> list:
+        # A read that fits now may be placed now and nothing else tried here: moving a
+        # state-preserving op earlier in any successful order keeps it successful.
+        r = ro_cands[j] & ~okx
+        while r:
+            b = r & -r
+            r ^= b
+            if advance(sid, j + b.bit_length() - 1) >= 0:
+                return [j, okx, crs, sid, b, 0]
+        # Completed ops are tried before crashed ones: crashed ops never have to be
+        # placed, so trying them first only delays finding a witness.
+        return [j, okx, crs, sid, ok_cands[j] & ~okx, crash_cands[j] & ~crs]
+
+    stack = [frame(0, 0, 0, 0)]
+    path: list[int] = []
+    best_j = 0
+    best_path: list[int] = []
+    samples: list[tuple[int, int, int, int]] = [(0, 0, 0, 0)]
+    iterations = 0
+    while stack:
+        fr = stack[-1]
+        j, okx, crs, sid, okc, crc = fr
+        if okc:
+            b = okc & -okc
+            fr[4] = okc ^ b
+            u = j + b.bit_length() - 1
+            nsid = advance(sid, u)
+            if nsid < 0:
+                continue
+            okx |= b
+            while okx & 1:
+                okx >>= 1
+                j += 1
+            if j == m:
+                path.append(u)
+                return PartResult(VALID, ops, linearization=[every[x].id for x in path],
+                                  configs=len(seen), reached=m)
+        elif crc:
+            b = crc & -crc
+            fr[5] = crc ^ b
+            u = m + b.bit_length() - 1
+            nsid = advance(sid, u)
+            if nsid < 0 or nsid == sid:
+                # a crashed op that changes nothing here is no better placed than left out
+                continue
+            crs |= b
+        else:
+            stack.pop()
+            if path:
+                path.pop()
             continue
-        placed = fr[0] | b
-        j = fr[2]
-        while j < m and placed & ret_bit[j]:
-            j += 1
-        if j == m:
-            path.append(i)
-            return PartResult(
-                VALID, ops, linearization=[ops[k].id for k in path], configs=len(seen), reached=m
-            )
-        key = (nsid << n) | placed
+        key = (j, nsid, okx, crs)
         if key in seen:
             continue
         seen.add(key)
-        path.append(i)
+        path.append(u)
         if j >= best_j:
             if j > best_j:
                 best_j = j
                 best_path = list(path)
                 samples = []
             if len(samples) < 8:
-                samples.append((placed, nsid))
-        w = window[j] & ~placed
-        r = w & ro_mask
-        while r:
-            # A read that fits now may be placed now and nothing else tried here: moving
-            # a state-preserving op earlier in any successful order keeps it successful.
-            rb = r & -r
-            r ^= rb
-            k = rb.bit_length() - 1
-            rsid = trans[k].get(nsid)
-            if rsid is None:
-                rsid = nsid if step(states[nsid], ops[k])[0] else -1
-                trans[k][nsid] = rsid
-            if rsid >= 0:
-                stack.append([placed, nsid, j, rb, 0])
-                break
-        else:
-            stack.append([placed, nsid, j, w & ok_mask, w & crash_mask])
+                samples.append(key)
+        stack.append(frame(j, okx, crs, nsid))
         iterations += 1
         if not iterations & 1023:
             if clock.progress is not None:
                 clock.progress(clock.done + best_j, clock.total)
-            if clock.expired():
-                return _unknown(ops, "time budget exhausted", len(seen), best_j, ok_order, best_path)
-            if len(seen) > max_configs:
-                return _unknown(ops, "memory budget exhausted", len(seen), best_j, ok_order, best_path)
-    return _explain(ops, spec, states, ok_order, window, best_j, best_path, samples, len(seen))
+            if clock.expired() or len(seen) > max_configs:
+                why = "time budget exhausted" if clock.expired() else "memory budget exhausted"
+                return PartResult(
+                    UNKNOWN_VERDICT, ops, configs=len(seen), reason=why, reached=best_j,
+                    previous_ok=ok_ops[best_j - 1] if best_j else None,
+                    linearization=[every[x].id for x in best_path],
+                )
+    return _explain(ops, spec, every, m, states, ok_cands, crash_cands, best_j, best_path, samples,
+                    len(seen))
 
 
-def _unknown(ops, reason, configs, best_j, ok_order, best_path) -> PartResult:
-    return PartResult(
-        UNKNOWN_VERDICT,
-        ops,
-        configs=configs,
-        reason=reason,
-        reached=best_j,
-        previous_ok=ops[ok_order[best_j - 1]] if best_j else None,
-        linearization=[ops[k].id for k in best_path],
-    )
-
-
-def _explain(ops, spec, states, ok_order, window, best_j, best_path, samples, configs) -> PartResult:
+def _explain(ops, spec, every, m, states, ok_cands, crash_cands, best_j, best_path, samples,
+             configs) -> PartResult:
     """Turn the furthest point of a failed search into evidence a person can read."""
-    culprit = ops[ok_order[best_j]]
-    by_pos = {1 << k: k for k in range(len(ops))}
     explain = getattr(spec, "explain", None)
     attempts = []
-    for placed, sid in samples:
+    for n, (j, sid, okx, crs) in enumerate(samples):
         state = states[sid]
         tried = []
-        cands = window[best_j] & ~placed
-        while cands:
-            b = cands & -cands
-            cands ^= b
-            op = ops[by_pos[b]]
+        cands = [j + x for x in _bits(ok_cands[j] & ~okx)] + [m + x for x in _bits(crash_cands[j] & ~crs)]
+        for u in cands:
+            op = every[u]
             ok, _ = spec.step(state, op)
             if ok:
                 why = "fits here, but every way on from there fails"
@@ -234,24 +242,32 @@ def _explain(ops, spec, states, ok_order, window, best_j, best_path, samples, co
             else:
                 why = f"not allowed by {getattr(spec, 'name', 'the spec')} in state {state!r}"
             tried.append((op.id, why))
-        order = [ops[k].id for k in best_path] if (placed, sid) == samples[0] and best_path else []
-        lin = order or sorted(ops[k].id for k in range(len(ops)) if placed >> k & 1)
+        if n == 0 and best_path:
+            lin = [every[x].id for x in best_path]
+        else:  # the set is known, not the order: list it by completion
+            placed = list(range(j)) + [j + x for x in _bits(okx)] + [m + x for x in _bits(crs)]
+            lin = [every[x].id for x in placed]
         attempts.append(Attempt(linearized=lin, state=state, tried=tried))
-    previous = None
-    for k in reversed(best_path):
-        if ops[k].ok:
-            previous = ops[k]
-            break
+    previous = next((every[x] for x in reversed(best_path) if every[x].ok), None)
     return PartResult(
         INVALID,
         ops,
-        op=culprit,
+        op=every[best_j],
         previous_ok=previous,
         attempts=attempts,
         configs=configs,
         reached=best_j,
-        linearization=[ops[k].id for k in best_path],
+        linearization=[every[x].id for x in best_path],
     )
+
+
+def _bits(mask: int) -> list[int]:
+    out = []
+    while mask:
+        b = mask & -mask
+        out.append(b.bit_length() - 1)
+        mask ^= b
+    return out
 
 
 @dataclass
