@@ -14,6 +14,8 @@ import click
 COMMANDS = {
     "check": "replicheck.cli.check:check",
     "quorum": "replicheck.cli.quorum:quorum",
+    "simulate": "replicheck.cli.simulate:simulate",
+    "compare": "replicheck.cli.simulate:compare",
 }
 
 

@@ -1,0 +1,221 @@
+"""Multi-leader replication: every leader accepts writes and forwards them over a graph.
+
+The replication graph (``all-to-all``, ``ring`` or ``star``, as networkx graphs) says who
+sends to whom; a leader forwards each update it has not seen before to its neighbours,
+so updates reach every leader on any connected graph. Each client session sticks to one
+home leader (``c0`` to ``n1``, ``c1`` to ``n2``, ...) for reads and writes, and a write is
+acknowledged as soon as its home leader has applied it.
+
+Conflict resolution, per key:
+
+- ``lww``: the version with the highest ``(clock, node)`` wins, the clock being the
+  writing node's own (skewed) clock; a node whose clock runs ahead silently overwrites
+  later writes — an acknowledged update lost.
+- ``version-vectors``: each version carries a version vector; concurrent versions are
+  kept as siblings and a read returns them all (a sorted list when there are several);
+  a later write at a node supersedes every sibling that node has seen.
+- ``merge``: siblings as with version vectors, but a read returns their merge by set
+  union, always as a sorted list (the application's merge function).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import networkx as nx
+
+from .sim import Node
+
+GRAPHS = ("all-to-all", "ring", "star")
+CONFLICTS = ("lww", "version-vectors", "merge")
+
+
+@dataclass(frozen=True)
+class MultiLeaderConfig:
+    nodes: int = 3
+    graph: str = "all-to-all"
+    conflict: str = "lww"
+
+    @classmethod
+    def from_options(cls, opts: dict, error: type, num: Callable) -> "MultiLeaderConfig":
+        n = num("nodes", opts.get("nodes", 3), int, 2)
+        g = str(opts.get("graph", "all-to-all"))
+        if g not in GRAPHS:
+            raise error(f"--graph {g!r}: choose one of {', '.join(GRAPHS)}")
+        c = str(opts.get("conflict", "lww"))
+        if c not in CONFLICTS:
+            raise error(f"--conflict {c!r}: choose one of {', '.join(CONFLICTS)}")
+        return cls(n, g, c)
+
+    def describe(self) -> str:
+        return f"multi-leader --nodes {self.nodes} --graph {self.graph} --conflict {self.conflict}"
+
+    def topology(self) -> nx.Graph:
+        names = {i: f"n{i + 1}" for i in range(self.nodes)}
+        if self.graph == "all-to-all":
+            g = nx.complete_graph(self.nodes)
+        elif self.graph == "ring":
+            g = nx.cycle_graph(self.nodes)
+        else:
+            g = nx.star_graph(self.nodes - 1)  # n1 is the hub
+        return nx.relabel_nodes(g, names)
+
+
+def _dominates(a: tuple, b: tuple) -> bool:
+    """Version vector ``a`` (sorted (node, count) pairs) has seen everything ``b`` has."""
+    da = dict(a)
+    return all(da.get(k, 0) >= v for k, v in b)
+
+
+def _merge_vv(vvs: list[tuple]) -> dict:
+    out: dict = {}
+    for vv in vvs:
+        for k, v in vv:
+            if v > out.get(k, 0):
+                out[k] = v
+    return out
+
+
+class Leader(Node):
+    def __init__(self, id: str, cluster: "MultiLeader"):
+        super().__init__(id)
+        self.c = cluster
+        self.store: dict = {}  # lww: key -> (ts, value); otherwise key -> [(vv, value)]
+        self.seen: set = set()
+
+    def on_message(self, src: str, p: Any) -> None:
+        if p[0] == "upd":
+            _, uid, key, version, value = p
+            if uid in self.seen:
+                return
+            self.seen.add(uid)
+            self._apply(key, version, value)
+            self._forward(p, exclude=src)
+        elif p[0] == "req":
+            _, op, f, key, value, _meta = p
+            if f == "read":
+                self.send(src, ("resp", op, "ok", self.read(key), {}))
+            elif f == "write":
+                uid = (self.id, src, op)
+                version = self._new_version(key)
+                self.seen.add(uid)
+                self._apply(key, version, value)
+                self._forward(("upd", uid, key, version, value), exclude=None)
+                self.send(src, ("resp", op, "ok", None, {}))
+            else:
+                self.send(src, ("resp", op, "fail", None, {}))
+
+    def _forward(self, p: tuple, exclude: str | None) -> None:
+        for n in self.c.neighbours[self.id]:
+            if n != exclude:
+                self.send(n, p)
+
+    def _new_version(self, key: Any) -> tuple:
+        if self.c.cfg.conflict == "lww":
+            return (self.clock(), self.id)
+        vv = _merge_vv([s[0] for s in self.store.get(key, [])])
+        vv[self.id] = vv.get(self.id, 0) + 1
+        return tuple(sorted(vv.items()))
+
+    def _apply(self, key: Any, version: tuple, value: Any) -> None:
+        if self.c.cfg.conflict == "lww":
+            cur = self.store.get(key)
+            if cur is None or version > cur[0]:
+                self.store[key] = (version, value)
+            return
+        siblings = self.store.get(key, [])
+        if any(_dominates(vv, version) for vv, _ in siblings):
+            return  # already seen, or superseded
+        self.store[key] = [(vv, v) for vv, v in siblings if not _dominates(version, vv)] + [(version, value)]
+
+    def read(self, key: Any) -> Any:
+        cur = self.store.get(key)
+        if cur is None:
+            return None
+        if self.c.cfg.conflict == "lww":
+            return cur[1]
+        values = sorted({v for _, v in cur}, key=lambda v: (str(type(v)), v))
+        if self.c.cfg.conflict == "merge" or len(values) > 1:
+            return values
+        return values[0]
+
+    def describe(self) -> dict:
+        return {"up": self.up, "state": {("" if k is None else k): self.read(k) for k in sorted(self.store, key=str)}}
+
+
+class MultiLeader:
+    name = "multi-leader"
+
+    def __init__(self, sim: Any, cfg: MultiLeaderConfig):
+        self.sim = sim
+        self.cfg = cfg
+        self.graph = cfg.topology()
+        self.replica_ids = [f"n{i + 1}" for i in range(cfg.nodes)]
+        self.neighbours = {n: sorted(self.graph.neighbors(n)) for n in self.replica_ids}
+        self.replicas = [sim.add(Leader(n, self)) for n in self.replica_ids]
+
+    @property
+    def node_ids(self) -> list[str]:
+        return list(self.replica_ids)
+
+    def current_leader(self) -> str:
+        raise ValueError("every multi-leader node leads: name a node, e.g. n1@200")
+
+    def init_client(self, client: Any, index: int) -> None:
+        client.session["home"] = self.replica_ids[index % len(self.replica_ids)]
+
+    def route(self, client: Any, f: str) -> str:
+        return client.session["home"]
+
+    def request_meta(self, client: Any, f: str, dst: str) -> dict:
+        return {}
+
+    def on_reply(self, client: Any, f: str, status: str, meta: dict) -> None:
+        pass
+
+    def on_timeout(self, client: Any, f: str) -> None:
+        pass
+
+    def on_client_message(self, client: Any, src: str, p: tuple) -> None:
+        pass
+
+    def final_states(self) -> dict:
+        return {r.id: r.describe() for r in self.replicas}
+
+    def measurements(self, recorder: Any) -> dict:
+        states = [r.describe()["state"] for r in self.replicas]
+        return {
+            "acked_writes": len(recorder.acked_uids),
+            "graph": self.cfg.graph,
+            "edges": [list(e) for e in sorted(self.graph.edges())],
+            "replicas_agree": all(s == states[0] for s in states),
+            "lost_updates": lost_updates(recorder.events, states[0]),
+        }
+
+
+def lost_updates(events: list[dict], final_state: dict) -> int:
+    """Acknowledged writes invoked after the final value's write was acknowledged, per key.
+
+    Such a write came strictly later in real time, yet the converged state does not hold
+    it: an acknowledged update that conflict resolution threw away.
+    """
+    invoked: dict = {}
+    writes = []  # (key, value, invoke time, ack time)
+    for e in events:
+        if e.get("process") == "nemesis" or e.get("f") != "write":
+            continue
+        if e["type"] == "invoke":
+            invoked[e["process"]] = e["time"]
+        elif e["type"] == "ok":
+            writes.append((e.get("key"), e["value"], invoked[e["process"]], e["time"]))
+    lost = 0
+    for key in {w[0] for w in writes}:
+        final = final_state.get("" if key is None else key)
+        finals = set(final) if isinstance(final, list) else {final}
+        acks = [w[3] for w in writes if w[0] == key and w[1] in finals]
+        if not acks:
+            continue
+        last_final_ack = max(acks)
+        lost += sum(1 for w in writes if w[0] == key and w[1] not in finals and w[2] > last_final_ack)
+    return lost
