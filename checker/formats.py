@@ -32,19 +32,25 @@ FORMAT_DEFAULTS: dict[str, dict] = {
 META_KEY = "replicheck"
 
 
-def read_history(path: str | os.PathLike, format: str | None = None) -> History:
-    """Read a history file, choosing the format by content unless ``format`` is given."""
+def read_history(path: str | os.PathLike, format: str | None = None, independent: bool = False) -> History:
+    """Read a history file, choosing the format by content unless ``format`` is given.
+
+    ``independent``: values are Jepsen's ``[key value]`` tuples, unwrapped into keys
+    (also when the metadata line says ``"independent": true``).
+    """
     path = os.fspath(path)
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as e:
         raise HistoryError(f"cannot read file: {e.strerror}", path) from None
-    return parse_history(data, path=path, format=format)
+    return parse_history(data, path=path, format=format, independent=independent)
 
 
-def parse_history(data: bytes | str, *, path: str | None = None, format: str | None = None) -> History:
-    """Parse a history from bytes or text."""
+def parse_history(
+    data: bytes | str, *, path: str | None = None, format: str | None = None, independent: bool = False
+) -> History:
+    """Parse a history from bytes or text (see ``read_history``)."""
     text = _decode(data, path)
     if not text.strip():
         raise HistoryError("empty history: the file has no events", path)
@@ -57,7 +63,10 @@ def parse_history(data: bytes | str, *, path: str | None = None, format: str | N
     if not any(e.process != "nemesis" for e in events):
         raise HistoryError("no client operations found in the history", path)
     meta = {**FORMAT_DEFAULTS[format], **meta}
-    return History.from_events(events, path=path, meta=meta, format=format, skipped=skipped)
+    history = History.from_events(events, path=path, meta=meta, format=format, skipped=skipped)
+    if independent or meta.get("independent") is True:
+        history = history.independent()
+    return history
 
 
 def _decode(data: bytes | str, path: str | None) -> str:

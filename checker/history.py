@@ -189,6 +189,37 @@ class History:
             events=evs,
         )
 
+    def independent(self) -> "History":
+        """Unwrap Jepsen's independent keys: ``value`` ``[k v]`` becomes key ``k``, value ``v``.
+
+        Jepsen's ``independent`` tests run one small history per key inside one big one,
+        writing every value as a tuple ``[key value]``; unwrapped, the history splits by
+        key like any other.
+        """
+        from dataclasses import replace
+
+        ops = []
+        for op in self.ops:
+            parts = []
+            for v in (op.value, op.output):
+                if v is UNKNOWN or v is None:
+                    parts.append((None, v))
+                elif isinstance(v, tuple) and len(v) == 2:
+                    parts.append(v)
+                else:
+                    raise HistoryError(
+                        f"independent history: {op.f} value must be a pair [key value], got {v!r}",
+                        self.path, op.line,
+                    )
+            key = parts[0][0] if parts[0][0] is not None else parts[1][0]
+            if key is None:
+                raise HistoryError(
+                    f"independent history: {op.f} names no key in [key value]", self.path, op.line
+                )
+            ops.append(replace(op, key=key, value=parts[0][1], output=parts[1][1]))
+        return History(ops=ops, faults=self.faults, meta=self.meta,
+                       path=self.path, format=self.format, skipped=self.skipped, events=self.events)
+
 
 _KNOWN_FIELDS = ("process", "type", "f", "value", "key", "time", "index", "node")
 

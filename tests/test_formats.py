@@ -159,3 +159,32 @@ def test_read_history_from_disk_reports_path(tmp_path):
     p = tmp_path / "x.jsonl"
     p.write_text('{"process": 0, "type": "invoke", "f": "write", "value": 1}\n')
     assert read_history(p).path == str(p)
+
+
+def test_jepsen_independent_tuples_unwrap_into_keys(tmp_path):
+    text = (
+        "INFO  jepsen.util - 0\t:invoke\t:write\t[1 3]\n"
+        "INFO  jepsen.util - 0\t:ok\t:write\t[1 3]\n"
+        "INFO  jepsen.util - 1\t:invoke\t:cas\t[2 [nil 4]]\n"
+        "INFO  jepsen.util - 1\t:ok\t:cas\t[2 [nil 4]]\n"
+        "INFO  jepsen.util - 2\t:invoke\t:read\t[1 nil]\n"
+        "INFO  jepsen.util - 2\t:ok\t:read\t[1 4]\n"
+    )
+    h = parse_history(text, independent=True)
+    assert [(o.key, o.f, o.value, o.output) for o in h.ops] == [
+        (1, "write", 3, 3), (2, "cas", (None, 4), (None, 4)), (1, "read", None, 4)
+    ]
+    # key 1 read 4, which only key 2 ever held: keys are separate registers
+    assert check(h, "cas-register", nil_read="absent").valid is False
+    from replicheck.checker import HistoryError
+
+    with pytest.raises(HistoryError, match=r"<history>:1: independent history: write value must be a pair"):
+        parse_history("INFO  jepsen.util - 0\t:invoke\t:write\t3\n", independent=True)
+    path = tmp_path / "ind.log"
+    path.write_text(text)
+    from click.testing import CliRunner
+
+    from replicheck.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["check", str(path), "--spec", "cas-register", "--independent", "--nil-read", "absent"])
+    assert res.exit_code == 1
