@@ -15,11 +15,11 @@ at any moment after invocation, or never" is handled natively.
 from __future__ import annotations
 
 import math
-import sys
+import os
 import time
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .history import Op
 
@@ -338,11 +338,14 @@ def check_ops(
     budget: Budget | None = None,
     history: Any = None,
     progress: Callable[[int, int], None] | None = None,
+    jobs: int | None = None,
 ) -> Result:
     """Check operations against a spec object: validate, split, prune, search.
 
     ``progress(done, total)`` is called now and then during long searches with the
-    number of completed operations placed so far, over all partitions.
+    number of completed operations placed so far, over all partitions. ``jobs``: worker
+    processes for large partitions (None: one per core, used only when at least two
+    partitions are large enough to repay starting a process).
     """
     budget = budget or Budget()
     validate = getattr(spec, "validate", None)
@@ -370,9 +373,8 @@ def check_ops(
     configs = 0
     unknown: tuple[int, PartResult] | None = None
     decided = 0
-    for k in order:
+    for k, res in _search(parts, order, spec, clock, budget, jobs):
         part = parts[k]
-        res = wgl(part, spec, clock)
         configs += res.configs
         clock.done += sum(op.ok for op in part)
         if progress is not None:
@@ -394,6 +396,50 @@ def check_ops(
             reason=res.reason, decided=decided,
         )
     return _result(True, spec, ops, parts, configs, started, history, None, None, witness=witness, decided=decided)
+
+
+PARALLEL_MIN_OPS = 2000  # a partition this size takes long enough to repay a process
+
+_FORKED: tuple = ()  # (parts, spec, timeout, memory), inherited by forked workers
+
+
+def _search(parts, order, spec, clock, budget, jobs) -> Iterator[tuple[int, PartResult]]:
+    """Each partition's result, searched here or, for large ones, in forked workers.
+
+    Workers inherit the partitions by fork, so nothing is pickled on the way in and
+    only the small result comes back. Stopping the iteration (an invalid partition was
+    found) terminates the workers.
+    """
+    import multiprocessing
+
+    global _FORKED
+    big = [k for k in order if len(parts[k]) >= PARALLEL_MIN_OPS]
+    jobs = (os.cpu_count() or 1) if jobs is None else jobs
+    if jobs < 2 or len(big) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        big = []
+    for k in order:
+        if k not in big:
+            yield k, wgl(parts[k], spec, clock)
+    if not big:
+        return
+    remaining = None if clock.deadline is None else max(0.0, clock.deadline - time.monotonic())
+    workers = min(jobs, len(big))
+    memory = None if budget.max_memory_mb is None else budget.max_memory_mb / workers
+    _FORKED = (parts, spec, remaining, memory)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for k, res in pool.imap_unordered(_search_forked, big):
+                res.ops = parts[k]
+                yield k, res
+    finally:
+        _FORKED = ()
+
+
+def _search_forked(k: int) -> tuple[int, PartResult]:
+    parts, spec, timeout, memory = _FORKED
+    res = wgl(parts[k], spec, Budget(timeout, memory).start())
+    res.ops = []  # the parent has them; the rest of the result refers to them by value
+    return k, res
 
 
 def _result(valid, spec, ops, parts, configs, started, history, res, part, *, witness=None, reason=None, decided=0):

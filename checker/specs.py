@@ -438,3 +438,8 @@ def make_spec(name: str, init: Any = _NO_INIT, nil_read: str = "absent") -> Any:
 
 
 NO_INIT = _NO_INIT
+
+
+from .listappend import ListAppend  # noqa: E402  (it builds on BaseSpec above)
+
+BUILTIN[ListAppend.name] = ListAppend

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from replicheck.checker import HistoryError, check as check_history, read_history, resolve_spec
-from replicheck.checker.formats import FORMATS
-from replicheck.checker.linearizable import Budget, check_ops
-from replicheck.checker.formats import write_jsonl
+from replicheck.checker import HistoryError, History, read_history, resolve_spec
+from replicheck.checker.formats import FORMATS, write_jsonl
 from replicheck.checker.history import events_for
-from replicheck.checker.html import render_html
+from replicheck.checker.linearizable import Budget, check_ops
 from replicheck.checker.report import render_minimal, render_text
 from replicheck.checker.specs import NIL_READS, NO_INIT
 from replicheck.cli.progress import Progress
 
 EXIT_VALID, EXIT_INVALID, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
+# Kept here (not imported from checker.consistency) so that --help does not load networkx.
+CONSISTENCY_CHOICES = ("linearizable", "sequential", "read-your-writes", "monotonic-reads",
+                       "monotonic-writes", "writes-follow-reads", "convergence", "durability", "all")
 
 
 def parse_init(text: str | None) -> Any:
@@ -48,10 +50,35 @@ def exit_code(verdicts: list[Any]) -> int:
     return EXIT_VALID
 
 
+def short(valid: Any) -> str:
+    return {True: "valid", False: "invalid"}.get(valid, "unknown")
+
+
+@dataclass
+class Options:
+    """The flags that say how to judge each file."""
+
+    spec: str | None
+    init: Any
+    nil_read: str | None
+    timeout: float | None
+    memory: float
+    jobs: int | None
+    as_json: bool
+    many: bool
+    quiet: bool
+    minimize: bool
+    minimize_out: str | None
+    html_out: str | None
+    consistency: str | None
+    session_field: str
+    quiet_period: float
+
+
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--spec", help="cas-register, register, kv, set, fifo-queue, mutex, or package.module:Class. "
-              "Default: the history's metadata line.")
+@click.option("--spec", help="cas-register, register, kv, set, fifo-queue, mutex, list-append, or "
+              "package.module:Class. Default: the history's metadata line.")
 @click.option("--init", "init_text", metavar="VALUE", help="Initial value, as JSON (nil for null).")
 @click.option("--nil-read", type=click.Choice(NIL_READS), default=None,
               help="What a read returning nil means: 'absent' (the object is empty) or 'unknown' "
@@ -59,10 +86,14 @@ def exit_code(verdicts: list[Any]) -> int:
               "absent for JSON Lines, unless the metadata line says.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Input format. Default: chosen by content.")
+@click.option("--independent", is_flag=True,
+              help="Values are Jepsen independent tuples [key value]: unwrap them and check each key alone.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="Time budget per file; past it the verdict is unknown (exit 3).")
 @click.option("--memory", type=click.FloatRange(min=1), default=2048.0, show_default=True, metavar="MB",
               help="Memory budget for the search cache; past it the verdict is unknown (exit 3).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Worker processes for large partitions. Default: one per core, when it pays.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--minimize", is_flag=True,
               help="For an invalid history, shrink it to a minimal sub-history that is still invalid.")
@@ -71,88 +102,109 @@ def exit_code(verdicts: list[Any]) -> int:
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
               help="Write a self-contained HTML timeline of the history and its verdict.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, even on a terminal.")
-def check(files, spec, init_text, nil_read, fmt, timeout, memory, as_json, minimize, minimize_out,
-          html_out, quiet) -> None:
-    """Check recorded histories for linearizability.
+@click.option("--consistency", type=click.Choice(CONSISTENCY_CHOICES), default=None,
+              help="Check this consistency model instead of linearizability; 'all' prints the map "
+              "of every model (exit 0 unless the input is bad).")
+@click.option("--session-field", default="session", show_default=True, metavar="FIELD",
+              help="With --consistency: the event field naming an op's session; ops without it "
+              "form one session per process.")
+@click.option("--quiet-period", type=click.FloatRange(min=0), default=0, metavar="TIME",
+              help="With --consistency: how long after the last write to a key a read must start "
+              "to count as final (convergence, durability), in the history's time unit.")
+def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, jobs, as_json, minimize,
+          minimize_out, html_out, quiet, consistency, session_field, quiet_period) -> None:
+    """Check recorded histories for linearizability (or, with --consistency, weaker models).
 
     Exit codes: 0 valid, 1 invalid, 2 bad input or usage, 3 unknown (budget exhausted).
     With several files, one line each: PATH<TAB>VERDICT.
     """
-    init = parse_init(init_text)
-    verdicts = []
     many = len(files) > 1
     if many and (minimize_out or html_out):
         raise click.UsageError("--minimize-out and --html take one history at a time")
-    minimize = minimize or bool(minimize_out)
+    if consistency and (minimize or minimize_out or html_out):
+        raise click.UsageError("--minimize and --html go with linearizability, not --consistency")
+    opts = Options(spec, parse_init(init_text), nil_read, timeout, memory, jobs, as_json, many, quiet or many,
+                   minimize or bool(minimize_out), minimize_out, html_out, consistency, session_field, quiet_period)
+    verdicts = []
     for path in files:
         try:
-            history = read_history(path, format=fmt)
-            spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
-            progress = Progress("linearizing", quiet or many)
-            try:
-                result = check_ops(history.ops, spec_obj, Budget(timeout, memory), history=history,
-                                   progress=progress)
-            finally:
-                progress.close()
+            history = read_history(path, format=fmt, independent=independent)
+            judge = judge_consistency if consistency else judge_linearizable
+            verdicts.append(judge(path, history, opts))
         except HistoryError as e:
             verdicts.append("error")
-            if many and not as_json:
-                click.echo(f"{path}\tbad input: {e}")
-            elif as_json:
+            if as_json:
                 click.echo(json.dumps({"path": path, "valid": None, "error": str(e)}))
+            elif many:
+                click.echo(f"{path}\tbad input: {e}")
             else:
                 click.echo(f"error: {e}", err=True)
-            continue
-        except ValueError as e:  # a spec that cannot be made: usage, not input
+        except ValueError as e:  # a spec or model that cannot be made: usage, not input
             raise click.UsageError(str(e)) from None
-        verdicts.append(result.valid)
-        minimal = None
-        if result.valid is False and (minimize or html_out):
-            minimal = shrink(history, result, spec_obj, timeout)
-        if minimize_out and minimal is not None:
-            meta = {**history.meta, "spec": result.spec, "source": f"minimized from {path}"}
-            if hasattr(spec_obj, "initial"):
-                meta.setdefault("init", spec_obj.initial)
-            write_jsonl(minimize_out, events_for(minimal.ops, history.timed), _plain_meta(meta, spec_obj))
-        if html_out:
-            page = render_html(history, result, spec_obj, minimal, title=path,
-                               text_report=render_text(result, spec_obj, path))
-            with open(html_out, "w", encoding="utf-8") as fh:
-                fh.write(page)
-        if as_json:
-            d = result.to_dict()
-            if many:
-                d = {"path": path, **d}
-            if minimal is not None and minimize:
-                d["minimal"] = minimal.to_dict()
-            click.echo(json.dumps(d))
-        elif many:
-            click.echo(f"{path}\t{_short(result.valid)}")
-        else:
-            click.echo(render_text(result, spec_obj, path))
-            if minimal is not None and minimize:
-                click.echo("\n" + render_minimal(minimal, spec_obj))
-            if minimize_out and minimal is not None:
-                click.echo(f"minimal history written to {minimize_out}")
-            if html_out:
-                click.echo(f"HTML report written to {html_out}")
     sys.exit(exit_code(verdicts))
 
 
-def shrink(history, result, spec, timeout):
-    from replicheck.checker.minimize import minimize as ddmin
+def judge_linearizable(path: str, history: History, opts: Options) -> Any:
+    spec = resolve_spec(history, opts.spec, init=opts.init, nil_read=opts.nil_read)
+    progress = Progress("linearizing", opts.quiet)
+    try:
+        result = check_ops(history.ops, spec, Budget(opts.timeout, opts.memory), history=history,
+                           progress=progress, jobs=opts.jobs)
+    finally:
+        progress.close()
+    minimal = None
+    if result.valid is False and (opts.minimize or opts.html_out):
+        from replicheck.checker.minimize import minimize
 
-    return ddmin(history.ops, spec, culprit=result.op, key=result.key,
-                 budget_per_check=timeout if timeout is not None else 5.0)
+        minimal = minimize(history.ops, spec, culprit=result.op, key=result.key,
+                           budget_per_check=opts.timeout if opts.timeout is not None else 5.0)
+    if opts.minimize_out and minimal is not None:
+        meta = {**history.meta, "spec": result.spec, "source": f"minimized from {path}"}
+        if hasattr(spec, "initial"):
+            meta.setdefault("init", spec.initial)
+        if getattr(spec, "nil_read", None):
+            meta["nil_read"] = spec.nil_read  # so the file is judged the same with no flags
+        write_jsonl(opts.minimize_out, events_for(minimal.ops, history.timed), meta)
+    if opts.html_out:
+        from replicheck.checker.html import render_html
+
+        page = render_html(history, result, spec, minimal, title=path, text_report=render_text(result, spec, path))
+        with open(opts.html_out, "w", encoding="utf-8") as fh:
+            fh.write(page)
+    if opts.as_json:
+        d = result.to_dict()
+        if minimal is not None and opts.minimize:
+            d["minimal"] = minimal.to_dict()
+        click.echo(json.dumps({"path": path, **d} if opts.many else d))
+    elif opts.many:
+        click.echo(f"{path}\t{short(result.valid)}")
+    else:
+        click.echo(render_text(result, spec, path))
+        if minimal is not None and opts.minimize:
+            click.echo("\n" + render_minimal(minimal, spec))
+        if opts.minimize_out and minimal is not None:
+            click.echo(f"minimal history written to {opts.minimize_out}")
+        if opts.html_out:
+            click.echo(f"HTML report written to {opts.html_out}")
+    return result.valid
 
 
-def _plain_meta(meta: dict, spec: Any) -> dict:
-    # the metadata line must say how to judge the file with no flags
-    out = dict(meta)
-    if getattr(spec, "nil_read", None):
-        out["nil_read"] = spec.nil_read
-    return out
+def judge_consistency(path: str, history: History, opts: Options) -> Any:
+    """One model's verdict (exit code as for linearizability), or the map of all."""
+    from replicheck.checker.consistency import check_consistency, render_text as render_map
 
-
-def _short(valid: Any) -> str:
-    return {True: "valid", False: "invalid"}.get(valid, "unknown")
+    model = opts.consistency
+    result = check_consistency(history, opts.spec, model, session_field=opts.session_field or None,
+                               quiet=opts.quiet_period, timeout=opts.timeout, max_memory_mb=opts.memory,
+                               init=opts.init, nil_read=opts.nil_read)
+    valid = True if model == "all" else result.models[model].valid
+    if opts.as_json:
+        d = result.to_dict()
+        if model != "all":
+            d = {"model": model, "valid": valid, **d}
+        click.echo(json.dumps({"path": path, **d} if opts.many else d))
+    elif opts.many:
+        click.echo(f"{path}\t{short(valid) if model != 'all' else result.summary()}")
+    else:
+        click.echo(render_map(result, path))
+    return valid

@@ -1,0 +1,504 @@
+"""Consistency models beyond linearizability, reported on the model hierarchy.
+
+    from replicheck.checker import read_history
+    from replicheck.checker.consistency import check_consistency
+    result = check_consistency(read_history("h.jsonl"), "list-append")
+    print(result.summary())   # "converges, keeps monotonic writes, but not read-your-writes (...)"
+    result.to_dict()          # plain data: every model's verdict, how it was decided, witness
+
+Models form a hierarchy (stronger -> weaker), kept as a networkx DAG::
+
+    linearizable -> sequential -> causal -> PRAM -> read-your-writes
+                                                 -> monotonic-reads
+                                                 -> monotonic-writes
+                                         causal -> writes-follow-reads
+
+Verdicts flow along it: a model that holds makes every weaker one hold; a violated one
+rules out every stronger one. Linearizability and sequential consistency are searched
+with the WGL machinery of linearizable.py; the session guarantees and PRAM are checked on
+dependency graphs (sessions.py, depgraph.py); causal consistency is not checked directly,
+so it is only ever implied (or unknown). Convergence and durability sit beside the
+hierarchy: they are about what the replicas end with, not about the order of operations.
+A verdict is never a guess: when the evidence is not enough, it is "unknown", with why.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable
+
+from .depgraph import Edge, Observations, Witness, observe, op_label
+from .history import History, HistoryError, Op
+from .linearizable import Budget, check_ops, wgl
+from .sessions import GUARANTEES, MR, MW, RYW, WFR, check_guarantees, sessions
+from .specs import NO_INIT, fmt
+
+LIN, SEQ, CAUSAL, PRAM = "linearizable", "sequential", "causal", "PRAM"
+MODELS = (LIN, SEQ, CAUSAL, PRAM, RYW, MR, MW, WFR)
+CONVERGENCE, DURABILITY = "convergence", "durability"
+PROPERTIES = (CONVERGENCE, DURABILITY)
+CHOICES = (LIN, SEQ, RYW, MR, MW, WFR, CONVERGENCE, DURABILITY, "all")
+
+_STRONGER_THAN = [(LIN, SEQ), (SEQ, CAUSAL), (CAUSAL, PRAM), (PRAM, RYW), (PRAM, MR), (PRAM, MW), (CAUSAL, WFR)]
+
+
+def hierarchy():
+    """The models as a networkx DAG, an edge from each model to the next weaker one."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_nodes_from(MODELS)
+    g.add_edges_from(_STRONGER_THAN)
+    return g
+
+
+@dataclass
+class ModelResult:
+    """One model's verdict: True, False or "unknown"; ``how`` it was decided."""
+
+    model: str
+    valid: bool | str
+    how: str  # "checked" | "implied" | "not checked"
+    exact: bool = True
+    reason: str | None = None  # why unknown, or why not exact
+    witness: Witness | None = None
+    implied_by: str | None = None
+
+    def to_dict(self) -> dict:
+        d: dict = {"model": self.model, "valid": self.valid, "how": self.how, "exact": self.exact}
+        if self.reason:
+            d["reason"] = self.reason
+        if self.implied_by:
+            d["implied_by"] = self.implied_by
+        if self.witness is not None:
+            d["witness"] = self.witness.to_dict()
+        return d
+
+
+@dataclass
+class ConsistencyResult:
+    spec: str
+    ops: int
+    sessions: int
+    models: dict[str, ModelResult]
+    elapsed: float
+    conflicts: list[str] = field(default_factory=list)  # contradictions: a bug if ever non-empty
+    history: Any = field(default=None, repr=False)
+
+    def _in_hierarchy(self, valid: Any) -> list[str]:
+        return [m for m in MODELS if m in self.models and self.models[m].valid is valid]
+
+    @property
+    def strongest(self) -> list[str]:
+        """Models that hold with no stronger model holding."""
+        g = hierarchy()
+        holds = set(self._in_hierarchy(True))
+        return [m for m in MODELS if m in holds and not any(p in holds for p in g.predecessors(m))]
+
+    @property
+    def violated(self) -> list[str]:
+        """Violated models, the weakest first: direct violations, then the ones implied."""
+        bad = self._in_hierarchy(False)
+        return [m for m in reversed(bad) if self.models[m].how == "checked"] + [
+            m for m in reversed(bad) if self.models[m].how != "checked"
+        ]
+
+    def to_dict(self) -> dict:
+        from .formats import _jsonable
+
+        return _jsonable({
+            "spec": self.spec,
+            "ops": self.ops,
+            "sessions": self.sessions,
+            "strongest": self.strongest,
+            "violated": self.violated,
+            "summary": self.summary(),
+            "models": {m: r.to_dict() for m, r in self.models.items()},
+            "conflicts": self.conflicts,
+            "elapsed": round(self.elapsed, 6),
+        })
+
+    def summary(self) -> str:
+        """One sentence: "converges, keeps read-your-writes, but not monotonic reads (...)"."""
+        parts = []
+        conv = self.models.get(CONVERGENCE)
+        if conv is not None and conv.valid is True:
+            parts.append("eventually consistent (converges)")
+        elif conv is not None and conv.valid is False:
+            parts.append(f"does not converge ({_where(conv.witness)})")
+        if self.strongest:
+            parts.append("keeps " + _and([_display(m) for m in self.strongest]))
+        direct = [m for m in self.violated if self.models[m].how == "checked"]
+        weakest = [m for m in direct if not any(d in direct for d in _descendants(m))]
+        if weakest:
+            parts.append("but not " + _and([f"{_display(m)} ({_where(self.models[m].witness)})" for m in weakest]))
+        dur = self.models.get(DURABILITY)
+        if dur is not None and dur.valid is False:
+            parts.append(f"and loses acknowledged writes ({_where(dur.witness)})")
+        unknown = [_display(m) for m, r in self.models.items() if r.valid == "unknown"]
+        if unknown:
+            parts.append("unknown: " + ", ".join(unknown))
+        return ", ".join(parts) if parts else "nothing decided"
+
+
+def _display(m: str) -> str:
+    return {LIN: "linearizability", SEQ: "sequential consistency", CAUSAL: "causal consistency"}.get(m, m)
+
+
+def _and(xs: list[str]) -> str:
+    return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
+
+
+def _descendants(m: str) -> set[str]:
+    import networkx as nx
+
+    return nx.descendants(hierarchy(), m)
+
+
+def _where(w: Witness | None) -> str:
+    if w is None:
+        return "no witness"
+    ids = [str(o.id) for o in w.ops]
+    lines = [str(o.line) for o in w.ops if o.line is not None]
+    s = "operation" + ("s " if len(ids) > 1 else " ") + _and(ids)
+    return s + (f", line{'s' if len(lines) > 1 else ''} {_and(lines)}" if lines else "")
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def _validate(ops: list[Op], spec: Any, history: History | None) -> None:
+    validate = getattr(spec, "validate", None)
+    for op in ops if validate else ():
+        msg = validate(op)
+        if msg:
+            raise HistoryError(msg, getattr(history, "path", None), op.line)
+
+
+def _linearizable(ops: list[Op], spec: Any, budget: Budget, history: Any) -> ModelResult:
+    res = check_ops(ops, spec, budget, history=history)
+    if res.valid is True:
+        return ModelResult(LIN, True, "checked")
+    if res.valid is False:
+        return ModelResult(LIN, False, "checked", witness=_search_witness(res.part, "cannot be linearized"))
+    return ModelResult(LIN, "unknown", "checked", reason=res.reason)
+
+
+def _search_witness(part: Any, what: str) -> Witness:
+    tried = "; ".join(why for a in part.attempts[:1] for _, why in a.tried[:3])
+    ops = [part.op] + ([part.previous_ok] if part.previous_ok is not None else [])
+    why = f"{op_label(part.op)} {what}" + (f" ({tried})" if tried else "")
+    if part.previous_ok is not None:
+        why += f"; the last operation still fine was {op_label(part.previous_ok)}"
+    return Witness(why, ops)
+
+
+class _InSessionOrder:
+    """A spec wrapper under which WGL searches exactly the orders that respect sessions.
+
+    Sequential consistency asks for one legal total order that keeps each session's
+    order but ignores real time. Deriving fake intervals from session order cannot say
+    that in general: two sessions of two ops each form a "2+2" partial order, which no
+    set of intervals has (interval orders are exactly the 2+2-free ones). So every op
+    gets the same interval, making all of them concurrent for WGL, and session order is
+    enforced by the state instead: a per-session count of ok ops placed so far. An ok op
+    may go only when it is next in its session; a crashed op once the ok ops before it
+    are placed (it may take effect any time later, or never). The counts are a function
+    of the placed set, so WGL's cache of (placed, state) explores nothing twice.
+    """
+
+    def __init__(self, spec: Any, parts: list[list[Op]], by_session: dict[Any, list[Op]]):
+        self.inner = spec
+        self.name = getattr(spec, "name", "spec")
+        self.part_of = {op.id: p for p, part in enumerate(parts) for op in part}
+        self.slot: dict[int, tuple[int, int, bool]] = {}
+        for si, seq in enumerate(by_session.values()):
+            rank = 0
+            for op in seq:
+                if op.id in self.part_of:
+                    self.slot[op.id] = (si, rank, op.ok)
+                    rank += op.ok
+        self.n_parts, self.n_sessions = len(parts), len(by_session)
+
+    def init(self) -> Any:
+        return (tuple(self.inner.init() for _ in range(self.n_parts)), (0,) * self.n_sessions)
+
+    def _blocked(self, counts: tuple, op: Op) -> bool:
+        si, rank, ok = self.slot[op.id]
+        return counts[si] != rank if ok else counts[si] < rank
+
+    def step(self, state: Any, op: Op) -> tuple[bool, Any]:
+        states, counts = state
+        if self._blocked(counts, op):
+            return False, state
+        p = self.part_of[op.id]
+        good, new = self.inner.step(states[p], op)
+        if not good:
+            return False, state
+        states = states[:p] + (new,) + states[p + 1 :]
+        si, _, ok = self.slot[op.id]
+        if ok:
+            counts = counts[:si] + (counts[si] + 1,) + counts[si + 1 :]
+        return True, (states, counts)
+
+    def explain(self, state: Any, op: Op) -> str:
+        states, counts = state
+        if self._blocked(counts, op):
+            return "an earlier operation of its session has not taken effect yet"
+        explain = getattr(self.inner, "explain", None)
+        s = states[self.part_of[op.id]]
+        return explain(s, op) if explain else f"not allowed in state {s!r}"
+
+
+def _sequential(ops: list[Op], spec: Any, by_session: dict, budget: Budget) -> ModelResult:
+    partition, prune = getattr(spec, "partition", None), getattr(spec, "prune", None)
+    parts = list(partition(ops)) if partition else [list(ops)]
+    parts = [prune(p) if prune else [o for o in p if o.status != "fail"] for p in parts]
+    # Prune's reasons (a read accepting any value; a crashed write nobody observed) hold
+    # for any order, not just real-time ones, so pruning stays sound here.
+    parts = [[replace(o, call=0.0, ret=1.0 if o.ok else math.inf) for o in p] for p in parts]
+    clock = budget.start()
+    unknown = None
+    # A sequential order of the whole history, restricted to one key, is one for that
+    # key: so a key alone can rule the model out. The converse fails (sequential
+    # consistency is not compositional), so passing keys still need the joint search.
+    for part in sorted(parts, key=len):
+        res = wgl(part, _InSessionOrder(spec, [part], by_session), clock)
+        if res.valid is False:
+            return ModelResult(SEQ, False, "checked", witness=_search_witness(res, "has no place in any order that keeps every session's order"))
+        if res.valid != True:
+            unknown = res.reason
+    if unknown is None and len(parts) > 1:
+        res = wgl([o for p in parts for o in p], _InSessionOrder(spec, parts, by_session), clock)
+        if res.valid is False:
+            return ModelResult(SEQ, False, "checked", witness=_search_witness(res, "has no place in any order of all keys that keeps every session's order"))
+        unknown = None if res.valid is True else res.reason
+    if unknown is not None:
+        return ModelResult(SEQ, "unknown", "checked", reason=unknown)
+    return ModelResult(SEQ, True, "checked")
+
+
+def _final_reads(obs: Observations, ops: list[Op], quiet: float) -> tuple[dict, set]:
+    """Per key, the reads invoked ``quiet`` after every write to it ended, and the keys
+    with a crashed write (it may land at any time, even between final reads)."""
+    last_write: dict[Any, float] = {}
+    crashed: set = set()
+    for op in ops:
+        if op.status == "fail" or op.f not in ("write", "cas", "append"):
+            continue
+        end = op.call if op.crashed else op.ret
+        last_write[op.key] = max(last_write.get(op.key, -math.inf), end)
+        if op.crashed:
+            crashed.add(op.key)
+    finals: dict[Any, list[Op]] = {k: [] for k in last_write}
+    for i, op in obs.reads.items():
+        k = op.key
+        if k in finals and op.f == "read" and op.call > last_write[k] + quiet:
+            finals[k].append(op)
+    return finals, crashed
+
+
+def _convergence(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
+    if obs.anomalies:
+        return ModelResult(CONVERGENCE, False, "checked", witness=obs.anomalies[0])
+    if obs.kind == "other":
+        return ModelResult(CONVERGENCE, "unknown", "not checked", reason=obs.unsupported)
+    finals, crashed = _final_reads(obs, ops, quiet)
+    undecided = []
+    for k, reads in finals.items():
+        if not reads:
+            undecided.append(k)
+            continue
+        values = {}
+        for r in reads:
+            values.setdefault(_read_value(r, obs.kind), r)
+        if len(values) > 1:
+            if k in crashed:
+                undecided.append(k)
+                continue
+            a, b = list(values.values())[:2]
+            where = lambda r: f" on node {r.node}" if r.node is not None else ""
+            return ModelResult(CONVERGENCE, False, "checked", witness=Witness(
+                f"after the last write to key {fmt(k)}, {op_label(a)}{where(a)} and {op_label(b)}{where(b)} disagree", [a, b]))
+    if undecided:
+        return ModelResult(CONVERGENCE, "unknown", "checked", reason=(
+            f"cannot judge key{'s' if len(undecided) > 1 else ''} {', '.join(fmt(k) for k in undecided[:5])}: no reads "
+            "after the last write (and quiet period), or a crashed write that may land between them; "
+            "end the history with a read of every key from every replica"))
+    return ModelResult(CONVERGENCE, True, "checked")
+
+
+def _read_value(r: Op, kind: str) -> Any:
+    if r.f == "cas":
+        return r.value[0]
+    return () if kind == "list-append" and r.output is None else r.output
+
+
+def _durability(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
+    if obs.unsupported:
+        return ModelResult(DURABILITY, "unknown", "not checked", reason=obs.unsupported)
+    finals, _ = _final_reads(obs, ops, quiet)
+    register = obs.kind == "register"
+    undecided = set()
+    for w in sorted((o for o in obs.writes.values() if o.ok), key=lambda o: o.id):
+        reads = finals.get(w.key)
+        if not reads:
+            undecided.add(w.key)
+            continue
+        if register:
+            # It or a write that may be later is still seen: a read's source counts as
+            # later unless it completed before w began (the version order is unknown).
+            def later_or_same(r: Op) -> bool:
+                s = obs.source[r.id]
+                return not isinstance(s, tuple) and not obs.by_id[s].ret < w.call
+            survives = any(later_or_same(r) for r in reads)
+        else:
+            survives = any(w.id in obs.visible[r.id] for r in reads)
+        if not survives:
+            r = reads[-1]
+            return ModelResult(DURABILITY, False, "checked", exact=not register,
+                               reason=_REGISTER_DURABILITY if register else None,
+                               witness=Witness(f"{op_label(w)} was acknowledged, but no read after the last write sees it"
+                                               + (" or any write that may follow it" if register else ""), [w, r],
+                                               [Edge(r.id, w.id, "rw", f"{op_label(r)} did not see {op_label(w)}")]))
+    if undecided:
+        return ModelResult(DURABILITY, "unknown", "checked", reason=(
+            f"no reads after the last write on key{'s' if len(undecided) > 1 else ''} {', '.join(fmt(k) for k in sorted(undecided, key=repr)[:5])}"))
+    return ModelResult(DURABILITY, True, "checked", exact=not register, reason=_REGISTER_DURABILITY if register else None)
+
+
+_REGISTER_DURABILITY = (
+    "a register's version order is not observed: a write counts as overwritten by any write "
+    "that did not complete before it began"
+)
+
+
+def _session_model(model: str, wanted: set[str], obs: Observations, by_session: dict, concurrent: str | None) -> ModelResult:
+    if obs.anomalies:
+        return ModelResult(model, False, "checked", witness=obs.anomalies[0])
+    if obs.unsupported or concurrent:
+        return ModelResult(model, "unknown", "not checked", reason=obs.unsupported or concurrent)
+    holds, witness = check_guarantees(obs, by_session, wanted)
+    return ModelResult(model, holds, "checked", witness=witness)
+
+
+def check_consistency(
+    history: History,
+    spec: Any = None,
+    models: str | Iterable[str] = "all",
+    *,
+    session_field: str | None = "session",
+    quiet: float = 0,
+    timeout: float | None = None,
+    max_memory_mb: float | None = 2048.0,
+    init: Any = NO_INIT,
+    nil_read: str | None = None,
+) -> ConsistencyResult:
+    """Which consistency models does ``history`` keep, and which does it break?
+
+    ``models``: "all", or names from CHOICES (and "PRAM"). Sessions are the ops'
+    ``session_field`` extra where present, else their process. ``quiet`` is how long
+    after the last write to a key a read must start to count as final (convergence,
+    durability), in the history's time unit. ``timeout`` bounds each search.
+    """
+    from . import resolve_spec
+
+    started = time.perf_counter()
+    spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
+    ops = history.ops
+    _validate(ops, spec_obj, history)
+    names = [models] if isinstance(models, str) else list(models)
+    wanted = set(MODELS + PROPERTIES) if "all" in names else set(names)
+    unknown_names = wanted - set(MODELS + PROPERTIES)
+    if unknown_names:
+        raise ValueError(f"unknown consistency model {sorted(unknown_names)[0]!r}; expected one of {', '.join(CHOICES)}")
+    obs = observe(ops, spec_obj)
+    by_session, concurrent = sessions(ops, session_field)
+    budget = Budget(timeout, max_memory_mb)
+    direct: dict[str, ModelResult] = {}
+    if LIN in wanted:
+        direct[LIN] = _linearizable(ops, spec_obj, budget, history)
+    if SEQ in wanted and direct.get(LIN, ModelResult(LIN, "unknown", "")).valid is not True:
+        if concurrent:
+            direct[SEQ] = ModelResult(SEQ, "unknown", "not checked", reason=concurrent)
+        else:
+            direct[SEQ] = _sequential(ops, spec_obj, by_session, budget)
+    for g in GUARANTEES:
+        if g in wanted:
+            direct[g] = _session_model(g, {g}, obs, by_session, concurrent)
+    if PRAM in wanted:
+        direct[PRAM] = _session_model(PRAM, {RYW, MR, MW}, obs, by_session, concurrent)
+    results, conflicts = _propagate(direct, wanted)
+    if CONVERGENCE in wanted:
+        results[CONVERGENCE] = _convergence(obs, ops, quiet)
+    if DURABILITY in wanted:
+        results[DURABILITY] = _durability(obs, ops, quiet)
+    return ConsistencyResult(
+        spec=getattr(spec_obj, "name", type(spec_obj).__name__),
+        ops=len(ops),
+        sessions=len(by_session),
+        models=results,
+        elapsed=time.perf_counter() - started,
+        conflicts=conflicts,
+        history=history,
+    )
+
+
+def _propagate(direct: dict[str, ModelResult], wanted: set[str]) -> tuple[dict[str, ModelResult], list[str]]:
+    """Fill in the models not decided directly from the ones that were."""
+    import networkx as nx
+
+    g = hierarchy()
+    out: dict[str, ModelResult] = {}
+    conflicts = []
+    for m in MODELS:
+        stronger = [a for a in MODELS if a in nx.ancestors(g, m) and direct.get(a) and direct[a].valid is True]
+        weaker = [d for d in MODELS if d in nx.descendants(g, m) and direct.get(d) and direct[d].valid is False]
+        if stronger and weaker:
+            conflicts.append(f"{m}: implied by {stronger[-1]} holding and ruled out by {weaker[0]}")
+        r = direct.get(m)
+        if r is not None and r.valid in (True, False):
+            if (r.valid is True and weaker) or (r.valid is False and stronger):
+                conflicts.append(f"{m} checked {r.valid} against the hierarchy")
+            out[m] = r
+        elif stronger and not weaker:
+            out[m] = ModelResult(m, True, "implied", implied_by=stronger[-1])
+        elif weaker and not stronger:
+            out[m] = ModelResult(m, False, "implied", implied_by=weaker[0])
+        elif r is not None:
+            out[m] = r
+        elif m in wanted:
+            out[m] = ModelResult(m, "unknown", "not checked", reason=(
+                "not checked directly: it holds when sequential consistency does, and fails when "
+                "PRAM or writes-follow-reads does" if m == CAUSAL else "not checked"))
+    return out, conflicts
+
+
+# --------------------------------------------------------------------------- text
+
+
+def render_text(result: ConsistencyResult, path: str | None = None) -> str:
+    """The map for people: each model's verdict, then the witness of each direct violation."""
+    name = path or getattr(result.history, "path", None) or "history"
+    out = [f"{name}: {result.summary()}",
+           f"  spec {result.spec}; {result.ops} operations in {result.sessions} sessions; {result.elapsed * 1000:.1f} ms"]
+    for m, r in result.models.items():
+        word = {True: "holds", False: "VIOLATED"}.get(r.valid, "unknown")
+        how = f"implied by {_display(r.implied_by)}" if r.how == "implied" else r.how
+        note = f"; {r.reason}" if r.reason and r.valid == "unknown" else ""
+        approx = "; approximate" if not r.exact else ""
+        out.append(f"  {m:<20} {word:<9} ({how}{approx}){note}")
+    for m, r in result.models.items():
+        if r.valid is False and r.witness is not None:
+            out.append(f"\n{_display(m)}: {r.witness.summary}")
+            for e in r.witness.cycle:
+                out.append(f"  {e.src} -{e.kind}-> {e.dst}: {e.why}")
+            if not r.exact and r.reason:
+                out.append(f"  (approximate: {r.reason})")
+    return "\n".join(out)
+
+
+def exit_verdict(result: ConsistencyResult, model: str) -> bool | str:
+    return result.models[model].valid

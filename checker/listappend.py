@@ -1,0 +1,80 @@
+"""The list-append specification, as Elle uses it.
+
+Each key holds a list, starting empty. ``append`` adds one element to the end; ``read``
+returns the whole list. Workloads append *unique* elements, which is what makes the
+object useful for weak consistency models: a read reveals not only which appends it saw
+but in which order the store placed them (the version order), so checks that are only
+approximate on registers are exact here (see checker/consistency.py).
+
+In a history: ``{"f": "append", "key": "x", "value": 3}`` and
+``{"f": "read", "key": "x", "value": [1, 3]}`` on completion. A read returning ``null``
+means the empty list, unless ``nil_read`` is "unknown" (Knossos's rule).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .history import UNKNOWN, Op
+from .specs import BaseSpec, _hashable, fmt
+
+
+class ListAppend(BaseSpec):
+    """Lists per key; ``append`` a unique element, ``read`` the whole list."""
+
+    name = "list-append"
+    functions = ("append", "read")
+    noun = "list"
+
+    def __init__(self, init: Any = (), nil_read: str = "absent"):
+        super().__init__(tuple(init or ()), nil_read)
+
+    def read_value(self, op: Op) -> tuple | None:
+        """The list a read returned, or None when it tells nothing."""
+        if self.unknown_read(op):
+            return None
+        return () if op.output is None else tuple(op.output)
+
+    def step(self, state: Any, op: Op) -> tuple[bool, Any]:
+        if op.f == "append":
+            return True, state + (op.value,)
+        if op.f == "read":
+            seen = self.read_value(op)
+            return seen is None or seen == state, state
+        return False, state
+
+    def validate(self, op: Op) -> str | None:
+        err = super().validate(op)
+        if err:
+            return err
+        if op.f == "append" and not _hashable(op.value):
+            return f"append value must be a plain value, got {op.value!r}"
+        if op.f == "read" and op.output not in (UNKNOWN, None):
+            if not isinstance(op.output, tuple) or not all(map(_hashable, op.output)):
+                return f"read must return a list of elements, got {fmt(op.output)}"
+        return None
+
+    def prune(self, ops: list[Op]) -> list[Op]:
+        # A crashed append whose element no read shows can only have taken effect after
+        # every read, where it changes nothing: leaving it out keeps the verdict.
+        seen = set()
+        for op in ops:
+            if op.f == "read" and op.ok and isinstance(op.output, tuple):
+                seen.update(op.output)
+        return [
+            op
+            for op in ops
+            if op.status != "fail"
+            and not (op.f == "read" and self.unknown_read(op))
+            and not (op.crashed and op.f == "append" and op.value not in seen)
+        ]
+
+    def describe_op(self, op: Op) -> str:
+        if op.f == "read":
+            return f"read {fmt(op.output)}"
+        return f"append {fmt(op.value)}"
+
+    def explain(self, state: Any, op: Op) -> str:
+        if op.f == "read":
+            return f"can't read {fmt(op.output)} from list {fmt(state)}"
+        return super().explain(state, op)
