@@ -104,6 +104,16 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
     by_call = sorted(range(m), key=lambda r: (ok_ops[r].call, r))
     read_only = getattr(spec, "read_only", None)
     is_ro = [bool(read_only and read_only(o)) for o in ok_ops]
+    # Crashed ops with the same effect are interchangeable once invoked: placing the
+    # earliest unplaced one of a kind stands for placing any of them.
+    effect_key = getattr(spec, "effect_key", None)
+    same_before = [0] * c
+    if effect_key is not None:
+        kinds: dict[Any, int] = {}
+        for x, o in enumerate(crashed):
+            kind = effect_key(o)
+            same_before[x] = kinds.get(kind, 0)
+            kinds[kind] = same_before[x] | (1 << x)
 
     # For each frontier j: which ranks >= j may go next (invoked by the time rank j
     # returned), as a mask relative to j; reads among them; crashed ops invoked by then.
@@ -184,7 +194,10 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
         elif crc:
             b = crc & -crc
             fr[5] = crc ^ b
-            u = m + b.bit_length() - 1
+            x = b.bit_length() - 1
+            if same_before[x] & ~crs:
+                continue  # an earlier one of the same kind is still unplaced: use that
+            u = m + x
             nsid = advance(sid, u)
             if nsid < 0 or nsid == sid:
                 # a crashed op that changes nothing here is no better placed than left out

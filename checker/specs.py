@@ -18,6 +18,12 @@ and optionally
   (a crashed read, a read of unknown value, a crashed write that nobody read). Must be
   sound: the verdict on what is returned equals the verdict on the whole.
 - ``validate(op) -> str | None``: a message when the op's value has the wrong shape.
+- ``read_only(op) -> bool``: op never changes the state (a read). The search then places
+  a fitting read at once without trying alternatives. Must be exact.
+- ``effect_key(op) -> hashable``: ops with equal keys have the same effect on every
+  state. Crashed ops of one kind are then interchangeable, and the search tries only
+  one of them. Must be exact; leave it out if ``step`` looks at more than f, value and
+  output (the built-in specs look at nothing else).
 - ``explain(state, op) -> str``: why ``op`` cannot take effect in ``state``, in words.
 - ``describe_state(state) -> str`` and ``describe_op(op) -> str`` for reports.
 
@@ -105,6 +111,11 @@ class BaseSpec:
 
     def prune(self, ops: list[Op]) -> list[Op]:
         return ops
+
+    def effect_key(self, op: Op) -> Any:
+        """What ``step`` looks at: ops with equal keys are interchangeable to the search.
+        Built-in steps read only the function, the value and the output."""
+        return (op.f, op.value, op.output)
 
     def read_only(self, op: Op) -> bool:
         """True when op never changes the state (a read): the search places such ops
