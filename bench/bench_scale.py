@@ -76,10 +76,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--values", type=int, default=5,
+                    help="size of the value domain (Jepsen's etcd test uses 5; a large one makes writes unique)")
     args = ap.parse_args()
-    print(f"seed {args.seed}, {args.processes} processes, cas-register, 3% crashes")
+    print(f"seed {args.seed}, {args.processes} processes, cas-register, {args.values} values, 3% crashes")
     for n in map(int, args.sizes.split(",")):
-        h = atomic_register_history(n, args.processes, random.Random(args.seed * 1_000_003 + n))
+        h = atomic_register_history(n, args.processes, random.Random(args.seed * 1_000_003 + n), values=args.values)
         times, result = [], None
         for _ in range(args.repeat):
             t0 = time.perf_counter()

@@ -114,6 +114,7 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             kind = effect_key(o)
             same_before[x] = kinds.get(kind, 0)
             kinds[kind] = same_before[x] | (1 << x)
+    dead = _dead_crashed(spec, ops, ok_ops, crashed)
 
     # For each frontier j: which ranks >= j may go next (invoked by the time rank j
     # returned), as a mask relative to j; reads among them; crashed ops invoked by then.
@@ -165,7 +166,7 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
                 return [j, okx, crs, sid, b, 0]
         # Completed ops are tried before crashed ones: crashed ops never have to be
         # placed, so trying them first only delays finding a witness.
-        return [j, okx, crs, sid, ok_cands[j] & ~okx, crash_cands[j] & ~crs]
+        return [j, okx, crs, sid, ok_cands[j] & ~okx, crash_cands[j] & ~crs & ~dead[j]]
 
     stack = [frame(0, 0, 0, 0)]
     path: list[int] = []
@@ -184,18 +185,20 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             if nsid < 0:
                 continue
             okx |= b
-            while okx & 1:
-                okx >>= 1
-                j += 1
-            if j == m:
-                path.append(u)
-                return PartResult(VALID, ops, linearization=[every[x].id for x in path],
-                                  configs=len(seen), reached=m)
+            if okx & 1:
+                while okx & 1:
+                    okx >>= 1
+                    j += 1
+                if j == m:
+                    path.append(u)
+                    return PartResult(VALID, ops, linearization=[every[x].id for x in path],
+                                      configs=len(seen), reached=m)
+                crs &= ~dead[j]  # forget crashed ops that can no longer matter
         elif crc:
             b = crc & -crc
             fr[5] = crc ^ b
             x = b.bit_length() - 1
-            if same_before[x] & ~crs:
+            if same_before[x] & ~crs & ~dead[j]:
                 continue  # an earlier one of the same kind is still unplaced: use that
             u = m + x
             nsid = advance(sid, u)
@@ -234,6 +237,36 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
                 )
     return _explain(ops, spec, every, m, states, ok_cands, crash_cands, best_j, best_path, samples,
                     len(seen))
+
+
+def _dead_crashed(spec: Any, ops: list[Op], ok_ops: list[Op], crashed: list[Op]) -> list[int]:
+    """For each frontier j, the crashed ops no longer worth placing.
+
+    A crashed op whose effect only the ops in ``spec.observers`` can see is useless once
+    all of them are placed: the state it leaves would be overwritten before anyone looks
+    (the same reason ``prune`` drops one that nobody observes at all). Forgetting such
+    ops keeps the set of crashed ops in play small on long histories.
+    """
+    m = len(ok_ops)
+    observers = getattr(spec, "observers", None)
+    if observers is None or not crashed:
+        return [0] * m
+    seen_by = observers(ops)
+    rank = {op.id: r for r, op in enumerate(ok_ops)}
+    expiring: list[tuple[int, int]] = []
+    for x, op in enumerate(crashed):
+        watchers = seen_by.get(op.id)
+        if watchers is None or not all(w.ok for w in watchers):
+            continue  # unknown, or a crashed op may observe it at any time: never dead
+        expiring.append((max((rank[w.id] for w in watchers), default=-1) + 1, x))
+    expiring.sort()
+    dead, mask, k = [], 0, 0
+    for j in range(m):
+        while k < len(expiring) and expiring[k][0] <= j:
+            mask |= 1 << expiring[k][1]
+            k += 1
+        dead.append(mask)
+    return dead
 
 
 def _explain(ops, spec, every, m, states, ok_cands, crash_cands, best_j, best_path, samples,
