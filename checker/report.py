@@ -108,6 +108,8 @@ def render_minimal(minimal: Any, spec: Any = None) -> str:
     ]
     for op in minimal.ops:
         out.append("  " + _op_line(op, spec))
-    if not minimal.one_minimal:
+    if minimal.out_of_time:
+        out.append("  not proved 1-minimal: the time limit stopped the shrinking first")
+    elif not minimal.one_minimal:
         out.append(f"  not proved 1-minimal: checks of removing ops {minimal.undecided} ran out of budget")
     return "\n".join(out)

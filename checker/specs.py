@@ -24,9 +24,10 @@ and optionally
   state. Crashed ops of one kind are then interchangeable, and the search tries only
   one of them. Must be exact; leave it out if ``step`` looks at more than f, value and
   output (the built-in specs look at nothing else).
-- ``observers(ops) -> {crashed op id: [ops]}``: the ops that could see the state a
-  crashed op leaves. Once they are all placed, the search forgets that crashed op.
-  Must be complete: leave an op out of the dict when unsure.
+- ``observers(ops) -> {op id: [ops]}``: for ops that change the state, the ops that
+  could see the state they leave. Once they are all placed, the search forgets a crashed
+  op; the minimizer drops them along with the op. Must be complete: leave an op out of
+  the dict when unsure.
 - ``explain(state, op) -> str``: why ``op`` cannot take effect in ``state``, in words.
 - ``describe_state(state) -> str`` and ``describe_op(op) -> str`` for reports.
 
@@ -190,13 +191,13 @@ class Register(BaseSpec):
         return op.value
 
     def observers(self, ops: list[Op]) -> dict[int, list[Op]]:
-        """For each crashed write or cas, the ops that could see the value it leaves."""
+        """For each write or cas, the ops that could see the value it leaves."""
         by_value: dict[Any, list[Op]] = defaultdict(list)
         for op in ops:
             if op.status != "fail":
                 for v in self.required_values(op):
                     by_value[v].append(op)
-        return {op.id: by_value.get(self.written_value(op), []) for op in ops if op.crashed and op.f != "read"}
+        return {op.id: by_value.get(self.written_value(op), []) for op in ops if op.f != "read"}
 
     def prune(self, ops: list[Op]) -> list[Op]:
         # A crashed op that only sets the register to a value nobody observes can be

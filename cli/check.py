@@ -157,7 +157,8 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
         from replicheck.checker.minimize import minimize
 
         minimal = minimize(history.ops, spec, culprit=result.op, key=result.key,
-                           budget_per_check=opts.timeout if opts.timeout is not None else 5.0)
+                           budget_per_check=opts.timeout if opts.timeout is not None else 5.0,
+                           timeout=60.0 if opts.timeout is None else max(opts.timeout, 1.0) * 10)
     if opts.minimize_out and minimal is not None:
         meta = {**history.meta, "spec": result.spec, "source": f"minimized from {path}"}
         if hasattr(spec, "initial"):
