@@ -7,8 +7,10 @@ counterexample is printed), 2 bad input or usage, 3 unknown (solver budget exhau
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+from typing import Any
 
 import click
 
@@ -169,22 +171,111 @@ def _build_system(n, w, r, sloppy, fallback, dc, write, read, coordinator, weigh
 @click.option("--timeout-ms", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Budget per solver call; running out gives 'unknown' (exit 3).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--simulate", is_flag=True,
+              help="Also run the leaderless model with these N/W/R (and fallbacks) under faults and "
+                   "check every history for linearizability.")
+@click.option("--read-repair", type=click.Choice(["none", "async", "blocking"]), default=None,
+              help="With --simulate: read repair of the model; blocking is ABD write-back [none].")
+@click.option("--runs", type=click.IntRange(min=1), default=None, help="With --simulate: seeds to run [8].")
+@click.option("--seed", type=int, default=None, help="With --simulate: the first seed; runs use seed, seed+1, ... [0].")
+@click.option("--ops", type=click.IntRange(min=1), default=None, help="With --simulate: operations per run [1000].")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
+              help="With --simulate: where histories that are not linearizable are saved [.].")
 def check(n, w, r, sloppy, fallback, dc, write, read, coordinator, weights, q1, q2, grid, f, dc_down,
-          no_measure, encoding, timeout_ms, as_json) -> None:
-    """Prove each claim of a quorum system, or print the nodes that break it."""
+          no_measure, encoding, timeout_ms, as_json, simulate=False, read_repair=None, runs=None, seed=None,
+          ops=None, out_dir=None) -> None:
+    """Prove each claim of a quorum system, or print the nodes that break it.
+
+    With --simulate, also run the leaderless protocol with the same N/W/R and report
+    whether its histories stay linearizable (a non-linearizable run counts as a refuted
+    claim for the exit code).
+    """
+    sim_only = [name for name, v in (("--read-repair", read_repair), ("--runs", runs), ("--seed", seed),
+                                     ("--ops", ops), ("--out-dir", out_dir)) if v is not None]
+    if sim_only and not simulate:
+        _fail(f"{sim_only[0]} applies to --simulate")
     try:
         system = _build_system(n, w, r, sloppy, fallback, dc, write, read, coordinator, weights, q1, q2, grid)
         if dc_down and not system.domains:
             _fail("--dc-down needs datacenters (--dc)")
+        if simulate and (dc or weights or q1 is not None or q2 is not None or grid):
+            _fail("--simulate runs the leaderless model, which takes a plain --n/--w/--r "
+                  "(optionally --sloppy --fallback K)")
         props = q.default_properties(system, f=f, domain_loss=dc_down, measure=not no_measure)
         report = q.check(system, props, encoding=encoding, timeout_ms=timeout_ms)
     except q.QuorumSpecError as error:
         raise click.UsageError(str(error)) from None
+    simulation = None
+    if simulate:
+        from replicheck.model.quorum_run import ConfigError, simulate_quorum
+
+        first = 0 if seed is None else seed
+        fallbacks = (1 if fallback is None else fallback) if (sloppy or fallback is not None) else None
+        try:
+            if out_dir is not None:
+                os.makedirs(out_dir, exist_ok=True)
+            simulation = simulate_quorum(n, w, r, fallbacks=fallbacks, read_repair=read_repair or "none",
+                                         seeds=range(first, first + (runs or 8)), ops=ops or 1000,
+                                         out_dir=out_dir or ".")
+        except (ConfigError, OSError) as error:
+            raise click.UsageError(str(error)) from None
     if as_json:
-        _emit_json(report.to_dict())
+        data = report.to_dict()
+        if simulation is not None:
+            data["simulation"] = simulation.to_dict()
+        _emit_json(data)
     else:
         click.echo(render_report(report))
-    sys.exit(report.exit_code)
+        if simulation is not None:
+            click.echo(render_simulation(simulation))
+    sys.exit(combined_exit_code(report.exit_code, simulation.exit_code if simulation else None))
+
+
+def combined_exit_code(claims: int, simulated: int | None) -> int:
+    """A refutation (by Z3 or by a history) wins over unknown, unknown over holding."""
+    codes = {claims} | ({simulated} if simulated is not None else set())
+    return 1 if 1 in codes else 3 if 3 in codes else 0
+
+
+def _anomaly_line(a: dict) -> str:
+    def read(d: dict) -> str:
+        return f"read {json.dumps(d['value'])} via {d['node']} ({d['invoke_ms']:.3f}-{d['complete_ms']:.3f} ms)"
+
+    if a["kind"] == "new-then-old":
+        return f"new value, then old: {read(a['first_read'])}, then {read(a['later_read'])}"
+    nw = a["newer_write"]
+    return (f"stale read: {read(a['read'])}, although write {json.dumps(nw['value'])} was acknowledged "
+            f"at {nw['acked_ms']:.3f} ms")
+
+
+def render_simulation(sim: Any) -> str:
+    """The per-seed verdicts of ``quorum check --simulate``, with what to run to replay a violation."""
+    seeds = [r.seed for r in sim.runs]
+    kind = f"sloppy, {sim.fallbacks} fallback(s)" if sim.fallbacks is not None else "strict"
+    lines = ["", f"simulated: leaderless N={sim.n} W={sim.w} R={sim.r} ({kind}), read repair {sim.read_repair}; "
+             f"{len(seeds)} run(s), seeds {seeds[0]}..{seeds[-1]}",
+             f"  replicheck simulate {sim.config} --seed S"]
+    for run in sim.runs:
+        word = {True: "linearizable", False: "NOT linearizable"}.get(run.valid, "unknown")
+        extra = f"   ({run.sloppy_operations} ops used fallbacks)" if sim.fallbacks is not None else ""
+        lines.append(f"  seed {run.seed:<4} {word:<17} {run.operations} ops, {run.reads_ok} reads ok{extra}")
+        if run.valid is not True:
+            if run.anomaly:
+                lines.append(f"            {_anomaly_line(run.anomaly)}")
+            if run.explanation:
+                lines.append(f"            checker: {run.explanation}")
+        if run.saved:
+            lines.append(f"            saved {run.saved}; replay:")
+            lines.extend(f"              {cmd}" for cmd in run.replay)
+    bad = sum(1 for r in sim.runs if r.valid is False)
+    if sim.verdict is True:
+        lines.append(f"=> every history was linearizable ({len(seeds)} runs; a simulation finds violations, "
+                     "it cannot prove their absence)")
+    elif sim.verdict is False:
+        lines.append(f"=> {bad} of {len(seeds)} histories are NOT linearizable")
+    else:
+        lines.append("=> no violation found, but some runs could not be decided (unknown)")
+    return "\n".join(lines)
 
 
 @quorum.command()

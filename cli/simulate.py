@@ -16,7 +16,7 @@ _VALUED = [
     ("--nodes", "nodes", "replicas (leader-follower, leaderless) or leaders (multi-leader)"),
     ("--ops", "ops", "client operations in all [200]"),
     ("--clients", "clients", "concurrent client sessions [4]"),
-    ("--workload", "workload", "register, cas-register, kv or list-append [register]"),
+    ("--workload", "workload", "register, cas-register (leader-follower only), kv or list-append [register]"),
     ("--read-ratio", "read-ratio", "fraction of operations that read [0.5]"),
     ("--keys", "keys", "keys for kv and list-append [3]"),
     ("--timeout-ms", "timeout-ms", "client timeout [50]"),
@@ -36,6 +36,9 @@ _VALUED = [
     ("-r", "r", "leaderless: read quorum"),
     ("--read-repair", "read-repair", "leaderless: none, async or blocking (ABD) [none]"),
     ("--anti-entropy-ms", "anti-entropy-ms", "leaderless: anti-entropy period, 0 = off [0]"),
+    ("--fallback", "fallback", "leaderless --sloppy: fallback nodes f1..fK that stand in for silent replicas [1]"),
+    ("--sloppy-wait-ms", "sloppy-wait-ms", "leaderless --sloppy: wait for preferred replicas before asking fallbacks [10]"),
+    ("--handoff-ms", "handoff-ms", "leaderless --sloppy: period of hinted hand-off attempts [20]"),
     ("--graph", "graph", "multi-leader: all-to-all, ring or star [all-to-all]"),
     ("--conflict", "conflict", "multi-leader: lww, version-vectors or merge [lww]"),
 ]
@@ -50,7 +53,7 @@ _REPEATED = [
 _FLAGS = [
     ("--fencing", "fencing", "leader-follower: epochs checked, a revived leader is fenced"),
     ("--lose-unflushed", "lose-unflushed", "crashes lose writes not yet flushed"),
-    ("--sloppy", "sloppy", "leaderless: sloppy quorums with hinted handoff"),
+    ("--sloppy", "sloppy", "leaderless: sloppy quorums with hinted handoff to --fallback nodes"),
 ]
 
 

@@ -179,6 +179,7 @@ def _protocol_config(topology: str, opts: dict) -> Any:
 
 
 # Options a configuration string accepts; flags take no value.
+SHORT = {"-w": "--w", "-r": "--r"}
 FLAGS = {"fencing", "lose-unflushed", "sloppy"}
 REPEATABLE = {"crash", "restart", "partition", "heal", "skew", "link"}
 
@@ -191,9 +192,13 @@ def make_config(topology: str, opts: dict, source: str = "") -> RunConfig:
     if workload not in WORKLOADS:
         raise ConfigError(f"--workload {workload!r}: choose one of {', '.join(WORKLOADS)}")
     if workload == "cas-register" and topology != "leader-follower":
-        raise ConfigError("--workload cas-register needs a single leader to order compare-and-set: use leader-follower")
-    if workload != "register" and topology != "leader-follower":
-        raise ConfigError(f"--workload {workload}: {topology} replicas are modelled as registers; use --workload register")
+        why = {
+            "leaderless": "leaderless replicas have no single place that orders a compare-and-set "
+                          "(Cassandra needs Paxos for it)",
+            "multi-leader": "each leader would decide a compare-and-set alone, so two could both succeed",
+        }[topology]
+        raise ConfigError(f"--workload cas-register is not supported on {topology}: {why}; use leader-follower, "
+                          "or --workload register, kv or list-append")
     cfg = RunConfig(
         topology=topology,
         seed=_num("seed", opts.get("seed", 0), int, None),
@@ -210,6 +215,13 @@ def make_config(topology: str, opts: dict, source: str = "") -> RunConfig:
         protocol=_protocol_config(topology, opts),
         source=source,
     )
+    if topology == "multi-leader":
+        from .multi_leader import check_workload
+
+        try:
+            check_workload(cfg.protocol, workload)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     return cfg
 
 
@@ -226,6 +238,8 @@ def parse_config(text: str) -> RunConfig:
     i = 0
     while i < len(rest):
         w = rest[i]
+        if w in SHORT:  # the command line's -w/-r, so a printed command line parses back
+            w = SHORT[w]
         if not w.startswith("--") or len(w) == 2:
             raise ConfigError(f"expected an option like --replication, got {w!r}")
         name, eq, val = w[2:].partition("=")
@@ -254,7 +268,7 @@ KNOWN_OPTIONS = {
     "seed", "ops", "clients", "workload", "read-ratio", "keys", "timeout-ms", "think-ms",
     "latency", "loss", "duplicate", "reorder", "nodes",
     "replication", "reads", "failover", "heartbeat-ms", "failover-ms", "flush-ms", "stale-clients",
-    "w", "r", "read-repair", "anti-entropy-ms", "graph", "conflict",
+    "w", "r", "read-repair", "anti-entropy-ms", "fallback", "sloppy-wait-ms", "handoff-ms", "graph", "conflict",
 }
 
 

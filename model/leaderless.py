@@ -1,8 +1,9 @@
 """Leaderless (Dynamo-style) replication: N replicas, write quorum W, read quorum R.
 
-A client sends each operation to one replica, the *coordinator*, which fans it out to
-all N replicas and answers once W (writes) or R (reads) of them have replied. Each
-replica keeps, per key, the value with the highest timestamp it has seen.
+A client sends each operation to one node, the *coordinator*, which fans it out to the
+N replicas of the preference list (``n1..nN``) and answers once W (writes) or R (reads)
+distinct replicas have replied. Each replica keeps, per key, the value with the highest
+timestamp it has seen.
 
 Timestamps are ``(clock, coordinator, request)`` from the coordinator's (skewable) clock, as in
 Cassandra, except under ``--read-repair blocking``, which runs ABD (Attiya, Bar-Noy,
@@ -13,7 +14,24 @@ W + R > N still is not (a reader can see a write in progress that a later reader
 
 Read repair ``async`` writes the newest value back to stale responders after answering;
 anti-entropy (``--anti-entropy-ms``) has each replica push its whole store to a random
-peer periodically. Sloppy quorums with hinted handoff are not modelled yet.
+peer periodically.
+
+Sloppy quorums (``--sloppy --fallback K``) add fallback nodes ``f1..fK`` after the
+preference list. A coordinator that has not heard from some preferred replicas within
+``--sloppy-wait-ms`` (they are down, partitioned away, or slow) sends the phase to one
+fallback per silent replica, in order, and counts the fallbacks' replies toward W or R.
+A fallback keeps a write as a *hint* naming the replica it stands in for and retries
+handing it off every ``--handoff-ms`` until that replica acknowledges it. A hint is not
+readable: a fallback answers reads from its own store, which holds nothing because it
+owns no keys. That is why W + R > N no longer makes reads meet writes (a partition sends
+the write to fallbacks while a read hits preferred replicas), and why reads converge
+once the hints are handed off.
+
+Workloads: reads and writes are single round trips; ``append`` (kv, list-append) is a
+read-modify-write by the coordinator (read R, write the appended value back to W under
+a higher timestamp), so two concurrent appends can lose one another even under ABD,
+which makes reads and writes atomic but not read-modify-write. Compare-and-set is not
+offered: it needs one place that orders operations (a leader or consensus).
 """
 
 from __future__ import annotations
@@ -21,9 +39,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .clients import apply_op
 from .sim import Node, ms_to_ns
 
-ZERO = (0, "")
+READ_REPAIRS = ("none", "async", "blocking")
+WORKLOADS = ("register", "kv", "list-append")
 
 
 @dataclass(frozen=True)
@@ -33,6 +53,10 @@ class LeaderlessConfig:
     r: int = 2
     read_repair: str = "none"  # none | async | blocking
     anti_entropy_ms: float = 0.0
+    sloppy: bool = False
+    fallbacks: int = 0
+    sloppy_wait_ms: float = 10.0
+    handoff_ms: float = 20.0
 
     @classmethod
     def from_options(cls, opts: dict, error: type, num: Callable) -> "LeaderlessConfig":
@@ -44,42 +68,72 @@ class LeaderlessConfig:
         if r > n:
             raise error(f"-r {r}: a read quorum cannot exceed the {n} replicas (--nodes {n})")
         rr = str(opts.get("read-repair", "none"))
-        if rr not in ("none", "async", "blocking"):
+        if rr not in READ_REPAIRS:
             raise error(f"--read-repair {rr!r}: choose none, async or blocking")
-        if opts.get("sloppy"):
-            raise error("--sloppy: sloppy quorums with hinted handoff are not modelled yet")
-        return cls(n, w, r, rr, num("anti-entropy-ms", opts.get("anti-entropy-ms", 0)))
+        sloppy = bool(opts.get("sloppy", False))
+        sloppy_only = [k for k in ("fallback", "sloppy-wait-ms", "handoff-ms") if k in opts]
+        if sloppy_only and not sloppy:
+            raise error(f"--{sloppy_only[0]} applies to sloppy quorums: add --sloppy")
+        fallbacks = num("fallback", opts.get("fallback", 1), int, 0) if sloppy else 0
+        return cls(
+            n, w, r, rr, num("anti-entropy-ms", opts.get("anti-entropy-ms", 0)),
+            sloppy=sloppy,
+            fallbacks=fallbacks,
+            sloppy_wait_ms=num("sloppy-wait-ms", opts.get("sloppy-wait-ms", 10.0), float, 0.001),
+            handoff_ms=num("handoff-ms", opts.get("handoff-ms", 20.0), float, 0.001),
+        )
 
     def describe(self) -> str:
         s = f"leaderless --nodes {self.nodes} -w {self.w} -r {self.r} --read-repair {self.read_repair}"
+        if self.sloppy:
+            s += (f" --sloppy --fallback {self.fallbacks} --sloppy-wait-ms {self.sloppy_wait_ms:g}"
+                  f" --handoff-ms {self.handoff_ms:g}")
         return s + (f" --anti-entropy-ms {self.anti_entropy_ms:g}" if self.anti_entropy_ms else "")
 
 
+def _newer(a: tuple | None, b: tuple | None) -> bool:
+    """Timestamp ``a`` beats ``b``; None is "no value", older than any timestamp (even a
+    negative clock reading from a skewed node)."""
+    return a is not None and (b is None or a > b)
+
+
 class _Request:
-    __slots__ = ("client", "op", "f", "key", "value", "phase", "replies", "best", "stale")
+    __slots__ = ("client", "op", "f", "key", "value", "phase", "phase_no", "payload", "responders",
+                 "best", "seen", "stood_in", "write_value")
 
     def __init__(self, client: str, op: int, f: str, key: Any, value: Any):
         self.client, self.op, self.f, self.key, self.value = client, op, f, key, value
         self.phase = "read"
-        self.replies = 0
-        self.best = (ZERO, None)
-        self.stale: list[tuple[str, tuple]] = []
+        self.phase_no = 0
+        self.payload: tuple = ()
+        # Distinct repliers: a duplicated acknowledgement must not count twice toward W.
+        self.responders: set[str] = set()
+        self.best: tuple | None = None  # (ts, value) of the newest reply
+        self.seen: list[tuple[str, Any]] = []  # (replica, ts) for async read repair
+        self.stood_in: set[str] = set()  # preferred replicas a fallback was asked to cover
+        self.write_value: Any = None
 
 
 class Replica(Node):
+    """A preferred replica (``n1..``) or, under sloppy quorums, a fallback (``f1..``)."""
+
     def __init__(self, id: str, cluster: "Leaderless"):
         super().__init__(id)
         self.c = cluster
-        self.store: dict = {}  # key -> (ts, value)
+        self.store: dict = {}  # key -> (ts, value): what this node owns
+        self.hints: dict[str, dict] = {}  # intended replica -> key -> (ts, value)
         self.requests: dict[int, _Request] = {}
         self.next_rid = 0
 
     def start(self) -> None:
-        if self.c.cfg.anti_entropy_ms > 0:
-            self.after(ms_to_ns(self.c.cfg.anti_entropy_ms), self.anti_entropy)
+        cfg = self.c.cfg
+        if cfg.anti_entropy_ms > 0 and self.id in self.c.preferred_set:
+            self.after(ms_to_ns(cfg.anti_entropy_ms), self.anti_entropy)
+        if cfg.sloppy:
+            self.after(ms_to_ns(cfg.handoff_ms), self.hand_off)
 
     def on_restart(self) -> None:
-        self.requests = {}  # coordinations in progress die with the process
+        self.requests = {}  # coordinations in progress die with the process; stores and hints are on disk
         self.start()
 
     def anti_entropy(self) -> None:
@@ -88,29 +142,49 @@ class Replica(Node):
             self.send(peers[self.sim.rng.randrange(len(peers))], ("sync", tuple(self.store.items())))
         self.after(ms_to_ns(self.c.cfg.anti_entropy_ms), self.anti_entropy)
 
+    def hand_off(self) -> None:
+        # Retried until acknowledged: a lost or partitioned hand-off is simply sent again.
+        for target in sorted(self.hints):
+            if self.hints[target]:
+                self.send(target, ("hint", tuple(self.hints[target].items())))
+        self.after(ms_to_ns(self.c.cfg.handoff_ms), self.hand_off)
+
     def _merge(self, key: Any, ts: tuple, value: Any) -> None:
         cur = self.store.get(key)
         if cur is None or ts > cur[0]:
             self.store[key] = (ts, value)
 
-    def _fan_out(self, rid: int, payload: tuple) -> None:
-        for n in self.c.replica_ids:
-            self.send(n, payload)
-
     def on_message(self, src: str, p: Any) -> None:
         kind = p[0]
         if kind == "get":
             _, rid, key = p
-            ts, value = self.store.get(key, (ZERO, None))
+            ts, value = self.store.get(key, (None, None))
             self.send(src, ("got", rid, ts, value))
         elif kind == "put":
-            _, rid, key, ts, value = p
-            self._merge(key, ts, value)
+            _, rid, key, ts, value, hint = p
+            if hint is None or hint == self.id:
+                self._merge(key, ts, value)
+            else:
+                held = self.hints.setdefault(hint, {})
+                if key not in held or ts > held[key][0]:
+                    held[key] = (ts, value)
+                    self.c.stats["hints_stored"] += 1
             if rid is not None:
                 self.send(src, ("put_ok", rid))
         elif kind == "sync":
             for key, (ts, value) in p[1]:
                 self._merge(key, ts, value)
+        elif kind == "hint":
+            for key, (ts, value) in p[1]:
+                self._merge(key, ts, value)
+            self.send(src, ("hint_ok", p[1]))
+        elif kind == "hint_ok":
+            held = self.hints.get(src, {})
+            for key, (ts, _value) in p[1]:
+                # A newer hint for the key may have arrived since this hand-off was sent.
+                if key in held and held[key][0] <= ts:
+                    del held[key]
+                    self.c.stats["hints_handed_off"] += 1
         elif kind == "req":
             self.coordinate(src, p)
         elif kind in ("got", "put_ok"):
@@ -118,9 +192,11 @@ class Replica(Node):
             if req is not None:
                 self.on_reply(p[1], req, src, p)
 
+    # -- coordination
+
     def coordinate(self, client: str, p: tuple) -> None:
         _, op, f, key, value, _meta = p
-        if f not in ("read", "write"):
+        if f not in ("read", "write", "append"):
             self.send(client, ("resp", op, "fail", None, {}))
             return
         self.next_rid += 1
@@ -128,47 +204,92 @@ class Replica(Node):
         req = _Request(client, op, f, key, value)
         self.requests[rid] = req
         if f == "write" and self.c.cfg.read_repair != "blocking":
-            req.phase = "write"
-            self._fan_out(rid, ("put", rid, key, (self.clock(), self.id, rid), value))
+            req.write_value = value
+            self._phase(rid, req, "write", ("put", rid, key, (self.clock(), self.id, rid), value))
         else:
-            req.phase = "read"
-            self._fan_out(rid, ("get", rid, key))
+            self._phase(rid, req, "read", ("get", rid, key))
+
+    def _phase(self, rid: int, req: _Request, phase: str, payload: tuple) -> None:
+        req.phase = phase
+        req.phase_no += 1
+        req.payload = payload
+        req.responders = set()
+        req.stood_in = set()
+        for n in self.c.replica_ids:
+            self.send(n, payload + (None,) if payload[0] == "put" else payload)
+        if self.c.cfg.sloppy and self.c.fallback_ids:
+            self.after(ms_to_ns(self.c.cfg.sloppy_wait_ms), self._recruit, rid, req.phase_no)
+
+    def _recruit(self, rid: int, phase_no: int) -> None:
+        """Fallbacks stand in, one each, for the preferred replicas that have stayed silent."""
+        req = self.requests.get(rid)
+        if req is None or req.phase_no != phase_no:
+            return
+        silent = [n for n in self.c.replica_ids if n not in req.responders]
+        for intended, fallback in zip(silent, self.c.fallback_ids):
+            req.stood_in.add(intended)
+            payload = req.payload
+            self.send(fallback, payload + (intended,) if payload[0] == "put" else payload)
+        if silent:
+            self.c.stats["fallback_phases"] += 1
 
     def on_reply(self, rid: int, req: _Request, src: str, p: tuple) -> None:
         cfg = self.c.cfg
+        if src in req.responders:
+            return  # a duplicate
         if req.phase == "read" and p[0] == "got":
             ts, value = p[2], p[3]
-            req.replies += 1
-            if ts > req.best[0]:
+            req.responders.add(src)
+            if _newer(ts, req.best[0] if req.best else None):
                 req.best = (ts, value)
-            req.stale.append((src, ts))
-            if req.replies < cfg.r:
+            if src in self.c.preferred_set:
+                req.seen.append((src, ts))
+            if len(req.responders) < cfg.r:
                 return
-            req.replies = 0
-            ts, value = req.best
-            if req.f == "write":  # ABD write: one above the highest timestamp seen
-                req.phase = "write"
-                self._fan_out(rid, ("put", rid, req.key, (ts[0] + 1, self.id, rid), req.value))
-            elif cfg.read_repair == "blocking":
-                req.phase = "write-back"
-                self._fan_out(rid, ("put", rid, req.key, ts, value))
+            best_ts, best_value = req.best if req.best else (None, None)
+            if req.f in ("write", "append"):
+                if req.f == "append":
+                    held = {} if best_value is None else {req.key: best_value}
+                    apply_op(held, "append", req.key, req.value)
+                    req.write_value = held[req.key]
+                else:
+                    req.write_value = req.value
+                # One above what was read, so the write supersedes it; outside ABD the
+                # coordinator's clock is used when it is ahead, as Cassandra would.
+                counter = best_ts[0] + 1 if best_ts is not None else 1
+                if cfg.read_repair != "blocking":
+                    counter = max(counter, self.clock())
+                self._phase(rid, req, "write", ("put", rid, req.key, (counter, self.id, rid), req.write_value))
+            elif cfg.read_repair == "blocking" and best_ts is not None:
+                req.write_value = best_value
+                self._phase(rid, req, "write-back", ("put", rid, req.key, best_ts, best_value))
             else:
-                self._finish(rid, req, value)
-                if cfg.read_repair == "async":
-                    for n, seen in req.stale:
-                        if seen < ts:
-                            self.send(n, ("put", None, req.key, ts, value))
+                self._finish(rid, req, best_value)
+                if cfg.read_repair == "async" and best_ts is not None:
+                    for n, seen in req.seen:
+                        if _newer(best_ts, seen):
+                            self.send(n, ("put", None, req.key, best_ts, best_value, None))
         elif req.phase in ("write", "write-back") and p[0] == "put_ok":
-            req.replies += 1
-            if req.replies == cfg.w:
-                self._finish(rid, req, req.best[1] if req.phase == "write-back" else None)
+            req.responders.add(src)
+            if len(req.responders) == cfg.w:
+                self._finish(rid, req, req.write_value if req.phase == "write-back" else None)
 
     def _finish(self, rid: int, req: _Request, value: Any) -> None:
         del self.requests[rid]
+        if req.stood_in:
+            self.c.stats["sloppy_ops"] += 1
         self.send(req.client, ("resp", req.op, "ok", value, {}))
 
     def describe(self) -> dict:
-        return {"up": self.up, "state": {("" if k is None else k): _plain(v[1]) for k, v in sorted(self.store.items(), key=lambda kv: str(kv[0]))}}
+        d: dict = {"up": self.up, "state": _plain_store(self.store)}
+        pending = {t: _plain_store(h) for t, h in sorted(self.hints.items()) if h}
+        if pending:
+            d["hints"] = pending
+        return d
+
+
+def _plain_store(store: dict) -> dict:
+    return {("" if k is None else k): _plain(v[1]) for k, v in sorted(store.items(), key=lambda kv: str(kv[0]))}
 
 
 def _plain(v: Any) -> Any:
@@ -182,13 +303,16 @@ class Leaderless:
         self.sim = sim
         self.cfg = cfg
         self.replica_ids = [f"n{i + 1}" for i in range(cfg.nodes)]
-        self.replicas = [sim.add(Replica(n, self)) for n in self.replica_ids]
+        self.preferred_set = set(self.replica_ids)
+        self.fallback_ids = [f"f{i + 1}" for i in range(cfg.fallbacks)] if cfg.sloppy else []
+        self.stats = {"hints_stored": 0, "hints_handed_off": 0, "fallback_phases": 0, "sloppy_ops": 0}
+        self.replicas = [sim.add(Replica(n, self)) for n in self.replica_ids + self.fallback_ids]
         for r in self.replicas:
             r.start()
 
     @property
     def node_ids(self) -> list[str]:
-        return list(self.replica_ids)
+        return self.replica_ids + self.fallback_ids
 
     def current_leader(self) -> str:
         raise ValueError("a leaderless cluster has no leader: name a node, e.g. n1@200")
@@ -197,7 +321,10 @@ class Leaderless:
         pass
 
     def route(self, client: Any, f: str) -> str:
-        return self.replica_ids[self.sim.rng.randrange(len(self.replica_ids))]
+        # Any node coordinates, fallbacks included (in Dynamo any node can take a request),
+        # so a partition that leaves only fallbacks with a client still serves it sloppily.
+        nodes = self.node_ids
+        return nodes[self.sim.rng.randrange(len(nodes))]
 
     def request_meta(self, client: Any, f: str, dst: str) -> dict:
         return {}
@@ -215,9 +342,18 @@ class Leaderless:
         return {r.id: r.describe() for r in self.replicas}
 
     def measurements(self, recorder: Any) -> dict:
-        states = [r.describe()["state"] for r in self.replicas]
-        return {
+        states = [r.describe()["state"] for r in self.replicas if r.id in self.preferred_set]
+        m: dict = {
             "acked_writes": len(recorder.acked_uids),
             "quorums": {"n": self.cfg.nodes, "w": self.cfg.w, "r": self.cfg.r, "overlap": self.cfg.w + self.cfg.r > self.cfg.nodes},
             "replicas_agree": all(s == states[0] for s in states),
         }
+        if self.cfg.sloppy:
+            m["sloppy"] = {
+                "fallbacks": list(self.fallback_ids),
+                "operations_with_fallbacks": self.stats["sloppy_ops"],
+                "hints_stored": self.stats["hints_stored"],
+                "hints_handed_off": self.stats["hints_handed_off"],
+                "hints_pending": sum(len(h) for r in self.replicas for h in r.hints.values()),
+            }
+        return m

@@ -16,6 +16,11 @@ Conflict resolution, per key:
   a later write at a node supersedes every sibling that node has seen.
 - ``merge``: siblings as with version vectors, but a read returns their merge by set
   union, always as a sorted list (the application's merge function).
+
+Workloads: ``register`` under every resolution; ``kv`` and ``list-append`` under ``lww``
+only (an append is applied by the home leader to the value it holds and the whole value
+replicated, so concurrent appends at two leaders conflict and one is lost); no
+``cas-register`` (see :func:`check_workload`).
 """
 
 from __future__ import annotations
@@ -25,10 +30,26 @@ from typing import Any, Callable
 
 import networkx as nx
 
+from .clients import apply_op
 from .sim import Node
 
 GRAPHS = ("all-to-all", "ring", "star")
 CONFLICTS = ("lww", "version-vectors", "merge")
+
+
+def check_workload(cfg: "MultiLeaderConfig", workload: str) -> None:
+    """Raise ValueError (one line) when ``workload`` cannot be expressed with ``cfg``.
+
+    Under ``version-vectors`` and ``merge`` a read can return several siblings, which a
+    register history records as a list; a kv string or an appended-to list has no way to
+    say "these two versions at once", so those workloads need ``lww``.
+    """
+    if workload == "cas-register":
+        raise ValueError("--workload cas-register is not supported on multi-leader: each leader would decide a "
+                         "compare-and-set alone, so two could both succeed; use leader-follower")
+    if workload in ("kv", "list-append") and cfg.conflict != "lww":
+        raise ValueError(f"--workload {workload} with --conflict {cfg.conflict}: a read may return several "
+                         f"siblings, which a {workload} value cannot hold; use --conflict lww, or --workload register")
 
 
 @dataclass(frozen=True)
@@ -96,7 +117,14 @@ class Leader(Node):
             _, op, f, key, value, _meta = p
             if f == "read":
                 self.send(src, ("resp", op, "ok", self.read(key), {}))
-            elif f == "write":
+            elif f in ("write", "append"):
+                if f == "append":
+                    # The home leader appends to what it holds now and ships the whole new
+                    # value: appends made concurrently at two leaders are a conflict like
+                    # any other, and LWW keeps one of them.
+                    held = {} if self.read(key) is None else {key: self.read(key)}
+                    apply_op(held, "append", key, value)
+                    value = held[key]
                 uid = (self.id, src, op)
                 version = self._new_version(key)
                 self.seen.add(uid)
@@ -203,7 +231,7 @@ def lost_updates(events: list[dict], final_state: dict) -> int:
     invoked: dict = {}
     writes = []  # (key, value, invoke time, ack time)
     for e in events:
-        if e.get("process") == "nemesis" or e.get("f") != "write":
+        if e.get("process") == "nemesis" or e.get("f") not in ("write", "put"):
             continue
         if e["type"] == "invoke":
             invoked[e["process"]] = e["time"]

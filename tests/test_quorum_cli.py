@@ -148,3 +148,51 @@ def test_cli_reports_the_same_verdict_as_the_api():
         report = q.check(q.threshold(n, w, r), q.default_properties(q.threshold(n, w, r)))
         result = run("check", "--n", str(n), "--w", str(w), "--r", str(r))
         assert result.exit_code == report.exit_code
+
+
+# -- --simulate --------------------------------------------------------------------------
+
+
+def test_simulate_strict_quorum_reports_violations_with_seed_file_and_replay(tmp_path):
+    result = run("check", "--n", "3", "--w", "2", "--r", "2", "--no-measure", "--simulate",
+                 "--runs", "2", "--out-dir", str(tmp_path))
+    assert result.exit_code == 1, result.output  # proved intersection, refuted by a history
+    assert "proved    read-write intersection" in result.output
+    assert "seed 0" in result.output and "NOT linearizable" in result.output
+    assert "new value, then old" in result.output
+    assert "replicheck simulate leaderless --nodes 3 -w 2 -r 2" in result.output
+    saved = sorted(p.name for p in tmp_path.iterdir())
+    assert saved and all(name in result.output for name in saved)
+
+
+def test_simulate_abd_is_linearizable_exit_0():
+    result = run("check", "--n", "3", "--w", "2", "--r", "2", "--no-measure", "--simulate", "--runs", "2",
+                 "--read-repair", "blocking")
+    assert result.exit_code == 0, result.output
+    assert "every history was linearizable" in result.output
+
+
+def test_simulate_sloppy_json(tmp_path):
+    result = run("check", "--n", "3", "--w", "2", "--r", "2", "--sloppy", "--fallback", "2", "--no-measure",
+                 "--simulate", "--runs", "2", "--seed", "5", "--read-repair", "blocking",
+                 "--out-dir", str(tmp_path), "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["results"][0]["status"] == "refuted"
+    sim = data["simulation"]
+    assert sim["sloppy"] is True and sim["fallbacks"] == 2 and sim["seeds"] == [5, 6]
+    assert sim["linearizable"] is False
+    assert all(r["saved"] and r["replay"] for r in sim["runs"] if r["valid"] is False)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--dc", "east=3,west=3", "--write", "QUORUM", "--read", "QUORUM", "--simulate"], "plain --n/--w/--r"),
+    (["--n", "3", "--w", "2", "--r", "2", "--runs", "3"], "--runs applies to --simulate"),
+    (["--n", "31", "--w", "16", "--r", "16", "--simulate", "--no-measure"], "N <= 25"),
+    (["--n", "3", "--w", "2", "--r", "2", "--simulate", "--read-repair", "eager"], "read-repair"),
+])
+def test_simulate_bad_usage_is_exit_2(args, message):
+    result = run("check", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output

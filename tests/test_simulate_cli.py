@@ -53,3 +53,27 @@ def test_compare_table_and_json():
     assert rows["sync"]["stale_read_rate"] < rows["async"]["stale_read_rate"]
     t = CliRunner().invoke(cli, ["compare", "--ops", "100"])
     assert t.exit_code == 0 and "semi-sync:1" in t.output and "write p99 ms" in t.output
+
+
+def test_simulate_sloppy_leaderless_reports_hints(tmp_path):
+    out = tmp_path / "s.jsonl"
+    r = CliRunner().invoke(cli, ["simulate", "leaderless", "--sloppy", "--fallback", "2", "--read-repair", "blocking",
+                                 "--partition", "20:n1,f1,f2|n2,n3", "--heal", "150", "--seed", "1",
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "f1: up" in r.output and "sloppy:" in r.output
+    h = read_history(out)
+    assert "--sloppy --fallback 2" in h.meta["protocol"]
+    assert check(h).valid is False  # stale reads on the side without the hinted writes
+
+
+@pytest.mark.parametrize("args, words", [
+    (["leaderless", "--fallback", "2"], "add --sloppy"),
+    (["leaderless", "--sloppy", "--fallback", "-1"], "--fallback"),
+    (["leaderless", "--workload", "cas-register"], "not supported on leaderless"),
+    (["multi-leader", "--workload", "kv", "--conflict", "merge"], "--conflict lww"),
+])
+def test_sloppy_and_workload_misconfigurations_exit_2(args, words):
+    r = CliRunner().invoke(cli, ["simulate", *args, "--ops", "10"])
+    assert r.exit_code == 2
+    assert words in r.output
