@@ -16,6 +16,7 @@ COMMANDS = {
     "quorum": "replicheck.cli.quorum:quorum",
     "simulate": "replicheck.cli.simulate:simulate",
     "compare": "replicheck.cli.simulate:compare",
+    "explore": "replicheck.cli.explore:explore",
 }
 
 

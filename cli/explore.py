@@ -1,0 +1,225 @@
+"""`replicheck explore`: search a replication design for the schedule that breaks a guarantee."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import sys
+
+import click
+
+from replicheck.checker import write_jsonl
+from replicheck.cli.check import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+from replicheck.cli.simulate import _collect, _options
+
+PROPERTY_CHOICES = ("linearizable", "read-your-writes", "durability", "single-leader", "convergence")
+
+
+class _Counter:
+    """Examples tried, on one stderr line, only on a terminal and never with --quiet."""
+
+    def __init__(self, label: str, quiet: bool) -> None:
+        self.label = label
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, n: int) -> None:
+        if self.enabled and (n % 10 == 0 or n == 1):
+            click.echo(f"\r{self.label}: {n} examples tried", err=True, nl=False)
+            self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            click.echo("", err=True)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
+
+
+def _save(cx, path: str) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    write_jsonl(path, cx.events, cx.meta())
+
+
+def _print_counterexample(cx, path: str | None, replay_cmd: str | None) -> None:
+    click.echo(f"\n{cx.property} BROKEN by {cx.design}")
+    click.echo(f"counterexample in {cx.steps} step{'s' if cx.steps != 1 else ''} (simulator seed {cx.seed}):")
+    for i, said in enumerate(cx.narration, 1):
+        click.echo(f"  {i:>2}. {said}")
+    if cx.settled:
+        click.echo("  then: heal, restart every node, let replication settle"
+                   + (", and read every replica once" if cx.audit else ""))
+    click.echo("\nthe history:")
+    for e in cx.events:
+        click.echo("  " + json.dumps(e))
+    click.echo("\nwhy:")
+    for line in cx.explanation.splitlines():
+        click.echo("  " + line)
+    if path:
+        click.echo(f"\ncounterexample saved to {path}")
+        click.echo(f"replay it:  {replay_cmd}")
+        click.echo(f"judge it:   {_check_cmd(cx.property, path)}")
+
+
+def _check_cmd(prop: str, path: str) -> str:
+    q = shlex.quote(path)
+    if prop == "linearizable":
+        return f"replicheck check {q}"
+    if prop == "read-your-writes":
+        return f"replicheck check --consistency read-your-writes --session-field process {q}"
+    if prop in ("durability", "convergence"):
+        return f"replicheck check --consistency {prop} {q}  (the property was judged on the model's state; the history may say unknown)"
+    return f"replicheck explore --replay {q}  (split brain is judged on acknowledgements' epochs, not on the history)"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("topology", metavar="TOPOLOGY", required=False)
+@click.option("--property", "prop", type=click.Choice(PROPERTY_CHOICES), default=None,
+              help="the guarantee to try to break")
+@click.option("--max-examples", type=click.IntRange(min=1), default=300, show_default=True,
+              help="schedules to try before saying the property held")
+@click.option("--steps", type=click.IntRange(min=1), default=30, show_default=True, help="steps per schedule, at most")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the search: same seed, same counterexample")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="where to save a counterexample [histories/explore-...jsonl]")
+@click.option("--replay", "replay_file", type=click.Path(dir_okay=False), default=None,
+              help="rerun a saved counterexample exactly")
+@click.option("--matrix", is_flag=True, help="every known design against every property, as a table")
+@click.option("--json", "as_json", is_flag=True, help="print the result as data")
+@click.option("--quiet", "-q", is_flag=True, help="no progress, even on a terminal")
+@_options
+def explore(topology, prop, max_examples, steps, seed, out, replay_file, matrix, as_json, quiet, **params) -> None:
+    """Search TOPOLOGY (options as for simulate) for a schedule that breaks --property.
+
+    \b
+    replicheck explore leader-follower --replication async --failover auto --property durability
+    replicheck explore --replay histories/explore-....jsonl
+    replicheck explore --matrix
+
+    Exit codes: 0 held for the whole budget, 1 counterexample found, 2 bad input or
+    usage, 3 unknown (the checker could not decide some runs).
+    """
+    from replicheck.model.config import ConfigError
+
+    try:
+        if replay_file:
+            sys.exit(_replay(replay_file, as_json))
+        if matrix:
+            sys.exit(_matrix(max_examples, steps, seed, as_json, quiet))
+        if not topology:
+            raise click.UsageError("name a TOPOLOGY (leader-follower, multi-leader, leaderless), or use --matrix or --replay FILE")
+        if prop is None:
+            raise click.UsageError(f"say which guarantee to try to break: --property {'|'.join(PROPERTY_CHOICES)}")
+        opts, words = _collect(params)
+        design = f"{topology} {words}".strip()
+        sys.exit(_search(design, prop, max_examples, steps, seed, out, as_json, quiet))
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+
+
+def _search(design: str, prop: str, max_examples: int, steps: int, seed: int, out: str | None, as_json: bool, quiet: bool) -> int:
+    from replicheck.model.explore import explore as search
+
+    counter = _Counter(f"exploring {prop}", quiet)
+    try:
+        result = search(design, prop, max_examples=max_examples, steps=steps, seed=seed, on_example=counter)
+    finally:
+        counter.close()
+    path = None
+    if result.counterexample is not None:
+        path = out or os.path.join("histories", f"explore-{_slug(design)}-{prop}-seed{seed}.jsonl")
+        _save(result.counterexample, path)
+    if as_json:
+        click.echo(json.dumps({**result.to_dict(), "out": path}, indent=2))
+    elif result.counterexample is not None:
+        _print_counterexample(result.counterexample, path, f"replicheck explore --replay {shlex.quote(path)}")
+        click.echo(f"\nsearch: seed {seed}, {result.examples} examples, {result.elapsed:.1f} s")
+    else:
+        click.echo(f"{prop} {result.cell()} of up to {steps} steps ({design}; seed {seed}, {result.elapsed:.1f} s)"
+                   + (f": {result.reason}" if result.reason else ""))
+    return {"broken": EXIT_INVALID, "held": EXIT_VALID, "unknown": EXIT_UNKNOWN}.get(result.outcome, EXIT_BAD_INPUT if result.outcome == "not modelled" else EXIT_VALID)
+
+
+def _replay(path: str, as_json: bool) -> int:
+    from replicheck.checker import HistoryError, read_history
+    from replicheck.model.explore import replay
+
+    try:
+        meta = read_history(path).meta
+    except (HistoryError, OSError) as e:
+        raise click.UsageError(f"cannot read {path}: {e}") from None
+    explore_meta = meta.get("explore")
+    if not isinstance(explore_meta, dict):
+        raise click.UsageError(f"{path} has no explore metadata: only files saved by replicheck explore replay")
+    r = replay(explore_meta)
+    import io
+
+    buf = io.StringIO()
+    write_jsonl(buf, r.events, meta)
+    with open(path, encoding="utf-8") as fh:
+        same = fh.read() == buf.getvalue()
+    j = r.judgement
+    if as_json:
+        click.echo(json.dumps({"path": path, "same_history": same, "judgement": j.to_dict() if j else None}, indent=2))
+    else:
+        click.echo(f"replayed {len(explore_meta['schedule'])} steps of {explore_meta['design']}")
+        for i, said in enumerate(r.cluster.narration, 1):
+            click.echo(f"  {i:>2}. {said}")
+        click.echo(f"history: {'identical to the saved one, byte for byte' if same else 'DIFFERS from the saved one'}")
+        if j is not None:
+            click.echo(f"{j.property}: {'holds' if j.holds is True else 'BROKEN' if j.holds is False else j.holds}")
+            for line in j.explanation.splitlines()[:12]:
+                click.echo("  " + line)
+    if j is None or j.holds is None or j.holds == "unknown":
+        return EXIT_UNKNOWN
+    return EXIT_INVALID if j.holds is False else EXIT_VALID
+
+
+def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool) -> int:
+    from replicheck.model.explore import CLAIMS, DESIGNS, PROPERTIES, matrix
+
+    rows: dict[str, dict[str, str]] = {}
+    data = []
+    disagree = []
+
+    def cell(name: str, prop: str, r) -> None:
+        text = r.cell()
+        if r.counterexample is not None:
+            path = os.path.join("histories", f"explore-{name}-{prop}.jsonl")
+            _save(r.counterexample, path)
+            data.append({**r.to_dict(), "name": name, "out": path})
+        else:
+            data.append({**r.to_dict(), "name": name})
+        want = CLAIMS.get((name, prop))
+        if want is not None:
+            ok = (want == r.outcome) or (want == "broken" and r.outcome == "not modelled")
+            text += "" if ok else f"  (!) expected {want}"
+            if not ok:
+                disagree.append((name, prop))
+            else:
+                text = "* " + text
+        rows.setdefault(name, {})[prop] = text
+        if not quiet and sys.stderr.isatty():
+            click.echo(f"\r{name} / {prop}: {r.cell()}".ljust(80), err=True, nl=False)
+
+    matrix(max_examples=max_examples, steps=steps, seed=seed, derandomize=False, on_cell=cell)
+    if not quiet and sys.stderr.isatty():
+        click.echo("", err=True)
+    if as_json:
+        click.echo(json.dumps({"cells": data, "disagreements": disagree}, indent=2))
+        return EXIT_INVALID if disagree else EXIT_VALID
+    headers = ["design"] + list(PROPERTIES)
+    table = [headers] + [[name] + [rows[name].get(p, "") for p in PROPERTIES] for name in DESIGNS]
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
+    click.echo(f"claims matrix: up to {max_examples} examples of up to {steps} steps per cell, seed {seed}")
+    for i, r in enumerate(table):
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if i == 0:
+            click.echo("  ".join("-" * w for w in widths))
+    click.echo("* = a claim the field makes, and the search agrees; counterexamples saved under histories/")
+    for name, prop in disagree:
+        click.echo(f"(!) {name} / {prop}: the search disagrees with what the field knows")
+    return EXIT_VALID
