@@ -16,7 +16,7 @@ import os
 import re
 from typing import IO, Any, Iterable
 
-from .history import Event, History, HistoryError, event_from_dict
+from .history import Event, History, HistoryError, event_from_dict, tuplify
 
 FORMATS = ("jsonl", "json", "edn", "jepsen-log")
 
@@ -124,15 +124,6 @@ def detect_format(text: str, path: str | None = None) -> str:
 # ---------------------------------------------------------------- JSON Lines / JSON
 
 
-def _tuplify(v: Any) -> Any:
-    """JSON arrays become tuples so that values are hashable states."""
-    if isinstance(v, list):
-        return tuple(_tuplify(x) for x in v)
-    if isinstance(v, dict):
-        return {k: _tuplify(x) for k, x in v.items()}
-    return v
-
-
 def _read_jsonl(text: str, path: str | None):
     events: list[Event] = []
     meta: dict = {}
@@ -150,9 +141,9 @@ def _read_jsonl(text: str, path: str | None):
                 raise HistoryError("metadata line must come first", path, lineno)
             if not isinstance(d[META_KEY], dict):
                 raise HistoryError(f"'{META_KEY}' metadata must be an object", path, lineno)
-            meta = _tuplify(d[META_KEY])
+            meta = tuplify(d[META_KEY])
             continue
-        events.append(event_from_dict(_tuplify(d), path=path, line=lineno))
+        events.append(event_from_dict(tuplify(d), path=path, line=lineno))
     return events, meta, {}
 
 
@@ -167,7 +158,7 @@ def _read_json(text: str, path: str | None):
     events = []
     for i, d in enumerate(data):
         line = lines[i] if lines and len(lines) == len(data) else None
-        events.append(event_from_dict(_tuplify(d), path=path, line=line))
+        events.append(event_from_dict(tuplify(d), path=path, line=line))
     return events, {}, {}
 
 

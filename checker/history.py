@@ -224,6 +224,15 @@ class History:
 _KNOWN_FIELDS = ("process", "type", "f", "value", "key", "time", "index", "node")
 
 
+def tuplify(v: Any) -> Any:
+    """Lists become tuples, recursively, so values are hashable states (JSON gives lists)."""
+    if isinstance(v, list):
+        return tuple(tuplify(x) for x in v)
+    if isinstance(v, dict):
+        return {k: tuplify(x) for k, x in v.items()}
+    return v
+
+
 def event_from_dict(d: dict, *, path: str | None = None, line: int | None = None) -> Event:
     """Build an Event from a Jepsen-shaped map, checking the fields every event needs."""
     if not isinstance(d, dict):
@@ -250,12 +259,13 @@ def event_from_dict(d: dict, *, path: str | None = None, line: int | None = None
     if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))):
         raise HistoryError(f"'time' must be a number, got {t!r}", path, line)
     extra = {k: v for k, v in d.items() if k not in _KNOWN_FIELDS}
+    value = tuplify(d.get("value"))
     return Event(
         process=process,
         type=typ,
         f=f,
-        value=d.get("value"),
-        key=d.get("key"),
+        value=value,
+        key=tuplify(d.get("key")),
         time=t,
         index=d.get("index"),
         node=d.get("node"),

@@ -273,7 +273,8 @@ class KV(BaseSpec):
 
     def step(self, state: Any, op: Op) -> tuple[bool, Any]:
         if op.f == "get":
-            return self.unknown_read(op) or op.output == state, state
+            # under nil_read="absent" a nil get means the key was never written: ""
+            return self.unknown_read(op) or ("" if op.output is None else op.output) == state, state
         if op.f == "put":
             return True, op.value
         if op.f == "append":

@@ -11,7 +11,7 @@ import click
 
 from replicheck.checker import HistoryError, History, read_history, resolve_spec
 from replicheck.checker.formats import FORMATS, write_jsonl
-from replicheck.checker.history import events_for
+from replicheck.checker.history import events_for, tuplify
 from replicheck.checker.linearizable import Budget, check_ops
 from replicheck.checker.report import render_minimal, render_text
 from replicheck.checker.specs import NIL_READS, NO_INIT
@@ -30,13 +30,9 @@ def parse_init(text: str | None) -> Any:
     if text == "nil":
         return None
     try:
-        return _tuplify(json.loads(text))
+        return tuplify(json.loads(text))
     except ValueError:
         return text
-
-
-def _tuplify(v: Any) -> Any:
-    return tuple(_tuplify(x) for x in v) if isinstance(v, list) else v
 
 
 def exit_code(verdicts: list[Any]) -> int:

@@ -178,7 +178,9 @@ class Semantics:
             if f == "append":
                 return (state + op.value,)
             if f == "get":
-                return (state,) if self._free_read(op) or op.output == state else None
+                # "absent": a nil get means the key was never written, i.e. holds ""
+                seen = "" if op.output is None else op.output
+                return (state,) if self._free_read(op) or seen == state else None
             return None
         if s == "set":
             if f == "add":

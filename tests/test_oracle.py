@@ -194,10 +194,12 @@ def test_kv_appends_in_real_time_order():
     assert both([*h[:-1], ev(1, "ok", "get", "ab", key="x")], "kv")
 
 
-def test_kv_get_of_nil_depends_on_nil_read():
+def test_kv_get_of_nil_absent_means_never_written():
     h = [ev(1, "invoke", "get", key="x"), ev(1, "ok", "get", None, key="x")]
-    assert not both(h, "kv", nil_read="absent")
-    assert both(h, "kv", nil_read="unknown")
+    assert both(h, "kv", nil_read="absent")
+    lost = [ev(0, "invoke", "put", "a", key="x"), ev(0, "ok", "put", "a", key="x"), *h]
+    assert not both(lost, "kv", nil_read="absent")  # a lost put must still be caught
+    assert both(lost, "kv", nil_read="unknown")
 
 
 # ---------------------------------------------------------------- set, queue, mutex
