@@ -349,17 +349,24 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
         extra = dict(inv.extra)
         if comp is not None:
             extra.update(comp.extra)
+        f, key = inv.f, inv.key if inv.key is not None else (comp.key if comp else None)
+        micro = _single_micro_op(inv.value)
+        if f == "txn" and micro is not None:
+            f, key, value = micro
+            if output is not UNKNOWN:
+                done = _single_micro_op(output)
+                output = done[2] if done is not None else output
         ops.append(
             Op(
                 id=i,
                 process=inv.process,
-                f=inv.f,
+                f=f,
                 value=value,
                 output=output,
                 status=status,
                 call=s["call"],
                 ret=ret,
-                key=inv.key if inv.key is not None else (comp.key if comp else None),
+                key=key,
                 node=(comp.node if comp is not None and comp.node is not None else inv.node),
                 line=inv.line,
                 ret_line=comp.line if comp is not None else None,
@@ -367,6 +374,24 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
             )
         )
     return ops, faults
+
+
+_MICRO_OPS = {"r": "read", "w": "write", "append": "append"}
+
+
+def _single_micro_op(value: Any) -> tuple[str, Any, Any] | None:
+    """Elle's ``txn [[:append k v]]`` / ``[[:r k [..]]]`` holding one micro-operation, as
+    ``(f, key, value)``; a read's value is what it returned. Several micro-operations
+    make a transaction, which is Elle's business, not a single-object check's."""
+    if not (isinstance(value, tuple) and len(value) == 1):
+        return None
+    mop = value[0]
+    if not (isinstance(mop, tuple) and len(mop) == 3 and isinstance(mop[0], str)):
+        return None
+    f = _MICRO_OPS.get(mop[0].lstrip(":"))
+    if f is None:
+        return None
+    return f, mop[1], mop[2]
 
 
 def events_for(ops: Iterable[Op], timed: bool) -> list[dict]:

@@ -109,6 +109,9 @@ class BaseSpec:
         return split_by_key(ops)
 
     def validate(self, op: Op) -> str | None:
+        if op.f == "txn":
+            return ("a transaction of several micro-operations: replicheck checks single-object "
+                    "operations (a txn of one micro-operation is unwrapped; Elle checks transactions)")
         if op.f not in self.functions:
             return f"{self.name} has no operation {op.f!r}; expected one of {', '.join(self.functions)}"
         return None

@@ -188,3 +188,31 @@ def test_jepsen_independent_tuples_unwrap_into_keys(tmp_path):
 
     res = CliRunner().invoke(cli, ["check", str(path), "--spec", "cas-register", "--independent", "--nil-read", "absent"])
     assert res.exit_code == 1
+
+
+def test_elle_single_micro_op_transactions_unwrap():
+    text = (
+        "{:process 0, :type :invoke, :f :txn, :value [[:append 5 1]]}\n"
+        "{:process 0, :type :ok, :f :txn, :value [[:append 5 1]]}\n"
+        "{:process 1, :type :invoke, :f :txn, :value [[:r 5 nil]]}\n"
+        "{:process 1, :type :ok, :f :txn, :value [[:r 5 [1]]]}\n"
+        "{:process 2, :type :invoke, :f :txn, :value [[:r 5 nil]]}\n"
+        "{:process 2, :type :ok, :f :txn, :value [[:r 5 []]]}\n"
+    )
+    h = parse_history(text)
+    assert [(o.f, o.key, o.value, o.output) for o in h.ops] == [
+        ("append", 5, 1, 1), ("read", 5, None, (1,)), ("read", 5, None, ())
+    ]
+    r = check(h, "list-append")
+    assert r.valid is False and r.op.id == 2  # the append was already acknowledged
+
+
+def test_multi_micro_op_transactions_are_refused_with_a_reason():
+    from replicheck.checker import HistoryError
+
+    h = parse_history(
+        "{:process 0, :type :invoke, :f :txn, :value [[:append 5 1] [:r 6 nil]]}\n"
+        "{:process 0, :type :ok, :f :txn, :value [[:append 5 1] [:r 6 [2]]]}\n"
+    )
+    with pytest.raises(HistoryError, match="several micro-operations"):
+        check(h, "list-append")
