@@ -249,6 +249,7 @@ class ReplicationMachine(RuleBasedStateMachine):
         super().__init__()
         self.cluster = SimulatedCluster(self._design(), self.seed)
         self._failed = False
+        self._writers: set[str] = set()  # clients that have issued a write
         if type(self).on_example is not None:
             type(self).on_example(self)  # type: ignore[misc]
 
@@ -279,11 +280,19 @@ class ReplicationMachine(RuleBasedStateMachine):
     def _client_op(self, f: str, client: int, node: int, wait: bool) -> None:
         idle = self.cluster.idle_clients()
         step: dict = {"do": f, "client": idle[client % len(idle)]}
+        self._apply_op(step, node, wait)
+
+    def _apply_op(self, step: dict, node: int, wait: bool) -> None:
         if wait:
             step["await"] = True
         if self.cluster.design.topology == "leaderless":
             step["node"] = self.cluster.replicas[node % len(self.cluster.replicas)]
+        if step["do"] == "write":
+            self._writers.add(step["client"])
         self.cluster.apply(step)
+
+    def _idle_writers(self) -> list[str]:
+        return sorted(self._writers & set(self.cluster.idle_clients()))
 
     def _message(self, k: int) -> int:
         pending = self.cluster.pending()
@@ -300,6 +309,14 @@ class ReplicationMachine(RuleBasedStateMachine):
     @rule(client=st.integers(0, 7), node=st.integers(0, 7), wait=st.booleans())
     def read(self, client: int, node: int, wait: bool) -> None:
         self._client_op("read", client, node, wait)
+
+    @precondition(lambda self: self._ops_left() and bool(self._idle_writers()))
+    @rule(client=st.integers(0, 7), node=st.integers(0, 7), wait=st.booleans())
+    def read_back(self, client: int, node: int, wait: bool) -> None:
+        """A client reads after its own write: the move every session guarantee is about,
+        which a read by any client makes only once in as many tries as there are clients."""
+        writers = self._idle_writers()
+        self._apply_op({"do": "read", "client": writers[client % len(writers)]}, node, wait)
 
     # -- the network: deliver or delay a chosen message, lose one, let time pass
 
@@ -331,8 +348,12 @@ class ReplicationMachine(RuleBasedStateMachine):
             if c.sim._group:
                 c.apply({"do": "heal"})
             else:
-                cut = c.replicas[k % len(c.replicas)]
-                c.apply({"do": "partition", "groups": [[cut], [n for n in c.protocol.node_ids if n != cut]]})
+                # one preferred replica alone, or with a sloppy quorum's fallbacks: the cut
+                # that lets a write land on fallbacks while reads meet preferred replicas
+                preferred = [n for n in c.replicas if not n.startswith("f")]
+                fallbacks = [n for n in c.replicas if n.startswith("f")]
+                cut = [preferred[k % len(preferred)]] + (fallbacks if (k // len(preferred)) % 2 else [])
+                c.apply({"do": "partition", "groups": [cut, [n for n in c.protocol.node_ids if n not in cut]]})
         elif kind == "crash" and self._has("crash"):
             down = c.down()
             if down:

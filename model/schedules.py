@@ -92,7 +92,9 @@ class Design:
         return False
 
     def replica_ids(self) -> list[str]:
-        return [f"n{i + 1}" for i in range(self.protocol.nodes)]
+        """Every storage node: preferred replicas, then a sloppy quorum's fallbacks."""
+        fallbacks = getattr(self.protocol, "fallbacks", 0) if self.topology == "leaderless" else 0
+        return [f"n{i + 1}" for i in range(self.protocol.nodes)] + [f"f{i + 1}" for i in range(fallbacks)]
 
     def client_ids(self) -> list[str]:
         return [f"c{i}" for i in range(self.config.clients)]
@@ -475,6 +477,9 @@ def steps(design: Design | str) -> st.SearchStrategy[dict]:
         st.builds(lambda ms: {"do": "wait", "ms": ms}, st.sampled_from(WAIT_MS)),
         st.builds(lambda ms: {"do": "run", "ms": ms}, st.sampled_from(WAIT_MS)),
         st.builds(lambda n: {"do": "partition", "groups": [[n], [r for r in replicas if r != n] + _others(d)]}, nodes),
+        # a side of several nodes: what lets a sloppy write land on fallbacks only
+        st.builds(lambda side: {"do": "partition", "groups": [sorted(side), [r for r in replicas if r not in side] + _others(d)]},
+                  st.sets(nodes, min_size=2, max_size=max(2, len(replicas) - 1))),
         st.just({"do": "heal"}),
         st.builds(lambda n: {"do": "crash", "node": n}, nodes),
         st.builds(lambda n: {"do": "restart", "node": n}, nodes),
