@@ -45,6 +45,39 @@ def apply_op(store: dict, f: str, key: Any, value: Any) -> tuple[bool, Any]:
     raise ValueError(f"unknown operation {f!r}")
 
 
+class Protocol:
+    """What a client asks of a topology, with the answers of one that needs no help.
+
+    A topology routes each operation to a node (``route``) and may attach metadata
+    (the log position a wait-for-position read carries), learn from replies and
+    timeouts (leader discovery), and hear its own messages to clients. Leader-follower
+    uses every hook; leaderless and multi-leader only routing.
+    """
+
+    replicas: list
+
+    def init_client(self, client: Any, index: int) -> None:
+        pass
+
+    def route(self, client: Any, f: str) -> str:  # pragma: no cover - every topology routes
+        raise NotImplementedError
+
+    def request_meta(self, client: Any, f: str, dst: str) -> dict:
+        return {}
+
+    def on_reply(self, client: Any, f: str, status: str, meta: dict) -> None:
+        pass
+
+    def on_timeout(self, client: Any, f: str) -> None:
+        pass
+
+    def on_client_message(self, client: Any, src: str, p: tuple) -> None:
+        pass
+
+    def final_states(self) -> dict:
+        return {r.id: r.describe() for r in self.replicas}
+
+
 class Workload:
     """Draws operations with unique written values, so stale reads are visible."""
 

@@ -23,7 +23,7 @@ import bisect
 from dataclasses import dataclass
 from typing import Any
 
-from .clients import ReadRouting, apply_op
+from .clients import Protocol, ReadRouting, apply_op
 from .sim import Node, ms_to_ns
 
 BATCH = 64
@@ -334,7 +334,7 @@ class Orchestrator(Node):
             self.send(src, ("leader", self.leader, self.epoch))
 
 
-class LeaderFollower:
+class LeaderFollower(Protocol):
     """The protocol object: builds the nodes and routes client operations."""
 
     name = "leader-follower"

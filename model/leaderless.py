@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .clients import apply_op
+from .clients import Protocol, apply_op
 from .sim import Node, ms_to_ns
 
 READ_REPAIRS = ("none", "async", "blocking")
@@ -296,7 +296,7 @@ def _plain(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-class Leaderless:
+class Leaderless(Protocol):
     name = "leaderless"
 
     def __init__(self, sim: Any, cfg: LeaderlessConfig):
@@ -317,29 +317,11 @@ class Leaderless:
     def current_leader(self) -> str:
         raise ValueError("a leaderless cluster has no leader: name a node, e.g. n1@200")
 
-    def init_client(self, client: Any, index: int) -> None:
-        pass
-
     def route(self, client: Any, f: str) -> str:
         # Any node coordinates, fallbacks included (in Dynamo any node can take a request),
         # so a partition that leaves only fallbacks with a client still serves it sloppily.
         nodes = self.node_ids
         return nodes[self.sim.rng.randrange(len(nodes))]
-
-    def request_meta(self, client: Any, f: str, dst: str) -> dict:
-        return {}
-
-    def on_reply(self, client: Any, f: str, status: str, meta: dict) -> None:
-        pass
-
-    def on_timeout(self, client: Any, f: str) -> None:
-        pass
-
-    def on_client_message(self, client: Any, src: str, p: tuple) -> None:
-        pass
-
-    def final_states(self) -> dict:
-        return {r.id: r.describe() for r in self.replicas}
 
     def measurements(self, recorder: Any) -> dict:
         states = [r.describe()["state"] for r in self.replicas if r.id in self.preferred_set]

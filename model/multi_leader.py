@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import networkx as nx
 
-from .clients import apply_op
+from .clients import Protocol, apply_op
 from .sim import Node
 
 GRAPHS = ("all-to-all", "ring", "star")
@@ -172,7 +172,7 @@ class Leader(Node):
         return {"up": self.up, "state": {("" if k is None else k): self.read(k) for k in sorted(self.store, key=str)}}
 
 
-class MultiLeader:
+class MultiLeader(Protocol):
     name = "multi-leader"
 
     def __init__(self, sim: Any, cfg: MultiLeaderConfig):
@@ -195,21 +195,6 @@ class MultiLeader:
 
     def route(self, client: Any, f: str) -> str:
         return client.session["home"]
-
-    def request_meta(self, client: Any, f: str, dst: str) -> dict:
-        return {}
-
-    def on_reply(self, client: Any, f: str, status: str, meta: dict) -> None:
-        pass
-
-    def on_timeout(self, client: Any, f: str) -> None:
-        pass
-
-    def on_client_message(self, client: Any, src: str, p: tuple) -> None:
-        pass
-
-    def final_states(self) -> dict:
-        return {r.id: r.describe() for r in self.replicas}
 
     def measurements(self, recorder: Any) -> dict:
         states = [r.describe()["state"] for r in self.replicas]
