@@ -143,7 +143,7 @@ def _read_jsonl(text: str, path: str | None):
                 raise HistoryError(f"'{META_KEY}' metadata must be an object", path, lineno)
             meta = tuplify(d[META_KEY])
             continue
-        events.append(event_from_dict(tuplify(d), path=path, line=lineno))
+        events.append(event_from_dict(d, path=path, line=lineno))
     return events, meta, {}
 
 
@@ -158,7 +158,7 @@ def _read_json(text: str, path: str | None):
     events = []
     for i, d in enumerate(data):
         line = lines[i] if lines and len(lines) == len(data) else None
-        events.append(event_from_dict(tuplify(d), path=path, line=line))
+        events.append(event_from_dict(d, path=path, line=line))
     return events, {}, {}
 
 

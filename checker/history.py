@@ -226,11 +226,16 @@ _KNOWN_FIELDS = ("process", "type", "f", "value", "key", "time", "index", "node"
 
 def tuplify(v: Any) -> Any:
     """Lists become tuples, recursively, so values are hashable states (JSON gives lists)."""
-    if isinstance(v, list):
-        return tuple(tuplify(x) for x in v)
-    if isinstance(v, dict):
-        return {k: tuplify(x) for k, x in v.items()}
+    t = type(v)
+    if t is list:
+        # a list-append read returns long lists of scalars: recurse only where needed
+        return tuple([tuplify(x) if type(x) in _NESTED else x for x in v])
+    if t is dict:
+        return {k: tuplify(x) if type(x) in _NESTED else x for k, x in v.items()}
     return v
+
+
+_NESTED = (list, dict)
 
 
 def event_from_dict(d: dict, *, path: str | None = None, line: int | None = None) -> Event:
