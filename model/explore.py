@@ -93,6 +93,9 @@ class SearchResult:
     reason: str | None = None
     unknown_examples: int = 0
     seed: int | None = None
+    found_after: float | None = None  # seconds to the first (unshrunk) counterexample
+    shrink_time: float | None = None  # seconds spent shrinking it
+    unshrunk_steps: int | None = None
 
     def cell(self) -> str:
         if self.outcome == "broken" and self.counterexample is not None:
@@ -111,6 +114,9 @@ class SearchResult:
         if self.unknown_examples:
             d["unknown_examples"] = self.unknown_examples
         if self.counterexample is not None:
+            d["found_after"] = round(self.found_after or 0.0, 3)
+            d["shrink_time"] = round(self.shrink_time or 0.0, 3)
+            d["unshrunk_steps"] = self.unshrunk_steps
             d["counterexample"] = self.counterexample.to_dict()
         return d
 
@@ -177,8 +183,12 @@ def explore(
     try:
         test()
     except PropertyViolated as e:
-        return SearchResult(text, prop, "broken", tried[0], time.perf_counter() - started,
-                            counterexample=shrink(e.counterexample), seed=seed)
+        found = time.perf_counter()
+        small = shrink(e.counterexample)
+        done = time.perf_counter()
+        return SearchResult(text, prop, "broken", tried[0], done - started, counterexample=small, seed=seed,
+                            found_after=found - started, shrink_time=done - found,
+                            unshrunk_steps=e.counterexample.steps)
     outcome = "unknown" if undecided[0] else "held"
     return SearchResult(text, prop, outcome, tried[0], time.perf_counter() - started,
                         unknown_examples=undecided[0], seed=seed)
