@@ -261,6 +261,49 @@ class Encoder:
                               value=smallest - 1,
                               note=f"{smallest} failure(s) can leave no {prop.kind} quorum")
 
+    def _minimal_shapes(self, predicate: Predicate) -> list[list[int]] | None:
+        """Count vectors of the minimal quorums (None past the enumeration limit).
+
+        Predicates are monotone, so along the largest group's axis the only minimal
+        candidate for a given count of the other groups is the smallest count that makes
+        a quorum: found by bisection, which takes the enumeration from the product of all
+        group sizes to the product of the others times a logarithm.
+        """
+        groups = len(self.size)
+        axis = max(range(groups), key=lambda g: self.size[g])
+        others = [g for g in range(groups) if g != axis]
+        space = 1
+        for g in others:
+            space *= self.size[g] + 1
+        if space > LOAD_ENUMERATION_LIMIT:
+            return None
+
+        def holds(counts: tuple, k: int) -> bool:
+            c = [0] * groups
+            for g, v in zip(others, counts):
+                c[g] = v
+            c[axis] = k
+            return self.evaluate(predicate, c)
+
+        minimal = []
+        for counts in product(*(range(self.size[g] + 1) for g in others)):
+            lo, hi = 0, self.size[axis]
+            if not holds(counts, hi):
+                continue
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if holds(counts, mid):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            c = [0] * groups
+            for g, v in zip(others, counts):
+                c[g] = v
+            c[axis] = lo
+            if all(c[g] == 0 or not self.evaluate(predicate, c[:g] + [c[g] - 1] + c[g + 1:]) for g in others):
+                minimal.append(c)
+        return minimal
+
     def _load(self, prop: Load) -> PropertyResult:
         """Naor-Wool load as a linear programme over minimal quorum count vectors.
 
@@ -269,19 +312,10 @@ class Encoder:
         within its group: sum over quorum types of p(type) * count_g / size_g.
         """
         predicate = self.system.predicate(prop.kind)
-        space = 1
-        for s in self.size:
-            space *= s + 1
-        if space > LOAD_ENUMERATION_LIMIT:
+        minimal = self._minimal_shapes(predicate)
+        if minimal is None:
             return PropertyResult(prop.name, prop.describe(), UNKNOWN,
-                                  note=f"{space} quorum shapes exceed the enumeration limit {LOAD_ENUMERATION_LIMIT}")
-        minimal = []
-        for counts in product(*(range(s + 1) for s in self.size)):
-            c = list(counts)
-            if self.evaluate(predicate, c) and all(
-                    c[g] == 0 or not self.evaluate(predicate, c[:g] + [c[g] - 1] + c[g + 1:])
-                    for g in range(len(c))):
-                minimal.append(c)
+                                  note=f"the quorum shapes exceed the enumeration limit {LOAD_ENUMERATION_LIMIT}")
         if not minimal:
             return PropertyResult(prop.name, prop.describe(), MEASURED, value="0", note="no quorum exists")
         opt = z3.Optimize()
