@@ -104,7 +104,7 @@ def render_html(
         "analysis": analysis,
     }
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    template = resources.files("replicheck.checker").joinpath("assets/timeline.html").read_text("utf-8")
+    template = resources.files("replicheck.checker.assets").joinpath("timeline.html").read_text("utf-8")
     verdict_text = {True: "linearizable", False: "not linearizable", None: "not checked"}.get(verdict, "unknown")
     return (
         template.replace("{{TITLE}}", html.escape(data["title"]))

@@ -64,6 +64,27 @@ def _print_counterexample(cx, path: str | None, replay_cmd: str | None) -> None:
         click.echo(f"judge it:   {_check_cmd(cx.property, path)}")
 
 
+def _write_html(cx, saved: str, html_out: str) -> None:
+    """The counterexample's history as a timeline, judged for linearizability (the
+    explorer's own verdict and schedule go in the page's report)."""
+    from replicheck.checker import check, read_history, resolve_spec
+    from replicheck.checker.html import render_html
+    from replicheck.checker.minimize import minimize
+
+    history = read_history(saved)
+    spec = resolve_spec(history)
+    result = check(history, spec)
+    minimal = minimize(history.ops, spec, culprit=result.op, key=result.key) if result.valid is False else None
+    story = [f"{cx.property} BROKEN by {cx.design} in {cx.steps} steps (simulator seed {cx.seed}):"]
+    story += [f"  {i:>2}. {said}" for i, said in enumerate(cx.narration, 1)]
+    story += ["", cx.explanation]
+    page = render_html(history, result, spec, minimal, title=f"explore: {cx.design} / {cx.property}",
+                       text_report="\n".join(story))
+    with open(html_out, "w", encoding="utf-8") as fh:
+        fh.write(page)
+    click.echo(f"HTML timeline written to {html_out}", err=True)
+
+
 def _check_cmd(prop: str, path: str) -> str:
     q = shlex.quote(path)
     if prop == "linearizable":
@@ -88,10 +109,13 @@ def _check_cmd(prop: str, path: str) -> str:
 @click.option("--replay", "replay_file", type=click.Path(dir_okay=False), default=None,
               help="rerun a saved counterexample exactly")
 @click.option("--matrix", is_flag=True, help="every known design against every property, as a table")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="write the counterexample as a self-contained HTML timeline")
 @click.option("--json", "as_json", is_flag=True, help="print the result as data")
 @click.option("--quiet", "-q", is_flag=True, help="no progress, even on a terminal")
 @_options
-def explore(topology, prop, max_examples, steps, seed, out, replay_file, matrix, as_json, quiet, **params) -> None:
+def explore(topology, prop, max_examples, steps, seed, out, replay_file, matrix, html_out, as_json, quiet,
+            **params) -> None:
     """Search TOPOLOGY (options as for simulate) for a schedule that breaks --property.
 
     \b
@@ -115,12 +139,13 @@ def explore(topology, prop, max_examples, steps, seed, out, replay_file, matrix,
             raise click.UsageError(f"say which guarantee to try to break: --property {'|'.join(PROPERTY_CHOICES)}")
         opts, words = _collect(params)
         design = f"{topology} {words}".strip()
-        sys.exit(_search(design, prop, max_examples, steps, seed, out, as_json, quiet))
+        sys.exit(_search(design, prop, max_examples, steps, seed, out, as_json, quiet, html_out))
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
 
 
-def _search(design: str, prop: str, max_examples: int, steps: int, seed: int, out: str | None, as_json: bool, quiet: bool) -> int:
+def _search(design: str, prop: str, max_examples: int, steps: int, seed: int, out: str | None, as_json: bool,
+            quiet: bool, html_out: str | None = None) -> int:
     from replicheck.model.explore import explore as search
 
     counter = _Counter(f"exploring {prop}", quiet)
@@ -132,6 +157,8 @@ def _search(design: str, prop: str, max_examples: int, steps: int, seed: int, ou
     if result.counterexample is not None:
         path = out or os.path.join("histories", f"explore-{_slug(design)}-{prop}-seed{seed}.jsonl")
         _save(result.counterexample, path)
+        if html_out:
+            _write_html(result.counterexample, path, html_out)
     if as_json:
         click.echo(json.dumps({**result.to_dict(), "out": path}, indent=2))
     elif result.counterexample is not None:

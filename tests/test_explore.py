@@ -127,3 +127,13 @@ def test_histories_strategy_gives_replayable_runs():
         assert again.events == cluster.events
 
     run()
+
+
+def test_counterexample_html_timeline(tmp_path):
+    page = tmp_path / "cx.html"
+    res = CliRunner().invoke(cli, ["explore", "multi-leader", "--nodes", "2", "--conflict", "lww", "--property",
+                                   "linearizable", "--max-examples", "300", "-q", "--out", str(tmp_path / "c.jsonl"),
+                                   "--html", str(page)])
+    assert res.exit_code == 1
+    text = page.read_text()
+    assert "not linearizable" in text and "BROKEN by multi-leader" in text  # verdict and the schedule
