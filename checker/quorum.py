@@ -24,17 +24,12 @@ counterexample that names nodes, or *unknown* when the solver's time budget runs
 nothing here guesses.
 
 Partial quorums (W + R <= N) do not intersect, so the interesting question becomes how
-often a read is stale: ``staleness`` gives the closed form of Bailis et al. (PBS,
-VLDB 2012) and ``wars`` a seeded Monte Carlo of their WARS latency model.
+often a read is stale: see ``checker/staleness.py``.
 """
 
 from __future__ import annotations
 
-import math
-import random
 from dataclasses import dataclass, field
-from fractions import Fraction
-from itertools import combinations
 from typing import Iterable, Sequence, Union
 
 __all__ = [
@@ -44,8 +39,6 @@ __all__ = [
     "Intersects", "Available", "SurvivesDomainLoss", "FaultTolerance", "Load", "Property",
     "Counterexample", "PropertyResult", "CheckReport", "check", "default_properties",
     "ThresholdSolution", "solve_threshold",
-    "StalenessReport", "staleness", "Latency", "parse_latency", "LATENCY_PRESETS",
-    "WarsReport", "wars",
 ]
 
 
@@ -501,168 +494,3 @@ def solve_threshold(write_failures: int = 0, read_failures: int = 0, read_write:
         props.append(Intersects("write", "write"))
     report = check(threshold(sn, sw, sr), props, timeout_ms=timeout_ms)
     return ThresholdSolution(requirements, sn, sw, sr, "found", report)
-
-
-# ---------------------------------------------------------------------------
-# Probabilistic staleness of partial quorums (PBS)
-
-
-@dataclass(frozen=True)
-class StalenessReport:
-    """Probability that a read quorum misses the latest write (and the last k writes).
-
-    ``closed_form`` is C(N-W, R) / C(N, R) for quorums picked uniformly at random,
-    ``k_stale`` its k-th power (writes pick quorums independently), ``exhaustive`` the
-    same probability by counting every read quorum against a fixed write quorum, and
-    ``monte_carlo`` a seeded sampling estimate with its 95% interval half-width.
-    """
-
-    n: int
-    w: int
-    r: int
-    k: int
-    closed_form: str
-    closed_form_float: float
-    k_stale: float
-    exhaustive: str | None
-    monte_carlo: float
-    monte_carlo_ci95: float
-    trials: int
-    seed: int
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-def staleness(n: int, w: int, r: int, k: int = 1, trials: int = 100_000, seed: int = 0) -> StalenessReport:
-    threshold(n, w, r)  # validates
-    _require(isinstance(k, int) and k >= 1, f"k={k} must be at least 1")
-    _require(isinstance(trials, int) and trials >= 1, f"trials={trials} must be at least 1")
-    p = Fraction(math.comb(n - w, r), math.comb(n, r))
-    exhaustive = None
-    if math.comb(n, r) <= 200_000:
-        # By symmetry one write quorum suffices; count the read quorums that miss it.
-        written = set(range(w))
-        misses = sum(1 for read in combinations(range(n), r) if written.isdisjoint(read))
-        exhaustive = str(Fraction(misses, math.comb(n, r)))
-    rng = random.Random(seed)
-    nodes = range(n)
-    stale = 0
-    for _ in range(trials):
-        # k consecutive writes, each to its own random quorum; the read is stale beyond
-        # k versions when it misses all of them.
-        read = set(rng.sample(nodes, r))
-        if all(read.isdisjoint(rng.sample(nodes, w)) for _ in range(k)):
-            stale += 1
-    estimate = stale / trials
-    half = 1.96 * math.sqrt(max(estimate * (1 - estimate), 1.0 / trials) / trials)
-    return StalenessReport(n, w, r, k, str(p), float(p), float(p ** k), exhaustive,
-                           estimate, half, trials, seed)
-
-
-@dataclass(frozen=True)
-class Latency:
-    """A latency distribution in milliseconds: a mixture of exponential, Pareto and
-    constant components, e.g. ``0.9122*pareto:0.235:10+0.0878*exp:1.66``."""
-
-    components: tuple[tuple[float, str, tuple[float, ...]], ...]
-    text: str
-
-    def sample(self, rng: random.Random) -> float:
-        u = rng.random()
-        for weight, kind, params in self.components:
-            if u < weight:
-                break
-            u -= weight
-        if kind == "exp":
-            return rng.expovariate(params[0])
-        if kind == "pareto":
-            return params[0] * rng.paretovariate(params[1])
-        return params[0]
-
-
-def parse_latency(text: str) -> Latency:
-    """Parse ``exp:RATE`` (per ms), ``pareto:XM:ALPHA``, ``const:MS`` and weighted sums
-    ``P*dist+P*dist`` whose weights add up to 1."""
-    components = []
-    for part in text.replace(" ", "").split("+"):
-        weight_text, star, dist = part.rpartition("*")
-        try:
-            weight = float(weight_text) if star else 1.0
-            kind, *raw = dist.split(":")
-            params = tuple(float(x) for x in raw)
-        except ValueError:
-            raise QuorumSpecError(f"cannot read latency {text!r}: {part!r} is not P*kind:params") from None
-        arity = {"exp": 1, "pareto": 2, "const": 1}
-        _require(kind in arity, f"unknown latency kind {kind!r} in {text!r}; use exp, pareto or const")
-        _require(len(params) == arity[kind], f"{kind} takes {arity[kind]} parameter(s) in {text!r}")
-        _require(all(x > 0 for x in params) or kind == "const" and params[0] >= 0,
-                 f"latency parameters must be positive in {text!r}")
-        _require(weight > 0, f"mixture weights must be positive in {text!r}")
-        components.append((weight, kind, params))
-    _require(abs(sum(c[0] for c in components) - 1.0) < 1e-9, f"mixture weights in {text!r} must add up to 1")
-    return Latency(tuple(components), text)
-
-
-# Fits published by Bailis et al. (PBS, VLDB 2012, Table 3) for the WARS delays, in ms:
-# (W, A, R, S). LinkedIn's A=R=S fit is the one for W on SSDs.
-_LNKD_SSD = "0.9122*pareto:0.235:10+0.0878*exp:1.66"
-LATENCY_PRESETS: dict[str, tuple[str, str, str, str]] = {
-    "lnkd-ssd": (_LNKD_SSD, _LNKD_SSD, _LNKD_SSD, _LNKD_SSD),
-    "lnkd-disk": ("0.38*pareto:1.05:1.51+0.62*exp:0.183", _LNKD_SSD, _LNKD_SSD, _LNKD_SSD),
-    "ymmr": ("0.939*pareto:3:3.35+0.061*exp:0.0028", "0.982*pareto:1.5:3.8+0.018*exp:0.0217",
-             "0.982*pareto:1.5:3.8+0.018*exp:0.0217", "0.982*pareto:1.5:3.8+0.018*exp:0.0217"),
-}
-
-
-@dataclass(frozen=True)
-class WarsReport:
-    """P(a read started t ms after the write committed returns it), per t, with 95% CI."""
-
-    n: int
-    w: int
-    r: int
-    latencies: dict[str, str]
-    times: list[float]
-    consistent: list[float]
-    ci95: list[float]
-    trials: int
-    seed: int
-
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
-                for k, v in self.__dict__.items()}
-
-
-def wars(n: int, w: int, r: int, times: Sequence[float], w_lat: Latency, a_lat: Latency,
-         r_lat: Latency, s_lat: Latency, trials: int = 100_000, seed: int = 0) -> WarsReport:
-    """Seeded Monte Carlo of the WARS model (Bailis et al.).
-
-    Per replica i: the write reaches it after W_i and its ack returns after A_i; the
-    write commits at the W-th smallest W_i + A_i. A read issued t ms later reaches
-    replica i after R_i and the reply returns after S_i; the coordinator takes the
-    first R replies. The read is consistent when one of those replicas had the write
-    when the request arrived: W_i <= commit + t + R_i. Every t uses the same draws, so
-    the estimate is monotone in t.
-    """
-    threshold(n, w, r)
-    _require(isinstance(trials, int) and trials >= 1, f"trials={trials} must be at least 1")
-    _require(all(t >= 0 for t in times), "times must be >= 0")
-    rng = random.Random(seed)
-    ordered = sorted(enumerate(times), key=lambda p: p[1])
-    hits = [0] * len(times)
-    for _ in range(trials):
-        ws = [w_lat.sample(rng) for _ in range(n)]
-        acks = sorted(ws[i] + a_lat.sample(rng) for i in range(n))
-        commit = acks[w - 1]
-        rs = [r_lat.sample(rng) for _ in range(n)]
-        replies = sorted(range(n), key=lambda i: rs[i] + s_lat.sample(rng))[:r]
-        # The read is consistent for every t >= the smallest lag at which some replier had it.
-        need = min(ws[i] - commit - rs[i] for i in replies)
-        for index, t in ordered:
-            if t >= need:
-                hits[index] += 1
-    consistent = [h / trials for h in hits]
-    ci = [1.96 * math.sqrt(max(p * (1 - p), 1.0 / trials) / trials) for p in consistent]
-    lat = {"W": w_lat.text, "A": a_lat.text, "R": r_lat.text, "S": s_lat.text}
-    return WarsReport(n, w, r, lat, list(times), consistent, ci, trials, seed)

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from replicheck.checker import quorum as q
+from replicheck.checker import staleness as pbs
 
 
 def _fail(message: str) -> None:
@@ -355,9 +356,9 @@ def _parse_times(text: str) -> list[float]:
     return times
 
 
-def _latency(text: str | None, default: str | None) -> q.Latency | None:
+def _latency(text: str | None, default: str | None) -> pbs.Latency | None:
     chosen = text or default
-    return None if chosen is None else q.parse_latency(chosen)
+    return None if chosen is None else pbs.parse_latency(chosen)
 
 
 @quorum.command()
@@ -367,7 +368,7 @@ def _latency(text: str | None, default: str | None) -> q.Latency | None:
 @click.option("--k", type=int, default=1, show_default=True, help="Staleness in versions (k-staleness).")
 @click.option("--latency", help="WARS delays for all four channels: a distribution "
               "(exp:RATE, pareto:XM:ALPHA, const:MS, P*dist+P*dist) or a preset: "
-              + ", ".join(q.LATENCY_PRESETS) + ".")
+              + ", ".join(pbs.LATENCY_PRESETS) + ".")
 @click.option("--w-latency", help="Override the write-propagation delay W.")
 @click.option("--a-latency", help="Override the write-ack delay A.")
 @click.option("--r-latency", help="Override the read-request delay R.")
@@ -380,16 +381,16 @@ def staleness(n, w, r, k, latency, w_latency, a_latency, r_latency, s_latency, t
               as_json) -> None:
     """How often a partial quorum (W + R <= N) reads a stale value."""
     try:
-        report = q.staleness(n, w, r, k, trials, seed)
+        report = pbs.staleness(n, w, r, k, trials, seed)
         wars_report = None
         channels = (w_latency, a_latency, r_latency, s_latency)
         if latency or any(channels):
-            preset = q.LATENCY_PRESETS.get((latency or "").lower())
+            preset = pbs.LATENCY_PRESETS.get((latency or "").lower())
             base = preset if preset else (latency,) * 4
             dists = [_latency(own, default) for own, default in zip(channels, base)]
             if any(d is None for d in dists):
                 raise click.UsageError("give --latency, or all four of --w/--a/--r/--s-latency")
-            wars_report = q.wars(n, w, r, _parse_times(times), *dists, trials=trials, seed=seed)
+            wars_report = pbs.wars(n, w, r, _parse_times(times), *dists, trials=trials, seed=seed)
     except q.QuorumSpecError as error:
         raise click.UsageError(str(error)) from None
     if as_json:

@@ -4,6 +4,7 @@ every counterexample is re-checked with plain set arithmetic."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from itertools import combinations
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from replicheck.checker import quorum as q
+from replicheck.checker import staleness as pbs
 
 settings.register_profile("quorum", max_examples=60, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -203,10 +205,10 @@ def test_load_matches_known_values():
     # with probability p (x uniform) loads a with p and each other node with p/3 + 1 - p;
     # these meet at p = 3/5, so the load is 3/5, above the Naor-Wool bound of 1/2.
     system = q.weighted({"a": 2, "b": 1, "c": 1, "d": 1}, 3, 3)
-    load = q.Fraction(q.check(system, [q.Load("write")]).results[0].value)
+    load = Fraction(q.check(system, [q.Load("write")]).results[0].value)
     smallest = min(len(s) for s in all_quorums(system, "write"))
-    assert max(q.Fraction(1, smallest), q.Fraction(smallest, 4)) <= load  # Naor-Wool lower bound
-    assert load == q.Fraction(3, 5)
+    assert max(Fraction(1, smallest), Fraction(smallest, 4)) <= load  # Naor-Wool lower bound
+    assert load == Fraction(3, 5)
 
 
 # -- brute force against Z3 on small systems ----------------------------------------------
@@ -327,9 +329,9 @@ def test_solve_reports_impossible_requirements():
     lambda: q.grid(0, 3),
     lambda: q.check(q.threshold(3, 2, 2), [q.Intersects("read", "phase1")]),
     lambda: q.check(q.threshold(3, 2, 2), [q.SurvivesDomainLoss("read")]),
-    lambda: q.parse_latency("exp:-1"),
-    lambda: q.parse_latency("0.5*exp:1+0.4*exp:2"),
-    lambda: q.parse_latency("gauss:1"),
+    lambda: pbs.parse_latency("exp:-1"),
+    lambda: pbs.parse_latency("0.5*exp:1+0.4*exp:2"),
+    lambda: pbs.parse_latency("gauss:1"),
 ])
 def test_bad_specs_raise_one_clear_error(build):
     with pytest.raises(q.QuorumSpecError) as info:
@@ -359,18 +361,18 @@ def test_importing_the_quorum_module_does_not_import_z3():
 
 @pytest.mark.parametrize("n,w,r", [(3, 1, 1), (5, 2, 2), (5, 1, 3), (6, 3, 3), (4, 3, 2)])
 def test_closed_form_staleness_matches_exhaustive_count(n, w, r):
-    report = q.staleness(n, w, r, trials=20_000, seed=7)
-    assert q.Fraction(report.closed_form) == q.Fraction(math.comb(n - w, r), math.comb(n, r))
+    report = pbs.staleness(n, w, r, trials=20_000, seed=7)
+    assert Fraction(report.closed_form) == Fraction(math.comb(n - w, r), math.comb(n, r))
     assert report.exhaustive == report.closed_form
     # Enumerate every (write quorum, read quorum) pair too, without the symmetry argument.
     pairs = [(set(a), set(b)) for a in combinations(range(n), w) for b in combinations(range(n), r)]
-    assert q.Fraction(sum(1 for a, b in pairs if not a & b), len(pairs)) == q.Fraction(report.closed_form)
+    assert Fraction(sum(1 for a, b in pairs if not a & b), len(pairs)) == Fraction(report.closed_form)
     sigma = math.sqrt(report.closed_form_float * (1 - report.closed_form_float) / report.trials)
     assert abs(report.monte_carlo - report.closed_form_float) <= 5 * sigma + 1e-12
 
 
 def test_k_staleness_is_the_kth_power_and_matches_sampling():
-    report = q.staleness(5, 1, 2, k=3, trials=40_000, seed=11)
+    report = pbs.staleness(5, 1, 2, k=3, trials=40_000, seed=11)
     p = report.closed_form_float
     assert report.k_stale == pytest.approx(p ** 3)
     sigma = math.sqrt(p ** 3 * (1 - p ** 3) / report.trials)
@@ -378,32 +380,32 @@ def test_k_staleness_is_the_kth_power_and_matches_sampling():
 
 
 def _preset(name):
-    return [q.parse_latency(text) for text in q.LATENCY_PRESETS[name]]
+    return [pbs.parse_latency(text) for text in pbs.LATENCY_PRESETS[name]]
 
 
 def test_wars_monotone_and_bounded_by_the_closed_form():
-    report = q.wars(3, 1, 1, [0, 0.5, 1, 5, 1000], *_preset("lnkd-disk"), trials=20_000, seed=3)
+    report = pbs.wars(3, 1, 1, [0, 0.5, 1, 5, 1000], *_preset("lnkd-disk"), trials=20_000, seed=3)
     assert report.consistent == sorted(report.consistent)
     assert report.consistent[-1] == 1.0
     # Propagation only helps: never worse than reading a random replica set.
-    closed = q.staleness(3, 1, 1, trials=1).closed_form_float
+    closed = pbs.staleness(3, 1, 1, trials=1).closed_form_float
     assert report.consistent[0] >= 1 - closed - 4 * report.ci95[0]
 
 
 def test_wars_with_w_equal_n_is_always_consistent():
-    report = q.wars(3, 3, 1, [0], *_preset("ymmr"), trials=2_000, seed=5)
+    report = pbs.wars(3, 3, 1, [0], *_preset("ymmr"), trials=2_000, seed=5)
     assert report.consistent == [1.0]
 
 
 def test_wars_is_reproducible_from_its_seed():
-    dist = [q.parse_latency("0.7*exp:1+0.3*pareto:0.5:2")] * 4
-    a = q.wars(5, 1, 2, [0, 2], *dist, trials=3_000, seed=42)
-    b = q.wars(5, 1, 2, [0, 2], *dist, trials=3_000, seed=42)
+    dist = [pbs.parse_latency("0.7*exp:1+0.3*pareto:0.5:2")] * 4
+    a = pbs.wars(5, 1, 2, [0, 2], *dist, trials=3_000, seed=42)
+    b = pbs.wars(5, 1, 2, [0, 2], *dist, trials=3_000, seed=42)
     assert a == b
 
 
 def test_wars_reproduces_published_pbs_figure_for_lnkd_ssd():
     # Bailis et al. report that with LinkedIn's SSD latencies and N=3, R=W=1, about 97.4%
     # of reads issued right after a write commits return it.
-    report = q.wars(3, 1, 1, [0], *_preset("lnkd-ssd"), trials=40_000, seed=1)
+    report = pbs.wars(3, 1, 1, [0], *_preset("lnkd-ssd"), trials=40_000, seed=1)
     assert abs(report.consistent[0] - 0.974) <= 3 * report.ci95[0] + 0.002
