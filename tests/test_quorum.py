@@ -409,3 +409,13 @@ def test_wars_reproduces_published_pbs_figure_for_lnkd_ssd():
     # of reads issued right after a write commits return it.
     report = pbs.wars(3, 1, 1, [0], *_preset("lnkd-ssd"), trials=40_000, seed=1)
     assert abs(report.consistent[0] - 0.974) <= 3 * report.ci95[0] + 0.002
+
+
+@pytest.mark.parametrize("k, published", [(3, 0.703), (5, 0.868), (10, 0.983)])
+def test_k_staleness_reproduces_published_figures(k, published):
+    # PBS (Bailis et al. 2012), N=3, R=W=1: the probability of reading one of the last k
+    # versions is 1 - (2/3)^k, published as 0.703 (k=3), 0.868 (k=5), > 0.98 (k=10).
+    report = pbs.staleness(3, 1, 1, k=k, trials=40_000, seed=k)
+    assert 1 - report.k_stale == pytest.approx(published, abs=0.001)  # published to 3 places
+    sigma = math.sqrt(report.k_stale * (1 - report.k_stale) / report.trials)
+    assert abs(1 - report.monte_carlo - published) <= 5 * sigma + 0.001
