@@ -5,11 +5,12 @@ point inside its interval, and some crashed (``info``) operations too, so that t
 in point order are a legal run of the sequential spec. The search builds that order one
 op at a time. An op may go next only if it was invoked no later than the earliest
 completion among ok ops not yet placed (intervals are closed: equal times are
-concurrent). A configuration is the set of placed ops (one int, a bit per op) plus the
-spec's state (interned to a small int); a configuration seen before is never explored
-again, which turns the exponential search into one bounded by the number of distinct
-configurations. Crashed ops never have to be placed, which is how "may have taken effect
-at any moment after invocation, or never" is handled natively.
+concurrent). A configuration is which ops are placed plus the spec's state (interned to
+a small int); a configuration seen before is never explored again, which turns the
+exponential search into one bounded by the number of distinct configurations (see
+``wgl`` for how the placed set is kept small). Crashed ops never have to be placed,
+which is how "may have taken effect at any moment after invocation, or never" is
+handled natively.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from .history import Op
 
 VALID, INVALID, UNKNOWN_VERDICT = True, False, "unknown"
 
-# Bytes one cached configuration costs (the set slot plus the key int): measured with
-# tracemalloc for ~100-op partitions and rounded up; the budget is approximate by nature.
-_BYTES_PER_CONFIG = 120
+# Bytes one cached configuration costs (the set slot and the key tuple), plus a bit per
+# crashed op in play: measured with tracemalloc (~155 bytes on a 30-process register
+# history) and rounded up. The budget is approximate by nature.
+_BYTES_PER_CONFIG = 160
 
 
 @dataclass
@@ -54,10 +56,10 @@ class _Clock:
     def expired(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
 
-    def max_configs(self, n_ops: int) -> float:
+    def max_configs(self, crashed: int) -> float:
         if self.budget.max_memory_mb is None:
             return math.inf
-        per = _BYTES_PER_CONFIG + 4 * (n_ops // 30)
+        per = _BYTES_PER_CONFIG + crashed // 8
         return self.budget.max_memory_mb * 1e6 / per
 
 
@@ -139,7 +141,7 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
     trans: list[dict[int, int]] = [{} for _ in every]
     step = spec.step
     seen: set[tuple[int, int, int, int]] = set()
-    max_configs = clock.max_configs(m + c)
+    max_configs = clock.max_configs(c)
 
     def advance(sid: int, u: int) -> int:
         nsid = trans[u].get(sid)
