@@ -458,13 +458,16 @@ def _search(parts, order, spec, clock, budget, jobs) -> Iterator[tuple[int, Part
     only the small result comes back. Stopping the iteration (an invalid partition was
     found) terminates the workers.
     """
-    import multiprocessing
-
     global _FORKED
     big = [k for k in order if len(parts[k]) >= PARALLEL_MIN_OPS]
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
-    if jobs < 2 or len(big) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if jobs < 2 or len(big) < 2:
         big = []
+    else:
+        import multiprocessing  # only now: importing it costs a small check a few ms
+
+        if "fork" not in multiprocessing.get_all_start_methods():
+            big = []
     for k in order:
         if k not in big:
             yield k, wgl(parts[k], spec, clock)
