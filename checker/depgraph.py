@@ -16,7 +16,8 @@ that ``replicheck check`` without ``--consistency`` never pays for it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from functools import partial
+from typing import Any, Callable, Iterable
 
 from .history import Op
 from .listappend import ListAppend
@@ -30,14 +31,36 @@ def init_node(key: Any) -> tuple:
     return ("init", key)
 
 
-@dataclass(frozen=True)
 class Edge:
-    """``src`` must come before ``dst``; ``kind`` is one of EDGE_KINDS; ``why`` in words."""
+    """``src`` must come before ``dst``; ``kind`` is one of EDGE_KINDS; ``why`` in words.
 
-    src: Any
-    dst: Any
-    kind: str
-    why: str
+    ``why`` may be given as a function of no arguments, called the first time it is read:
+    a big history has hundreds of thousands of edges and only the few in a witness are
+    ever shown, so formatting every one up front was most of the cost of a check.
+    """
+
+    __slots__ = ("src", "dst", "kind", "_why")
+
+    def __init__(self, src: Any, dst: Any, kind: str, why: str | Callable[[], str]):
+        self.src, self.dst, self.kind, self._why = src, dst, kind, why
+
+    @property
+    def why(self) -> str:
+        w = self._why
+        if not isinstance(w, str):
+            w = self._why = w()
+        return w
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Edge):
+            return NotImplemented
+        return (self.src, self.dst, self.kind, self.why) == (other.src, other.dst, other.kind, other.why)
+
+    def __hash__(self) -> int:
+        return hash((self.src, self.dst, self.kind))
+
+    def __repr__(self) -> str:
+        return f"Edge(src={self.src!r}, dst={self.dst!r}, kind={self.kind!r}, why={self.why!r})"
 
     def to_dict(self) -> dict:
         return {"from": _node_json(self.src), "to": _node_json(self.dst), "kind": self.kind, "why": self.why}
@@ -84,6 +107,13 @@ class Observations:
     ww: dict[tuple, Edge] = field(default_factory=dict)  # observed version order
     anomalies: list[Witness] = field(default_factory=list)  # reads nothing can explain
     unsupported: str | None = None
+    _ww_cycle: Any = field(default=(), repr=False)  # () until find_ww_cycle has run
+
+    def find_ww_cycle(self) -> list[Edge] | None:
+        """A cycle of the observed version order alone; found once, as several checks ask."""
+        if self._ww_cycle == ():
+            self._ww_cycle = find_cycle(list(self.ww.values()))
+        return self._ww_cycle
 
     def seen_writes(self, read_id: int) -> tuple:
         """The writes a read is known to have seen (register: its source only)."""
@@ -180,49 +210,79 @@ def _observe_register(ops: list[Op], spec: Register, obs: Observations) -> None:
 
 def _observe_lists(ops: list[Op], spec: ListAppend, obs: Observations) -> None:
     writer, failed = _writers(ops, lambda op: op.f == "append", lambda op: op.value, obs, "element")
-    for w in writer.values():
+    element_of: dict[Any, dict[Any, int]] = {}  # key -> element -> writer id
+    for (k, e), w in writer.items():
+        element_of.setdefault(k, {})[e] = w.id
         obs.key_of[w.id] = w.key
         if w.ok:
             obs.writes[w.id] = w
+    # Per key, the longest read whose neighbouring pairs are all in ``ww`` already: reads
+    # of a growing list mostly repeat a prefix of it, and then add no edge, so each key
+    # costs about its longest list instead of the sum of all its reads.
+    longest: dict[Any, tuple] = {}
+    ww, by_id, writes = obs.ww, obs.by_id, obs.writes
     for op in ops:
         if not (op.ok and op.f == "read"):
             continue
         seen = spec.read_value(op)
         if seen is None:
             continue
-        ids = []
-        bad = None
-        for e in seen:
-            w = writer.get((op.key, e))
-            if w is None:
-                bad = _unexplained(op, e, failed.get((op.key, e)))
-                break
-            ids.append(w.id)
-        if bad is None and len(set(ids)) != len(ids):
+        try:
+            elements = element_of.get(op.key, _NO_ELEMENTS)
+            ids = tuple([elements[e] for e in seen])
+        except KeyError:
+            ids = None
+        if ids is None:
+            # some element has no append: the first such one is the witness
+            e = next(e for e in seen if (op.key, e) not in writer)
+            obs.anomalies.append(_unexplained(op, e, failed.get((op.key, e))))
+            continue
+        if len(set(ids)) != len(ids):
             dup = next(e for e in seen if seen.count(e) > 1)
-            bad = Witness(f"{op_label(op)} shows element {fmt(dup)} twice, but it was appended once", [op])
-        if bad is not None:
-            obs.anomalies.append(bad)
+            obs.anomalies.append(Witness(f"{op_label(op)} shows element {fmt(dup)} twice, but it was appended once", [op]))
             continue
         obs.reads[op.id] = op
         obs.key_of[op.id] = op.key
-        obs.visible[op.id] = tuple(ids)
+        obs.visible[op.id] = ids
         for i in ids:
-            obs.writes[i] = writer[(op.key, obs.by_id[i].value)]
-        for a, b in zip(ids, ids[1:]):
-            if (a, b) not in obs.ww:
-                obs.ww[(a, b)] = Edge(a, b, "ww", f"{op_label(op)} shows {fmt(obs.by_id[a].value)} before {fmt(obs.by_id[b].value)}")
+            if i not in writes:
+                writes[i] = by_id[i]  # a crashed append that a read shows took effect
+        n = len(ids)
+        known = longest.get(op.key, ())
+        if n <= len(known) and known[:n] == ids:
+            continue
+        start = len(known) - 1 if known and ids[: len(known)] == known else 0
+        for x in range(max(start, 0), n - 1):
+            a, b = ids[x], ids[x + 1]
+            if (a, b) not in ww:
+                ww[(a, b)] = Edge(a, b, "ww", partial(_shows_before, op, by_id[a], by_id[b]))
+        if n > len(known):
+            longest[op.key] = ids
+
+
+_NO_ELEMENTS: dict = {}
+
+
+def _shows_before(read: Op, a: Op, b: Op) -> str:
+    return f"{op_label(read)} shows {fmt(a.value)} before {fmt(b.value)}"
 
 
 def find_cycle(edges: Iterable[Edge]) -> list[Edge] | None:
     """A shortest cycle through some strongly connected part of the graph, or None."""
+    edges = edges if isinstance(edges, list) else list(edges)
+    for e in edges:
+        if e.src == e.dst:
+            return [e]
+    core = _cyclic_core(edges)
+    if not core:
+        return None
+    # networkx only for the few nodes on or between cycles: building a graph of every
+    # operation of a big history costs seconds, and an acyclic one needs none.
     import networkx as nx
 
     g = nx.DiGraph()
     for e in edges:
-        if e.src == e.dst:
-            return [e]
-        if not g.has_edge(e.src, e.dst):
+        if e.src in core and e.dst in core and not g.has_edge(e.src, e.dst):
             g.add_edge(e.src, e.dst, edge=e)
     for comp in nx.strongly_connected_components(g):
         if len(comp) < 2:
@@ -237,6 +297,39 @@ def find_cycle(edges: Iterable[Edge]) -> list[Edge] | None:
         nodes = [start, *best]
         return [g.edges[u, v]["edge"] for u, v in zip(nodes, nodes[1:])]
     return None
+
+
+def _cyclic_core(edges: list[Edge]) -> set:
+    """The nodes that both reach a cycle and are reached from one (every cycle lies
+    within them); empty exactly when the graph is acyclic. Linear: peel off nodes with
+    no incoming edges left (Kahn), then, of the rest, those with no outgoing ones."""
+    left = _peel([(e.src, e.dst) for e in edges])
+    if left:
+        left = _peel([(e.dst, e.src) for e in edges if e.src in left and e.dst in left])
+    return left
+
+
+def _peel(arcs: list[tuple]) -> set:
+    """The nodes Kahn's algorithm cannot remove: those on or after a cycle."""
+    succ: dict[Any, list] = {}
+    indeg: dict[Any, int] = {}
+    for a, b in arcs:
+        out = succ.get(a)
+        if out is None:
+            succ[a] = [b]
+        else:
+            out.append(b)
+        indeg[b] = indeg.get(b, 0) + 1
+    free = [n for n in succ if n not in indeg]
+    while free:
+        for m in succ.get(free.pop(), ()):
+            left = indeg[m] - 1
+            if left:
+                indeg[m] = left
+            else:
+                del indeg[m]
+                free.append(m)
+    return set(indeg)
 
 
 def _is_pos(n: Any) -> bool:

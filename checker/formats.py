@@ -16,7 +16,7 @@ import os
 import re
 from typing import IO, Any, Iterable
 
-from .history import Event, History, HistoryError, event_from_dict, tuplify
+from .history import Event, History, HistoryError, event_from_dict, no_gc, tuplify
 
 FORMATS = ("jsonl", "json", "edn", "jepsen-log")
 
@@ -51,6 +51,11 @@ def parse_history(
     data: bytes | str, *, path: str | None = None, format: str | None = None, independent: bool = False
 ) -> History:
     """Parse a history from bytes or text (see ``read_history``)."""
+    with no_gc():
+        return _parse(data, path, format, independent)
+
+
+def _parse(data: bytes | str, path: str | None, format: str | None, independent: bool) -> History:
     text = _decode(data, path)
     if not text.strip():
         raise HistoryError("empty history: the file has no events", path)

@@ -50,7 +50,8 @@ class ListAppend(BaseSpec):
         if op.f == "append" and not _hashable(op.value):
             return f"append value must be a plain value, got {op.value!r}"
         if op.f == "read" and op.output not in (UNKNOWN, None):
-            if not isinstance(op.output, tuple) or not all(map(_hashable, op.output)):
+            # a tuple hashes exactly when each element does: one C call, not one per element
+            if not isinstance(op.output, tuple) or not _hashable(op.output):
                 return f"read must return a list of elements, got {fmt(op.output)}"
         return None
 

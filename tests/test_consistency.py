@@ -189,7 +189,9 @@ def test_durability_list_append_is_exact_and_register_is_approximate():
 
 # ------------------------------------------------------------------ simulator-format histories
 # Hand-made in the format the simulator writes (JSON Lines, `session` and `node` extras,
-# a new process after info): replicheck.model could not yet produce them when written.
+# a new process after info). The simulator's own histories are judged in
+# test_consistency_models.py; these small register ones stay for what those do not
+# pin down: exact witnesses and lines, convergence under wait-for-position, CLI exit codes.
 
 ASYNC_REPLICA_READS = [
     ("c1", "write", 1, 0, 100, None, "x", "ok", "n1"),
