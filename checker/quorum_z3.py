@@ -186,12 +186,8 @@ class Encoder:
         return result
 
     def _failure_vars(self, solver) -> list:
-        if self.per_node:
-            return [z3.Bool(f"down_{g}") for g in range(len(self.groups))]
-        ds = [z3.Int(f"down_{g}") for g in range(len(self.groups))]
-        for d, s in zip(ds, self.size):
-            solver.add(d >= 0, d <= s)
-        return ds
+        # a failure set is shaped like a quorum: a count (or a Boolean) per group
+        return self._quorum_vars("down", solver)
 
     def _failed_total(self, ds):
         return z3.Sum([z3.If(d, 1, 0) for d in ds]) if self.per_node else z3.Sum(ds)
