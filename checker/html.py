@@ -47,7 +47,6 @@ def render_html(
     by_id = {op.id: op for op in history.ops}
     describe = getattr(spec, "describe_op", None)
     end = 0.0
-    rows: list[Any] = []
     ops_data = []
     for op in history.ops:
         ret = op.ret if op.ret != math.inf else None

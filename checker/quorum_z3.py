@@ -25,7 +25,7 @@ from itertools import product
 import z3
 
 from .quorum import (
-    MEASURED, PROVED, REFUTED, UNKNOWN, AllOf, AnyOf, AtLeast, Available, Counterexample,
+    MEASURED, PROVED, REFUTED, UNKNOWN, AllOf, AtLeast, Available, Counterexample,
     FaultTolerance, Intersects, Load, Predicate, PropertyResult, QuorumSystem, SurvivesDomainLoss,
 )
 

@@ -207,17 +207,14 @@ class Register(BaseSpec):
         # left out: any linearization using it stays valid without it, since no op can
         # be linearized while the register holds that value except ones that accept
         # any value. Likewise a read that accepts any value is always linearizable.
-        observed = {self.initial}
-        for op in ops:
-            if op.status != "fail":
-                observed.update(self.required_values(op))
+        watchers = self.observers(ops)
         keep = []
         for op in ops:
             if op.status == "fail":
                 continue
             if op.f == "read" and self.unknown_read(op):
                 continue
-            if op.crashed and op.f != "read" and self.written_value(op) not in observed:
+            if op.crashed and op.f != "read" and not watchers[op.id]:
                 continue
             keep.append(op)
         return keep

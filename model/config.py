@@ -13,7 +13,7 @@ then), ``--restart n1@400``, ``--partition 300:n1|n2,n3``, ``--heal 600``,
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from .clients import WORKLOADS, Client, ReadRouting, Recorder, Workload  # noqa: F401  (re-exported)

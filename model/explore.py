@@ -20,7 +20,7 @@ field knows about them; :func:`matrix` runs every design against every property.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings
@@ -31,7 +31,7 @@ from .config import ConfigError
 from .machines import (
     NEEDS_AUDIT, PROPERTIES, Counterexample, Judgement, PropertyViolated, ReplicationMachine, judge, machine_for,
 )
-from .schedules import Design, SimulatedCluster, replay as replay_schedule
+from .schedules import Design, SimulatedCluster
 
 __all__ = [
     "CLAIMS", "DESIGNS", "PROPERTIES", "Counterexample", "ReplicationMachine", "SearchResult",

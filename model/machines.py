@@ -22,7 +22,7 @@ whose ``counterexample`` is plain data (schedule, history, explanation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 from hypothesis import strategies as st

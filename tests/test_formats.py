@@ -114,7 +114,7 @@ def test_timestamps_order_events_even_out_of_file_order():
 
 
 def test_write_then_read_back_is_identical(tmp_path):
-    original = read_history_text = (
+    original = (
         '{"replicheck": {"spec": "kv"}}\n'
         '{"process": 0, "type": "invoke", "f": "append", "key": "k", "value": "x", "time": 1, "node": "n1", "session": "s"}\n'
         '{"process": 0, "type": "ok", "f": "append", "key": "k", "value": "x", "time": 2, "node": "n1"}\n'
