@@ -107,9 +107,9 @@ class ConsistencyResult:
         ]
 
     def to_dict(self) -> dict:
-        from .formats import _jsonable
+        from .formats import jsonable
 
-        return _jsonable({
+        return jsonable({
             "spec": self.spec,
             "ops": self.ops,
             "sessions": self.sessions,

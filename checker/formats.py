@@ -397,13 +397,14 @@ def _read_log(text: str, path: str | None):
 # ---------------------------------------------------------------- writing
 
 
-def _jsonable(v: Any) -> Any:
+def jsonable(v: Any) -> Any:
+    """Plain JSON data: tuples and sets become lists, keys strings, anything else its str()."""
     if isinstance(v, (tuple, list)):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     if isinstance(v, (set, frozenset)):
-        return sorted((_jsonable(x) for x in v), key=repr)
+        return sorted((jsonable(x) for x in v), key=repr)
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {str(k): jsonable(x) for k, x in v.items()}
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
     return str(v)
@@ -424,7 +425,7 @@ def write_jsonl(
             write_jsonl(fh, events, meta)
         return
     if meta is not None:
-        out.write(json.dumps({META_KEY: _jsonable(meta)}, separators=(", ", ": ")) + "\n")
+        out.write(json.dumps({META_KEY: jsonable(meta)}, separators=(", ", ": ")) + "\n")
     for e in events:
         d = e.to_dict() if isinstance(e, Event) else e
-        out.write(json.dumps(_jsonable(d), separators=(", ", ": ")) + "\n")
+        out.write(json.dumps(jsonable(d), separators=(", ", ": ")) + "\n")

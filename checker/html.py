@@ -16,7 +16,7 @@ import math
 from importlib import resources
 from typing import Any
 
-from .formats import _jsonable
+from .formats import jsonable
 from .history import NEMESIS, UNKNOWN, History, Op
 from .specs import fmt
 
@@ -60,7 +60,7 @@ def render_html(
             ret,
             op.line,
             op.ret_line,
-            _jsonable({
+            jsonable({
                 "f": op.f, "value": op.value,
                 "output": None if op.output is UNKNOWN else op.output,
                 "key": op.key, "node": op.node, **op.extra,

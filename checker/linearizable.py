@@ -345,7 +345,7 @@ class Result:
         return self.part.previous_ok if self.part else None
 
     def to_dict(self) -> dict:
-        from .formats import _jsonable
+        from .formats import jsonable
 
         d: dict = {
             "valid": self.valid,
@@ -377,7 +377,7 @@ class Result:
                 d["decided_partitions"] = self.decided
                 d["longest_prefix"] = self.part.linearization
                 d["previous_ok"] = self.part.previous_ok.to_dict() if self.part.previous_ok else None
-        return _jsonable(d)
+        return jsonable(d)
 
 
 def check_ops(

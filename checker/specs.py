@@ -424,10 +424,10 @@ BUILTIN: dict[str, type[BaseSpec]] = {
     s.name: s for s in (Register, CasRegister, KV, SetSpec, FifoQueue, Mutex)
 }
 
-_NO_INIT = object()
+NO_INIT = object()  # make_spec's "no --init given": each spec keeps its own default
 
 
-def make_spec(name: str, init: Any = _NO_INIT, nil_read: str = "absent") -> Any:
+def make_spec(name: str, init: Any = NO_INIT, nil_read: str = "absent") -> Any:
     """A spec by built-in name, or ``package.module:Name`` for a user's own class.
 
     ``init`` overrides the initial state; left out, each spec has its own default
@@ -435,7 +435,7 @@ def make_spec(name: str, init: Any = _NO_INIT, nil_read: str = "absent") -> Any:
     """
     if name in BUILTIN:
         cls = BUILTIN[name]
-        return cls(nil_read=nil_read) if init is _NO_INIT else cls(init, nil_read=nil_read)
+        return cls(nil_read=nil_read) if init is NO_INIT else cls(init, nil_read=nil_read)
     if ":" not in name:
         raise ValueError(
             f"unknown spec {name!r}; built-in specs are {', '.join(BUILTIN)}, "
@@ -450,7 +450,7 @@ def make_spec(name: str, init: Any = _NO_INIT, nil_read: str = "absent") -> Any:
     except (ImportError, AttributeError) as e:
         raise ValueError(f"cannot load spec {name!r}: {e}") from None
     if isinstance(obj, type):
-        obj = obj() if init is _NO_INIT else obj(init=init)
+        obj = obj() if init is NO_INIT else obj(init=init)
     for method in ("init", "step"):
         if not callable(getattr(obj, method, None)):
             raise ValueError(f"spec {name!r} has no {method}() method; a spec needs init() and step(state, op)")
@@ -461,8 +461,6 @@ def make_spec(name: str, init: Any = _NO_INIT, nil_read: str = "absent") -> Any:
             pass
     return obj
 
-
-NO_INIT = _NO_INIT
 
 
 from .listappend import ListAppend  # noqa: E402  (it builds on BaseSpec above)
