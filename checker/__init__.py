@@ -12,7 +12,7 @@ The whole public surface for linearizability::
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 from .formats import parse_history, read_history, write_jsonl
 from .history import UNKNOWN, Event, History, HistoryError, Op
@@ -67,6 +67,8 @@ def check(
     nil_read: str | None = None,
     timeout: float | None = None,
     max_memory_mb: float | None = 2048.0,
+    progress: Callable[[int, int], None] | None = None,
+    jobs: int | None = None,
 ) -> Result:
     """Is ``history`` linearizable with respect to ``spec``?
 
@@ -75,9 +77,11 @@ def check(
     history's metadata line names it. ``init`` and ``nil_read`` ("absent": a read of
     nil means the object is empty; "unknown": Knossos's rule, a read of nil matches any
     state) override the metadata. Past ``timeout`` seconds or ``max_memory_mb`` the
-    verdict is ``"unknown"``, never a guess.
+    verdict is ``"unknown"``, never a guess. ``progress(done, total)`` hears how far a
+    long search got; ``jobs`` bounds the worker processes for large partitions.
     """
     if not isinstance(history, History):
         history = read_history(history)
     spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
-    return check_ops(history.ops, spec_obj, Budget(timeout, max_memory_mb), history=history)
+    return check_ops(history.ops, spec_obj, Budget(timeout, max_memory_mb), history=history,
+                     progress=progress, jobs=jobs)

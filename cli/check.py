@@ -9,10 +9,9 @@ from typing import Any
 
 import click
 
-from replicheck.checker import HistoryError, History, read_history, resolve_spec
+from replicheck.checker import History, HistoryError, check as check_linearizable, read_history, resolve_spec
 from replicheck.checker.formats import FORMATS, write_jsonl
 from replicheck.checker.history import events_for, tuplify
-from replicheck.checker.linearizable import Budget, check_ops
 from replicheck.checker.report import render_minimal, render_text
 from replicheck.checker.specs import NIL_READS, NO_INIT
 from replicheck.cli.progress import Progress
@@ -144,8 +143,8 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
     spec = resolve_spec(history, opts.spec, init=opts.init, nil_read=opts.nil_read)
     progress = Progress("linearizing", opts.quiet)
     try:
-        result = check_ops(history.ops, spec, Budget(opts.timeout, opts.memory), history=history,
-                           progress=progress, jobs=opts.jobs)
+        result = check_linearizable(history, spec, timeout=opts.timeout, max_memory_mb=opts.memory, progress=progress,
+                       jobs=opts.jobs)
     finally:
         progress.close()
     minimal = None
