@@ -18,6 +18,7 @@ from typing import Any
 
 from .formats import jsonable
 from .history import NEMESIS, UNKNOWN, History, Op
+from .report import describe_op
 from .specs import fmt
 
 
@@ -45,7 +46,6 @@ def render_html(
     """The page for ``history`` and (optionally) its ``result`` and minimal counterexample."""
     timed = all(e.time is not None for e in history.events if e.process != NEMESIS)
     by_id = {op.id: op for op in history.ops}
-    describe = getattr(spec, "describe_op", None)
     end = 0.0
     ops_data = []
     for op in history.ops:
@@ -54,7 +54,7 @@ def render_html(
         ops_data.append([
             op.id,
             str(op.process),
-            describe(op) if describe else f"{op.f} {fmt(op.value)}",
+            describe_op(op, spec),
             op.status,
             op.call,
             ret,

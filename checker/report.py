@@ -15,9 +15,14 @@ def verdict_word(valid: Any) -> str:
     return {True: "linearizable", False: "NOT linearizable"}.get(valid, "unknown")
 
 
-def _op_line(op: Op, spec: Any) -> str:
+def describe_op(op: Op, spec: Any = None) -> str:
+    """The spec's words for an op where it has them (``describe_op``), else f, value, output."""
     describe = getattr(spec, "describe_op", None)
-    what = describe(op) if describe else f"{op.f} {fmt(op.value)} -> {fmt(op.output)}"
+    return describe(op) if describe else f"{op.f} {fmt(op.value)} -> {fmt(op.output)}"
+
+
+def _op_line(op: Op, spec: Any) -> str:
+    what = describe_op(op, spec)
     where = f"line {op.line}" if op.line is not None else f"op {op.id}"
     if op.ret_line is not None and op.line is not None:
         where = f"lines {op.line}-{op.ret_line}"
@@ -77,8 +82,7 @@ def render_text(result: Result, spec: Any = None, path: str | None = None) -> st
             head = "At that point" if n == 0 else "Or, after another order"
             out.append(f"{head} the state is {describe_state(att.state)}; the candidates:")
             for op_id, why in att.tried:
-                what = getattr(spec, "describe_op", None)
-                label = what(by_id[op_id]) if what else by_id[op_id].f
+                label = describe_op(by_id[op_id], spec)
                 out.append(f"  op {op_id} ({label}, process {by_id[op_id].process}): {why}")
         if len(part.attempts) > 4:
             out.append(f"  ... {len(part.attempts) - 4} more end states (--json gives them all)")
