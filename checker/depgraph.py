@@ -89,8 +89,9 @@ class Witness:
 def op_label(op: Op) -> str:
     what = f"read {fmt(op.output)}" if op.f == "read" else f"{op.f} {fmt(op.value)}"
     key = f" key {fmt(op.key)}" if op.key is not None else ""
+    node = f" on {op.node}" if op.node is not None else ""  # which replica served it
     line = f", line {op.line}" if op.line is not None else ""
-    return f"op {op.id} ({what}{key}{line})"
+    return f"op {op.id} ({what}{key}{node}{line})"
 
 
 @dataclass

@@ -28,7 +28,8 @@ def _op_line(op: Op, spec: Any) -> str:
         where = f"lines {op.line}-{op.ret_line}"
     status = "" if op.ok else f" ({op.status})"
     key = f" key {fmt(op.key)}" if op.key is not None else ""
-    return f"op {op.id}: process {op.process} {what}{key}{status}  [{where}]"
+    node = f" on {op.node}" if op.node is not None else ""
+    return f"op {op.id}: process {op.process} {what}{key}{node}{status}  [{where}]"
 
 
 def render_text(result: Result, spec: Any = None, path: str | None = None) -> str:

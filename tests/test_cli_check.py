@@ -30,7 +30,7 @@ def test_invalid_report_names_the_operation_and_the_reason():
     res = run(ROOT / "histories" / "stale-replica-read.jsonl")
     assert res.exit_code == 1
     assert "NOT linearizable" in res.output
-    assert "op 2: process 0 read nil  [lines 6-8]" in res.output
+    assert "op 2: process 0 read nil on n3  [lines 6-8]" in res.output
     assert "can't read nil from register 1" in res.output
     assert "The last operation that was still fine" in res.output
 
