@@ -132,12 +132,19 @@ def detect_format(text: str, path: str | None = None) -> str:
 def _read_jsonl(text: str, path: str | None):
     events: list[Event] = []
     meta: dict = {}
-    for lineno, raw in enumerate(text.splitlines(), 1):
+    skipped: dict[str, int] = {}
+    lines = text.splitlines()
+    for lineno, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
         try:
             d = json.loads(raw)
         except json.JSONDecodeError as e:
+            # A writer killed mid-line leaves a last line with no newline: the events
+            # before it are whole, so judge them and say that line was dropped.
+            if lineno == len(lines) and not text.endswith("\n") and events:
+                skipped["unterminated last line (the writer stopped mid-line)"] = 1
+                break
             raise HistoryError(f"malformed JSON: {e.msg} (column {e.colno})", path, lineno) from None
         if not isinstance(d, dict):
             raise HistoryError(f"expected a JSON object per line, got {type(d).__name__}", path, lineno)
@@ -149,7 +156,7 @@ def _read_jsonl(text: str, path: str | None):
             meta = tuplify(d[META_KEY])
             continue
         events.append(event_from_dict(d, path=path, line=lineno))
-    return events, meta, {}
+    return events, meta, skipped
 
 
 def _read_json(text: str, path: str | None):
