@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# A real PostgreSQL primary + asynchronous streaming replica on loopback, so replicheck's
+# tests and CI record histories from genuine replication (stale reads, replay lag) rather
+# than from a simulation. Throwaway clusters: trust auth, fsync=off, random free ports.
+#
+#   pg-cluster.sh install                  ensure server binaries exist (apt-get if root)
+#   pg-cluster.sh start DIR [--delay MS]   prints PRIMARY_DSN=... / REPLICA_DSN=... lines
+#                                          (also written to DIR/cluster.env)
+#   pg-cluster.sh stop DIR                 stop both servers, delete their data
+#
+# PostgreSQL refuses to run as root, so as root the servers run as the `postgres` user.
+# pytest's tmp dirs sit under mode-700 /tmp/pytest-of-root, and unix socket paths must
+# stay short (~107 bytes); rather than loosening permissions on parents we don't own, the
+# data then goes to a fresh postgres-owned `mktemp -d`, recorded as DATA_DIR= in
+# DIR/cluster.env so `stop` can find and delete it.
+set -euo pipefail
+
+die() { echo "pg-cluster: $*" >&2; exit 1; }
+is_root() { [ "$(id -u)" = 0 ]; }
+
+find_bin() {
+  local d
+  # Explicit `return 0`s: a bare `return` in a function called from the EXIT trap
+  # returns the pre-trap status (1), which set -e would turn into an abort of cleanup.
+  if [ -n "${PG_BIN:-}" ]; then echo "$PG_BIN"; return 0; fi
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "$d" ] && [ -x "$d/initdb" ]; then echo "$d"; return 0; fi
+  d=$(command -v initdb 2>/dev/null || true)
+  [ -n "$d" ] && dirname "$d"
+  return 0
+}
+
+have_bins() {
+  local b; BIN=$(find_bin)
+  [ -n "$BIN" ] || return 1
+  for b in initdb pg_ctl postgres pg_basebackup; do [ -x "$BIN/$b" ] || return 1; done
+}
+
+cmd_install() {
+  have_bins && return 0
+  [ -z "${PG_BIN:-}" ] || die "PG_BIN=$PG_BIN lacks initdb/pg_ctl/postgres/pg_basebackup"
+  local sudo= log
+  if ! is_root; then
+    sudo -n true 2>/dev/null || die "PostgreSQL server binaries not found; install Debian's 'postgresql' package (or set PG_BIN)"
+    sudo="sudo -n"
+  fi
+  log=$(mktemp)
+  if ! { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >"$log" 2>&1; then
+    tail -n 5 "$log" >&2; rm -f "$log"; die "apt-get install postgresql failed"
+  fi
+  rm -f "$log"
+  have_bins || die "postgresql installed but initdb/pg_ctl/postgres/pg_basebackup not found (set PG_BIN)"
+}
+
+# Run a server-side command as the user PostgreSQL will accept.
+as_pg() {
+  if ! is_root; then "$@"
+  elif command -v runuser >/dev/null; then runuser -u postgres -- "$@"
+  else su -s /bin/sh postgres -c "$(printf '%q ' "$@")"; fi
+}
+
+q() { PGCONNECT_TIMEOUT=2 psql -X -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atqc "$2" 2>/dev/null; }
+
+# Data location for DIR: DATA_DIR from cluster.env if present, else DIR itself.
+data_of() { sed -n 's/^DATA_DIR=//p' "$1/cluster.env" 2>/dev/null | tail -n 1 | grep . || echo "$1"; }
+
+cmd_stop() {
+  local dir=$1 data node
+  data=$(data_of "$dir")
+  BIN=$(find_bin)
+  for node in replica primary; do
+    if [ -n "$BIN" ] && [ -f "$data/$node/postmaster.pid" ]; then
+      as_pg "$BIN/pg_ctl" stop -D "$data/$node" -m immediate -w >/dev/null 2>&1 || true
+    fi
+    rm -rf "${data:?}/$node" "$data/$node.log"
+  done
+  rm -f "$data/initdb.log" "$data/basebackup.log"
+  [ "$data" != "$dir" ] && rm -rf "$data"
+  rm -f "$dir/cluster.env"
+  return 0
+}
+
+STARTED_DIR=
+on_exit() { [ -n "$STARTED_DIR" ] && cmd_stop "$STARTED_DIR"; }
+fail() {  # fail REASON [LOGFILE]
+  echo "pg-cluster: $1" >&2
+  [ -n "${2:-}" ] && [ -f "$2" ] && { echo "--- tail of $2:" >&2; tail -n 15 "$2" >&2; }
+  exit 1
+}
+
+cmd_start() {
+  local dir=$1 delay=$2 data pp rp i ok=
+  cmd_install
+  mkdir -p "$dir"
+  if [ -e "$dir/cluster.env" ] || [ -e "$dir/primary" ]; then
+    die "$dir already holds a cluster; run 'pg-cluster.sh stop $dir' first"
+  fi
+  is_root && chown postgres: "$dir"
+  data=$dir
+  if ! as_pg test -w "$dir" -a -x "$dir" 2>/dev/null || [ ${#dir} -gt 80 ]; then
+    data=$(mktemp -d /tmp/pgc.XXXXXX)
+    is_root && chown postgres: "$data"
+    echo "DATA_DIR=$data" >"$dir/cluster.env"
+  fi
+  STARTED_DIR=$dir; trap on_exit EXIT; trap 'exit 1' INT TERM
+  read -r pp rp < <(python3 -c 'import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
+
+  as_pg "$BIN/initdb" -D "$data/primary" -U postgres --auth=trust -E UTF8 --locale=C --no-sync \
+    >"$data/initdb.log" 2>&1 || fail "initdb failed" "$data/initdb.log"
+  rm -f "$data/initdb.log"
+  cat >>"$data/primary/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $pp
+unix_socket_directories = '$data'
+wal_level = replica
+max_wal_senders = 10
+shared_buffers = 16MB
+fsync = off
+EOF
+  echo "host replication all 127.0.0.1/32 trust" >>"$data/primary/pg_hba.conf"
+  as_pg "$BIN/pg_ctl" start -w -t 30 -D "$data/primary" -l "$data/primary.log" >/dev/null 2>&1 \
+    || fail "primary failed to start on port $pp" "$data/primary.log"
+
+  as_pg "$BIN/pg_basebackup" -R -D "$data/replica" -h 127.0.0.1 -p "$pp" -U postgres -X stream -c fast \
+    >"$data/basebackup.log" 2>&1 || fail "pg_basebackup failed" "$data/basebackup.log"
+  rm -f "$data/basebackup.log"
+  { echo "port = $rp"; echo "hot_standby = on"
+    [ -n "$delay" ] && echo "recovery_min_apply_delay = '${delay}ms'"; } >>"$data/replica/postgresql.conf"
+  as_pg "$BIN/pg_ctl" start -w -t 30 -D "$data/replica" -l "$data/replica.log" >/dev/null 2>&1 \
+    || fail "replica failed to start on port $rp" "$data/replica.log"
+
+  for i in $(seq 300); do
+    if [ "$(q "$rp" 'SELECT pg_is_in_recovery()')" = t ] &&
+       [ "$(q "$pp" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" -ge 1 ] 2>/dev/null
+    then ok=1; break; fi
+    sleep 0.1
+  done
+  [ -n "$ok" ] || fail "replica did not reach streaming state within 30 s" "$data/replica.log"
+
+  STARTED_DIR=; trap - EXIT INT TERM
+  printf 'PRIMARY_DSN=host=127.0.0.1 port=%s user=postgres dbname=postgres\nREPLICA_DSN=host=127.0.0.1 port=%s user=postgres dbname=postgres\n' \
+    "$pp" "$rp" | tee -a "$dir/cluster.env"
+}
+
+usage() { die "usage: pg-cluster.sh install | start DIR [--delay MS] | stop DIR"; }
+sub=${1:-}; [ $# -gt 0 ] && shift
+case "$sub" in
+  install) [ $# -eq 0 ] || usage; cmd_install ;;
+  start)
+    [ $# -ge 1 ] || usage
+    dir=$(realpath -m -- "$1"); shift; delay=
+    while [ $# -gt 0 ]; do
+      case "$1" in
+        --delay) [ $# -ge 2 ] || usage; delay=$2; shift 2 ;;
+        --delay=*) delay=${1#--delay=}; shift ;;
+        *) usage ;;
+      esac
+    done
+    [[ -z "$delay" || "$delay" =~ ^[0-9]+$ ]] || die "--delay wants whole milliseconds, got '$delay'"
+    cd /  # the postgres user may not be able to read the caller's cwd
+    cmd_start "$dir" "$delay" ;;
+  stop) [ $# -eq 1 ] || usage; dir=$(realpath -m -- "$1"); cd /; cmd_stop "$dir" ;;
+  *) usage ;;
+esac
