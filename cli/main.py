@@ -17,6 +17,7 @@ COMMANDS = {
     "simulate": "replicheck.cli.simulate:simulate",
     "compare": "replicheck.cli.simulate:compare",
     "explore": "replicheck.cli.explore:explore",
+    "record": "replicheck.cli.record:record",
 }
 
 

@@ -1,0 +1,89 @@
+"""`replicheck record SYSTEM`: run a workload against a real system and record its history."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+
+import click
+
+from replicheck.record.postgres import ROUTINGS, WORKLOADS, PostgresError, Routing, record_postgres
+
+from .progress import Progress
+
+
+@click.group()
+def record() -> None:
+    """Run a workload against a real system and record its history (JSON Lines).
+
+    \b
+    replicheck record postgres --primary 'host=127.0.0.1 port=5432' \\
+        --replica 'host=127.0.0.1 port=5433' --routing replica --out h.jsonl
+    replicheck check h.jsonl --consistency read-your-writes
+    """
+
+
+def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return str(Routing.parse(value))
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+@record.command()
+@click.option("--primary", required=True, metavar="DSN", help="libpq connection string of the primary")
+@click.option("--replica", default=None, metavar="DSN",
+              help="libpq connection string of a streaming replica (needed unless --routing primary)")
+@click.option("--routing", default="replica", show_default=True, callback=_routing,
+              metavar="|".join(ROUTINGS), help="where reads go")
+@click.option("--workload", type=click.Choice(WORKLOADS), default="list-append", show_default=True,
+              help="list-append: reads show every write they saw; register: the latest only")
+@click.option("--clients", type=click.IntRange(min=1), default=8, show_default=True, help="concurrent clients (threads)")
+@click.option("--ops", type=click.IntRange(min=1), default=5000, show_default=True, help="operations in all")
+@click.option("--keys", type=click.IntRange(min=1), default=8, show_default=True, help="user rows the clients share")
+@click.option("--read-ratio", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--think", "think_ms", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="MS",
+              help="mean pause between a client's operations (exponential)")
+@click.option("--timeout", type=click.FloatRange(min=0.001), default=5.0, show_default=True, metavar="SECONDS",
+              help="statement timeout, and the longest a wait-for-lsn read waits")
+@click.option("--table", default="replicheck_rows", show_default=True,
+              help="table the workload drops and recreates on the primary")
+@click.option("--seed", type=int, default=None, help="seed for every random choice; printed when left out")
+@click.option("--durable", is_flag=True, help="fsync the history after every event")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="history file to write")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> None:
+    """Record clients writing to a PostgreSQL primary and reading through a routing.
+
+    Reads go to the primary, the replica, the primary only for a window after the
+    client's own write (pin-after-write:<ms>), or the replica once it has replayed the
+    client's last commit (wait-for-lsn). Every written value is unique.
+    """
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    progress = Progress("recording", quiet=quiet or as_json)
+    try:
+        summary = record_postgres(out, seed=seed, progress=progress, **params)
+    except (PostgresError, ValueError) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    finally:
+        progress.close()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, sort_keys=True))
+        return
+    s = summary
+    click.echo(f"recorded {s['operations']} operations from {s['clients']} clients in {s['seconds']:g} s "
+               f"to {out} (routing {s['routing']}, seed {seed})")
+    click.echo(f"  ok {s['ok']}, fail {s['fail']}, info {s['info']}, never completed {s['never_completed']}; "
+               f"reads on primary {s['reads']['primary']}, on replica {s['reads']['replica']}")
+    if "replay_delay" in s:
+        click.echo(f"  PostgreSQL {s['server_version']}, replica recovery_min_apply_delay {s['replay_delay']}")
+    if "replay_wait_ms" in s:
+        w = s["replay_wait_ms"]
+        click.echo(f"  wait-for-lsn: {w['reads_waited']} reads waited, median {w['median']:g} ms, max {w['max']:g} ms")
+    for why in s["clients_stopped"]:
+        click.echo(f"  stopped early: {why}")
+    click.echo(f"next: replicheck check {out} --consistency read-your-writes")

@@ -1,0 +1,382 @@
+"""A PostgreSQL workload: clients write per-user rows on the primary and read them back
+through a read routing, recording the history with :class:`~.recorder.Recorder`.
+
+The rows (table ``replicheck_rows`` unless told otherwise, dropped and recreated at the
+start) hold a register (``value bigint``) and a list (``elems bigint[]``) per user.
+Every written value is unique, so a read names exactly the writes it saw. Reads go where
+the routing says:
+
+- ``primary``: always the primary.
+- ``replica``: always the replica, the usual way to scale reads, and the usual way for a
+  user to miss their own write while the replica lags.
+- ``pin-after-write:<ms>``: the primary for ``ms`` after the client's last write, the
+  replica otherwise. Fixes read-your-writes only while the lag stays under ``ms``.
+- ``wait-for-lsn``: the replica, after it has replayed the WAL position the primary
+  reported right after the client's last commit (``pg_current_wal_lsn()`` against
+  ``pg_last_wal_replay_lsn()``). The position is read *after* the commit returns (a
+  position read inside the transaction may precede its commit record), and the row is
+  read by a fresh statement *after* the wait (a standby statement's snapshot is taken
+  when it starts).
+
+Every error is recorded, never dropped: a write that errs or times out is ``info`` (it
+may have committed), a read that errs is ``fail`` (a read changes nothing), and an
+operation that could not even reach the server (no connection) is ``fail``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .recorder import Recorder, Session
+
+WORKLOADS = ("list-append", "register")
+ROUTINGS = ("primary", "replica", "pin-after-write:<ms>", "wait-for-lsn")
+SETUP_TIMEOUT = 30.0  # seconds for the replica to replay the freshly created table
+
+
+class PostgresError(Exception):
+    """The run cannot start or go on (cannot connect, replica not a standby...)."""
+
+
+@dataclass(frozen=True)
+class Routing:
+    kind: str  # primary | replica | pin-after-write | wait-for-lsn
+    pin_ms: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> Routing:
+        if text in ("primary", "replica", "wait-for-lsn"):
+            return cls(text)
+        m = re.fullmatch(r"pin-after-write:(\d+(?:\.\d+)?)(ms)?", text)
+        if m:
+            return cls("pin-after-write", float(m.group(1)))
+        raise ValueError(f"unknown routing {text!r}; expected one of {', '.join(ROUTINGS)}")
+
+    def __str__(self) -> str:
+        return f"pin-after-write:{self.pin_ms:g}" if self.kind == "pin-after-write" else self.kind
+
+
+def _psycopg():
+    try:
+        import psycopg
+    except ImportError:
+        raise PostgresError(
+            "recording from PostgreSQL needs psycopg: pip install 'replicheck[postgres]'"
+        ) from None
+    return psycopg
+
+
+class _NotSent(Exception):
+    """No connection: the statement never reached the server."""
+
+
+class _Link:
+    """One client's connection to one server, reopened after it breaks."""
+
+    def __init__(self, dsn: str, name: str, timeout: float):
+        self.dsn, self.name, self.timeout = dsn, name, timeout
+        self.conn: Any = None
+
+    def get(self) -> Any:
+        if self.conn is None or self.conn.closed or self.conn.broken:
+            psycopg = _psycopg()
+            try:
+                self.conn = _connect(psycopg, self.dsn, self.timeout)
+            except psycopg.Error as e:
+                self.conn = None
+                raise _NotSent(f"cannot connect to the {self.name}: {_first_line(e)}") from None
+        return self.conn
+
+    def one(self, sql: Any, args: tuple = ()) -> Any:
+        row = self.get().execute(sql, args).fetchone()
+        return None if row is None else row[0]
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+def _connect(psycopg: Any, dsn: str, timeout: float, name: str = "replicheck") -> Any:
+    ms = max(1, int(timeout * 1000))
+    # application_name lets an operator (or a test injecting faults) find our sessions
+    return psycopg.connect(dsn, autocommit=True, connect_timeout=max(1, math.ceil(timeout)),
+                           application_name=name, options=f"-c statement_timeout={ms}")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+class _Client:
+    """One closed-loop client: think, pick a user row, write it or read it back."""
+
+    def __init__(self, run: _Run, index: int):
+        self.run = run
+        self.rng = random.Random(f"{run.seed}/{index}")
+        self.index = index
+        self.written = 0
+        self.session: Session = run.recorder.session(f"c{index}")
+        self.primary = _Link(run.primary, "primary", run.timeout)
+        self.replica = _Link(run.replica, "replica", run.timeout) if run.replica else None
+        self.last_write = -math.inf  # monotonic seconds when the last write returned
+        self.lsn: str | None = None  # primary WAL position after the last write
+        self.stale_lsn = False  # a write returned but its position is unknown
+
+    def loop(self) -> None:
+        try:
+            while self.run.take():
+                if self.run.think_ms:
+                    time.sleep(self.rng.expovariate(1000.0 / self.run.think_ms))
+                key = f"u{self.rng.randrange(self.run.keys)}"
+                if self.rng.random() < self.run.read_ratio:
+                    self.read(key)
+                else:
+                    self.written += 1
+                    self.write(key, self.index + self.run.clients * self.written)
+        except BaseException as e:  # recorded for the summary; the other clients go on
+            self.run.crashed.append(f"client c{self.index}: {_first_line(e)}")
+        finally:
+            self.primary.close()
+            if self.replica:
+                self.replica.close()
+
+    def write(self, key: str, value: int) -> None:
+        run = self.run
+        f, v = run.shape_write(key, value)
+        with self.session.op(f, v, key=run.key_field(key), node="primary") as op:
+            try:
+                conn = self.primary.get()
+            except _NotSent as e:
+                op.fail(str(e))
+                return
+            try:
+                cur = conn.execute(run.write_sql, (value, key))
+            except Exception as e:
+                op.info(e)  # it may have committed before the error reached us
+                return
+            if cur.rowcount != 1:
+                raise PostgresError(f"row {key!r} is missing from {run.table}: was the table changed during the run?")
+        self.last_write = time.monotonic()
+        if run.routing.kind == "wait-for-lsn":
+            try:
+                self.lsn, self.stale_lsn = self.primary.one("SELECT pg_current_wal_lsn()::text"), False
+            except Exception:
+                self.stale_lsn = True  # the next read asks for a fresh (later, so safe) position
+
+    def read(self, key: str) -> None:
+        run = self.run
+        kind = run.routing.kind
+        on_primary = kind == "primary" or (
+            kind == "pin-after-write" and (time.monotonic() - self.last_write) * 1000 < run.routing.pin_ms
+        )
+        link = self.primary if on_primary or self.replica is None else self.replica
+        f, v = run.shape_read(key, None)
+        with self.session.op(f, v, key=run.key_field(key), node=link.name, read_only=True) as op:
+            try:
+                if kind == "wait-for-lsn" and link is self.replica:
+                    self.wait_for_replay()
+                value = link.one(run.read_sql, (key,))
+            except _NotSent as e:
+                op.fail(str(e))
+                return
+            except Exception as e:  # a read changes nothing, so an error is a plain fail
+                op.fail(e)
+                return
+            with run.lock:
+                run.reads[link.name] += 1
+            op.ok(run.shape_read(key, list(value) if isinstance(value, list) else value)[1])
+
+    def wait_for_replay(self) -> None:
+        if self.stale_lsn:
+            self.lsn, self.stale_lsn = self.primary.one("SELECT pg_current_wal_lsn()::text"), False
+        if self.lsn is None:
+            return
+        started = time.monotonic()
+        deadline = started + self.run.timeout
+        while not self.replica.one("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (self.lsn,)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the replica did not replay {self.lsn} within {self.run.timeout:g} s")
+            time.sleep(0.002)
+        with self.run.lock:
+            self.run.waits.append(time.monotonic() - started)
+
+
+class _Run:
+    """What the clients share: the settings, the op budget, and the recorder."""
+
+    def __init__(self, recorder: Recorder, primary: str, replica: str | None, *, routing: Routing,
+                 workload: str, clients: int, ops: int, keys: int, read_ratio: float, think_ms: float,
+                 seed: int, timeout: float, table: str, progress: Callable[[int, int], None] | None):
+        _psycopg()
+        from psycopg import sql
+
+        self.recorder, self.primary, self.replica, self.routing = recorder, primary, replica, routing
+        self.workload, self.clients, self.ops, self.keys = workload, clients, ops, keys
+        self.read_ratio, self.think_ms, self.seed, self.timeout = read_ratio, think_ms, seed, timeout
+        self.table, self.progress = table, progress
+        self.lock = threading.Lock()
+        self.started = 0
+        self.reads = {"primary": 0, "replica": 0}
+        self.waits: list[float] = []
+        self.crashed: list[str] = []
+        t = sql.Identifier(table)
+        if workload == "list-append":
+            self.write_sql = sql.SQL("UPDATE {} SET elems = array_append(elems, %s) WHERE id = %s").format(t)
+            self.read_sql = sql.SQL("SELECT elems FROM {} WHERE id = %s").format(t)
+        else:
+            self.write_sql = sql.SQL("UPDATE {} SET value = %s WHERE id = %s").format(t)
+            self.read_sql = sql.SQL("SELECT value FROM {} WHERE id = %s").format(t)
+
+    # The history's shapes: Elle's one-micro-op transactions for list-append (which both
+    # the linearizability and the consistency checkers read), keyed registers otherwise.
+    def shape_write(self, key: str, value: int) -> tuple[str, Any]:
+        if self.workload == "list-append":
+            return "txn", [["append", key, value]]
+        return "write", value
+
+    def shape_read(self, key: str, value: Any) -> tuple[str, Any]:
+        if self.workload == "list-append":
+            return "txn", [["r", key, value]]
+        return "read", value
+
+    def key_field(self, key: str) -> str | None:
+        return None if self.workload == "list-append" else key
+
+    def take(self) -> bool:
+        with self.lock:
+            if self.started >= self.ops:
+                return False
+            self.started += 1
+            done = self.started
+        if self.progress:
+            self.progress(done, self.ops)
+        return True
+
+
+def prepare(primary: str, replica: str | None, table: str, keys: int, timeout: float) -> dict:
+    """Recreate the table on the primary with one row per user, wait until the replica
+    has replayed it, and describe both servers. Raises PostgresError when it cannot."""
+    psycopg = _psycopg()
+    from psycopg import sql
+
+    def connect(dsn: str, name: str) -> Any:
+        try:  # the workload's --timeout is for its operations, not for creating a table
+            return _connect(psycopg, dsn, max(timeout, SETUP_TIMEOUT), "replicheck-setup")
+        except psycopg.Error as e:
+            raise PostgresError(f"cannot connect to the {name} ({dsn}): {_first_line(e)}") from None
+
+    facts: dict[str, Any] = {}
+    with connect(primary, "primary") as p:
+        if p.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+            raise PostgresError(f"the primary ({primary}) is a standby: give the server that takes writes")
+        facts["server_version"] = p.execute("SHOW server_version").fetchone()[0]
+        t = sql.Identifier(table)
+        try:
+            with p.transaction():
+                p.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(t))
+                p.execute(sql.SQL("CREATE TABLE {} (id text PRIMARY KEY, value bigint, "
+                                  "elems bigint[] NOT NULL DEFAULT '{{}}')").format(t))
+                p.execute(sql.SQL("INSERT INTO {} (id) SELECT 'u' || i FROM generate_series(0, %s) i").format(t),
+                          (keys - 1,))
+        except psycopg.Error as e:
+            raise PostgresError(f"cannot create table {table} on the primary: {_first_line(e)}") from None
+        lsn = p.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+    if replica is None:
+        return facts
+    with connect(replica, "replica") as r:
+        if not r.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+            raise PostgresError(f"the replica ({replica}) is not a standby (pg_is_in_recovery() is false)")
+        facts["replay_delay"] = r.execute("SHOW recovery_min_apply_delay").fetchone()[0]
+        deadline = time.monotonic() + SETUP_TIMEOUT
+        while not r.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise PostgresError(
+                    f"the replica did not replay the new table within {SETUP_TIMEOUT:g} s: is it "
+                    "streaming from this primary?"
+                )
+            time.sleep(0.01)
+    return facts
+
+
+def record_postgres(
+    out: str,
+    *,
+    primary: str,
+    replica: str | None,
+    routing: str = "replica",
+    workload: str = "list-append",
+    clients: int = 8,
+    ops: int = 5000,
+    keys: int = 8,
+    read_ratio: float = 0.5,
+    think_ms: float = 0.0,
+    seed: int = 0,
+    timeout: float = 5.0,
+    table: str = "replicheck_rows",
+    durable: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Run the workload and write its history to ``out``; returns a summary (plain data).
+
+    ``replica`` may be None only with ``routing="primary"``. Raises PostgresError when the
+    run cannot start: a server unreachable, the replica not a standby, the table not
+    replicated in time.
+    """
+    route = Routing.parse(routing)
+    if workload not in WORKLOADS:
+        raise ValueError(f"unknown workload {workload!r}; expected one of {', '.join(WORKLOADS)}")
+    if replica is None and route.kind != "primary":
+        raise ValueError(f"routing {route} reads from a replica: give one")
+    facts = prepare(primary, replica, table, keys, timeout)
+    meta = {
+        "spec": workload,
+        "nil_read": "absent",
+        "source": f"replicheck record postgres --routing {route} --workload {workload} --clients {clients} "
+                  f"--ops {ops} --keys {keys} --read-ratio {read_ratio:g} --think {think_ms:g} --seed {seed}",
+        "recorded": {"system": "postgres", "routing": str(route), "seed": seed, **facts},
+    }
+    if workload == "register":
+        meta["init"] = None  # the rows start with value NULL
+    started = time.monotonic()
+    with Recorder(out, meta=meta, durable=durable) as recorder:
+        run = _Run(recorder, primary, replica, routing=route, workload=workload, clients=clients, ops=ops,
+                   keys=keys, read_ratio=read_ratio, think_ms=think_ms, seed=seed, timeout=timeout,
+                   table=table, progress=progress)
+        workers = [_Client(run, i) for i in range(clients)]
+        threads = [threading.Thread(target=w.loop, name=f"replicheck-c{w.index}", daemon=True) for w in workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        counts = recorder.close()
+    summary = {
+        "out": out,
+        "seed": seed,
+        "routing": str(route),
+        "workload": workload,
+        "clients": clients,
+        "operations": counts["invoke"],
+        "ok": counts["ok"],
+        "fail": counts["fail"],
+        "info": counts["info"],
+        "never_completed": counts["pending"],
+        "reads": dict(run.reads),
+        "seconds": round(time.monotonic() - started, 3),
+        "clients_stopped": list(run.crashed),
+        **facts,
+    }
+    if run.waits:
+        summary["replay_wait_ms"] = {
+            "reads_waited": len(run.waits),
+            "median": round(statistics.median(run.waits) * 1000, 1),
+            "max": round(max(run.waits) * 1000, 1),
+        }
+    return summary
