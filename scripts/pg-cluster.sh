@@ -4,7 +4,7 @@
 # than from a simulation. Throwaway clusters: trust auth, fsync=off, random free ports.
 #
 #   pg-cluster.sh install                  ensure server binaries exist (apt-get if root)
-#   pg-cluster.sh start DIR [--delay MS]   prints PRIMARY_DSN=... / REPLICA_DSN=... lines
+#   pg-cluster.sh start DIR [--delay MS]   prints PRIMARY_DSN='...' / REPLICA_DSN='...' lines
 #                                          (also written to DIR/cluster.env)
 #   pg-cluster.sh stop DIR                 stop both servers, delete their data
 #
@@ -141,7 +141,8 @@ EOF
   [ -n "$ok" ] || fail "replica did not reach streaming state within 30 s" "$data/replica.log"
 
   STARTED_DIR=; trap - EXIT INT TERM
-  printf 'PRIMARY_DSN=host=127.0.0.1 port=%s user=postgres dbname=postgres\nREPLICA_DSN=host=127.0.0.1 port=%s user=postgres dbname=postgres\n' \
+  # quoted, so that `eval "$(pg-cluster.sh start DIR)"` or `. DIR/cluster.env` sets both
+  printf "PRIMARY_DSN='host=127.0.0.1 port=%s user=postgres dbname=postgres'\nREPLICA_DSN='host=127.0.0.1 port=%s user=postgres dbname=postgres'\n" \
     "$pp" "$rp" | tee -a "$dir/cluster.env"
 }
 

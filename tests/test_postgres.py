@@ -37,6 +37,7 @@ def cluster(tmp_path_factory):
         reason = " / ".join(started.stderr.strip().splitlines()[:3]) or f"exit {started.returncode}"
         pytest.skip(f"PostgreSQL could not be installed or started: {reason}")
     dsns = dict(line.split("=", 1) for line in started.stdout.splitlines() if "_DSN=" in line)
+    dsns = {name: value.strip("'") for name, value in dsns.items()}
     try:
         yield dsns["PRIMARY_DSN"], dsns["REPLICA_DSN"]
     finally:
@@ -162,6 +163,7 @@ def test_statement_timeouts_are_recorded_not_dropped(cluster, tmp_path):
     events = [json.loads(line) for line in out.read_text().splitlines()[1:]]
     timed_out = [e for e in events if "statement timeout" in e.get("error", "")]
     assert any(e["type"] == "info" for e in timed_out)  # a write: it may yet have committed
+    assert any(e["type"] == "fail" for e in timed_out)  # a read: it changed nothing
     assert s["info"] + s["fail"] == sum(1 for e in events if e["type"] in ("info", "fail"))
     code, result = check(out)
     assert (code, result["valid"]) == (0, True), result
@@ -176,8 +178,9 @@ def test_a_replica_that_is_not_a_standby_is_refused(cluster, tmp_path):
 
 
 def test_an_unreachable_server_is_a_one_line_error(tmp_path):
-    res = CliRunner().invoke(cli, ["record", "postgres", "--primary", "host=127.0.0.1 port=1",
+    res = CliRunner().invoke(cli, ["record", "postgres", "--primary", "host=127.0.0.1 port=1 password=hunter2",
                                    "--replica", "host=127.0.0.1 port=1", "--timeout", "1",
                                    "--out", str(tmp_path / "h.jsonl")])
     assert res.exit_code == 2
     assert res.output.startswith("error: cannot connect to the primary") and res.output.count("\n") == 1
+    assert "hunter2" not in res.output
