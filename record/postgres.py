@@ -110,6 +110,12 @@ def _connect(psycopg: Any, dsn: str, timeout: float, name: str = "replicheck") -
                            application_name=name, options=f"-c statement_timeout={ms}")
 
 
+def _redact(dsn: str) -> str:
+    """The DSN for an error message, without its password (key=value or URL form)."""
+    dsn = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn)
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
@@ -271,12 +277,12 @@ def prepare(primary: str, replica: str | None, table: str, keys: int, timeout: f
         try:  # the workload's --timeout is for its operations, not for creating a table
             return _connect(psycopg, dsn, max(timeout, SETUP_TIMEOUT), "replicheck-setup")
         except psycopg.Error as e:
-            raise PostgresError(f"cannot connect to the {name} ({dsn}): {_first_line(e)}") from None
+            raise PostgresError(f"cannot connect to the {name} ({_redact(dsn)}): {_first_line(e)}") from None
 
     facts: dict[str, Any] = {}
     with connect(primary, "primary") as p:
         if p.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
-            raise PostgresError(f"the primary ({primary}) is a standby: give the server that takes writes")
+            raise PostgresError(f"the primary ({_redact(primary)}) is a standby: give the server that takes writes")
         facts["server_version"] = p.execute("SHOW server_version").fetchone()[0]
         t = sql.Identifier(table)
         try:
@@ -293,7 +299,7 @@ def prepare(primary: str, replica: str | None, table: str, keys: int, timeout: f
         return facts
     with connect(replica, "replica") as r:
         if not r.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
-            raise PostgresError(f"the replica ({replica}) is not a standby (pg_is_in_recovery() is false)")
+            raise PostgresError(f"the replica ({_redact(replica)}) is not a standby (pg_is_in_recovery() is false)")
         facts["replay_delay"] = r.execute("SHOW recovery_min_apply_delay").fetchone()[0]
         deadline = time.monotonic() + SETUP_TIMEOUT
         while not r.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
