@@ -84,6 +84,8 @@ def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -
     if "replay_wait_ms" in s:
         w = s["replay_wait_ms"]
         click.echo(f"  wait-for-lsn: {w['reads_waited']} reads waited, median {w['median']:g} ms, max {w['max']:g} ms")
+    if s["interrupted"]:
+        click.echo("  interrupted: the clients stopped after the operations they had in hand")
     for why in s["clients_stopped"]:
         click.echo(f"  stopped early: {why}")
     click.echo(f"next: replicheck check {out} --consistency read-your-writes")

@@ -230,6 +230,7 @@ class _Run:
         self.table, self.progress = table, progress
         self.lock = threading.Lock()
         self.started = 0
+        self.interrupted = False  # Ctrl-C: clients finish the operation in hand and stop
         self.reads = {"primary": 0, "replica": 0}
         self.waits: list[float] = []
         self.crashed: list[str] = []
@@ -257,13 +258,12 @@ class _Run:
         return None if self.workload == "list-append" else key
 
     def take(self) -> bool:
-        with self.lock:
-            if self.started >= self.ops:
+        with self.lock:  # the progress bar too: it draws from whichever thread calls
+            if self.started >= self.ops or self.interrupted:
                 return False
             self.started += 1
-            done = self.started
-        if self.progress:
-            self.progress(done, self.ops)
+            if self.progress:
+                self.progress(self.started, self.ops)
         return True
 
 
@@ -360,8 +360,13 @@ def record_postgres(
         threads = [threading.Thread(target=w.loop, name=f"replicheck-c{w.index}", daemon=True) for w in workers]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        try:
+            for t in threads:
+                t.join()
+        except KeyboardInterrupt:
+            run.interrupted = True
+            for t in threads:  # each in-flight operation ends within --timeout
+                t.join()
         counts = recorder.close()
     summary = {
         "out": out,
@@ -377,6 +382,7 @@ def record_postgres(
         "reads": dict(run.reads),
         "seconds": round(time.monotonic() - started, 3),
         "clients_stopped": list(run.crashed),
+        "interrupted": run.interrupted,
         **facts,
     }
     if run.waits:
