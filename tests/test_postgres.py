@@ -134,15 +134,33 @@ def _while_recording(cluster, out: Path, args: list[str], fault) -> dict:
 def test_lost_connections_are_indeterminate_and_still_linearizable(cluster, tmp_path):
     out = tmp_path / "killed.jsonl"
 
+    import psycopg
+
+    state = {"closed": False}
+
     def kill_clients(admin):
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE application_name = 'replicheck' AND pid <> pg_backend_pid()")
+        kill = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'replicheck' AND pid <> pg_backend_pid()")
+        if state["closed"]:
+            admin.execute(kill)
+            return
+        state["closed"] = True  # the first time, refuse new connections for a moment too
+        with psycopg.connect(cluster[0], dbname="template1", autocommit=True) as other:
+            other.execute("ALTER DATABASE postgres WITH ALLOW_CONNECTIONS false")
+            try:
+                admin.execute(kill)
+                time.sleep(0.2)
+            finally:
+                other.execute("ALTER DATABASE postgres WITH ALLOW_CONNECTIONS true")
 
     s = _while_recording(cluster, out, ["--routing", "primary", "--clients", "8", "--ops", "3000",
                                         "--think", "1", "--seed", "3"], kill_clients)
     assert s["info"] > 0, s  # writes whose connection died: committed or not, nobody knows
     events = [json.loads(line) for line in out.read_text().splitlines()[1:]]
     assert any(e["type"] == "info" and "error" in e for e in events)
+    # with nowhere to send it, an operation certainly did not happen: fail, not info
+    refused = [e for e in events if "NoConnection" in e.get("error", "")]
+    assert refused and all(e["type"] == "fail" for e in refused)
     code, result = check(out)
     assert (code, result["valid"]) == (0, True), result
 
