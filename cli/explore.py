@@ -12,7 +12,7 @@ import click
 
 from replicheck.checker import write_jsonl
 from replicheck.cli.check import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
-from replicheck.cli.simulate import _collect, _options
+from .protocol_options import collect_protocol_options, protocol_options
 
 PROPERTY_CHOICES = ("linearizable", "read-your-writes", "durability", "single-leader", "convergence")
 
@@ -113,7 +113,7 @@ def _check_cmd(prop: str, path: str) -> str:
               help="write the counterexample as a self-contained HTML timeline")
 @click.option("--json", "as_json", is_flag=True, help="print the result as data")
 @click.option("--quiet", "-q", is_flag=True, help="no progress, even on a terminal")
-@_options
+@protocol_options
 def explore(topology, prop, max_examples, steps, seed, out, replay_file, matrix, html_out, as_json, quiet,
             **params) -> None:
     """Search TOPOLOGY (options as for simulate) for a schedule that breaks --property.
@@ -137,7 +137,7 @@ def explore(topology, prop, max_examples, steps, seed, out, replay_file, matrix,
             raise click.UsageError("name a TOPOLOGY (leader-follower, multi-leader, leaderless), or use --matrix or --replay FILE")
         if prop is None:
             raise click.UsageError(f"say which guarantee to try to break: --property {'|'.join(PROPERTY_CHOICES)}")
-        opts, words = _collect(params)
+        opts, words = collect_protocol_options(params)
         design = f"{topology} {words}".strip()
         sys.exit(_search(design, prop, max_examples, steps, seed, out, as_json, quiet, html_out))
     except ConfigError as e:
