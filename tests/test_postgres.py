@@ -110,8 +110,11 @@ def test_waiting_for_the_commit_lsn_keeps_read_your_writes(cluster, tmp_path):
     assert s["replay_wait_ms"]["reads_waited"] > 0  # the lag was real, and waited out
     code, model = ryw(out)
     assert (code, model["valid"]) == (0, True), model
-    # ...which is all it buys: other users' writes may still be missing, so the same
-    # history is no longer linearizable in general. Not asserted: it depends on timing.
+    # One replica replays the primary's single commit order and each session reads no
+    # earlier than its own last commit: a sequentially consistent store. Not more: other
+    # users' writes may still be missing, so linearizability depends on timing.
+    code, out = check(out, "--consistency", "sequential")
+    assert (code, out["models"]["sequential"]["valid"]) == (0, True), out
 
 
 def test_primary_reads_are_linearizable(cluster, tmp_path):
