@@ -32,6 +32,7 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from .recorder import Recorder, Session
@@ -343,7 +344,9 @@ def record_postgres(
         "nil_read": "absent",
         "source": f"replicheck record postgres --routing {route} --workload {workload} --clients {clients} "
                   f"--ops {ops} --keys {keys} --read-ratio {read_ratio:g} --think {think_ms:g} --seed {seed}",
-        "recorded": {"system": "postgres", "routing": str(route), "seed": seed, **facts},
+        # wall-clock start, to line the history (monotonic ns from 0) up with server logs
+        "recorded": {"system": "postgres", "routing": str(route), "seed": seed,
+                     "started_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **facts},
     }
     if workload == "register":
         meta["init"] = None  # the rows start with value NULL
