@@ -77,5 +77,19 @@ class ListAppend(BaseSpec):
 
     def explain(self, state: Any, op: Op) -> str:
         if op.f == "read":
-            return f"can't read {fmt(op.output)} from list {fmt(state)}"
+            return f"can't read {fmt(op.output)} from list {fmt(state)}{_difference(op.output, state)}"
         return super().explain(state, op)
+
+
+def _difference(read: Any, state: Any) -> str:
+    """Where a read and the list part, in words: long lists are shown only at their ends."""
+    if not isinstance(read, tuple) or not isinstance(state, tuple):
+        return ""
+    n = next((i for i, (a, b) in enumerate(zip(read, state)) if a != b), min(len(read), len(state)))
+    if n == len(read) < len(state):
+        return f": the read misses the list's last {len(state) - n}, from {fmt(state[n])} (position {n})"
+    if n == len(state) < len(read):
+        return f": the read shows {len(read) - n} more, from {fmt(read[n])} (position {n})"
+    if n < len(read):
+        return f": at position {n} the read has {fmt(read[n])}, the list {fmt(state[n])}"
+    return ""
