@@ -50,6 +50,11 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--table", default="replicheck_rows", show_default=True,
               help="table the workload drops and recreates on the primary")
 @click.option("--seed", type=int, default=None, help="seed for every random choice; printed when left out")
+@click.option("--failover-after", "failover_after_ms", type=click.FloatRange(min=0), default=None, metavar="MS",
+              help="cut the replica off the primary's WAL stream at MS, promote it --failover-gap later, "
+                   "and send every client to it (leaves the cluster failed over)")
+@click.option("--failover-gap", "failover_gap_ms", type=click.FloatRange(min=0), default=200.0, show_default=True,
+              metavar="MS", help="how long the primary takes writes alone before the promotion")
 @click.option("--durable", is_flag=True, help="fsync the history after every event")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="history file to write")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
@@ -78,14 +83,20 @@ def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -
     click.echo(f"recorded {s['operations']} operations from {s['clients']} clients in {s['seconds']:g} s "
                f"to {out} (routing {s['routing']}, seed {seed})")
     click.echo(f"  ok {s['ok']}, fail {s['fail']}, info {s['info']}, never completed {s['never_completed']}; "
-               f"reads on primary {s['reads']['primary']}, on replica {s['reads']['replica']}")
+               f"reads on primary {s['reads']['primary']}, on replica {s['reads']['replica']}; "
+               f"final reads of every row: {s['final_reads']['primary']} on primary, {s['final_reads']['replica']} on replica")
     if "replay_delay" in s:
         click.echo(f"  PostgreSQL {s['server_version']}, replica recovery_min_apply_delay {s['replay_delay']}")
     if "replay_wait_ms" in s:
         w = s["replay_wait_ms"]
         click.echo(f"  wait-for-lsn: {w['reads_waited']} reads waited, median {w['median']:g} ms, max {w['max']:g} ms")
+    if "failover" in s:
+        f = s["failover"]
+        click.echo(f"  failover: {f['error']}" if "error" in f else
+                   f"  failover: replication cut at {f['cut_at_ms']:g} ms, replica promoted at {f['promoted_at_ms']:g} ms")
     if s["interrupted"]:
         click.echo("  interrupted: the clients stopped after the operations they had in hand")
     for why in s["clients_stopped"]:
         click.echo(f"  stopped early: {why}")
-    click.echo(f"next: replicheck check {out} --consistency read-your-writes")
+    model = "durability" if "failover" in s else "read-your-writes"
+    click.echo(f"next: replicheck check {out} --consistency {model}")

@@ -125,17 +125,21 @@ def _first_line(e: BaseException) -> str:
 class _Client:
     """One closed-loop client: think, pick a user row, write it or read it back."""
 
-    def __init__(self, run: _Run, index: int):
+    def __init__(self, run: _Run, name: str, seed: Any):
         self.run = run
-        self.rng = random.Random(f"{run.seed}/{index}")
-        self.index = index
+        self.rng = random.Random(f"{run.seed}/{seed}")
+        self.index = seed
         self.written = 0
-        self.session: Session = run.recorder.session(f"c{index}")
-        self.primary = _Link(run.primary, "primary", run.timeout)
-        self.replica = _Link(run.replica, "replica", run.timeout) if run.replica else None
+        self.session: Session = run.recorder.session(name)
+        self.links = {node: _Link(dsn, node, run.timeout) for node, dsn in run.dsns.items()}
         self.last_write = -math.inf  # monotonic seconds when the last write returned
-        self.lsn: str | None = None  # primary WAL position after the last write
+        self.lsn: str | None = None  # the writer's WAL position after the last write
         self.stale_lsn = False  # a write returned but its position is unknown
+        self.tally, self.waits = run.reads, run.waits  # reads per server, replay waits
+
+    @property
+    def writer(self) -> _Link:
+        return self.links[self.run.writer]
 
     def loop(self) -> None:
         try:
@@ -144,23 +148,37 @@ class _Client:
                     time.sleep(self.rng.expovariate(1000.0 / self.run.think_ms))
                 key = f"u{self.rng.randrange(self.run.keys)}"
                 if self.rng.random() < self.run.read_ratio:
-                    self.read(key)
+                    self.read(key, self.route())
                 else:
                     self.written += 1
                     self.write(key, self.index + self.run.clients * self.written)
         except BaseException as e:  # recorded for the summary; the other clients go on
-            self.run.crashed.append(f"client c{self.index}: {_first_line(e)}")
+            self.run.crashed.append(f"client {self.session.name}: {_first_line(e)}")
         finally:
-            self.primary.close()
-            if self.replica:
-                self.replica.close()
+            self.close()
+
+    def close(self) -> None:
+        for link in self.links.values():
+            link.close()
+
+    def route(self) -> _Link:
+        run = self.run
+        kind = run.routing.kind
+        if run.writer != "primary" or "replica" not in self.links:
+            return self.writer  # failed over: the replica is the primary now
+        if kind == "primary" or (
+            kind == "pin-after-write" and (time.monotonic() - self.last_write) * 1000 < run.routing.pin_ms
+        ):
+            return self.writer
+        return self.links["replica"]
 
     def write(self, key: str, value: int) -> None:
         run = self.run
         f, v = run.shape_write(key, value)
-        with self.session.op(f, v, key=run.key_field(key), node="primary") as op:
+        link = self.writer
+        with self.session.op(f, v, key=run.key_field(key), node=link.name) as op:
             try:
-                conn = self.primary.get()
+                conn = link.get()
             except NoConnection as e:
                 op.fail(e)
                 return
@@ -174,43 +192,59 @@ class _Client:
         self.last_write = time.monotonic()
         if run.routing.kind == "wait-for-lsn":
             try:
-                self.lsn, self.stale_lsn = self.primary.one("SELECT pg_current_wal_lsn()::text"), False
+                self.lsn, self.stale_lsn = link.one("SELECT pg_current_wal_lsn()::text"), False
             except Exception:
                 self.stale_lsn = True  # the next read asks for a fresh (later, so safe) position
 
-    def read(self, key: str) -> None:
+    def read(self, key: str, link: _Link, wait: float | None = None) -> None:
+        """Read ``key`` on ``link``; on a replica, first wait (up to ``wait`` seconds, by
+        default under wait-for-lsn only) until it has replayed this client's last write."""
         run = self.run
-        kind = run.routing.kind
-        on_primary = kind == "primary" or (
-            kind == "pin-after-write" and (time.monotonic() - self.last_write) * 1000 < run.routing.pin_ms
-        )
-        link = self.primary if on_primary or self.replica is None else self.replica
+        if wait is None and run.routing.kind == "wait-for-lsn":
+            wait = run.timeout
         f, v = run.shape_read(key, None)
         with self.session.op(f, v, key=run.key_field(key), node=link.name, read_only=True) as op:
             try:
-                if kind == "wait-for-lsn" and link is self.replica:
-                    self.wait_for_replay()
+                if wait is not None and link.name == "replica" and run.writer == "primary":
+                    self.wait_for_replay(link, wait)
                 value = link.one(run.read_sql, (key,))
             except Exception as e:  # a read changes nothing, so an error is a plain fail
                 op.fail(e)
                 return
             with run.lock:
-                run.reads[link.name] += 1
+                self.tally[link.name] += 1
             op.ok(run.shape_read(key, value)[1])
 
-    def wait_for_replay(self) -> None:
+    def wait_for_replay(self, replica: _Link, wait: float) -> None:
         if self.stale_lsn:
-            self.lsn, self.stale_lsn = self.primary.one("SELECT pg_current_wal_lsn()::text"), False
+            self.lsn, self.stale_lsn = self.writer.one("SELECT pg_current_wal_lsn()::text"), False
         if self.lsn is None:
             return
         started = time.monotonic()
-        deadline = started + self.run.timeout
-        while not self.replica.one("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (self.lsn,)):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the replica did not replay {self.lsn} within {self.run.timeout:g} s")
+        while not replica.one("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (self.lsn,)):
+            if time.monotonic() > started + wait:
+                raise TimeoutError(f"the replica did not replay {self.lsn} within {wait:g} s")
             time.sleep(0.002)
         with self.run.lock:
-            self.run.waits.append(time.monotonic() - started)
+            self.waits.append(time.monotonic() - started)
+
+    def final_reads(self) -> None:
+        """Once every client has stopped, read each row on every server still following
+        the writer (the replica after it has replayed the writer's last position): the
+        reads that durability and convergence are judged on."""
+        run = self.run
+        self.stale_lsn, self.tally, self.waits = True, run.final_reads, []
+        for i in range(run.keys):
+            self.read(f"u{i}", self.writer)
+        replica = self.links.get("replica")
+        if run.writer == "primary" and replica is not None:
+            try:  # before the reads are invoked, so that their times say "caught up"
+                self.wait_for_replay(replica, SETUP_TIMEOUT)
+            except Exception as e:  # read anyway: a replica that never catches up is news
+                run.crashed.append(f"final reads: {_first_line(e)}")
+            for i in range(run.keys):
+                self.read(f"u{i}", replica)
+        self.close()
 
 
 class _Run:
@@ -221,7 +255,9 @@ class _Run:
                  seed: int, timeout: float, table: str, progress: Callable[[int, int], None] | None):
         from psycopg import sql  # present: prepare() has already connected
 
-        self.recorder, self.primary, self.replica, self.routing = recorder, primary, replica, routing
+        self.recorder, self.routing = recorder, routing
+        self.dsns = {"primary": primary, **({"replica": replica} if replica else {})}
+        self.writer = "primary"  # the server taking writes: "replica" once it is promoted
         self.workload, self.clients, self.ops, self.keys = workload, clients, ops, keys
         self.read_ratio, self.think_ms, self.seed, self.timeout = read_ratio, think_ms, seed, timeout
         self.table, self.progress = table, progress
@@ -229,6 +265,9 @@ class _Run:
         self.started = 0
         self.interrupted = False  # Ctrl-C: clients finish the operation in hand and stop
         self.reads = {"primary": 0, "replica": 0}
+        self.final_reads = {"primary": 0, "replica": 0}
+        self.done = threading.Event()  # the clients have stopped
+        self.failover: dict[str, Any] = {}
         self.waits: list[float] = []
         self.crashed: list[str] = []
         t = sql.Identifier(table)
@@ -309,6 +348,39 @@ def prepare(primary: str, replica: str | None, table: str, keys: int, timeout: f
     return facts
 
 
+def _failover(run: _Run, after: float, gap: float, started: float) -> None:
+    """The nemesis: at ``after`` seconds cut the replica off the primary's WAL stream,
+    let the primary acknowledge writes alone for ``gap`` seconds, then promote the
+    replica and send every client's next operation to it — a failover of asynchronous
+    replication. Each step is recorded as a nemesis event; what it cost, the checker says
+    (``--consistency durability``: acknowledged writes the new primary never had)."""
+    psycopg = _psycopg()
+    if run.done.wait(max(0.0, started + after - time.monotonic())):
+        run.failover["error"] = "the clients finished before the failover was due"
+        return
+    try:
+        with _connect(psycopg, run.dsns["replica"], SETUP_TIMEOUT, "replicheck-nemesis") as r:
+            run.recorder.fault("stop-replication", "replica")
+            run.failover["cut_at_ms"] = round((time.monotonic() - started) * 1000, 1)
+            # primary_conninfo is reloadable: emptied, the WAL receiver stops for good
+            r.execute("ALTER SYSTEM SET primary_conninfo = ''")
+            r.execute("SELECT pg_reload_conf()")
+            deadline = time.monotonic() + SETUP_TIMEOUT
+            while r.execute("SELECT count(*) FROM pg_stat_wal_receiver").fetchone()[0]:
+                if time.monotonic() > deadline:
+                    raise PostgresError(f"the replica's WAL receiver did not stop within {SETUP_TIMEOUT:g} s")
+                time.sleep(0.01)
+            run.done.wait(gap)
+            run.recorder.fault("promote", "replica")
+            if not r.execute("SELECT pg_promote(true, 60)").fetchone()[0]:
+                raise PostgresError("pg_promote() on the replica did not finish within 60 s")
+            with run.lock:
+                run.writer = "replica"
+            run.failover["promoted_at_ms"] = round((time.monotonic() - started) * 1000, 1)
+    except (psycopg.Error, PostgresError) as e:
+        run.failover["error"] = f"failover failed: {_first_line(e)}"
+
+
 def record_postgres(
     out: str,
     *,
@@ -325,25 +397,31 @@ def record_postgres(
     timeout: float = 5.0,
     table: str = "replicheck_rows",
     durable: bool = False,
+    failover_after_ms: float | None = None,
+    failover_gap_ms: float = 200.0,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Run the workload and write its history to ``out``; returns a summary (plain data).
 
-    ``replica`` may be None only with ``routing="primary"``. Raises PostgresError when the
-    run cannot start: a server unreachable, the replica not a standby, the table not
-    replicated in time.
+    ``replica`` may be None only with ``routing="primary"``. ``failover_after_ms``: fail
+    over to the replica (see ``_failover``); it leaves the replica promoted and cut off,
+    so start a fresh cluster after. Once the clients stop, every row is read on each
+    server (``_Client.final_reads``). Raises PostgresError when the run cannot start: a
+    server unreachable, the replica not a standby, the table not replicated in time.
     """
     route = Routing.parse(routing)
     if workload not in WORKLOADS:
         raise ValueError(f"unknown workload {workload!r}; expected one of {', '.join(WORKLOADS)}")
-    if replica is None and route.kind != "primary":
-        raise ValueError(f"routing {route} reads from a replica: give one")
+    if replica is None and (route.kind != "primary" or failover_after_ms is not None):
+        raise ValueError(f"{'failover' if failover_after_ms is not None else f'routing {route}'} needs a replica: give one")
     facts = prepare(primary, replica, table, keys, timeout)
     meta = {
         "spec": workload,
         "nil_read": "absent",
         "source": f"replicheck record postgres --routing {route} --workload {workload} --clients {clients} "
-                  f"--ops {ops} --keys {keys} --read-ratio {read_ratio:g} --think {think_ms:g} --seed {seed}",
+                  f"--ops {ops} --keys {keys} --read-ratio {read_ratio:g} --think {think_ms:g} --seed {seed}"
+                  + (f" --failover-after {failover_after_ms:g} --failover-gap {failover_gap_ms:g}"
+                     if failover_after_ms is not None else ""),
         # wall-clock start, to line the history (monotonic ns from 0) up with server logs
         "recorded": {"system": "postgres", "routing": str(route), "seed": seed,
                      "started_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **facts},
@@ -355,8 +433,12 @@ def record_postgres(
         run = _Run(recorder, primary, replica, routing=route, workload=workload, clients=clients, ops=ops,
                    keys=keys, read_ratio=read_ratio, think_ms=think_ms, seed=seed, timeout=timeout,
                    table=table, progress=progress)
-        workers = [_Client(run, i) for i in range(clients)]
+        workers = [_Client(run, f"c{i}", i) for i in range(clients)]
         threads = [threading.Thread(target=w.loop, name=f"replicheck-c{w.index}", daemon=True) for w in workers]
+        if failover_after_ms is not None:
+            nemesis = threading.Thread(target=_failover, name="replicheck-nemesis", daemon=True,
+                                       args=(run, failover_after_ms / 1000, failover_gap_ms / 1000, started))
+            nemesis.start()
         for t in threads:
             t.start()
         try:
@@ -366,6 +448,10 @@ def record_postgres(
             run.interrupted = True
             for t in threads:  # each in-flight operation ends within --timeout
                 t.join()
+        run.done.set()
+        if failover_after_ms is not None:
+            nemesis.join()
+        _Client(run, "final", "final").final_reads()
         counts = recorder.close()
     summary = {
         "out": out,
@@ -379,11 +465,14 @@ def record_postgres(
         "info": counts["info"],
         "never_completed": counts["pending"],
         "reads": dict(run.reads),
+        "final_reads": dict(run.final_reads),
         "seconds": round(time.monotonic() - started, 3),
         "clients_stopped": list(run.crashed),
         "interrupted": run.interrupted,
         **facts,
     }
+    if failover_after_ms is not None:
+        summary["failover"] = dict(run.failover)
     if run.waits:
         summary["replay_wait_ms"] = {
             "reads_waited": len(run.waits),

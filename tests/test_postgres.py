@@ -8,6 +8,7 @@ cannot install or start PostgreSQL, and say why.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import threading
@@ -25,11 +26,11 @@ DELAY_MS = 300  # replica replay delay; pin-after-write below uses a shorter win
 OPS = ["--clients", "8", "--ops", "400", "--keys", "8", "--think", "10", "--seed", "7"]
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    where = tmp_path_factory.mktemp("pg")
+@contextlib.contextmanager
+def started_cluster(where: Path, *args: str):
+    """A primary and replica from scripts/pg-cluster.sh, stopped afterwards."""
     try:
-        started = subprocess.run(["bash", str(SCRIPT), "start", str(where), "--delay", str(DELAY_MS)],
+        started = subprocess.run(["bash", str(SCRIPT), "start", str(where), *args],
                                  capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired:
         pytest.skip("PostgreSQL could not be installed or started: pg-cluster.sh start took over 15 min")
@@ -42,6 +43,12 @@ def cluster(tmp_path_factory):
         yield dsns["PRIMARY_DSN"], dsns["REPLICA_DSN"]
     finally:
         subprocess.run(["bash", str(SCRIPT), "stop", str(where)], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with started_cluster(tmp_path_factory.mktemp("pg"), "--delay", str(DELAY_MS)) as dsns:
+        yield dsns
 
 
 def record(cluster, out: Path, *args: str) -> dict:
@@ -94,6 +101,11 @@ def test_replica_reads_lose_your_own_writes(cluster, tmp_path, workload):
     assert s["reads"]["primary"] == 0 and s["reads"]["replica"] > 0
     assert s["replay_delay"] == f"{DELAY_MS}ms"
     assert_ryw_violated_by_a_replica_read(out)
+    # every row read at the end on both servers, the replica once it has caught up: no
+    # acknowledged write was lost
+    assert s["final_reads"] == {"primary": 8, "replica": 8}
+    code, result = check(out, "--consistency", "durability")
+    assert (code, result["models"]["durability"]["valid"]) == (0, True), result
 
 
 def test_pinning_reads_for_less_than_the_lag_still_loses_them(cluster, tmp_path):
@@ -215,3 +227,26 @@ def test_an_unreachable_server_is_a_one_line_error(tmp_path):
     assert res.exit_code == 2
     assert res.output.startswith("error: cannot connect to the primary") and res.output.count("\n") == 1
     assert "hunter2" not in res.output
+
+
+def test_failing_over_asynchronous_replication_loses_acknowledged_writes(tmp_path):
+    with started_cluster(tmp_path / "pg") as dsns:  # its own: the failover leaves it promoted
+        out = tmp_path / "failover.jsonl"
+        # 4000 ops at >= 2 ms each over 8 clients: at least a second, past the promotion
+        s = record(dsns, out, "--routing", "primary", "--clients", "8", "--ops", "4000", "--think", "2",
+                   "--failover-after", "300", "--failover-gap", "200", "--seed", "5")
+    assert "error" not in s["failover"], s["failover"]
+    assert s["failover"]["promoted_at_ms"] >= s["failover"]["cut_at_ms"] + 200
+    assert s["final_reads"] == {"primary": 0, "replica": 8}  # the promoted replica is all there is
+    events = [json.loads(line) for line in out.read_text().splitlines()[1:]]
+    assert [e["f"] for e in events if e["process"] == "nemesis"] == ["stop-replication", "promote"]
+    code, result = check(out, "--consistency", "durability")
+    model = result["models"]["durability"]
+    assert (code, model["valid"]) == (1, False), model
+    # the witness: a write the old primary acknowledged, and a final read of its row on
+    # the promoted replica that does not have it
+    write, read = model["witness"]["ops"]
+    assert (write["f"], write["status"], write["node"]) == ("append", "ok", "primary")
+    assert (read["f"], read["node"], read["key"]) == ("read", "replica", write["key"])
+    assert write["value"] not in read["output"]
+    assert events[read["line"] - 2]["session"] == "final"
