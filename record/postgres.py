@@ -18,6 +18,9 @@ the routing says:
   read by a fresh statement *after* the wait (a standby statement's snapshot is taken
   when it starts).
 
+When the clients stop, a ``final`` session reads every row on each server, and with a
+failover (``_failover``) every client moves to the promoted replica.
+
 Every error is recorded, never dropped: a write that errs or times out is ``info`` (it
 may have committed), a read that errs is ``fail`` (a read changes nothing), and an
 operation that could not even reach the server (no connection) is ``fail``.
