@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
 
-SPECS = ("register", "cas-register", "kv", "set", "fifo-queue", "mutex")
+SPECS = ("register", "cas-register", "kv", "set", "fifo-queue", "mutex", "list-append")
 
 # Crashed ops returned nothing; distinct from None, which is a returned nil.
 NO_OUTPUT = object()
@@ -41,6 +41,7 @@ _DEFAULT_INIT = {
     "set": frozenset(),
     "fifo-queue": (),
     "mutex": False,
+    "list-append": (),
 }
 
 
@@ -150,7 +151,7 @@ class Semantics:
         self.init = _DEFAULT_INIT[spec] if init is _UNSET else init
         if spec == "set":
             self.init = frozenset(self.init or ())
-        elif spec == "fifo-queue":
+        elif spec in ("fifo-queue", "list-append"):
             self.init = tuple(self.init or ())
         elif spec == "mutex":
             self.init = bool(self.init)
@@ -208,6 +209,16 @@ class Semantics:
                 return None if state else (True,)
             if f == "release":
                 return (False,) if state else None
+            return None
+        if s == "list-append":
+            if f == "append":
+                return (state + (op.value,),)
+            if f == "read":
+                if self._free_read(op):
+                    return (state,)
+                # "absent": a nil read means the list does not exist yet, i.e. is empty
+                seen = () if op.output is None else tuple(op.output)
+                return (state,) if seen == state else None
             return None
         raise AssertionError(s)
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from replicheck.checker import History
 
-SPECS = ("register", "cas-register", "kv", "set", "fifo-queue", "mutex")
+SPECS = ("register", "cas-register", "kv", "set", "fifo-queue", "mutex", "list-append")
 
 MAX_OPS = 8
 
@@ -41,6 +41,8 @@ INVOCATIONS: dict[str, list[tuple[str, tuple]]] = {
     "set": [("read", (None,)), ("add", _SMALL)],
     "fifo-queue": [("dequeue", (None,)), ("enqueue", _SMALL)],
     "mutex": [("acquire", (None,)), ("release", (None,))],
+    # small values, so appends repeat: the search must not lean on Elle's uniqueness
+    "list-append": [("read", (None,)), ("append", _SMALL)],
 }
 
 # Outputs a lying client may report, for the ops that return something.
@@ -50,6 +52,7 @@ LIE_OUTPUTS: dict[tuple[str, str], tuple] = {
     ("kv", "get"): (None, "", "a", "b", "ab", "ba", "aa"),
     ("set", "read"): (None, (), (0,), (1,), (0, 1), (1, 2), (0, 1, 2)),
     ("fifo-queue", "dequeue"): (None, 0, 1, 2),
+    ("list-append", "read"): (None, (), (0,), (1,), (0, 1), (1, 0), (0, 1, 2), (2, 2)),
 }
 
 INITS: dict[str, tuple] = {
@@ -61,7 +64,7 @@ INITS: dict[str, tuple] = {
 
 def default_init(spec: str) -> Any:
     return {"register": None, "cas-register": None, "kv": "", "set": frozenset(),
-            "fifo-queue": (), "mutex": False}[spec]
+            "fifo-queue": (), "mutex": False, "list-append": ()}[spec]
 
 
 def perform(spec: str, state: Any, f: str, value: Any) -> tuple[bool, Any, Any]:
@@ -95,6 +98,11 @@ def perform(spec: str, state: Any, f: str, value: Any) -> tuple[bool, Any, Any]:
             return (False, None, state) if state else (True, None, True)
         if f == "release":
             return (True, None, False) if state else (False, None, state)
+    if spec == "list-append":
+        if f == "append":
+            return True, value, state + (value,)
+        if f == "read":
+            return True, state, state
     raise AssertionError((spec, f))
 
 
