@@ -13,6 +13,7 @@ means the empty list, unless ``nil_read`` is "unknown" (Knossos's rule).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from .history import UNKNOWN, Op
@@ -69,6 +70,16 @@ class ListAppend(BaseSpec):
             and not (op.f == "read" and self.unknown_read(op))
             and not (op.crashed and op.f == "append" and op.value not in seen)
         ]
+
+    def observers(self, ops: list[Op]) -> dict[int, list[Op]]:
+        """For each append, the reads that show its element: a read not showing it must
+        come before it, so once these are placed a crashed append can only hurt."""
+        by_element: dict[Any, list[Op]] = defaultdict(list)
+        for op in ops:
+            if op.f == "read" and op.status != "fail":
+                for x in self.read_value(op) or ():
+                    by_element[x].append(op)
+        return {op.id: by_element.get(op.value, []) for op in ops if op.f == "append"}
 
     def describe_op(self, op: Op) -> str:
         if op.f == "read":
