@@ -11,11 +11,15 @@ Removing operations can manufacture a different, duller anomaly: drop every writ
 and a read of 2 becomes a read of a value nobody wrote. So when the history allows it,
 the shrinking keeps the failing operation and requires the anomaly to stay one of
 *timing*: the sub-history must be invalid, yet valid once that operation alone is freed
-from real time (its interval widened to the whole history). Only when the original
-itself fails that test (the value really came from nowhere) is plain invalidity kept.
+from real time (its interval widened to the whole history). When the anomaly is not one
+of timing (two reads that disagree on the order of appends), the shrinking still keeps,
+with every op, the writes it could be seeing (``spec.observers``): nothing read comes
+from nowhere. Only when the original itself breaks that (the value really came from
+nowhere) is plain invalidity kept.
 
-The result is 1-minimal: removing any single operation makes it lose the anomaly (or
-makes the check undecidable within the budget, which is reported).
+The result is 1-minimal: removing any single operation makes it lose the anomaly, or
+(keeping writes) leaves an op whose write is gone, or makes the check undecidable
+within the budget, which is reported.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class Minimized:
     one_minimal: bool  # every single removal was checked and found linearizable
     undecided: list[int] = field(default_factory=list)  # removals whose check ran out of budget
     timing: bool = False  # the anomaly kept is one of timing (see the module's docstring)
+    grounded: bool = False  # not timing, but every value read is still written within
     out_of_time: bool = False  # stopped at the time limit: smaller, but maybe not minimal
 
     def to_dict(self) -> dict:
@@ -52,6 +57,7 @@ class Minimized:
             "one_minimal": self.one_minimal,
             "undecided": self.undecided,
             "timing": self.timing,
+            "grounded": self.grounded,
             "out_of_time": self.out_of_time,
         }
 
@@ -115,14 +121,21 @@ def minimize(
         if timing_anomaly(rest):
             keep, target, timing = [culprit], timing_anomaly, True
             current = rest
-    test = target if timing else invalid
+    closed = _closure(spec, current)
+    grounded = False
+    if keep_timing and not timing and closed(current) == current:
+        # Not a timing anomaly (two reads disagree on an order, say): still refuse the
+        # duller one of a read whose writes were all removed. Every op kept keeps the
+        # writes it could be seeing, so nothing read comes from nowhere.
+        grounded = True
+        target = lambda subset: closed(subset) == subset and invalid(subset)  # noqa: E731
+    test = target
 
     # Processes first: one check can drop a whole client's operations.
     by_process: dict[Any, list[Op]] = {}
     for op in current:
         by_process.setdefault(op.process, []).append(op)
     deadline = None if timeout is None else time.monotonic() + timeout
-    closed = _closure(spec, current)
     groups = _ddmin(list(by_process.values()), lambda gs: test(closed([o for g in gs for o in g])), deadline)
     current = closed([o for g in groups for o in g])
     current = closed(_ddmin(sorted(current, key=lambda o: o.id), lambda ops: test(closed(ops)), deadline))
@@ -151,6 +164,7 @@ def minimize(
         one_minimal=one_minimal and not undecided,
         undecided=sorted(undecided),
         timing=timing,
+        grounded=grounded,
         out_of_time=out_of_time,
     )
 

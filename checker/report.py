@@ -105,7 +105,8 @@ def render_minimal(minimal: Any, spec: Any = None) -> str:
     """The minimal counterexample, in invocation order."""
     kind = (
         "the failing operation stays, and the anomaly stays one of timing"
-        if minimal.timing else "plain: the smallest invalid sub-history"
+        if minimal.timing else "every value read is written within it" if minimal.grounded
+        else "plain: the smallest invalid sub-history"
     )
     out = [
         f"Minimal counterexample: {len(minimal.ops)} of {minimal.original} operations "
