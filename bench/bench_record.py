@@ -113,7 +113,7 @@ def bench_postgres(args: argparse.Namespace, work: str) -> None:
             rates, verdicts, info, fail, checks, waits, reads = [], [], 0, 0, [], [], []
             for run in range(args.pg_repeat):
                 out = os.path.join(work, f"pg-{routing.replace(':', '-')}-{run}.jsonl")
-                s = record_postgres(out, primary=primary, replica=replica, routing=routing,
+                s = record_postgres(out, primary=primary, replicas=[replica], routing=routing,
                                     clients=args.clients, ops=args.pg_ops, think_ms=0, seed=run)
                 if s["clients_stopped"] or s["never_completed"]:
                     print(f"  !! {routing} run {run}: stopped {s['clients_stopped']}, "

@@ -33,8 +33,9 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 @record.command()
 @click.option("--primary", required=True, metavar="DSN", help="libpq connection string of the primary")
-@click.option("--replica", default=None, metavar="DSN",
-              help="libpq connection string of a streaming replica (needed unless --routing primary)")
+@click.option("--replica", "replicas", multiple=True, metavar="DSN",
+              help="libpq connection string of a streaming replica; repeat for several, reads then "
+                   "pick one at random (needed unless --routing primary)")
 @click.option("--routing", default="replica", show_default=True, callback=_routing,
               metavar="|".join(ROUTINGS), help="where reads go")
 @click.option("--workload", type=click.Choice(WORKLOADS), default="list-append", show_default=True,
@@ -82,11 +83,13 @@ def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -
     s = summary
     click.echo(f"recorded {s['operations']} operations from {s['clients']} clients in {s['seconds']:g} s "
                f"to {out} (routing {s['routing']}, seed {seed})")
+    def per_node(counts: dict) -> str:
+        return ", ".join(f"{n} on {node}" for node, n in counts.items())
+
     click.echo(f"  ok {s['ok']}, fail {s['fail']}, info {s['info']}, never completed {s['never_completed']}; "
-               f"reads on primary {s['reads']['primary']}, on replica {s['reads']['replica']}; "
-               f"final reads of every row: {s['final_reads']['primary']} on primary, {s['final_reads']['replica']} on replica")
-    if "replay_delay" in s:
-        click.echo(f"  PostgreSQL {s['server_version']}, replica recovery_min_apply_delay {s['replay_delay']}")
+               f"reads: {per_node(s['reads'])}; final reads of every row: {per_node(s['final_reads'])}")
+    delays = ", ".join(f"{node} {d}" for node, d in s.get("replay_delay", {}).items())
+    click.echo(f"  PostgreSQL {s['server_version']}" + (f"; recovery_min_apply_delay: {delays}" if delays else ""))
     if "replay_wait_ms" in s:
         w = s["replay_wait_ms"]
         click.echo(f"  wait-for-lsn: {w['reads_waited']} reads waited, median {w['median']:g} ms, max {w['max']:g} ms")

@@ -7,8 +7,9 @@ Every written value is unique, so a read names exactly the writes it saw. Reads 
 the routing says:
 
 - ``primary``: always the primary.
-- ``replica``: always the replica, the usual way to scale reads, and the usual way for a
-  user to miss their own write while the replica lags.
+- ``replica``: always a replica (one at random per read when there are several), the
+  usual way to scale reads, and the usual way for a user to miss their own write while
+  the replica lags, or to see a row go back in time when the next read hits another.
 - ``pin-after-write:<ms>``: the primary for ``ms`` after the client's last write, the
   replica otherwise. Fixes read-your-writes only while the lag stays under ``ms``.
 - ``wait-for-lsn``: the replica, after it has replayed the WAL position the primary
@@ -36,7 +37,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .recorder import Recorder, Session
 
@@ -167,13 +168,13 @@ class _Client:
     def route(self) -> _Link:
         run = self.run
         kind = run.routing.kind
-        if run.writer != "primary" or "replica" not in self.links:
-            return self.writer  # failed over: the replica is the primary now
+        if run.writer != "primary" or not run.replicas:
+            return self.writer  # failed over: the promoted replica is all there is
         if kind == "primary" or (
             kind == "pin-after-write" and (time.monotonic() - self.last_write) * 1000 < run.routing.pin_ms
         ):
             return self.writer
-        return self.links["replica"]
+        return self.links[self.rng.choice(run.replicas)]
 
     def write(self, key: str, value: int) -> None:
         run = self.run
@@ -208,7 +209,7 @@ class _Client:
         f, v = run.shape_read(key, None)
         with self.session.op(f, v, key=run.key_field(key), node=link.name, read_only=True) as op:
             try:
-                if wait is not None and link.name == "replica" and run.writer == "primary":
+                if wait is not None and link.name in run.replicas and run.writer == "primary":
                     self.wait_for_replay(link, wait)
                 value = link.one(run.read_sql, (key,))
             except Exception as e:  # a read changes nothing, so an error is a plain fail
@@ -226,7 +227,7 @@ class _Client:
         started = time.monotonic()
         while not replica.one("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (self.lsn,)):
             if time.monotonic() > started + wait:
-                raise TimeoutError(f"the replica did not replay {self.lsn} within {wait:g} s")
+                raise TimeoutError(f"{replica.name} did not replay {self.lsn} within {wait:g} s")
             time.sleep(0.002)
         with self.run.lock:
             self.waits.append(time.monotonic() - started)
@@ -239,12 +240,12 @@ class _Client:
         self.stale_lsn, self.tally, self.waits = True, run.final_reads, []
         for i in range(run.keys):
             self.read(f"u{i}", self.writer)
-        replica = self.links.get("replica")
-        if run.writer == "primary" and replica is not None:
+        for name in run.replicas if run.writer == "primary" else ():
+            replica = self.links[name]
             try:  # before the reads are invoked, so that their times say "caught up"
                 self.wait_for_replay(replica, SETUP_TIMEOUT)
             except Exception as e:  # read anyway: a replica that never catches up is news
-                run.crashed.append(f"final reads: {_first_line(e)}")
+                run.crashed.append(f"final reads: {name}: {_first_line(e)}")
             for i in range(run.keys):
                 self.read(f"u{i}", replica)
         self.close()
@@ -253,13 +254,14 @@ class _Client:
 class _Run:
     """What the clients share: the settings, the op budget, and the recorder."""
 
-    def __init__(self, recorder: Recorder, primary: str, replica: str | None, *, routing: Routing,
+    def __init__(self, recorder: Recorder, primary: str, replicas: list[str], *, routing: Routing,
                  workload: str, clients: int, ops: int, keys: int, read_ratio: float, think_ms: float,
                  seed: int, timeout: float, table: str, progress: Callable[[int, int], None] | None):
         from psycopg import sql  # present: prepare() has already connected
 
         self.recorder, self.routing = recorder, routing
-        self.dsns = {"primary": primary, **({"replica": replica} if replica else {})}
+        self.dsns = {"primary": primary, **dict(zip(replica_names(len(replicas)), replicas))}
+        self.replicas = replica_names(len(replicas))
         self.writer = "primary"  # the server taking writes: "replica" once it is promoted
         self.workload, self.clients, self.ops, self.keys = workload, clients, ops, keys
         self.read_ratio, self.think_ms, self.seed, self.timeout = read_ratio, think_ms, seed, timeout
@@ -267,8 +269,8 @@ class _Run:
         self.lock = threading.Lock()
         self.started = 0
         self.interrupted = False  # Ctrl-C: clients finish the operation in hand and stop
-        self.reads = {"primary": 0, "replica": 0}
-        self.final_reads = {"primary": 0, "replica": 0}
+        self.reads = dict.fromkeys(self.dsns, 0)
+        self.final_reads = dict.fromkeys(self.dsns, 0)
         self.done = threading.Event()  # the clients have stopped
         self.failover: dict[str, Any] = {}
         self.waits: list[float] = []
@@ -306,9 +308,14 @@ class _Run:
         return True
 
 
-def prepare(primary: str, replica: str | None, table: str, keys: int, timeout: float) -> dict:
-    """Recreate the table on the primary with one row per user, wait until the replica
-    has replayed it, and describe both servers. Raises PostgresError when it cannot."""
+def replica_names(n: int) -> list[str]:
+    """The history's names for the replicas: replica, replica2, replica3..."""
+    return ["replica" if i == 0 else f"replica{i + 1}" for i in range(n)]
+
+
+def prepare(primary: str, replicas: list[str], table: str, keys: int, timeout: float) -> dict:
+    """Recreate the table on the primary with one row per user, wait until every replica
+    has replayed it, and describe the servers. Raises PostgresError when it cannot."""
     psycopg = _psycopg()
     from psycopg import sql
 
@@ -334,20 +341,22 @@ def prepare(primary: str, replica: str | None, table: str, keys: int, timeout: f
         except psycopg.Error as e:
             raise PostgresError(f"cannot create table {table} on the primary: {_first_line(e)}") from None
         lsn = p.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
-    if replica is None:
-        return facts
-    with connect(replica, "replica") as r:
-        if not r.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
-            raise PostgresError(f"the replica ({_redact(replica)}) is not a standby (pg_is_in_recovery() is false)")
-        facts["replay_delay"] = r.execute("SHOW recovery_min_apply_delay").fetchone()[0]
-        deadline = time.monotonic() + SETUP_TIMEOUT
-        while not r.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
-            if time.monotonic() > deadline:
-                raise PostgresError(
-                    f"the replica did not replay the new table within {SETUP_TIMEOUT:g} s: is it "
-                    "streaming from this primary?"
-                )
-            time.sleep(0.01)
+    delays = {}
+    for name, dsn in zip(replica_names(len(replicas)), replicas):
+        with connect(dsn, name) as r:
+            if not r.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+                raise PostgresError(f"the {name} ({_redact(dsn)}) is not a standby (pg_is_in_recovery() is false)")
+            delays[name] = r.execute("SHOW recovery_min_apply_delay").fetchone()[0]
+            deadline = time.monotonic() + SETUP_TIMEOUT
+            while not r.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
+                if time.monotonic() > deadline:
+                    raise PostgresError(
+                        f"the {name} did not replay the new table within {SETUP_TIMEOUT:g} s: is it "
+                        "streaming from this primary?"
+                    )
+                time.sleep(0.01)
+    if delays:
+        facts["replay_delay"] = delays
     return facts
 
 
@@ -388,7 +397,7 @@ def record_postgres(
     out: str,
     *,
     primary: str,
-    replica: str | None,
+    replicas: Sequence[str] = (),
     routing: str = "replica",
     workload: str = "list-append",
     clients: int = 8,
@@ -406,8 +415,10 @@ def record_postgres(
 ) -> dict:
     """Run the workload and write its history to ``out``; returns a summary (plain data).
 
-    ``replica`` may be None only with ``routing="primary"``. ``failover_after_ms``: fail
-    over to the replica (see ``_failover``); it leaves the replica promoted and cut off,
+    ``replicas``: DSNs of streaming replicas (named replica, replica2... in the history),
+    reads going to one at random; none only with ``routing="primary"``.
+    ``failover_after_ms``: fail over to the first replica (see ``_failover``); it leaves
+    that replica promoted and cut off,
     so start a fresh cluster after. Once the clients stop, every row is read on each
     server (``_Client.final_reads``). Raises PostgresError when the run cannot start: a
     server unreachable, the replica not a standby, the table not replicated in time.
@@ -415,9 +426,10 @@ def record_postgres(
     route = Routing.parse(routing)
     if workload not in WORKLOADS:
         raise ValueError(f"unknown workload {workload!r}; expected one of {', '.join(WORKLOADS)}")
-    if replica is None and (route.kind != "primary" or failover_after_ms is not None):
+    replicas = list(replicas)
+    if not replicas and (route.kind != "primary" or failover_after_ms is not None):
         raise ValueError(f"{'failover' if failover_after_ms is not None else f'routing {route}'} needs a replica: give one")
-    facts = prepare(primary, replica, table, keys, timeout)
+    facts = prepare(primary, replicas, table, keys, timeout)
     meta = {
         "spec": workload,
         "nil_read": "absent",
@@ -433,7 +445,7 @@ def record_postgres(
         meta["init"] = None  # the rows start with value NULL
     started = time.monotonic()
     with Recorder(out, meta=meta, durable=durable) as recorder:
-        run = _Run(recorder, primary, replica, routing=route, workload=workload, clients=clients, ops=ops,
+        run = _Run(recorder, primary, replicas, routing=route, workload=workload, clients=clients, ops=ops,
                    keys=keys, read_ratio=read_ratio, think_ms=think_ms, seed=seed, timeout=timeout,
                    table=table, progress=progress)
         workers = [_Client(run, f"c{i}", i) for i in range(clients)]

@@ -4,8 +4,10 @@
 # than from a simulation. Throwaway clusters: trust auth, fsync=off, random free ports.
 #
 #   pg-cluster.sh install                  ensure server binaries exist (apt-get if root)
-#   pg-cluster.sh start DIR [--delay MS]   prints PRIMARY_DSN='...' / REPLICA_DSN='...' lines
-#                                          (also written to DIR/cluster.env)
+#   pg-cluster.sh start DIR [--replicas N] [--delay MS[,MS...]]
+#                                          prints PRIMARY_DSN='...', REPLICA_DSN='...' (and
+#                                          REPLICA2_DSN... with N > 1), also to DIR/cluster.env;
+#                                          one delay per replica, the last one repeating
 #   pg-cluster.sh stop DIR                 stop both servers, delete their data
 #
 # PostgreSQL refuses to run as root, so as root the servers run as the `postgres` user.
@@ -68,7 +70,7 @@ cmd_stop() {
   local dir=$1 data node
   data=$(data_of "$dir")
   BIN=$(find_bin)
-  for node in replica primary; do
+  for node in $(cd "$data" 2>/dev/null && ls -d replica* 2>/dev/null | grep -v '\.log$') primary; do
     if [ -n "$BIN" ] && [ -f "$data/$node/postmaster.pid" ]; then
       as_pg "$BIN/pg_ctl" stop -D "$data/$node" -m immediate -w >/dev/null 2>&1 || true
     fi
@@ -89,7 +91,8 @@ fail() {  # fail REASON [LOGFILE]
 }
 
 cmd_start() {
-  local dir=$1 delay=$2 data pp rp i ok=
+  local dir=$1 replicas=$2 delays=$3 data pp i k ok= name delay ports out=
+  local -a rps
   cmd_install
   mkdir -p "$dir"
   if [ -e "$dir/cluster.env" ] || [ -e "$dir/primary" ]; then
@@ -103,10 +106,12 @@ cmd_start() {
     echo "DATA_DIR=$data" >"$dir/cluster.env"
   fi
   STARTED_DIR=$dir; trap on_exit EXIT; trap 'exit 1' INT TERM
-  read -r pp rp < <(python3 -c 'import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])')
+  ports=$(python3 -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' $((replicas + 1)))
+  read -r pp ports <<<"$ports"
+  read -r -a rps <<<"$ports"
 
   as_pg "$BIN/initdb" -D "$data/primary" -U postgres --auth=trust -E UTF8 --locale=C --no-sync \
     >"$data/initdb.log" 2>&1 || fail "initdb failed" "$data/initdb.log"
@@ -124,45 +129,56 @@ EOF
   as_pg "$BIN/pg_ctl" start -w -t 30 -D "$data/primary" -l "$data/primary.log" >/dev/null 2>&1 \
     || fail "primary failed to start on port $pp" "$data/primary.log"
 
-  as_pg "$BIN/pg_basebackup" -R -D "$data/replica" -h 127.0.0.1 -p "$pp" -U postgres -X stream -c fast \
-    >"$data/basebackup.log" 2>&1 || fail "pg_basebackup failed" "$data/basebackup.log"
-  rm -f "$data/basebackup.log"
-  { echo "port = $rp"; echo "hot_standby = on"
-    [ -n "$delay" ] && echo "recovery_min_apply_delay = '${delay}ms'"; } >>"$data/replica/postgresql.conf"
-  as_pg "$BIN/pg_ctl" start -w -t 30 -D "$data/replica" -l "$data/replica.log" >/dev/null 2>&1 \
-    || fail "replica failed to start on port $rp" "$data/replica.log"
+  for ((k = 1; k <= replicas; k++)); do
+    name=replica; [ "$k" -gt 1 ] && name=replica$k
+    delay=$(echo "$delays" | cut -d, -f"$k"); [ -n "$delay" ] || delay=${delays##*,}
+    as_pg "$BIN/pg_basebackup" -R -D "$data/$name" -h 127.0.0.1 -p "$pp" -U postgres -X stream -c fast \
+      >"$data/basebackup.log" 2>&1 || fail "pg_basebackup failed" "$data/basebackup.log"
+    rm -f "$data/basebackup.log"
+    { echo "port = ${rps[k-1]}"; echo "hot_standby = on"
+      [ -n "$delay" ] && echo "recovery_min_apply_delay = '${delay}ms'"; } >>"$data/$name/postgresql.conf"
+    as_pg "$BIN/pg_ctl" start -w -t 30 -D "$data/$name" -l "$data/$name.log" >/dev/null 2>&1 \
+      || fail "$name failed to start on port ${rps[k-1]}" "$data/$name.log"
+  done
 
   for i in $(seq 300); do
-    if [ "$(q "$rp" 'SELECT pg_is_in_recovery()')" = t ] &&
-       [ "$(q "$pp" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" -ge 1 ] 2>/dev/null
-    then ok=1; break; fi
-    sleep 0.1
+    ok=1
+    for k in "${rps[@]}"; do [ "$(q "$k" 'SELECT pg_is_in_recovery()')" = t ] || ok=; done
+    [ -n "$ok" ] && [ "$(q "$pp" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" -ge "$replicas" ] 2>/dev/null && break
+    ok=; sleep 0.1
   done
-  [ -n "$ok" ] || fail "replica did not reach streaming state within 30 s" "$data/replica.log"
+  [ -n "$ok" ] || fail "the replicas did not reach streaming state within 30 s" "$data/replica.log"
 
   STARTED_DIR=; trap - EXIT INT TERM
-  # quoted, so that `eval "$(pg-cluster.sh start DIR)"` or `. DIR/cluster.env` sets both
-  printf "PRIMARY_DSN='host=127.0.0.1 port=%s user=postgres dbname=postgres'\nREPLICA_DSN='host=127.0.0.1 port=%s user=postgres dbname=postgres'\n" \
-    "$pp" "$rp" | tee -a "$dir/cluster.env"
+  # quoted, so that `eval "$(pg-cluster.sh start DIR)"` or `. DIR/cluster.env` sets them
+  out="PRIMARY_DSN='host=127.0.0.1 port=$pp user=postgres dbname=postgres'"
+  for ((k = 1; k <= replicas; k++)); do
+    name=REPLICA; [ "$k" -gt 1 ] && name=REPLICA$k
+    out+=$'\n'"${name}_DSN='host=127.0.0.1 port=${rps[k-1]} user=postgres dbname=postgres'"
+  done
+  echo "$out" | tee -a "$dir/cluster.env"
 }
 
-usage() { die "usage: pg-cluster.sh install | start DIR [--delay MS] | stop DIR"; }
+usage() { die "usage: pg-cluster.sh install | start DIR [--replicas N] [--delay MS[,MS...]] | stop DIR"; }
 sub=${1:-}; [ $# -gt 0 ] && shift
 case "$sub" in
   install) [ $# -eq 0 ] || usage; cmd_install ;;
   start)
     [ $# -ge 1 ] || usage
-    dir=$(realpath -m -- "$1"); shift; delay=
+    dir=$(realpath -m -- "$1"); shift; delay=; replicas=1
     while [ $# -gt 0 ]; do
       case "$1" in
         --delay) [ $# -ge 2 ] || usage; delay=$2; shift 2 ;;
         --delay=*) delay=${1#--delay=}; shift ;;
+        --replicas) [ $# -ge 2 ] || usage; replicas=$2; shift 2 ;;
+        --replicas=*) replicas=${1#--replicas=}; shift ;;
         *) usage ;;
       esac
     done
-    [[ -z "$delay" || "$delay" =~ ^[0-9]+$ ]] || die "--delay wants whole milliseconds, got '$delay'"
+    [[ -z "$delay" || "$delay" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--delay wants whole milliseconds (one per replica, comma-separated), got '$delay'"
+    [[ "$replicas" =~ ^[1-9][0-9]?$ ]] || die "--replicas wants a count from 1 to 99, got '$replicas'"
     cd /  # the postgres user may not be able to read the caller's cwd
-    cmd_start "$dir" "$delay" ;;
+    cmd_start "$dir" "$replicas" "$delay" ;;
   stop) [ $# -eq 1 ] || usage; dir=$(realpath -m -- "$1"); cd /; cmd_stop "$dir" ;;
   *) usage ;;
 esac
