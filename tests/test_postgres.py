@@ -267,3 +267,17 @@ def test_reads_spread_over_replicas_with_different_lag_go_back_in_time(tmp_path)
     assert (code, model["valid"]) == (1, False), model
     reads = [op for op in model["witness"]["ops"] if op["f"] == "read"]
     assert {op["node"] for op in reads} == {"replica", "replica2"}
+
+
+def test_the_text_summary_names_the_seed_the_counts_and_the_next_step(cluster, tmp_path):
+    primary, replica = cluster
+    out = tmp_path / "h.jsonl"
+    res = CliRunner().invoke(cli, ["record", "postgres", "--primary", primary, "--replica", replica,
+                                   "--ops", "40", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "recorded 56 operations from 8 clients" in res.output  # 40, and 8 rows read on 2 servers
+    assert "seed " in res.output and f"recovery_min_apply_delay: replica {DELAY_MS}ms" in res.output
+    assert res.output.rstrip().endswith(f"next: replicheck check {out} --consistency read-your-writes")
+    meta = json.loads(out.read_text().splitlines()[0])["replicheck"]
+    seed = meta["recorded"]["seed"]
+    assert f"seed {seed})" in res.output and f"--seed {seed}" in meta["source"]  # replayable choices
