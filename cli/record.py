@@ -75,6 +75,9 @@ def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -
     except (PostgresError, ValueError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except OSError as e:
+        click.echo(f"error: cannot write the history to {out}: {e.strerror}", err=True)
+        sys.exit(2)
     finally:
         progress.close()
     if as_json:

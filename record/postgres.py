@@ -428,7 +428,9 @@ def record_postgres(
         raise ValueError(f"unknown workload {workload!r}; expected one of {', '.join(WORKLOADS)}")
     replicas = list(replicas)
     if not replicas and (route.kind != "primary" or failover_after_ms is not None):
-        raise ValueError(f"{'failover' if failover_after_ms is not None else f'routing {route}'} needs a replica: give one")
+        raise ValueError(f"{'failover' if failover_after_ms is not None else f'routing {route}'} needs a replica "
+                         "(--replica DSN)")
+    open(out, "w").close()  # an unwritable path fails here, before the table is replaced
     facts = prepare(primary, replicas, table, keys, timeout)
     meta = {
         "spec": workload,

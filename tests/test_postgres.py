@@ -281,3 +281,17 @@ def test_the_text_summary_names_the_seed_the_counts_and_the_next_step(cluster, t
     meta = json.loads(out.read_text().splitlines()[0])["replicheck"]
     seed = meta["recorded"]["seed"]
     assert f"seed {seed})" in res.output and f"--seed {seed}" in meta["source"]  # replayable choices
+
+
+def test_an_unwritable_history_path_is_refused_before_the_database_is_touched(tmp_path):
+    # the primary is unreachable too: the path must be what is reported, checked first
+    res = CliRunner().invoke(cli, ["record", "postgres", "--primary", "host=127.0.0.1 port=1",
+                                   "--routing", "primary", "--out", str(tmp_path / "no" / "h.jsonl")])
+    assert res.exit_code == 2
+    assert res.output.startswith("error: cannot write the history to") and "Traceback" not in res.output
+
+
+def test_reading_from_replicas_without_one_is_a_usage_error(tmp_path):
+    res = CliRunner().invoke(cli, ["record", "postgres", "--primary", "host=127.0.0.1 port=1",
+                                   "--out", str(tmp_path / "h.jsonl")])
+    assert res.exit_code == 2 and "needs a replica (--replica DSN)" in res.output
