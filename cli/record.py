@@ -42,7 +42,10 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
               help="list-append: reads show every write they saw; register: the latest only")
 @click.option("--clients", type=click.IntRange(min=1), default=8, show_default=True, help="concurrent clients (threads)")
 @click.option("--ops", type=click.IntRange(min=1), default=5000, show_default=True, help="operations in all")
-@click.option("--keys", type=click.IntRange(min=1), default=8, show_default=True, help="user rows the clients share")
+@click.option("--keys", type=click.IntRange(min=1), default=8, show_default=True,
+              help="user rows the clients share at a time")
+@click.option("--max-writes-per-key", type=click.IntRange(min=1), default=128, show_default=True,
+              help="writes after which a row retires for a fresh one, so reads stay short (as Elle does)")
 @click.option("--read-ratio", type=click.FloatRange(0, 1), default=0.5, show_default=True)
 @click.option("--think", "think_ms", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="MS",
               help="mean pause between a client's operations (exponential)")

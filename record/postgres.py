@@ -2,7 +2,8 @@
 through a read routing, recording the history with :class:`~.recorder.Recorder`.
 
 The rows (table ``replicheck_rows`` unless told otherwise, dropped and recreated at the
-start) hold a register (``value bigint``) and a list (``elems bigint[]``) per user.
+start) hold a register (``value bigint``) and a list (``elems bigint[]``) per user;
+a row retires after ``max_writes_per_key`` writes, as in Elle, so lists stay short.
 Every written value is unique, so a read names exactly the writes it saw. Reads go where
 the routing says:
 
@@ -150,12 +151,12 @@ class _Client:
             while self.run.take():
                 if self.run.think_ms:
                     time.sleep(self.rng.expovariate(1000.0 / self.run.think_ms))
-                key = f"u{self.rng.randrange(self.run.keys)}"
+                slot = self.rng.randrange(self.run.keys)
                 if self.rng.random() < self.run.read_ratio:
-                    self.read(key, self.route())
+                    self.read(self.run.key_in(slot), self.route())
                 else:
                     self.written += 1
-                    self.write(key, self.index + self.run.clients * self.written)
+                    self.write(self.run.key_to_write(slot), self.index + self.run.clients * self.written)
         except BaseException as e:  # recorded for the summary; the other clients go on
             self.run.crashed.append(f"client {self.session.name}: {_first_line(e)}")
         finally:
@@ -187,12 +188,10 @@ class _Client:
                 op.fail(e)
                 return
             try:
-                cur = conn.execute(run.write_sql, (value, key))
+                conn.execute(run.write_sql, (key, value))
             except Exception as e:
                 op.info(e)  # it may have committed before the error reached us
                 return
-            if cur.rowcount != 1:
-                raise PostgresError(f"row {key!r} is missing from {run.table}: was the table changed during the run?")
         self.last_write = time.monotonic()
         if run.routing.kind == "wait-for-lsn":
             try:
@@ -206,7 +205,7 @@ class _Client:
         run = self.run
         if wait is None and run.routing.kind == "wait-for-lsn":
             wait = run.timeout
-        f, v = run.shape_read(key, None)
+        f, v = run.shape_read(key, None, done=False)
         with self.session.op(f, v, key=run.key_field(key), node=link.name, read_only=True) as op:
             try:
                 if wait is not None and link.name in run.replicas and run.writer == "primary":
@@ -238,16 +237,17 @@ class _Client:
         reads that durability and convergence are judged on."""
         run = self.run
         self.stale_lsn, self.tally, self.waits = True, run.final_reads, []
-        for i in range(run.keys):
-            self.read(f"u{i}", self.writer)
+        keys = run.used_keys()
+        for key in keys:
+            self.read(key, self.writer)
         for name in run.replicas if run.writer == "primary" else ():
             replica = self.links[name]
             try:  # before the reads are invoked, so that their times say "caught up"
                 self.wait_for_replay(replica, SETUP_TIMEOUT)
             except Exception as e:  # read anyway: a replica that never catches up is news
                 run.crashed.append(f"final reads: {name}: {_first_line(e)}")
-            for i in range(run.keys):
-                self.read(f"u{i}", replica)
+            for key in keys:
+                self.read(key, replica)
         self.close()
 
 
@@ -255,7 +255,8 @@ class _Run:
     """What the clients share: the settings, the op budget, and the recorder."""
 
     def __init__(self, recorder: Recorder, primary: str, replicas: list[str], *, routing: Routing,
-                 workload: str, clients: int, ops: int, keys: int, read_ratio: float, think_ms: float,
+                 workload: str, clients: int, ops: int, keys: int, max_writes_per_key: int,
+                 read_ratio: float, think_ms: float,
                  seed: int, timeout: float, table: str, progress: Callable[[int, int], None] | None):
         from psycopg import sql  # present: prepare() has already connected
 
@@ -264,6 +265,12 @@ class _Run:
         self.replicas = replica_names(len(replicas))
         self.writer = "primary"  # the server taking writes: "replica" once it is promoted
         self.workload, self.clients, self.ops, self.keys = workload, clients, ops, keys
+        # Elle's key rotation: a row that has taken max_writes_per_key writes retires and
+        # a fresh one takes its slot, so reads (whole lists) stay short however long the run
+        self.max_writes_per_key = max_writes_per_key
+        self.active = list(range(keys))  # slot -> key number
+        self.writes_to: dict[int, int] = {}
+        self.next_key = keys
         self.read_ratio, self.think_ms, self.seed, self.timeout = read_ratio, think_ms, seed, timeout
         self.table, self.progress = table, progress
         self.lock = threading.Lock()
@@ -277,10 +284,13 @@ class _Run:
         self.crashed: list[str] = []
         t = sql.Identifier(table)
         if workload == "list-append":
-            self.write_sql = sql.SQL("UPDATE {} SET elems = array_append(elems, %s) WHERE id = %s").format(t)
+            # an upsert: a fresh key's row comes with its first write
+            self.write_sql = sql.SQL("INSERT INTO {} AS t (id, elems) VALUES (%s, ARRAY[%s]::bigint[]) "
+                                     "ON CONFLICT (id) DO UPDATE SET elems = t.elems || EXCLUDED.elems").format(t)
             self.read_sql = sql.SQL("SELECT elems FROM {} WHERE id = %s").format(t)
         else:
-            self.write_sql = sql.SQL("UPDATE {} SET value = %s WHERE id = %s").format(t)
+            self.write_sql = sql.SQL("INSERT INTO {} AS t (id, value) VALUES (%s, %s) "
+                                     "ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value").format(t)
             self.read_sql = sql.SQL("SELECT value FROM {} WHERE id = %s").format(t)
 
     # The history's shapes: Elle's one-micro-op transactions for list-append (which both
@@ -290,13 +300,31 @@ class _Run:
             return "txn", [["append", key, value]]
         return "write", value
 
-    def shape_read(self, key: str, value: Any) -> tuple[str, Any]:
+    def shape_read(self, key: str, value: Any, done: bool = True) -> tuple[str, Any]:
         if self.workload == "list-append":
-            return "txn", [["r", key, value]]
+            # a row not written yet is an empty list: say so, rather than nil, which
+            # Knossos's rule (--nil-read unknown) would take as "read nothing"
+            return "txn", [["r", key, (value or []) if done else None]]
         return "read", value
 
     def key_field(self, key: str) -> str | None:
         return None if self.workload == "list-append" else key
+
+    def key_in(self, slot: int) -> str:
+        with self.lock:
+            return f"u{self.active[slot]}"
+
+    def key_to_write(self, slot: int) -> str:
+        """The key in ``slot``, counting this write; its last write retires it."""
+        with self.lock:
+            k = self.active[slot]
+            self.writes_to[k] = self.writes_to.get(k, 0) + 1
+            if self.writes_to[k] >= self.max_writes_per_key:
+                self.active[slot], self.next_key = self.next_key, self.next_key + 1
+            return f"u{k}"
+
+    def used_keys(self) -> list[str]:
+        return [f"u{k}" for k in range(self.next_key)]
 
     def take(self) -> bool:
         with self.lock:  # the progress bar too: it draws from whichever thread calls
@@ -313,8 +341,8 @@ def replica_names(n: int) -> list[str]:
     return ["replica" if i == 0 else f"replica{i + 1}" for i in range(n)]
 
 
-def prepare(primary: str, replicas: list[str], table: str, keys: int, timeout: float) -> dict:
-    """Recreate the table on the primary with one row per user, wait until every replica
+def prepare(primary: str, replicas: list[str], table: str, timeout: float) -> dict:
+    """Recreate the (empty) table on the primary, wait until every replica
     has replayed it, and describe the servers. Raises PostgresError when it cannot."""
     psycopg = _psycopg()
     from psycopg import sql
@@ -336,8 +364,6 @@ def prepare(primary: str, replicas: list[str], table: str, keys: int, timeout: f
                 p.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(t))
                 p.execute(sql.SQL("CREATE TABLE {} (id text PRIMARY KEY, value bigint, "
                                   "elems bigint[] NOT NULL DEFAULT '{{}}')").format(t))
-                p.execute(sql.SQL("INSERT INTO {} (id) SELECT 'u' || i FROM generate_series(0, %s) i").format(t),
-                          (keys - 1,))
         except psycopg.Error as e:
             raise PostgresError(f"cannot create table {table} on the primary: {_first_line(e)}") from None
         lsn = p.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
@@ -403,6 +429,7 @@ def record_postgres(
     clients: int = 8,
     ops: int = 5000,
     keys: int = 8,
+    max_writes_per_key: int = 128,
     read_ratio: float = 0.5,
     think_ms: float = 0.0,
     seed: int = 0,
@@ -431,12 +458,13 @@ def record_postgres(
         raise ValueError(f"{'failover' if failover_after_ms is not None else f'routing {route}'} needs a replica "
                          "(--replica DSN)")
     open(out, "w").close()  # an unwritable path fails here, before the table is replaced
-    facts = prepare(primary, replicas, table, keys, timeout)
+    facts = prepare(primary, replicas, table, timeout)
     meta = {
         "spec": workload,
         "nil_read": "absent",
         "source": f"replicheck record postgres --routing {route} --workload {workload} --clients {clients} "
-                  f"--ops {ops} --keys {keys} --read-ratio {read_ratio:g} --think {think_ms:g} --seed {seed}"
+                  f"--ops {ops} --keys {keys} --max-writes-per-key {max_writes_per_key} "
+                  f"--read-ratio {read_ratio:g} --think {think_ms:g} --seed {seed}"
                   + (f" --failover-after {failover_after_ms:g} --failover-gap {failover_gap_ms:g}"
                      if failover_after_ms is not None else ""),
         # wall-clock start, to line the history (monotonic ns from 0) up with server logs
@@ -448,7 +476,8 @@ def record_postgres(
     started = time.monotonic()
     with Recorder(out, meta=meta, durable=durable) as recorder:
         run = _Run(recorder, primary, replicas, routing=route, workload=workload, clients=clients, ops=ops,
-                   keys=keys, read_ratio=read_ratio, think_ms=think_ms, seed=seed, timeout=timeout,
+                   keys=keys, max_writes_per_key=max_writes_per_key, read_ratio=read_ratio,
+                   think_ms=think_ms, seed=seed, timeout=timeout,
                    table=table, progress=progress)
         workers = [_Client(run, f"c{i}", i) for i in range(clients)]
         threads = [threading.Thread(target=w.loop, name=f"replicheck-c{w.index}", daemon=True) for w in workers]
@@ -483,6 +512,7 @@ def record_postgres(
         "never_completed": counts["pending"],
         "reads": dict(run.reads),
         "final_reads": dict(run.final_reads),
+        "keys_used": run.next_key,
         "seconds": round(time.monotonic() - started, 3),
         "clients_stopped": list(run.crashed),
         "interrupted": run.interrupted,
