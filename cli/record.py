@@ -86,14 +86,18 @@ def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
         return
-    s = summary
+    _print_summary(summary, out, seed)
+
+
+def _per_node(counts: dict) -> str:
+    return ", ".join(f"{n} on {node}" for node, n in counts.items())
+
+
+def _print_summary(s: dict, out: str, seed: int) -> None:
     click.echo(f"recorded {s['operations']} operations from {s['clients']} clients in {s['seconds']:g} s "
                f"to {out} (routing {s['routing']}, seed {seed})")
-    def per_node(counts: dict) -> str:
-        return ", ".join(f"{n} on {node}" for node, n in counts.items())
-
     click.echo(f"  ok {s['ok']}, fail {s['fail']}, info {s['info']}, never completed {s['never_completed']}; "
-               f"reads: {per_node(s['reads'])}; final reads of every row: {per_node(s['final_reads'])}")
+               f"reads: {_per_node(s['reads'])}; final reads of every row: {_per_node(s['final_reads'])}")
     delays = ", ".join(f"{node} {d}" for node, d in s.get("replay_delay", {}).items())
     click.echo(f"  PostgreSQL {s['server_version']}" + (f"; recovery_min_apply_delay: {delays}" if delays else ""))
     if "replay_wait_ms" in s:
@@ -101,7 +105,7 @@ def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -
         click.echo(f"  wait-for-lsn: {w['reads_waited']} reads waited, median {w['median']:g} ms, max {w['max']:g} ms")
     if "failover" in s:
         f = s["failover"]
-        click.echo(f"  failover: {f['error']}" if "error" in f else
+        click.echo(f"  failover did not happen: {f['error']}" if "error" in f else
                    f"  failover: replication cut at {f['cut_at_ms']:g} ms, replica promoted at {f['promoted_at_ms']:g} ms")
     if s["interrupted"]:
         click.echo("  interrupted: the clients stopped after the operations they had in hand")

@@ -416,7 +416,7 @@ def _failover(run: _Run, after: float, gap: float, started: float) -> None:
                 run.writer = "replica"
             run.failover["promoted_at_ms"] = round((time.monotonic() - started) * 1000, 1)
     except (psycopg.Error, PostgresError) as e:
-        run.failover["error"] = f"failover failed: {_first_line(e)}"
+        run.failover["error"] = _first_line(e)
 
 
 def record_postgres(
