@@ -464,7 +464,7 @@ def check_consistency(
     models: str | Iterable[str] = "all",
     *,
     session_field: str | None = "session",
-    quiet: float = 0,
+    quiet: float | None = None,
     timeout: float | None = None,
     max_memory_mb: float | None = 2048.0,
     init: Any = NO_INIT,
@@ -475,8 +475,14 @@ def check_consistency(
     ``models``: "all", or names from CHOICES (and "PRAM"). Sessions are the ops'
     ``session_field`` extra where present, else their process. ``quiet`` is how long
     after the last write to a key a read must start to count as final (convergence,
-    durability), in the history's time unit. ``timeout`` bounds each search.
+    durability), in the history's time unit; by default the metadata's ``quiet_period``
+    (a recorder that waited for its replicas before its final reads says how long), else
+    0. ``timeout`` bounds each search.
     """
+    if quiet is None:
+        quiet = history.meta.get("quiet_period", 0)
+        if isinstance(quiet, bool) or not isinstance(quiet, (int, float)) or quiet < 0:
+            raise HistoryError(f"metadata 'quiet_period' must be a number >= 0, got {quiet!r}", history.path)
     with no_gc():
         return _check(history, spec, models, session_field, quiet, timeout, max_memory_mb, init, nil_read)
 

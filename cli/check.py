@@ -67,7 +67,7 @@ class Options:
     html_out: str | None
     consistency: str | None
     session_field: str
-    quiet_period: float
+    quiet_period: float | None
 
 
 @click.command()
@@ -103,9 +103,10 @@ class Options:
 @click.option("--session-field", default="session", show_default=True, metavar="FIELD",
               help="With --consistency: the event field naming an op's session; ops without it "
               "form one session per process.")
-@click.option("--quiet-period", type=click.FloatRange(min=0), default=0, metavar="TIME",
+@click.option("--quiet-period", type=click.FloatRange(min=0), default=None, metavar="TIME",
               help="With --consistency: how long after the last write to a key a read must start "
-              "to count as final (convergence, durability), in the history's time unit.")
+              "to count as final (convergence, durability), in the history's time unit. Default: "
+              "the metadata's quiet_period, else 0.")
 def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, jobs, as_json, minimize,
           minimize_out, html_out, quiet, consistency, session_field, quiet_period) -> None:
     """Check recorded histories for linearizability (or, with --consistency, weaker models).

@@ -171,6 +171,26 @@ def test_convergence_final_reads_must_agree_and_values_must_be_written():
     assert verdict(agree, "convergence", quiet=25) == "unknown"
 
 
+def test_the_metadata_quiet_period_is_the_default_and_the_flag_overrides_it(tmp_path):
+    # a lagging replica still shows 1 just after the last write; the final reads agree
+    ops = [("a", "write", 1, 0, 10), ("b", "write", 2, 20, 30),
+           ("c", "read", None, 35, 40, 1, "x", "ok", "lagging"),
+           ("r1", "read", None, 100, 110, 2, "x", "ok", "n1"), ("r2", "read", None, 100, 110, 2, "x", "ok", "n2")]
+    lines = history(ops)
+    text = "\n".join(json.dumps(e) for e in
+                     [{"replicheck": {"spec": "register", "init": None, "quiet_period": 50}}]
+                     + [{**ev.to_dict()} for ev in lines.events]) + "\n"
+    path = tmp_path / "h.jsonl"
+    path.write_text(text)
+    assert verdict(history(ops), "convergence") is False  # no metadata: quiet 0
+    run = lambda *a: CliRunner().invoke(cli, ["check", str(path), "--consistency", "convergence", *a])  # noqa: E731
+    assert run().exit_code == 0
+    assert run("--quiet-period", "0").exit_code == 1
+    path.write_text(text.replace('"quiet_period": 50', '"quiet_period": "soon"'))
+    res = run()
+    assert res.exit_code == 2 and "quiet_period" in res.output and "Traceback" not in res.output
+
+
 def test_durability_list_append_is_exact_and_register_is_approximate():
     la = history([("a", "append", 1, 0, 10), ("b", "append", 2, 0, 10), ("r", "read", None, 20, 30, (2,))], "list-append")
     r = check_consistency(la, None, "durability").models["durability"]
