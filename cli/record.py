@@ -98,7 +98,7 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
                f"to {out} (routing {s['routing']}, seed {seed})")
     click.echo(f"  ok {s['ok']}, fail {s['fail']}, info {s['info']}, never completed {s['never_completed']}; "
                f"reads: {_per_node(s['reads'])}; final reads of every row: {_per_node(s['final_reads'])}")
-    delays = ", ".join(f"{node} {d}" for node, d in s.get("replay_delay", {}).items())
+    delays = ", ".join(f"{node} {d} ms" for node, d in s.get("replay_delay_ms", {}).items())
     click.echo(f"  PostgreSQL {s['server_version']}" + (f"; recovery_min_apply_delay: {delays}" if delays else ""))
     if "replay_wait_ms" in s:
         w = s["replay_wait_ms"]

@@ -45,6 +45,7 @@ from .recorder import Recorder, Session
 WORKLOADS = ("list-append", "register")
 ROUTINGS = ("primary", "replica", "pin-after-write:<ms>", "wait-for-lsn")
 SETUP_TIMEOUT = 30.0  # seconds for the replica to replay the freshly created table
+FINAL_QUIET_MS = 500  # beyond the largest replay delay, before the final reads
 
 
 class PostgresError(Exception):
@@ -231,23 +232,25 @@ class _Client:
         with self.run.lock:
             self.waits.append(time.monotonic() - started)
 
-    def final_reads(self) -> None:
-        """Once every client has stopped, read each row on every server still following
-        the writer (the replica after it has replayed the writer's last position): the
-        reads that durability and convergence are judged on."""
+    def final_reads(self, quiet: float) -> None:
+        """Once every client has stopped: wait until every server still following the
+        writer has replayed the writer's last position and ``quiet`` seconds have passed,
+        then read each row on each server. Durability and convergence are judged on
+        these reads (the history's ``quiet_period`` sets them apart)."""
         run = self.run
+        stopped = time.monotonic()
         self.stale_lsn, self.tally, self.waits = True, run.final_reads, []
-        keys = run.used_keys()
-        for key in keys:
-            self.read(key, self.writer)
-        for name in run.replicas if run.writer == "primary" else ():
-            replica = self.links[name]
-            try:  # before the reads are invoked, so that their times say "caught up"
+        followers = [self.links[name] for name in run.replicas] if run.writer == "primary" else []
+        for replica in followers:
+            try:
                 self.wait_for_replay(replica, SETUP_TIMEOUT)
             except Exception as e:  # read anyway: a replica that never catches up is news
-                run.crashed.append(f"final reads: {name}: {_first_line(e)}")
+                run.crashed.append(f"final reads: {replica.name}: {_first_line(e)}")
+        time.sleep(max(0.0, stopped + quiet - time.monotonic()))
+        keys = run.used_keys()
+        for link in [self.writer, *followers]:
             for key in keys:
-                self.read(key, replica)
+                self.read(key, link)
         self.close()
 
 
@@ -372,7 +375,8 @@ def prepare(primary: str, replicas: list[str], table: str, timeout: float) -> di
         with connect(dsn, name) as r:
             if not r.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
                 raise PostgresError(f"the {name} ({_redact(dsn)}) is not a standby (pg_is_in_recovery() is false)")
-            delays[name] = r.execute("SHOW recovery_min_apply_delay").fetchone()[0]
+            delays[name] = r.execute(  # in ms, pg_settings' unit for it
+                "SELECT setting::int FROM pg_settings WHERE name = 'recovery_min_apply_delay'").fetchone()[0]
             deadline = time.monotonic() + SETUP_TIMEOUT
             while not r.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
                 if time.monotonic() > deadline:
@@ -382,7 +386,7 @@ def prepare(primary: str, replicas: list[str], table: str, timeout: float) -> di
                     )
                 time.sleep(0.01)
     if delays:
-        facts["replay_delay"] = delays
+        facts["replay_delay_ms"] = delays
     return facts
 
 
@@ -473,6 +477,11 @@ def record_postgres(
     }
     if workload == "register":
         meta["init"] = None  # the rows start with value NULL
+    # The final reads wait this long after the clients stop (and for the replicas to
+    # catch up): reads before it fall in the replication lag, so convergence and
+    # durability are judged on the final reads alone (check's default --quiet-period).
+    quiet_ms = max(facts.get("replay_delay_ms", {}).values(), default=0) + FINAL_QUIET_MS
+    meta["quiet_period"] = int(quiet_ms * 1_000_000)  # the history's unit: ns
     started = time.monotonic()
     with Recorder(out, meta=meta, durable=durable) as recorder:
         run = _Run(recorder, primary, replicas, routing=route, workload=workload, clients=clients, ops=ops,
@@ -497,7 +506,7 @@ def record_postgres(
         run.done.set()
         if failover_after_ms is not None:
             nemesis.join()
-        _Client(run, "final", "final").final_reads()
+        _Client(run, "final", "final").final_reads(quiet_ms / 1000)
         counts = recorder.close()
     summary = {
         "out": out,
