@@ -118,7 +118,7 @@ def bench_postgres(args: argparse.Namespace, work: str) -> None:
                 if s["clients_stopped"] or s["never_completed"]:
                     print(f"  !! {routing} run {run}: stopped {s['clients_stopped']}, "
                           f"never completed {s['never_completed']}")
-                rates.append(s["operations"] / s["seconds"])
+                rates.append((s["operations"] - sum(s["final_reads"].values())) / s["seconds"])
                 reads.append(f"{s['reads']['primary']}/{s['reads']['replica']}")
                 info, fail = info + s["info"], fail + s["fail"]
                 if "replay_wait_ms" in s:

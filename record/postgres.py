@@ -504,6 +504,7 @@ def record_postgres(
             for t in threads:  # each in-flight operation ends within --timeout
                 t.join()
         run.done.set()
+        clients_seconds = time.monotonic() - started
         if failover_after_ms is not None:
             nemesis.join()
         _Client(run, "final", "final").final_reads(quiet_ms / 1000)
@@ -522,7 +523,8 @@ def record_postgres(
         "reads": dict(run.reads),
         "final_reads": dict(run.final_reads),
         "keys_used": run.next_key,
-        "seconds": round(time.monotonic() - started, 3),
+        "seconds": round(clients_seconds, 3),  # the clients' run; the final reads come after
+        "final_seconds": round(time.monotonic() - started - clients_seconds, 3),
         "clients_stopped": list(run.crashed),
         "interrupted": run.interrupted,
         **facts,
