@@ -36,7 +36,7 @@ import re
 import statistics
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
@@ -254,39 +254,46 @@ class _Client:
         self.close()
 
 
+@dataclass(eq=False)
 class _Run:
-    """What the clients share: the settings, the op budget, and the recorder."""
+    """What the clients share: the settings, the op budget, the recorder, the tallies."""
 
-    def __init__(self, recorder: Recorder, primary: str, replicas: list[str], *, routing: Routing,
-                 workload: str, clients: int, ops: int, keys: int, max_writes_per_key: int,
-                 read_ratio: float, think_ms: float,
-                 seed: int, timeout: float, table: str, progress: Callable[[int, int], None] | None):
+    recorder: Recorder
+    dsns: dict[str, str]  # node name (primary, replica, replica2...) -> DSN
+    routing: Routing
+    workload: str
+    clients: int
+    ops: int
+    keys: int
+    max_writes_per_key: int
+    read_ratio: float
+    think_ms: float
+    seed: int
+    timeout: float
+    table: str
+    progress: Callable[[int, int], None] | None = None
+    writer: str = "primary"  # the server taking writes: "replica" once it is promoted
+    started: int = 0
+    interrupted: bool = False  # Ctrl-C: clients finish the operation in hand and stop
+    failover: dict[str, Any] = field(default_factory=dict)
+    waits: list[float] = field(default_factory=list)
+    crashed: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: threading.Event = field(default_factory=threading.Event)  # the clients have stopped
+
+    def __post_init__(self) -> None:
         from psycopg import sql  # present: prepare() has already connected
 
-        self.recorder, self.routing = recorder, routing
-        self.dsns = {"primary": primary, **dict(zip(replica_names(len(replicas)), replicas))}
-        self.replicas = replica_names(len(replicas))
-        self.writer = "primary"  # the server taking writes: "replica" once it is promoted
-        self.workload, self.clients, self.ops, self.keys = workload, clients, ops, keys
-        # Elle's key rotation: a row that has taken max_writes_per_key writes retires and
-        # a fresh one takes its slot, so reads (whole lists) stay short however long the run
-        self.max_writes_per_key = max_writes_per_key
-        self.active = list(range(keys))  # slot -> key number
-        self.writes_to: dict[int, int] = {}
-        self.next_key = keys
-        self.read_ratio, self.think_ms, self.seed, self.timeout = read_ratio, think_ms, seed, timeout
-        self.table, self.progress = table, progress
-        self.lock = threading.Lock()
-        self.started = 0
-        self.interrupted = False  # Ctrl-C: clients finish the operation in hand and stop
+        self.replicas = [name for name in self.dsns if name != "primary"]
         self.reads = dict.fromkeys(self.dsns, 0)
         self.final_reads = dict.fromkeys(self.dsns, 0)
-        self.done = threading.Event()  # the clients have stopped
-        self.failover: dict[str, Any] = {}
-        self.waits: list[float] = []
-        self.crashed: list[str] = []
-        t = sql.Identifier(table)
-        if workload == "list-append":
+        # Elle's key rotation: a row that has taken max_writes_per_key writes retires and
+        # a fresh one takes its slot, so reads (whole lists) stay short however long the run
+        self.active = list(range(self.keys))  # slot -> key number
+        self.writes_to: dict[int, int] = {}
+        self.next_key = self.keys
+        t = sql.Identifier(self.table)
+        if self.workload == "list-append":
             # an upsert: a fresh key's row comes with its first write
             self.write_sql = sql.SQL("INSERT INTO {} AS t (id, elems) VALUES (%s, ARRAY[%s]::bigint[]) "
                                      "ON CONFLICT (id) DO UPDATE SET elems = t.elems || EXCLUDED.elems").format(t)
@@ -344,7 +351,7 @@ def replica_names(n: int) -> list[str]:
     return ["replica" if i == 0 else f"replica{i + 1}" for i in range(n)]
 
 
-def prepare(primary: str, replicas: list[str], table: str, timeout: float) -> dict:
+def prepare(dsns: dict[str, str], table: str, timeout: float) -> dict:
     """Recreate the (empty) table on the primary, wait until every replica
     has replayed it, and describe the servers. Raises PostgresError when it cannot."""
     psycopg = _psycopg()
@@ -357,6 +364,7 @@ def prepare(primary: str, replicas: list[str], table: str, timeout: float) -> di
             raise PostgresError(f"cannot connect to the {name} ({_redact(dsn)}): {_first_line(e)}") from None
 
     facts: dict[str, Any] = {}
+    primary = dsns["primary"]
     with connect(primary, "primary") as p:
         if p.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
             raise PostgresError(f"the primary ({_redact(primary)}) is a standby: give the server that takes writes")
@@ -371,7 +379,9 @@ def prepare(primary: str, replicas: list[str], table: str, timeout: float) -> di
             raise PostgresError(f"cannot create table {table} on the primary: {_first_line(e)}") from None
         lsn = p.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
     delays = {}
-    for name, dsn in zip(replica_names(len(replicas)), replicas):
+    for name, dsn in dsns.items():
+        if name == "primary":
+            continue
         with connect(dsn, name) as r:
             if not r.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
                 raise PostgresError(f"the {name} ({_redact(dsn)}) is not a standby (pg_is_in_recovery() is false)")
@@ -462,7 +472,8 @@ def record_postgres(
         raise ValueError(f"{'failover' if failover_after_ms is not None else f'routing {route}'} needs a replica "
                          "(--replica DSN)")
     open(out, "w").close()  # an unwritable path fails here, before the table is replaced
-    facts = prepare(primary, replicas, table, timeout)
+    dsns = {"primary": primary, **dict(zip(replica_names(len(replicas)), replicas))}
+    facts = prepare(dsns, table, timeout)
     meta = {
         "spec": workload,
         "nil_read": "absent",
@@ -484,10 +495,8 @@ def record_postgres(
     meta["quiet_period"] = int(quiet_ms * 1_000_000)  # the history's unit: ns
     started = time.monotonic()
     with Recorder(out, meta=meta, durable=durable) as recorder:
-        run = _Run(recorder, primary, replicas, routing=route, workload=workload, clients=clients, ops=ops,
-                   keys=keys, max_writes_per_key=max_writes_per_key, read_ratio=read_ratio,
-                   think_ms=think_ms, seed=seed, timeout=timeout,
-                   table=table, progress=progress)
+        run = _Run(recorder, dsns, route, workload, clients, ops, keys, max_writes_per_key, read_ratio,
+                   think_ms, seed, timeout, table, progress)
         workers = [_Client(run, f"c{i}", i) for i in range(clients)]
         threads = [threading.Thread(target=w.loop, name=f"replicheck-c{w.index}", daemon=True) for w in workers]
         if failover_after_ms is not None:
