@@ -131,10 +131,10 @@ def _first_line(e: BaseException) -> str:
 class _Client:
     """One closed-loop client: think, pick a user row, write it or read it back."""
 
-    def __init__(self, run: _Run, name: str, seed: Any):
+    def __init__(self, run: _Run, name: str, index: Any):
         self.run = run
-        self.rng = random.Random(f"{run.seed}/{seed}")
-        self.index = seed
+        self.rng = random.Random(f"{run.seed}/{index}")  # each client its own draws from the seed
+        self.index = index  # also makes its written values unique
         self.written = 0
         self.session: Session = run.recorder.session(name)
         self.links = {node: _Link(dsn, node, run.timeout) for node, dsn in run.dsns.items()}
