@@ -106,13 +106,10 @@ class Encoder:
         v = model.eval(var, model_completion=True)
         return (1 if z3.is_true(v) else 0) if self.per_node else v.as_long()
 
-    def _solver(self):
-        solver = z3.Solver()
+    def _solver(self, kind=z3.Solver):
+        solver = kind()
         solver.set("timeout", self.timeout_ms)
         return solver
-
-    def _alive(self, failed: list[int]) -> list[int]:
-        return [s - d for s, d in zip(self.size, failed)]
 
     def _nodes(self, counts: list[int], from_end: bool = False) -> list[str]:
         chosen = []
@@ -151,6 +148,16 @@ class Encoder:
         return PropertyResult(prop.name, prop.describe(), UNKNOWN,
                               note=f"solver gave up ({solver.reason_unknown()}) within {self.timeout_ms} ms")
 
+    def _proved_or_unknown(self, prop, solver) -> PropertyResult | None:
+        """Check the claim's negation: proved if unsatisfiable, unknown if the solver gave
+        up, None if satisfiable (the caller reads its counterexample from the model)."""
+        verdict = solver.check()
+        if verdict == z3.unsat:
+            return PropertyResult(prop.name, prop.describe(), PROVED)
+        if verdict == z3.unknown:
+            return self._unknown(prop, solver)
+        return None
+
     def _intersects(self, prop: Intersects) -> PropertyResult:
         pa, pb = self.system.predicate(prop.a), self.system.predicate(prop.b)
         solver = self._solver()
@@ -158,11 +165,8 @@ class Encoder:
         solver.add(self.formula(pa, xa), self.formula(pb, xb))
         for g, s in enumerate(self.size):
             solver.add(z3.Not(z3.And(xa[g], xb[g])) if self.per_node else xa[g] + xb[g] <= s)
-        verdict = solver.check()
-        if verdict == z3.unsat:
-            return PropertyResult(prop.name, prop.describe(), PROVED)
-        if verdict == z3.unknown:
-            return self._unknown(prop, solver)
+        if (decided := self._proved_or_unknown(prop, solver)) is not None:
+            return decided
         model = solver.model()
         ca = self._shrink(pa, [self._value(model, x) for x in xa])
         cb = self._shrink(pb, [self._value(model, x) for x in xb])
@@ -202,11 +206,8 @@ class Encoder:
         solver = self._solver()
         ds = self._failure_vars(solver)
         solver.add(self._failed_total(ds) <= prop.f, self._no_quorum_alive(predicate, ds))
-        verdict = solver.check()
-        if verdict == z3.unsat:
-            return PropertyResult(prop.name, prop.describe(), PROVED)
-        if verdict == z3.unknown:
-            return self._unknown(prop, solver)
+        if (decided := self._proved_or_unknown(prop, solver)) is not None:
+            return decided
         failed = [self._value(solver.model(), d) for d in ds]
         return PropertyResult(prop.name, prop.describe(), REFUTED,
                               Counterexample(failed=self._nodes(failed)))
@@ -225,11 +226,8 @@ class Encoder:
                        for d, s, group in zip(ds, self.size, self.groups)]
             options.append(z3.And([lost == index] + pattern))
         solver.add(z3.Or(options), self._no_quorum_alive(predicate, ds))
-        verdict = solver.check()
-        if verdict == z3.unsat:
-            return PropertyResult(prop.name, prop.describe(), PROVED)
-        if verdict == z3.unknown:
-            return self._unknown(prop, solver)
+        if (decided := self._proved_or_unknown(prop, solver)) is not None:
+            return decided
         model = solver.model()
         name = self.system.domains[model.eval(lost).as_long()][0]
         failed = [self._value(model, d) for d in ds]
@@ -238,8 +236,7 @@ class Encoder:
 
     def _fault_tolerance(self, prop: FaultTolerance) -> PropertyResult:
         predicate = self.system.predicate(prop.kind)
-        opt = z3.Optimize()
-        opt.set("timeout", self.timeout_ms)
+        opt = self._solver(z3.Optimize)
         ds = self._failure_vars(opt)
         total = self._failed_total(ds)
         opt.add(self._no_quorum_alive(predicate, ds))
@@ -274,12 +271,15 @@ class Encoder:
         if space > LOAD_ENUMERATION_LIMIT:
             return None
 
-        def holds(counts: tuple, k: int) -> bool:
+        def place(counts: tuple, k: int) -> list[int]:
             c = [0] * groups
             for g, v in zip(others, counts):
                 c[g] = v
             c[axis] = k
-            return self.evaluate(predicate, c)
+            return c
+
+        def holds(counts: tuple, k: int) -> bool:
+            return self.evaluate(predicate, place(counts, k))
 
         minimal = []
         for counts in product(*(range(self.size[g] + 1) for g in others)):
@@ -292,10 +292,7 @@ class Encoder:
                     hi = mid
                 else:
                     lo = mid + 1
-            c = [0] * groups
-            for g, v in zip(others, counts):
-                c[g] = v
-            c[axis] = lo
+            c = place(counts, lo)
             if all(c[g] == 0 or not self.evaluate(predicate, c[:g] + [c[g] - 1] + c[g + 1:]) for g in others):
                 minimal.append(c)
         return minimal
@@ -314,8 +311,7 @@ class Encoder:
                                   note=f"the quorum shapes exceed the enumeration limit {LOAD_ENUMERATION_LIMIT}")
         if not minimal:
             return PropertyResult(prop.name, prop.describe(), MEASURED, value="0", note="no quorum exists")
-        opt = z3.Optimize()
-        opt.set("timeout", self.timeout_ms)
+        opt = self._solver(z3.Optimize)
         ps = [z3.Real(f"p_{i}") for i in range(len(minimal))]
         load = z3.Real("load")
         opt.add(*[p >= 0 for p in ps], z3.Sum(ps) == 1)
