@@ -129,8 +129,9 @@ class ConsistencyResult:
             parts.append("eventually consistent (converges)")
         elif conv is not None and conv.valid is False:
             parts.append(f"does not converge ({_where(conv.witness)})")
-        if self.strongest:
-            parts.append("keeps " + _and([_display(m) for m in self.strongest]))
+        strongest = self.strongest
+        if strongest:
+            parts.append("keeps " + _and([_display(m) for m in strongest]))
         direct = [m for m in self.violated if self.models[m].how == "checked"]
         weakest = [m for m in direct if not any(d in direct for d in _descendants(m))]
         if weakest:
@@ -310,6 +311,7 @@ def _sequential_lists(obs: Observations, by_session: dict) -> ModelResult:
         k = obs.key_of[rid]
         if k not in longest or len(seen) > len(obs.visible[longest[k]]):
             longest[k] = rid
+    last_reads: dict[Any, list[int]] = {}
     for rid, seen in obs.visible.items():
         lid = longest[obs.key_of[rid]]
         full = obs.visible[lid]
@@ -323,12 +325,9 @@ def _sequential_lists(obs: Observations, by_session: dict) -> ModelResult:
             edges.append(Edge(seen[-1], rid, "wr", partial(_saw, read, by_id[seen[-1]])))
         if len(seen) < len(full):
             edges.append(Edge(rid, full[len(seen)], "rw", partial(_did_not_see, read, by_id[full[len(seen)]])))
-    shown = {i for lid in longest.values() for i in obs.visible[lid]}
-    last_reads: dict[Any, list[int]] = {}
-    for rid, seen in obs.visible.items():
-        lid = longest[obs.key_of[rid]]
-        if len(seen) == len(obs.visible[lid]):
+        else:
             last_reads.setdefault(obs.key_of[rid], []).append(rid)
+    shown = {i for lid in longest.values() for i in obs.visible[lid]}
     for wid, w in obs.writes.items():
         if wid not in shown:  # ok, as a crashed append enters writes only when shown
             for rid in last_reads.get(w.key, ()):
@@ -362,7 +361,7 @@ def _final_reads(obs: Observations, ops: list[Op], quiet: float) -> tuple[dict, 
         if op.crashed:
             crashed.add(op.key)
     finals: dict[Any, list[Op]] = {k: [] for k in last_write}
-    for i, op in obs.reads.items():
+    for op in obs.reads.values():
         k = op.key
         if k in finals and op.f == "read" and op.call > last_write[k] + quiet:
             finals[k].append(op)
@@ -437,7 +436,7 @@ def _durability(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
                                reason=_REGISTER_DURABILITY if register else None,
                                witness=Witness(f"{op_label(w)} was acknowledged, but no read after the last write sees it"
                                                + (" or any write that may follow it" if register else ""), [w, r],
-                                               [Edge(r.id, w.id, "rw", f"{op_label(r)} did not see {op_label(w)}")]))
+                                               [Edge(r.id, w.id, "rw", _did_not_see(r, w))]))
     if undecided:
         return ModelResult(DURABILITY, "unknown", "checked", reason=(
             f"no reads after the last write on key{'s' if len(undecided) > 1 else ''} {', '.join(fmt(k) for k in sorted(undecided, key=repr)[:5])}"))
@@ -450,11 +449,13 @@ _REGISTER_DURABILITY = (
 )
 
 
-def _session_model(model: str, holds: bool, witness: Witness | None, obs: Observations, concurrent: str | None) -> ModelResult:
+def _session_model(model: str, decide: Callable[[], tuple[bool, Witness | None]], obs: Observations,
+                   concurrent: str | None) -> ModelResult:
     if obs.anomalies:
         return ModelResult(model, False, "checked", witness=obs.anomalies[0])
     if obs.unsupported or concurrent:
         return ModelResult(model, "unknown", "not checked", reason=obs.unsupported or concurrent)
+    holds, witness = decide()
     return ModelResult(model, holds, "checked", witness=witness)
 
 
@@ -523,12 +524,11 @@ def _check(history: History, spec: Any, models: str | Iterable[str], session_fie
                 direct[SEQ] = _sequential_lists(obs, by_session)
             else:
                 direct[SEQ] = _sequential(ops, spec_obj, by_session, budget, pram)
-    traced = not (obs.anomalies or obs.unsupported or concurrent)
     for g in GUARANTEES:
         if g in wanted:
-            direct[g] = _session_model(g, *(guarantees({g}) if traced else (False, None)), obs, concurrent)
+            direct[g] = _session_model(g, partial(guarantees, {g}), obs, concurrent)
     if PRAM in wanted:
-        direct[PRAM] = _session_model(PRAM, *(guarantees({RYW, MR, MW}) if traced else (False, None)), obs, concurrent)
+        direct[PRAM] = _session_model(PRAM, partial(guarantees, {RYW, MR, MW}), obs, concurrent)
     results, conflicts = _propagate(direct, wanted)
     if CONVERGENCE in wanted:
         results[CONVERGENCE] = _convergence(obs, ops, quiet)
@@ -553,8 +553,9 @@ def _propagate(direct: dict[str, ModelResult], wanted: set[str]) -> tuple[dict[s
     out: dict[str, ModelResult] = {}
     conflicts = []
     for m in MODELS:
-        stronger = [a for a in MODELS if a in nx.ancestors(g, m) and direct.get(a) and direct[a].valid is True]
-        weaker = [d for d in MODELS if d in nx.descendants(g, m) and direct.get(d) and direct[d].valid is False]
+        above, below = nx.ancestors(g, m), nx.descendants(g, m)
+        stronger = [a for a in MODELS if a in above and direct.get(a) and direct[a].valid is True]
+        weaker = [d for d in MODELS if d in below and direct.get(d) and direct[d].valid is False]
         if stronger and weaker:
             conflicts.append(f"{m}: implied by {stronger[-1]} holding and ruled out by {weaker[0]}")
         r = direct.get(m)
@@ -597,7 +598,3 @@ def render_text(result: ConsistencyResult, path: str | None = None) -> str:
             if not r.exact and r.reason:
                 out.append(f"  (approximate: {r.reason})")
     return "\n".join(out)
-
-
-def exit_verdict(result: ConsistencyResult, model: str) -> bool | str:
-    return result.models[model].valid
