@@ -232,8 +232,6 @@ def _observe_lists(ops: list[Op], spec: ListAppend, obs: Observations) -> None:
             elements = element_of.get(op.key, _NO_ELEMENTS)
             ids = tuple([elements[e] for e in seen])
         except KeyError:
-            ids = None
-        if ids is None:
             # some element has no append: the first such one is the witness
             e = next(e for e in seen if (op.key, e) not in writer)
             obs.anomalies.append(_unexplained(op, e, failed.get((op.key, e))))
@@ -253,7 +251,7 @@ def _observe_lists(ops: list[Op], spec: ListAppend, obs: Observations) -> None:
         if n <= len(known) and known[:n] == ids:
             continue
         start = len(known) - 1 if known and ids[: len(known)] == known else 0
-        for x in range(max(start, 0), n - 1):
+        for x in range(start, n - 1):
             a, b = ids[x], ids[x + 1]
             if (a, b) not in ww:
                 ww[(a, b)] = Edge(a, b, "ww", partial(_shows_before, op, by_id[a], by_id[b]))

@@ -49,6 +49,11 @@ class StalenessReport:
         return dict(self.__dict__)
 
 
+def _ci95(p: float, trials: int) -> float:
+    """Half-width of a 95% interval for a sampled proportion (never 0, even at 0 or 1)."""
+    return 1.96 * math.sqrt(max(p * (1 - p), 1.0 / trials) / trials)
+
+
 def staleness(n: int, w: int, r: int, k: int = 1, trials: int = 100_000, seed: int = 0) -> StalenessReport:
     threshold(n, w, r)  # validates
     _require(isinstance(k, int) and k >= 1, f"k={k} must be at least 1")
@@ -70,7 +75,7 @@ def staleness(n: int, w: int, r: int, k: int = 1, trials: int = 100_000, seed: i
         if all(read.isdisjoint(rng.sample(nodes, w)) for _ in range(k)):
             stale += 1
     estimate = stale / trials
-    half = 1.96 * math.sqrt(max(estimate * (1 - estimate), 1.0 / trials) / trials)
+    half = _ci95(estimate, trials)
     return StalenessReport(n, w, r, k, str(p), float(p), float(p ** k), exhaustive,
                            estimate, half, trials, seed)
 
@@ -178,6 +183,6 @@ def wars(n: int, w: int, r: int, times: Sequence[float], w_lat: Latency, a_lat: 
             if t >= need:
                 hits[index] += 1
     consistent = [h / trials for h in hits]
-    ci = [1.96 * math.sqrt(max(p * (1 - p), 1.0 / trials) / trials) for p in consistent]
+    ci = [_ci95(p, trials) for p in consistent]
     lat = {"W": w_lat.text, "A": a_lat.text, "R": r_lat.text, "S": s_lat.text}
     return WarsReport(n, w, r, lat, list(times), consistent, ci, trials, seed)
