@@ -215,48 +215,53 @@ def find_anomaly(events: list[dict]) -> dict | None:
             return float("-inf")
         return write_done.get(a)
 
+    def first_overtaken(times: list, prefix: list, value_of: Any) -> tuple | None:
+        """The first read (by invoke time) older than ``prefix[i - 1]``, the running
+        maximum over the entries whose ``times`` fall before the read began."""
+        for rd in sorted(reads):
+            old_done = done_before(rd[2])
+            i = bisect.bisect_left(times, rd[0])
+            if old_done is None or i == 0:
+                continue
+            t, x = prefix[i - 1]
+            if t > old_done and value_of(x) != rd[2]:
+                return rd, t, x
+        return None
+
     found = []
     # new-then-old: among reads completed before r2 began, the newest write invoke seen.
     by_end = sorted(reads, key=lambda x: x[1])
-    ends = [x[1] for x in by_end]
-    best: list[tuple[float, tuple]] = []
-    for x in by_end:
-        t = write_invoke.get(x[2], float("-inf")) if x[2] is not None else float("-inf")
-        best.append(max(best[-1], (t, x), key=lambda p: p[0]) if best else (t, x))
-    for r2 in sorted(reads):
-        old_done = done_before(r2[2])
-        i = bisect.bisect_left(ends, r2[0])
-        if old_done is None or i == 0:
-            continue
-        t, r1 = best[i - 1]
-        if t > old_done and r1[2] != r2[2]:
-            found.append((r2[0], {
-                "kind": "new-then-old",
-                "first_read": {"value": r1[2], "node": r1[3], "invoke_ms": r1[0] / 1e6, "complete_ms": r1[1] / 1e6},
-                "later_read": {"value": r2[2], "node": r2[3], "invoke_ms": r2[0] / 1e6, "complete_ms": r2[1] / 1e6},
-            }))
-            break
+    best = _running_max((write_invoke.get(x[2], float("-inf")) if x[2] is not None else float("-inf"), x)
+                        for x in by_end)
+    hit = first_overtaken([x[1] for x in by_end], best, lambda r1: r1[2])
+    if hit:
+        r2, _, r1 = hit
+        found.append((r2[0], {"kind": "new-then-old", "first_read": _read(r1), "later_read": _read(r2)}))
     # stale-read: the newest write acknowledged before the read began.
     acks = sorted((done, v) for v, done in write_done.items())
-    ack_times = [a[0] for a in acks]
-    newest: list[tuple[float, Any]] = []
-    for done, v in acks:
-        t = write_invoke[v]
-        newest.append(max(newest[-1], (t, v), key=lambda p: p[0]) if newest else (t, v))
-    for rd in sorted(reads):
-        old_done = done_before(rd[2])
-        i = bisect.bisect_left(ack_times, rd[0])
-        if old_done is None or i == 0:
-            continue
-        t, v = newest[i - 1]
-        if t > old_done and v != rd[2]:
-            found.append((rd[0], {
-                "kind": "stale-read",
-                "read": {"value": rd[2], "node": rd[3], "invoke_ms": rd[0] / 1e6, "complete_ms": rd[1] / 1e6},
-                "newer_write": {"value": v, "invoke_ms": t / 1e6, "acked_ms": write_done[v] / 1e6},
-            }))
-            break
+    newest = _running_max((write_invoke[v], v) for _, v in acks)
+    hit = first_overtaken([a[0] for a in acks], newest, lambda v: v)
+    if hit:
+        rd, t, v = hit
+        found.append((rd[0], {
+            "kind": "stale-read",
+            "read": _read(rd),
+            "newer_write": {"value": v, "invoke_ms": t / 1e6, "acked_ms": write_done[v] / 1e6},
+        }))
     return min(found, key=lambda f: f[0])[1] if found else None
+
+
+def _running_max(items: Iterable[tuple]) -> list[tuple]:
+    """Prefix maxima of ``(time, item)`` pairs by time; a tie keeps the earlier pair."""
+    out: list[tuple] = []
+    for p in items:
+        out.append(p if not out or p[0] > out[-1][0] else out[-1])
+    return out
+
+
+def _read(r: tuple) -> dict:
+    """A read ``(invoke, complete, value, node)`` as reported."""
+    return {"value": r[2], "node": r[3], "invoke_ms": r[0] / 1e6, "complete_ms": r[1] / 1e6}
 
 
 __all__ = ["ConfigError", "QuorumSimulation", "SeedRun", "find_anomaly", "scenario", "simulate_quorum"]
