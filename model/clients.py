@@ -31,11 +31,7 @@ def apply_op(store: dict, f: str, key: Any, value: Any) -> tuple[bool, Any]:
         store[key] = value
         return True, None
     if f == "append":
-        cur = store.get(key)
-        if isinstance(value, str):
-            store[key] = (cur or "") + value
-        else:
-            store[key] = (cur or ()) + (value,)
+        store[key] = appended(store.get(key), value)
         return True, None
     if f == "cas":
         if store.get(key) == value[0]:
@@ -43,6 +39,13 @@ def apply_op(store: dict, f: str, key: Any, value: Any) -> tuple[bool, Any]:
             return True, None
         return False, None
     raise ValueError(f"unknown operation {f!r}")
+
+
+def appended(cur: Any, value: Any) -> Any:
+    """``cur`` (None: nothing yet) with ``value`` appended: strings concatenate, else a tuple."""
+    if isinstance(value, str):
+        return (cur or "") + value
+    return (cur or ()) + (value,)
 
 
 class Protocol:
@@ -245,9 +248,10 @@ class Client(Node):
             e["node"] = node
         self.recorder.events.append(e)
         if typ == "ok" and f != "read":
-            self.recorder.acked_writes.append((key, value[1] if f == "cas" else value, self.sim.now))
+            written = value[1] if f == "cas" else value
+            self.recorder.acked_writes.append((key, written, self.sim.now))
             self.recorder.acked_uids.append((self.id, self.current[0]))  # type: ignore[index]
-            self.workload.wrote(value[1] if f == "cas" else value)
+            self.workload.wrote(written)
         if typ == "info":
             self.process = self.recorder.new_process()
         self.current = None

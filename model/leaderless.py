@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .clients import Protocol, apply_op
+from .clients import Protocol, appended
 from .sim import Node, ms_to_ns
 
 READ_REPAIRS = ("none", "async", "blocking")
@@ -215,8 +215,9 @@ class Replica(Node):
         req.payload = payload
         req.responders = set()
         req.stood_in = set()
+        msg = payload + (None,) if payload[0] == "put" else payload
         for n in self.c.replica_ids:
-            self.send(n, payload + (None,) if payload[0] == "put" else payload)
+            self.send(n, msg)
         if self.c.cfg.sloppy and self.c.fallback_ids:
             self.after(ms_to_ns(self.c.cfg.sloppy_wait_ms), self._recruit, rid, req.phase_no)
 
@@ -248,12 +249,7 @@ class Replica(Node):
                 return
             best_ts, best_value = req.best if req.best else (None, None)
             if req.f in ("write", "append"):
-                if req.f == "append":
-                    held = {} if best_value is None else {req.key: best_value}
-                    apply_op(held, "append", req.key, req.value)
-                    req.write_value = held[req.key]
-                else:
-                    req.write_value = req.value
+                req.write_value = appended(best_value, req.value) if req.f == "append" else req.value
                 # One above what was read, so the write supersedes it; outside ABD the
                 # coordinator's clock is used when it is ahead, as Cassandra would.
                 counter = best_ts[0] + 1 if best_ts is not None else 1

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import networkx as nx
 
-from .clients import Protocol, apply_op
+from .clients import Protocol, appended
 from .sim import Node
 
 GRAPHS = ("all-to-all", "ring", "star")
@@ -122,9 +122,7 @@ class Leader(Node):
                     # The home leader appends to what it holds now and ships the whole new
                     # value: appends made concurrently at two leaders are a conflict like
                     # any other, and LWW keeps one of them.
-                    held = {} if self.read(key) is None else {key: self.read(key)}
-                    apply_op(held, "append", key, value)
-                    value = held[key]
+                    value = appended(self.read(key), value)
                 uid = (self.id, src, op)
                 version = self._new_version(key)
                 self.seen.add(uid)
