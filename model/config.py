@@ -332,8 +332,13 @@ def _apply_fault(sim: Simulator, proto: Any, cfg: RunConfig, fault: Fault, recor
         _do_fault(sim, fault, cfg, node_id)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    for f in sim.faults[before:]:
-        recorder.events.append({"process": "nemesis", "type": "info", "f": f["f"], "value": f["value"], "time": f["time"]})
+    record_faults(recorder, sim.faults[before:])
+
+
+def record_faults(recorder: Recorder, faults: list[dict]) -> None:
+    """The simulator's fault records, as nemesis events in the client history."""
+    recorder.events.extend(
+        {"process": "nemesis", "type": "info", "f": f["f"], "value": f["value"], "time": f["time"]} for f in faults)
 
 
 def _do_fault(sim: Simulator, fault: Fault, cfg: RunConfig, node_id: Any) -> None:

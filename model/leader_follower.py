@@ -309,7 +309,7 @@ class Orchestrator(Node):
                 best = max(alive, key=lambda n: (self.position.get(n, 0), -self.c.replica_ids.index(n)))
                 self.epoch += 1
                 self.failovers.append({"time": now, "from": self.leader, "to": best, "epoch": self.epoch})
-                self.sim.faults.append({"time": now, "f": "failover", "value": {"from": self.leader, "to": best, "epoch": self.epoch}})
+                self.sim.note_fault("failover", {"from": self.leader, "to": best, "epoch": self.epoch})
                 self.leader = best
                 self.send(best, ("promote", self.epoch))
                 for n in self.c.replica_ids:
@@ -368,13 +368,13 @@ class LeaderFollower(Protocol):
         if f != "read":
             return leader
         r = self.cfg.reads
-        followers = [n for n in self.replica_ids if n != leader] or [leader]
         if r.kind == "leader":
             return leader
         if r.kind == "pin-after-write":
             last = s.get("last_write_at")
             if last is not None and self.sim.now - last < ms_to_ns(r.pin_ms):
                 return leader
+        followers = [n for n in self.replica_ids if n != leader] or [leader]
         return followers[self.sim.rng.randrange(len(followers))]
 
     def request_meta(self, client: Any, f: str, dst: str) -> dict:
@@ -433,9 +433,6 @@ class LeaderFollower(Protocol):
             "leaders_that_acked_writes": sorted(leaders),
             "split_brain": split,
         }
-
-    def final_states(self) -> dict:
-        return {r.id: r.describe() for r in self.replicas}
 
 
 def _summary_ms(xs: list[int]) -> dict:
@@ -503,10 +500,7 @@ def compare_replication(*, seed: int = 1, ops: int = 2000, nodes: int = 3, laten
     for mode in modes:
         base = {"seed": seed, "ops": ops, "nodes": nodes, "latency": latency, "replication": mode}
         quiet = run(make_config("leader-follower", {**base, "reads": "replica"}))
-        lat = sorted(
-            e["time"] - inv
-            for inv, e in _write_latencies(quiet.events)
-        )
+        lat = _summary_ms(sorted(e["time"] - inv for inv, e in _write_latencies(quiet.events)))
         crash = run(make_config("leader-follower", {
             **base, "failover": "auto", "partition": [f"20:n1|{followers}"], "crash": ["n1@60"],
         }))
@@ -514,8 +508,8 @@ def compare_replication(*, seed: int = 1, ops: int = 2000, nodes: int = 3, laten
         writes = [e for e in down.events if e["type"] != "invoke" and e["f"] == "write"]
         rows.append({
             "replication": mode,
-            "write_latency_median_ms": round(lat[len(lat) // 2] / 1e6, 3) if lat else None,
-            "write_latency_p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1e6, 3) if lat else None,
+            "write_latency_median_ms": lat.get("median"),
+            "write_latency_p99_ms": lat.get("p99"),
             "acked_writes_lost_on_leader_crash": crash.measurements["acked_writes_lost"],
             "replication_lag_median_ms": quiet.measurements["replication_lag_ms"].get("median"),
             "replication_lag_p99_ms": quiet.measurements["replication_lag_ms"].get("p99"),

@@ -37,7 +37,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from .clients import Client, Recorder, Workload
-from .config import ConfigError, RunConfig, build_protocol, parse_config
+from .config import ConfigError, RunConfig, build_protocol, parse_config, record_faults
 from .sim import Simulator, ms_to_ns
 
 SLICE_MS = 5.0  # "run" delivers everything, then lets this much time pass, and repeats
@@ -220,8 +220,7 @@ class SimulatedCluster:
         self._note_faults()
 
     def _note_faults(self) -> None:
-        for f in self.sim.faults[self._faults_seen:]:
-            self.recorder.events.append({"process": "nemesis", "type": "info", "f": f["f"], "value": f["value"], "time": f["time"]})
+        record_faults(self.recorder, self.sim.faults[self._faults_seen:])
         self._faults_seen = len(self.sim.faults)
 
     def _invoke(self, cid: str, f: str, node: str | None, *, plain: bool = False) -> Any:
@@ -374,11 +373,7 @@ def _run(c: SimulatedCluster, s: dict) -> str:
 
 
 def _partition(c: SimulatedCluster, s: dict) -> str:
-    groups = [list(g) for g in s["groups"]]
-    for g in groups:
-        for n in g:
-            if n not in c.sim.nodes:
-                raise KeyError(f"no node {n!r}")
+    groups = [[c._node(n) for n in g] for g in s["groups"]]
     c.sim.partition(groups)
     return "partition: " + " | ".join(",".join(g) for g in groups) + " (clients reach every side)"
 

@@ -405,7 +405,7 @@ class Simulator:
 
     # -- faults (each is recorded in self.faults)
 
-    def _fault(self, f: str, value: Any) -> None:
+    def note_fault(self, f: str, value: Any) -> None:
         self.faults.append({"time": self.now, "f": f, "value": value})
 
     def crash(self, node_id: str, *, lose_unflushed: bool = False) -> None:
@@ -415,7 +415,7 @@ class Simulator:
         node.up = False
         node.incarnation += 1
         node.on_crash(lose_unflushed)
-        self._fault("crash", {"node": node_id, "lose_unflushed": lose_unflushed})
+        self.note_fault("crash", {"node": node_id, "lose_unflushed": lose_unflushed})
 
     def restart(self, node_id: str) -> None:
         node = self.nodes[node_id]
@@ -423,7 +423,7 @@ class Simulator:
             return
         node.up = True
         node.incarnation += 1
-        self._fault("restart", node_id)
+        self.note_fault("restart", node_id)
         node.on_restart()
 
     def partition(self, groups: Iterable[Iterable[str]]) -> None:
@@ -435,12 +435,12 @@ class Simulator:
             described.append(members)
             for n in members:
                 self._group[n] = i
-        self._fault("partition", described)
+        self.note_fault("partition", described)
 
     def heal(self) -> None:
         self._group = {}
-        self._fault("heal", None)
+        self.note_fault("heal", None)
 
     def set_skew(self, node_id: str, ms: float) -> None:
         self.nodes[node_id].skew_ns = ms_to_ns(ms)
-        self._fault("skew", {"node": node_id, "ms": ms})
+        self.note_fault("skew", {"node": node_id, "ms": ms})
