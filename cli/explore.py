@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -182,8 +183,6 @@ def _replay(path: str, as_json: bool) -> int:
     if not isinstance(explore_meta, dict):
         raise click.UsageError(f"{path} has no explore metadata: only files saved by replicheck explore replay")
     r = replay(explore_meta)
-    import io
-
     buf = io.StringIO()
     write_jsonl(buf, r.events, meta)
     with open(path, encoding="utf-8") as fh:
