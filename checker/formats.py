@@ -16,7 +16,7 @@ import os
 import re
 from typing import IO, Any, Iterable
 
-from .history import Event, History, HistoryError, event_from_dict, no_gc, tuplify
+from .history import NEMESIS, Event, History, HistoryError, event_from_dict, no_gc, tuplify
 
 FORMATS = ("jsonl", "json", "edn", "jepsen-log")
 
@@ -65,7 +65,7 @@ def _parse(data: bytes | str, path: str | None, format: str | None, independent:
         raise HistoryError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}", path)
     reader = {"jsonl": _read_jsonl, "json": _read_json, "edn": _read_edn, "jepsen-log": _read_log}[format]
     events, meta, skipped = reader(text, path)
-    if not any(e.process != "nemesis" for e in events):
+    if not any(e.process != NEMESIS for e in events):
         raise HistoryError("no client operations found in the history", path)
     meta = {**FORMAT_DEFAULTS[format], **meta}
     history = History.from_events(events, path=path, meta=meta, format=format, skipped=skipped)
@@ -166,12 +166,27 @@ def _read_json(text: str, path: str | None):
         raise HistoryError(f"malformed JSON: {e.msg} (column {e.colno})", path, e.lineno) from None
     if not isinstance(data, list):
         raise HistoryError("expected a JSON array of events", path, 1)
-    lines = _element_lines(text)
-    events = []
-    for i, d in enumerate(data):
-        line = lines[i] if lines and len(lines) == len(data) else None
-        events.append(event_from_dict(d, path=path, line=line))
+    lines = _json_element_lines(text)
+    events = [event_from_dict(d, path=path, line=line) for d, line in zip(data, lines)]
     return events, {}, {}
+
+
+def _json_element_lines(text: str) -> list[int]:
+    """Lines where the elements of a JSON array start. The text has just parsed as an
+    array, so it is valid: the C decoder finds where each element ends, in a fraction
+    of the time the EDN tokenizer (``_element_lines``) takes on a big history."""
+    scan = json.JSONDecoder().raw_decode
+    lines: list[int] = []
+    line, at, pos = 1, 0, text.index("[") + 1
+    while True:
+        while text[pos] in " \t\n\r,":
+            pos += 1
+        if text[pos] == "]":
+            return lines
+        line += text.count("\n", at, pos)
+        lines.append(line)
+        at = pos
+        pos = scan(text, pos)[1]
 
 
 # ---------------------------------------------------------------- EDN
