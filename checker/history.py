@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
 EVENT_TYPES = ("invoke", "ok", "fail", "info")
@@ -221,8 +221,6 @@ class History:
         writing every value as a tuple ``[key value]``; unwrapped, the history splits by
         key like any other.
         """
-        from dataclasses import replace
-
         ops = []
         for op in self.ops:
             parts = []
@@ -391,8 +389,7 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
         if comp is not None:
             extra.update(comp.extra)
         f, key = inv.f, inv.key if inv.key is not None else (comp.key if comp else None)
-        micro = _single_micro_op(inv.value)
-        if f == "txn" and micro is not None:
+        if f == "txn" and (micro := _single_micro_op(value)) is not None:
             f, key, value = micro
             if output is not UNKNOWN:
                 done = _single_micro_op(output)

@@ -44,7 +44,7 @@ def render_html(
     text_report: str | None = None,
 ) -> str:
     """The page for ``history`` and (optionally) its ``result`` and minimal counterexample."""
-    timed = all(e.time is not None for e in history.events if e.process != NEMESIS)
+    timed = history.timed
     by_id = {op.id: op for op in history.ops}
     end = 0.0
     ops_data = []

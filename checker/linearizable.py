@@ -22,7 +22,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from .history import Op
+from .history import HistoryError, Op
 
 VALID, INVALID, UNKNOWN_VERDICT = True, False, "unknown"
 
@@ -398,8 +398,6 @@ def check_ops(
     budget = budget or Budget()
     validate = getattr(spec, "validate", None)
     if validate is not None:
-        from .history import HistoryError
-
         for op in ops:
             msg = validate(op)
             if msg:

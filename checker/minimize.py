@@ -129,16 +129,15 @@ def minimize(
         # writes it could be seeing, so nothing read comes from nowhere.
         grounded = True
         target = lambda subset: closed(subset) == subset and invalid(subset)  # noqa: E731
-    test = target
 
     # Processes first: one check can drop a whole client's operations.
     by_process: dict[Any, list[Op]] = {}
     for op in current:
         by_process.setdefault(op.process, []).append(op)
     deadline = None if timeout is None else time.monotonic() + timeout
-    groups = _ddmin(list(by_process.values()), lambda gs: test(closed([o for g in gs for o in g])), deadline)
+    groups = _ddmin(list(by_process.values()), lambda gs: target(closed([o for g in gs for o in g])), deadline)
     current = closed([o for g in groups for o in g])
-    current = closed(_ddmin(sorted(current, key=lambda o: o.id), lambda ops: test(closed(ops)), deadline))
+    current = closed(_ddmin(sorted(current, key=lambda o: o.id), lambda ops: target(closed(ops)), deadline))
 
     # Single removals, without the closure: ddmin's last round already tried them with it,
     # and 1-minimality is promised in the plain sense. Also confirms it explicitly.
@@ -147,7 +146,7 @@ def minimize(
     while shrinking and (deadline is None or time.monotonic() < deadline):
         shrinking = False
         for i in range(len(current)):
-            if test(current[:i] + current[i + 1 :]):
+            if target(current[:i] + current[i + 1 :]):
                 current = current[:i] + current[i + 1 :]
                 shrinking = True
                 break

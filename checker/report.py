@@ -45,8 +45,8 @@ def render_text(result: Result, spec: Any = None, path: str | None = None) -> st
     ]
     if history is not None:
         notes = []
-        if history.never_completed:
-            notes.append(f"{history.never_completed} operations never completed (treated as info)")
+        if never := history.never_completed:
+            notes.append(f"{never} operations never completed (treated as info)")
         for why, count in history.skipped.items():
             notes.append(f"{count} {why} skipped")
         if history.faults:
