@@ -81,11 +81,6 @@ class ListAppend(BaseSpec):
                     by_element[x].append(op)
         return {op.id: by_element.get(op.value, []) for op in ops if op.f == "append"}
 
-    def describe_op(self, op: Op) -> str:
-        if op.f == "read":
-            return f"read {fmt(op.output)}"
-        return f"append {fmt(op.value)}"
-
     def explain(self, state: Any, op: Op) -> str:
         if op.f == "read":
             return f"can't read {fmt(op.output)} from list {fmt(state)}{_difference(op.output, state)}"

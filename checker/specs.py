@@ -188,11 +188,9 @@ class Register(BaseSpec):
         return super().explain(state, op)
 
     def describe_op(self, op: Op) -> str:
-        if op.f == "read":
-            return f"read {fmt(op.output)}"
         if op.f == "cas":
             return f"cas {fmt(op.value[0])}->{fmt(op.value[1])}"
-        return f"{op.f} {fmt(op.value)}"
+        return super().describe_op(op)
 
     def required_values(self, op: Op) -> list[Any]:
         """Values an operation can observe; a crashed write of any other value is moot."""
@@ -304,11 +302,6 @@ class KV(BaseSpec):
     def prune(self, ops: list[Op]) -> list[Op]:
         return [op for op in ops if op.status != "fail" and not (op.f == "get" and self.unknown_read(op))]
 
-    def describe_op(self, op: Op) -> str:
-        if op.f == "get":
-            return f"get {fmt(op.output)}"
-        return f"{op.f} {fmt(op.value)}"
-
     def explain(self, state: Any, op: Op) -> str:
         if op.f == "get":
             return f"can't get {fmt(op.output)} from key {op.key!r} holding {fmt(state)}"
@@ -339,7 +332,7 @@ class SetSpec(BaseSpec):
         if op.f == "add" and not _hashable(op.value):
             return f"add value must be a plain value, got {op.value!r}"
         if op.f == "read" and op.output not in (UNKNOWN, None):
-            if not isinstance(op.output, (tuple, frozenset)) or not all(map(_hashable, op.output)):
+            if not isinstance(op.output, (tuple, frozenset)) or not _hashable(op.output):
                 return f"read must return a collection of elements, got {fmt(op.output)}"
         return None
 
