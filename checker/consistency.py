@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable
 
 from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe, op_label
 from .history import History, HistoryError, Op, no_gc
-from .linearizable import Budget, check_ops, wgl
+from .linearizable import Budget, check_ops, searchable_parts, wgl
 from .sessions import GUARANTEES, MR, MW, RYW, WFR, _before, _did_not_see, _saw, check_guarantees, sessions
 from .specs import NO_INIT, fmt
 
@@ -265,9 +265,7 @@ def _sequential(ops: list[Op], spec: Any, by_session: dict, budget: Budget,
         if holds is False:
             return ModelResult(SEQ, False, "checked", witness=Witness(
                 f"no order keeps every session's order, as even PRAM fails: {witness.summary}", witness.ops, witness.cycle))
-    partition, prune = getattr(spec, "partition", None), getattr(spec, "prune", None)
-    parts = list(partition(ops)) if partition else [list(ops)]
-    parts = [prune(p) if prune else [o for o in p if o.status != "fail"] for p in parts]
+    parts = searchable_parts(ops, spec)
     # Prune's reasons (a read accepting any value; a crashed write nobody observed) hold
     # for any order, not just real-time ones, so pruning stays sound here.
     parts = [[replace(o, call=0.0, ret=1.0 if o.ok else math.inf) for o in p] for p in parts]

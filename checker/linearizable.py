@@ -380,6 +380,16 @@ class Result:
         return jsonable(d)
 
 
+def searchable_parts(ops: list[Op], spec: Any) -> list[list[Op]]:
+    """``ops`` split by the spec (keys), without failed ops, pruned by the spec."""
+    partition, prune = getattr(spec, "partition", None), getattr(spec, "prune", None)
+    parts = list(partition(ops)) if partition else [list(ops)]
+    # A failed op certainly did nothing: it goes here, for every spec, before the spec's
+    # own pruning (the search would otherwise take it for one that may have happened).
+    parts = [[op for op in p if op.status != "fail"] for p in parts]
+    return [prune(p) for p in parts] if prune else parts
+
+
 def check_ops(
     ops: list[Op],
     spec: Any,
@@ -405,13 +415,7 @@ def check_ops(
                 raise HistoryError(msg, path, op.line)
     started = time.perf_counter()
     clock = budget.start(progress)
-    partition = getattr(spec, "partition", None)
-    parts = list(partition(ops)) if partition else [list(ops)]
-    prune = getattr(spec, "prune", None)
-    if prune is not None:
-        parts = [prune(p) for p in parts]
-    else:
-        parts = [[op for op in p if op.status != "fail"] for p in parts]
+    parts = searchable_parts(ops, spec)
     # Small parts first: an invalid verdict found early saves the big searches.
     order = sorted(range(len(parts)), key=lambda k: len(parts[k]))
     clock.total = sum(op.ok for p in parts for op in p)

@@ -66,8 +66,7 @@ class ListAppend(BaseSpec):
         return [
             op
             for op in ops
-            if op.status != "fail"
-            and not (op.f == "read" and self.unknown_read(op))
+            if not (op.f == "read" and self.unknown_read(op))
             and not (op.crashed and op.f == "append" and op.value not in seen)
         ]
 

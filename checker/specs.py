@@ -16,7 +16,8 @@ and optionally
   search is exponential in the concurrency of each part, not of the whole.
 - ``prune(ops) -> ops``: drop operations whose presence cannot change the verdict
   (a crashed read, a read of unknown value, a crashed write that nobody read). Must be
-  sound: the verdict on what is returned equals the verdict on the whole.
+  sound: the verdict on what is returned equals the verdict on the whole. Failed
+  operations are gone before it is called.
 - ``validate(op) -> str | None``: a message when the op's value has the wrong shape.
 - ``read_only(op) -> bool``: op never changes the state (a read). The search then places
   a fitting read at once without trying alternatives. Must be exact.
@@ -218,8 +219,6 @@ class Register(BaseSpec):
         watchers = self.observers(ops)
         keep = []
         for op in ops:
-            if op.status == "fail":
-                continue
             if op.f == "read" and self.unknown_read(op):
                 continue
             if op.crashed and op.f != "read" and not watchers[op.id]:
@@ -300,7 +299,7 @@ class KV(BaseSpec):
         return None
 
     def prune(self, ops: list[Op]) -> list[Op]:
-        return [op for op in ops if op.status != "fail" and not (op.f == "get" and self.unknown_read(op))]
+        return [op for op in ops if not (op.f == "get" and self.unknown_read(op))]
 
     def explain(self, state: Any, op: Op) -> str:
         if op.f == "get":
@@ -337,7 +336,7 @@ class SetSpec(BaseSpec):
         return None
 
     def prune(self, ops: list[Op]) -> list[Op]:
-        return [op for op in ops if op.status != "fail" and not (op.f == "read" and self.unknown_read(op))]
+        return [op for op in ops if not (op.f == "read" and self.unknown_read(op))]
 
     def describe_op(self, op: Op) -> str:
         if op.f == "read":
@@ -379,9 +378,6 @@ class FifoQueue(BaseSpec):
             return f"{op.f} value must be a plain value, got {v!r}"
         return None
 
-    def prune(self, ops: list[Op]) -> list[Op]:
-        return [op for op in ops if op.status != "fail"]
-
     def describe_op(self, op: Op) -> str:
         if op.f == "dequeue":
             return f"dequeue {fmt(op.output)}"
@@ -409,9 +405,6 @@ class Mutex(BaseSpec):
         if op.f == "release":
             return state, False
         return False, state
-
-    def prune(self, ops: list[Op]) -> list[Op]:
-        return [op for op in ops if op.status != "fail"]
 
     def describe_state(self, state: Any) -> str:
         return "held" if state else "free"

@@ -127,6 +127,33 @@ def test_user_spec_loaded_by_module_path(tmp_path, monkeypatch):
     assert res.exit_code == 2 and "cannot load spec" in res.output
 
 
+def test_a_failed_op_of_a_user_spec_did_nothing(tmp_path, monkeypatch):
+    # BaseSpec's prune keeps every op: the failed add must still not count as one that
+    # may have happened, or the read of 2 would pass
+    (tmp_path / "basespecs.py").write_text(
+        "from replicheck.checker.specs import BaseSpec\n"
+        "class Counter(BaseSpec):\n"
+        "    name = 'counter'\n"
+        "    functions = ('add', 'read')\n"
+        "    def __init__(self, init=0, nil_read='absent'):\n"
+        "        super().__init__(init or 0, nil_read)\n"
+        "    def step(self, state, op):\n"
+        "        if op.f == 'add':\n"
+        "            return True, state + op.value\n"
+        "        return op.output == state, state\n"
+    )
+    h = tmp_path / "h.jsonl"
+    h.write_text(
+        '{"process": 0, "type": "invoke", "f": "add", "value": 2}\n'
+        '{"process": 0, "type": "fail", "f": "add", "value": 2}\n'
+        '{"process": 1, "type": "invoke", "f": "read", "value": null}\n'
+        '{"process": 1, "type": "ok", "f": "read", "value": 2}\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    res = run(h, "--spec", "basespecs:Counter")
+    assert res.exit_code == 1, res.output
+
+
 def test_minimize_prints_and_writes_a_history_that_checks_invalid_alone(tmp_path):
     out = tmp_path / "min.jsonl"
     res = run(ROOT / "histories" / "stale-replica-read.jsonl", "--minimize-out", out)
