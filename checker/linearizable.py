@@ -96,7 +96,7 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
     """
     clock = clock or Budget(timeout=None, max_memory_mb=None).start()
     ok_ops = sorted((o for o in ops if o.ok), key=lambda o: (o.ret, o.call, o.id))
-    crashed = sorted((o for o in ops if not o.ok), key=lambda o: (o.call, o.id))
+    crashed = sorted((o for o in ops if o.crashed), key=lambda o: (o.call, o.id))  # failed: did nothing
     m, c = len(ok_ops), len(crashed)
     if m == 0:
         return PartResult(VALID, ops, linearization=[])
