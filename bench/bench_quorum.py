@@ -10,7 +10,7 @@ import argparse
 import statistics
 import time
 
-from replicheck.checker import quorum as q
+from replicheck import quorum as q
 
 
 def timed(fn, repeat: int):

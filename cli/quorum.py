@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from replicheck.checker import quorum as q
-from replicheck.checker import staleness as pbs
+from replicheck import quorum as q
+from replicheck.quorum import staleness as pbs
 
 
 def _fail(message: str) -> None:

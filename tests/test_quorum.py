@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from replicheck.checker import quorum as q
-from replicheck.checker import staleness as pbs
+from replicheck import quorum as q
+from replicheck.quorum import staleness as pbs
 
 settings.register_profile("quorum", max_examples=60, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -268,7 +268,7 @@ def test_per_node_encoding_agrees_with_brute_force(system, f):
 
 
 def test_counting_groups_are_interchangeable_nodes():
-    from replicheck.checker.quorum_z3 import partition
+    from replicheck.quorum.prove import partition
 
     assert partition(q.threshold(1001, 501, 501)) == [tuple(f"n{i}" for i in range(1, 1002))]
     assert len(partition(q.multi_dc({"a": 3, "b": 3, "c": 3}, "QUORUM", "ONE"))) == 3  # datacenters
@@ -351,7 +351,7 @@ def test_importing_the_quorum_module_does_not_import_z3():
     import subprocess
     import sys
 
-    code = "import sys, replicheck.checker.quorum; print('z3' in sys.modules)"
+    code = "import sys, replicheck.quorum; print('z3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from replicheck.checker import quorum as q
+from replicheck import quorum as q
 from replicheck.cli.main import cli
 
 

@@ -1,4 +1,5 @@
-"""Z3 encodings of quorum properties.
+"""Quorum properties proved or refuted with Z3: the encodings and the two entry points,
+``check`` and ``solve_threshold``. The only module that imports z3.
 
 Counting encoding: two nodes are interchangeable when every atom of every predicate
 gives them the same weight and they sit in the same failure domain and role; swapping
@@ -19,14 +20,17 @@ set arithmetic.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from itertools import product
+from typing import Sequence
 
 import z3
 
-from .quorum import (
-    MEASURED, PROVED, REFUTED, UNKNOWN, AllOf, AtLeast, Available, Counterexample,
-    FaultTolerance, Intersects, Load, Predicate, PropertyResult, QuorumSystem, SurvivesDomainLoss,
+from .systems import (
+    MEASURED, PROVED, REFUTED, UNKNOWN, AllOf, AtLeast, Available, CheckReport, Counterexample,
+    FaultTolerance, Intersects, Load, Predicate, Property, PropertyResult, QuorumSpecError, QuorumSystem,
+    SurvivesDomainLoss, _require, default_properties, threshold,
 )
 
 # Count vectors enumerated for the load linear programme; beyond this, load is unknown.
@@ -365,3 +369,84 @@ def optimise_threshold(write_failures: int, read_failures: int, read_write: bool
         return UNKNOWN
     m = opt.model()
     return m.eval(N).as_long(), m.eval(W).as_long(), m.eval(R).as_long()
+
+
+# ---------------------------------------------------------------------------
+# Entry points
+
+
+def check(system: QuorumSystem, properties: Sequence[Property] | None = None, *,
+          encoding: str = "auto", timeout_ms: int = 10_000) -> CheckReport:
+    """Prove or refute each property with Z3.
+
+    ``encoding``: "auto" counts nodes per group of interchangeable nodes (singleton
+    groups only when nothing is interchangeable); "per-node" forces one Boolean per node
+    per quorum, which is exponentially slower on threshold systems and exists to show it.
+    ``timeout_ms`` bounds each solver call; running out gives status "unknown".
+    """
+    if properties is None:
+        properties = default_properties(system)
+    if encoding not in ("auto", "per-node"):
+        raise QuorumSpecError(f"unknown encoding {encoding!r}; use auto or per-node")
+    for prop in properties:
+        kinds = (prop.a, prop.b) if isinstance(prop, Intersects) else (prop.kind,)
+        for kind in kinds:
+            system.predicate(kind)
+        if isinstance(prop, Available):
+            _require(isinstance(prop.f, int) and prop.f >= 0, f"f={prop.f} must be >= 0")
+        if isinstance(prop, SurvivesDomainLoss):
+            _require(bool(system.domains), f"{system.description} has no datacenters to lose")
+    encoder = Encoder(system, per_node=encoding == "per-node", timeout_ms=timeout_ms)
+    return CheckReport(system, encoder.encoding, [encoder.decide(p) for p in properties])
+
+
+# ---------------------------------------------------------------------------
+# The smallest threshold configuration meeting requirements
+
+
+@dataclass(frozen=True)
+class ThresholdSolution:
+    """Smallest (N, then W + R, then R) meeting the requirements, or ``None`` values if
+    none exists up to ``max_n``. ``verified`` is the independent ``check`` of the answer."""
+
+    requirements: dict
+    n: int | None
+    w: int | None
+    r: int | None
+    status: str
+    verified: CheckReport | None = None
+
+    def to_dict(self) -> dict:
+        return {"requirements": dict(self.requirements), "n": self.n, "w": self.w, "r": self.r,
+                "status": self.status, "verified": self.verified.to_dict() if self.verified else None}
+
+
+def solve_threshold(write_failures: int = 0, read_failures: int = 0, read_write: bool = True,
+                    write_write: bool = False, n: int | None = None, max_n: int = 1001,
+                    timeout_ms: int = 10_000) -> ThresholdSolution:
+    """Find the smallest threshold system (N, W, R) with Z3's optimiser.
+
+    The requirements are written over symbolic N, W, R as universally quantified
+    counting statements (e.g. "no two disjoint groups of W and R nodes fit in N") and
+    Z3's quantifier elimination turns them into linear constraints before optimising;
+    the answer is then re-proved by ``check`` on the concrete system.
+    """
+    for name, value in (("write failures", write_failures), ("read failures", read_failures)):
+        _require(isinstance(value, int) and value >= 0, f"{name} must be >= 0, got {value}")
+    _require(n is None or (isinstance(n, int) and n >= 1), f"N={n} must be at least 1")
+    _require(isinstance(max_n, int) and max_n >= 1, f"max N={max_n} must be at least 1")
+    requirements = {"write_failures": write_failures, "read_failures": read_failures,
+                    "read_write_intersection": read_write, "write_write_intersection": write_write,
+                    "n": n, "max_n": max_n}
+    found = optimise_threshold(write_failures, read_failures, read_write, write_write,
+                                         n, max_n, timeout_ms)
+    if found is None or isinstance(found, str):
+        return ThresholdSolution(requirements, None, None, None, UNKNOWN if found == UNKNOWN else "unsatisfiable")
+    sn, sw, sr = found
+    props: list[Property] = [Available("write", write_failures), Available("read", read_failures)]
+    if read_write:
+        props.append(Intersects("read", "write"))
+    if write_write:
+        props.append(Intersects("write", "write"))
+    report = check(threshold(sn, sw, sr), props, timeout_ms=timeout_ms)
+    return ThresholdSolution(requirements, sn, sw, sr, "found", report)

@@ -17,7 +17,7 @@ from fractions import Fraction
 from itertools import combinations
 from typing import Sequence
 
-from .quorum import QuorumSpecError, _require, threshold
+from .systems import QuorumSpecError, _require, threshold
 
 __all__ = ["StalenessReport", "staleness", "Latency", "parse_latency", "LATENCY_PRESETS", "WarsReport", "wars"]
 

@@ -1,11 +1,11 @@
-"""Quorum systems as values, and their properties proved with Z3.
+"""Quorum systems and properties as values (no z3 here: ``prove.py`` decides them).
 
 A quorum system is a set of named nodes plus, for each *kind* of quorum ("read",
 "write", "phase1", ...), a monotone predicate saying which node sets are quorums of
 that kind. Predicates are built from one atom, ``AtLeast`` (the weighted count of
 member nodes reaches a threshold), combined with ``AllOf`` and ``AnyOf``. That is
 enough for thresholds, Cassandra's consistency levels, weighted votes, Flexible Paxos
-and grids, and it is what lets the encoder (``quorum_z3``) find groups of
+and grids, and it is what lets the encoder (``quorum/prove.py``) find groups of
 interchangeable nodes and count them instead of naming them one by one.
 
 Properties:
@@ -24,7 +24,7 @@ counterexample that names nodes, or *unknown* when the solver's time budget runs
 nothing here guesses.
 
 Partial quorums (W + R <= N) do not intersect, so the interesting question becomes how
-often a read is stale: see ``checker/staleness.py``.
+often a read is stale: see ``quorum/staleness.py``.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ __all__ = [
     "QuorumSystem", "QuorumSpecError",
     "threshold", "sloppy", "multi_dc", "weighted", "flexible_paxos", "grid", "LEVELS",
     "Intersects", "Available", "SurvivesDomainLoss", "FaultTolerance", "Load", "Property",
-    "Counterexample", "PropertyResult", "CheckReport", "check", "default_properties",
-    "ThresholdSolution", "solve_threshold",
+    "Counterexample", "PropertyResult", "CheckReport", "default_properties",
+    "PROVED", "REFUTED", "UNKNOWN", "MEASURED",
 ]
 
 
@@ -413,84 +413,3 @@ def default_properties(system: QuorumSystem, f: int | None = None, domain_loss: 
     if measure:
         props += [FaultTolerance(k) for k in kinds] + [Load(k) for k in kinds]
     return props
-
-
-def check(system: QuorumSystem, properties: Sequence[Property] | None = None, *,
-          encoding: str = "auto", timeout_ms: int = 10_000) -> CheckReport:
-    """Prove or refute each property with Z3.
-
-    ``encoding``: "auto" counts nodes per group of interchangeable nodes (singleton
-    groups only when nothing is interchangeable); "per-node" forces one Boolean per node
-    per quorum, which is exponentially slower on threshold systems and exists to show it.
-    ``timeout_ms`` bounds each solver call; running out gives status "unknown".
-    """
-    from . import quorum_z3
-
-    if properties is None:
-        properties = default_properties(system)
-    if encoding not in ("auto", "per-node"):
-        raise QuorumSpecError(f"unknown encoding {encoding!r}; use auto or per-node")
-    for prop in properties:
-        kinds = (prop.a, prop.b) if isinstance(prop, Intersects) else (prop.kind,)
-        for kind in kinds:
-            system.predicate(kind)
-        if isinstance(prop, Available):
-            _require(isinstance(prop.f, int) and prop.f >= 0, f"f={prop.f} must be >= 0")
-        if isinstance(prop, SurvivesDomainLoss):
-            _require(bool(system.domains), f"{system.description} has no datacenters to lose")
-    encoder = quorum_z3.Encoder(system, per_node=encoding == "per-node", timeout_ms=timeout_ms)
-    return CheckReport(system, encoder.encoding, [encoder.decide(p) for p in properties])
-
-
-# ---------------------------------------------------------------------------
-# The smallest threshold configuration meeting requirements
-
-
-@dataclass(frozen=True)
-class ThresholdSolution:
-    """Smallest (N, then W + R, then R) meeting the requirements, or ``None`` values if
-    none exists up to ``max_n``. ``verified`` is the independent ``check`` of the answer."""
-
-    requirements: dict
-    n: int | None
-    w: int | None
-    r: int | None
-    status: str
-    verified: CheckReport | None = None
-
-    def to_dict(self) -> dict:
-        return {"requirements": dict(self.requirements), "n": self.n, "w": self.w, "r": self.r,
-                "status": self.status, "verified": self.verified.to_dict() if self.verified else None}
-
-
-def solve_threshold(write_failures: int = 0, read_failures: int = 0, read_write: bool = True,
-                    write_write: bool = False, n: int | None = None, max_n: int = 1001,
-                    timeout_ms: int = 10_000) -> ThresholdSolution:
-    """Find the smallest threshold system (N, W, R) with Z3's optimiser.
-
-    The requirements are written over symbolic N, W, R as universally quantified
-    counting statements (e.g. "no two disjoint groups of W and R nodes fit in N") and
-    Z3's quantifier elimination turns them into linear constraints before optimising;
-    the answer is then re-proved by ``check`` on the concrete system.
-    """
-    from . import quorum_z3
-
-    for name, value in (("write failures", write_failures), ("read failures", read_failures)):
-        _require(isinstance(value, int) and value >= 0, f"{name} must be >= 0, got {value}")
-    _require(n is None or (isinstance(n, int) and n >= 1), f"N={n} must be at least 1")
-    _require(isinstance(max_n, int) and max_n >= 1, f"max N={max_n} must be at least 1")
-    requirements = {"write_failures": write_failures, "read_failures": read_failures,
-                    "read_write_intersection": read_write, "write_write_intersection": write_write,
-                    "n": n, "max_n": max_n}
-    found = quorum_z3.optimise_threshold(write_failures, read_failures, read_write, write_write,
-                                         n, max_n, timeout_ms)
-    if found is None or isinstance(found, str):
-        return ThresholdSolution(requirements, None, None, None, UNKNOWN if found == UNKNOWN else "unsatisfiable")
-    sn, sw, sr = found
-    props: list[Property] = [Available("write", write_failures), Available("read", read_failures)]
-    if read_write:
-        props.append(Intersects("read", "write"))
-    if write_write:
-        props.append(Intersects("write", "write"))
-    report = check(threshold(sn, sw, sr), props, timeout_ms=timeout_ms)
-    return ThresholdSolution(requirements, sn, sw, sr, "found", report)
