@@ -5,8 +5,8 @@ JSON Lines is the canonical format: one event per line, mirroring Jepsen's maps,
 Its first line may be metadata saying how to judge the history:
 ``{"replicheck": {"spec": "cas-register", "init": null, "nil_read": "absent"}}``.
 
-EDN is parsed with the ``edn_format`` library; a small scanner of our own only finds where
-each top-level form starts, so that errors can name a line.
+EDN (files and the values in log lines) is read by ``edn.Reader``, in time linear in the
+text; it knows the line of every event and of every error.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import re
 from typing import IO, Any, Iterable
 
+from .edn import EdnError, Reader
 from .history import NEMESIS, Event, History, HistoryError, event_from_dict, no_gc, tuplify
 
 FORMATS = ("jsonl", "json", "edn", "jepsen-log")
@@ -192,185 +193,33 @@ def _json_element_lines(text: str) -> list[int]:
 # ---------------------------------------------------------------- EDN
 
 
-def _edn():
-    import edn_format  # imported here: only EDN and log readers need it
-
-    return edn_format
-
-
-_TAG = re.compile(r"#([A-Za-z][\w.*+!?$%&=<>/-]*)")
-_registered_tags: set[str] = set()
-
-
-def _register_tags(text: str) -> None:
-    """Read tagged literals as their element: ``#jepsen.history.Op{...}`` reads as the map.
-
-    edn_format knows only #inst and #uuid and refuses other tags; Jepsen writes record
-    literals, so every other tag found in the text gets an identity reader.
-    """
-    edn = _edn()
-    for tag in set(_TAG.findall(text)) - _registered_tags - {"inst", "uuid"}:
-        edn.add_tag(tag, lambda v: v)
-        _registered_tags.add(tag)
-
-
-def _from_edn(v: Any, top: bool = False) -> Any:
-    edn = _edn()
-    if isinstance(v, edn.Keyword):
-        return v.name if top else ":" + v.name
-    if isinstance(v, (list, tuple, edn.ImmutableList)):
-        return tuple(_from_edn(x) for x in v)
-    if isinstance(v, (dict, edn.ImmutableDict)):
-        return {_from_edn(k, top): _from_edn(x) for k, x in v.items()}
-    if isinstance(v, (set, frozenset)):
-        return frozenset(_from_edn(x) for x in v)
-    if isinstance(v, edn.Symbol):
-        return str(v)
-    if isinstance(v, edn.Char):
-        return str(v)
-    return v
-
-
-def _edn_loads_all(text: str, path: str | None, line_offset: int = 0) -> list:
-    edn = _edn()
-    _register_tags(text)
+def _edn_read(reader: Reader, text: str, path: str | None, line: int = 1, event_depth: int = -1):
     try:
-        return list(edn.loads_all(text))
-    except edn.EDNDecodeError as e:
-        arg = e.args[0] if e.args else None
-        pos = getattr(arg, "lexpos", None)
-        if pos is None:
-            m = re.search(r"lexpos (\d+)", str(arg))
-            pos = int(m.group(1)) if m else None
-        if pos is not None:
-            line = text.count("\n", 0, pos) + 1 + line_offset
-            near = text[pos : pos + 20].splitlines()[0] if text[pos:pos + 20].strip() else ""
-            raise HistoryError(f"malformed EDN near {near!r}", path, line) from None
-        line = text.rstrip().count("\n") + 1 + line_offset
-        raise HistoryError("malformed EDN: the file ends inside an unclosed form", path, line) from None
-    except (ValueError, TypeError, NotImplementedError, AttributeError) as e:
-        raise HistoryError(f"malformed EDN: {e}", path, None) from None
+        return reader.read(text, line, event_depth)
+    except EdnError as e:
+        raise HistoryError(e.message, path, e.line) from None
+
+
+_SEQUENCE_FIRST = re.compile(r"(?:[\s,]+|;[^\n]*)*[\[(]")
 
 
 def _read_edn(text: str, path: str | None):
-    forms = _edn_loads_all(text, path)
-    lines = _element_lines(text)
-    edn = _edn()
-    if len(forms) == 1 and isinstance(forms[0], (list, tuple, edn.ImmutableList)):
-        items = list(forms[0])
-    else:
-        items = forms
-        lines = _form_starts(text, depth=0)
+    # One top-level vector or list holds the events; else the top-level forms are the
+    # events. Guess which from the first token (maps of events lose their keys' colons as
+    # they are built), read again in the rare case the guess was wrong.
+    depth = 1 if _SEQUENCE_FIRST.match(text) else 0
+    reader = Reader()
+    forms, lines = _edn_read(reader, text, path, event_depth=depth)
+    single = len(forms) == 1 and type(forms[0]) is tuple
+    if single != (depth == 1):
+        depth = 1 - depth
+        forms, lines = _edn_read(Reader(), text, path, event_depth=depth)
+    items = forms[0] if depth == 1 else forms
     if not items:
         raise HistoryError("empty history: no events", path)
     if len(lines) != len(items):
         lines = [None] * len(items)
-    events = []
-    for item, line in zip(items, lines):
-        d = _from_edn(item, top=True)
-        events.append(event_from_dict(d, path=path, line=line))
-    return events, {}, {}
-
-
-def _element_lines(text: str) -> list[int]:
-    """Lines where the elements of the single top-level vector/list start."""
-    return _form_starts(text, depth=1)
-
-
-def _edn_tokens(text: str) -> list[tuple[str, int]]:
-    """Coarse EDN tokens with their lines: open, close, atom, prefix (#tag ^ ') and discard.
-
-    Knows just enough EDN to stay in step (strings, character literals, comments); the
-    parser does all validation.
-    """
-    tokens: list[tuple[str, int]] = []
-    line, i, n = 1, 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "\n":
-            line += 1
-            i += 1
-        elif c in " \t\r,":
-            i += 1
-        elif c == ";":
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-        elif c in "([{":
-            tokens.append(("open", line))
-            i += 1
-        elif c in ")]}":
-            tokens.append(("close", line))
-            i += 1
-        elif c == '"':
-            start_line = line
-            j = i + 1
-            while j < n and text[j] != '"':
-                if text[j] == "\\":
-                    j += 1
-                elif text[j] == "\n":
-                    line += 1
-                j += 1
-            tokens.append(("atom", start_line))
-            i = j + 1
-        elif c == "\\":
-            i += 2
-            while i < n and text[i].isalnum():
-                i += 1
-            tokens.append(("atom", line))
-        elif c == "#" and text.startswith("#_", i):
-            tokens.append(("discard", line))
-            i += 2
-        elif c == "#" and text.startswith("#{", i):
-            tokens.append(("open", line))
-            i += 2
-        elif c in "#^'":
-            tokens.append(("prefix", line))
-            i += 1
-            if c == "#":
-                while i < n and not text[i].isspace() and text[i] not in "()[]{}\",;":
-                    i += 1
-        else:
-            while i < n and not text[i].isspace() and text[i] not in "()[]{}\",;":
-                i += 1
-            tokens.append(("atom", line))
-    return tokens
-
-
-def _form_starts(text: str, depth: int) -> list[int]:
-    """Line numbers where the forms at bracket depth 0 (a stream of maps), or 1 (the
-    elements of one top-level vector or list), start. If this count disagrees with the
-    parser's, the caller does not use the line numbers."""
-    tokens = _edn_tokens(text)
-
-    def skip(k: int) -> int:
-        # one whole form from token k, prefixes and discards included
-        while k < len(tokens) and tokens[k][0] in ("prefix", "discard"):
-            k = skip(k + 1) if tokens[k][0] == "discard" else k + 1
-        if k < len(tokens) and tokens[k][0] == "open":
-            level = 1
-            k += 1
-            while k < len(tokens) and level:
-                level += {"open": 1, "close": -1}.get(tokens[k][0], 0)
-                k += 1
-            return k
-        return k + 1
-
-    k, end = 0, len(tokens)
-    if depth == 1:
-        while k < end and tokens[k][0] in ("prefix", "discard"):
-            k = skip(k + 1) if tokens[k][0] == "discard" else k + 1
-        if k >= end or tokens[k][0] != "open":
-            return []
-        end = skip(k) - 1
-        k += 1
-    starts = []
-    while k < end:
-        if tokens[k][0] == "discard":
-            k = skip(k + 1)
-            continue
-        starts.append(tokens[k][1])
-        k = skip(k)
-    return starts
+    return [event_from_dict(d, path=path, line=line) for d, line in zip(items, lines)], {}, {}
 
 
 # ---------------------------------------------------------------- Jepsen log lines
@@ -382,6 +231,7 @@ def _read_log(text: str, path: str | None):
     events: list[Event] = []
     skipped = 0
     values: dict[str, Any] = {}
+    reader = Reader()
     for lineno, raw in enumerate(text.splitlines(), 1):
         if "jepsen.util" not in raw:
             if raw.strip():
@@ -399,10 +249,10 @@ def _read_log(text: str, path: str | None):
         value_text = fields[0].strip() or "nil"
         d: dict = {"process": process, "type": m.group("type"), "f": m.group("f")}
         if value_text not in values:
-            forms = _edn_loads_all(value_text, path, lineno - 1) if value_text != "nil" else [None]
+            forms = _edn_read(reader, value_text, path, lineno)[0] if value_text != "nil" else [None]
             if not forms:
                 raise HistoryError("log line has no value", path, lineno)
-            values[value_text] = (_from_edn(forms[0]), [_from_edn(x) for x in forms[1:]])
+            values[value_text] = (forms[0], forms[1:])
         value, trailing = values[value_text]
         if isinstance(value, str) and value in _NO_VALUE:
             d["error"] = value[1:]

@@ -1,0 +1,360 @@
+"""A reader for EDN, linear in its input: one compiled regex cuts the text into tokens,
+a loop with an explicit stack builds the data.
+
+It builds the plain Python data the history readers work with, not EDN objects:
+keywords and symbols are strings (``:ok``, ``foo/bar``), vectors and lists tuples, maps
+dicts, sets frozensets, characters one-character strings, ``nil`` None, integers ``int``
+(``N`` too), floats ``float``, ``M`` decimals ``Decimal``, ratios ``Fraction``,
+``#inst`` a datetime (or date), ``#uuid`` a UUID; any other tag (Jepsen's
+``#jepsen.history.Op{...}`` records) reads as its element. The keys of a map that is a
+history's event lose the keyword colon (``{:f :read}`` reads ``{"f": ":read"}``).
+
+Strict where EDN is: a number glued to letters (``1a``), an unknown character name
+(``\\abc``) or string escape (``"\\q"``) is an error naming its line, not two tokens or
+a guess. Clojure reader extensions that are not EDN (``^meta``, ``#:ns{}``) are refused.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+# Everything between two tokens (spaces, tabs, commas, comments) is skipped inside the
+# regex; a newline is a token of its own (with the blank lines and comments after it) so
+# that the loop can count lines. The last alternative catches any character that starts
+# no token: a stray quote of an unterminated string, say.
+_TOKEN = re.compile(
+    r"""(?:[ \t\r\f\v,]+|;[^\n]*)*
+    (
+      \n(?:[\s,]+|;[^\n]*)*                 # newlines, blank lines, comments
+    | "(?:[^"\\]|\\.)*"                     # string
+    | \{[^{}\[\]()"\\\#;\n^]*\}             # a flat map (scalars only, on one line): most events
+    | [{}\[\]()]
+    | \#[{_]                                # set, discard
+    | \\(?:[^\s,;()\[\]{}"\\]+|.)           # character
+    | [^\s,;()\[\]{}"\\]+                   # number, keyword, symbol, tag, nil/true/false
+    | .                                     # no token starts here: an error
+    )""",
+    re.VERBOSE | re.DOTALL,
+)
+
+
+_SYM = r"[\w.*+!\-?$%&=:#<>@]"
+_SYMBOL = re.compile(rf"(?:[\w*!?$%&=<>@]|[-+.])(?:{_SYM})*(?:/{_SYM}+)?|/")
+_KEYWORD = re.compile(rf":{_SYM}+(?:/{_SYM}+)?")
+_TAG = re.compile(rf"#[a-zA-Z]{_SYM}*(?:/{_SYM}+)?")
+_INT = re.compile(r"[+-]?(?:0|[1-9]\d*)N?")
+_HEX = re.compile(r"[+-]?0x[0-9A-Fa-f]+")
+_FLOAT = re.compile(r"[+-]?\d+(?:\.\d+(?:[eE][+-]?\d+)?|[eE][+-]?\d+)")
+_DECIMAL = re.compile(r"[+-]?\d+(?:(?:\.\d+(?:[eE][+-]?\d+)?|[eE][+-]?\d+))?M")
+_RATIO = re.compile(r"-?\d+/\d+")
+_NUMBERISH = re.compile(r"[+-]?\d")
+
+_CHAR_NAMES = {"newline": "\n", "return": "\r", "space": " ", "tab": "\t",
+               "formfeed": "\f", "backspace": "\b"}
+_STRING_ESCAPE = re.compile(r"\\(?:u[0-9A-Fa-f]{4}|.)", re.DOTALL)
+_ESCAPES = {'\\"': '"', "\\\\": "\\", "\\n": "\n", "\\t": "\t", "\\r": "\r", "\\b": "\b", "\\f": "\f"}
+_SPECIAL_FLOATS = {"##Inf": float("inf"), "##-Inf": float("-inf"), "##NaN": float("nan")}
+_ATOMS: dict[str, Any] = {"nil": None, "true": True, "false": False, **_SPECIAL_FLOATS}
+
+# Kinds of open forms
+_VEC, _LIST, _MAP, _SET, _TAGGED, _DISCARD = range(6)
+_OPEN_KIND = {"[": _VEC, "(": _LIST, "{": _MAP}
+_CLOSER = {"]": _VEC, ")": _LIST, "}": _MAP}
+_OPENER_TEXT = {_VEC: "[", _LIST: "(", _MAP: "{", _SET: "#{"}
+
+
+class _Tag:
+    """A tag token's meaning: what to do with the element that follows."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+class EdnError(Exception):
+    """Malformed EDN: the message and the line it is on; the caller adds the file."""
+
+    def __init__(self, message: str, line: int):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def _string(tok: str, line: int) -> str:
+    body = tok[1:-1]
+    if "\\" not in body:
+        return body
+
+    def escape(m: re.Match) -> str:
+        e = m.group()
+        if e in _ESCAPES:
+            return _ESCAPES[e]
+        if len(e) == 6:
+            return chr(int(e[2:], 16))  # noqa: FURB166 (the prefix is \u, not 0x)
+        raise EdnError(f"malformed EDN: unknown escape {e!r} in a string", line)
+
+    return _STRING_ESCAPE.sub(escape, body)
+
+
+def _char(tok: str, line: int) -> str:
+    name = tok[1:]
+    if len(name) == 1 and not name.isspace():
+        return name
+    if name in _CHAR_NAMES:
+        return _CHAR_NAMES[name]
+    if len(name) == 5 and name[0] == "u":
+        try:
+            return chr(int(name[1:], 16))
+        except ValueError:
+            pass
+    raise EdnError(f"malformed EDN: unknown character {tok!r}", line)
+
+
+def _word(tok: str, line: int) -> Any:
+    """The value of a bare word: number, keyword, symbol, tag."""
+    c = tok[0]
+    if c == ":":
+        if _KEYWORD.fullmatch(tok):
+            return tok
+    elif c == "#":
+        if _TAG.fullmatch(tok):
+            return _Tag(tok[1:])
+    elif _NUMBERISH.match(tok):
+        if _INT.fullmatch(tok):
+            return int(tok[:-1] if tok[-1] == "N" else tok)
+        if _FLOAT.fullmatch(tok):
+            return float(tok)
+        if _DECIMAL.fullmatch(tok):
+            return Decimal(tok[:-1]) * 1  # rounded to the context's precision, as edn_format does
+        if _RATIO.fullmatch(tok):
+            num, den = tok.split("/")
+            if int(den) != 0:
+                return Fraction(int(num), int(den))
+        if _HEX.fullmatch(tok):
+            return int(tok, 16)  # the 0x prefix is allowed with base 16
+        raise EdnError(f"malformed EDN: bad number {tok!r}", line)
+    elif _SYMBOL.fullmatch(tok):
+        return tok
+    if c == "^" or tok.startswith("#:"):
+        raise EdnError(f"malformed EDN: {tok!r}: Clojure metadata and namespaced maps are not EDN", line)
+    raise EdnError(f"malformed EDN near {tok[:20]!r}", line)
+
+
+def _inst(v: Any, line: int) -> Any:
+    if not isinstance(v, str):
+        raise EdnError(f"malformed EDN: #inst takes a string, got {v!r}", line)
+    try:
+        if len(v) in (4, 7, 10) and v.count("-") == (len(v) - 4) // 3:
+            return datetime.datetime.strptime(v, ("%Y", "%Y-%m", "%Y-%m-%d")[(len(v) - 4) // 3]).date()
+        return datetime.datetime.fromisoformat(v)
+    except ValueError:
+        raise EdnError(f"malformed EDN: #inst {v!r} is not a timestamp", line) from None
+
+
+def _uuid(v: Any, line: int) -> uuid.UUID:
+    try:
+        return uuid.UUID(v)
+    except (ValueError, TypeError, AttributeError):
+        raise EdnError(f"malformed EDN: #uuid {v!r} is not a UUID", line) from None
+
+
+class Reader:
+    """Reads EDN texts; keeps a cache of the atoms it has seen (keywords, numbers,
+    strings), so that reading many small texts (the values of a Jepsen log) or a big one
+    converts each distinct atom once."""
+
+    def __init__(self) -> None:
+        self.atoms: dict[str, Any] = dict(_ATOMS)
+        self.keys: dict[str, str] = {}  # keyword -> the event field it names (no colon)
+        self.colon_strings = False  # a string literal began with ':' (could pass for a keyword)
+
+    def _atom(self, tok: str, line: int) -> Any:
+        c = tok[0]
+        if len(tok) == 1 and c in '"\\':
+            what = "a string that is never closed" if c == '"' else "a backslash with no character"
+            raise EdnError(f"malformed EDN: {what}", line)
+        if c == '"':
+            v = _string(tok, line)
+            if v[:1] == ":":
+                self.colon_strings = True
+        elif c == "\\":
+            v = _char(tok, line)
+        else:
+            v = _word(tok, line)
+            if c == ":":
+                self.keys[tok] = tok[1:]
+        if len(self.atoms) < 1_000_000 and "\n" not in tok:
+            self.atoms[tok] = v
+        return v
+
+    error_line = 0  # where a TypeError (unhashable key) arose
+
+    def _event_map(self, items: list, line: int) -> dict:
+        """An event's map: its keyword keys lose their colon."""
+        if len(items) % 2:
+            raise EdnError("malformed EDN: a map needs an even number of forms", line)
+        it = iter(items)
+        keys = self.keys
+        if not self.colon_strings:
+            return {keys.get(k, k) if k.__class__ is str else k: v for k, v in zip(it, it)}
+        # A string ":x" and the keyword :x are both ":x" by now: only the keyword (the
+        # very object the atom cache holds) names a field.
+        return {(keys[k] if k.__class__ is str and k in keys and self.atoms.get(k) is k else k): v
+                for k, v in zip(it, it)}
+
+    def read(self, text: str, line: int = 1, event_depth: int = -1) -> tuple[list, list[int]]:
+        """All top-level forms of ``text``, and the lines where the elements at
+        ``event_depth`` start (0: the top-level forms; 1: the elements of a top-level
+        vector or list; -1: none). Maps at ``event_depth`` are events (see the module
+        doc). ``line`` is the line ``text`` starts on. Raises EdnError."""
+        self.error_line = line
+        try:
+            return self._read(text, line, event_depth)
+        except TypeError as e:  # a map or set inside a set or as a map key
+            raise EdnError(f"malformed EDN: {e} (a map key or set element must be hashable)",
+                           self.error_line) from None
+
+    def _values(self, words: list[str], line: int) -> list:
+        atoms = self.atoms
+        try:
+            return [atoms[w] for w in words]
+        except KeyError:
+            for w in words:
+                if w not in atoms:
+                    self._atom(w, line)
+            return [atoms[w] if w in atoms else self._atom(w, line) for w in words]
+
+    def _read(self, text: str, first_line: int, event_depth: int) -> tuple[list, list[int]]:
+        atoms = self.atoms
+        get = atoms.get
+        atom = self._atom
+        values = self._values
+        out: list = []
+        lines: list[int] = []
+        stack: list[tuple] = []
+        line = first_line
+        cur = out  # the items of the innermost open form
+        kind = -1  # and its kind (-1: the top level)
+        start = line  # and the line it started on
+        depth = 0  # containers open (tags and discards not counted)
+        at_event = event_depth == 0  # `cur` holds events: note where each starts
+        special = at_event  # at_event, or `cur` is a tag or discard waiting for its element
+        # The newline added makes trailing blanks and a last comment part of a newline
+        # token: without one they would be no token at all, and the catch-all would match.
+        for tok in _TOKEN.findall(text + "\n"):
+            c = tok[0]
+            if c == "\n":
+                line += tok.count("\n")
+                continue
+            if c == "{" and len(tok) > 1:  # a flat map, whole
+                self.error_line = line
+                items = values(tok[1:-1].replace(",", " ").split(), line)
+                if depth == event_depth:
+                    v = self._event_map(items, line)
+                elif len(items) % 2:
+                    raise EdnError("malformed EDN: a map needs an even number of forms", line)
+                else:
+                    it = iter(items)
+                    v = dict(zip(it, it))
+                cur.append(v)
+                if special:
+                    cur, kind, start, depth, at_event, special = self._settle(
+                        stack, cur, kind, start, depth, at_event, lines, line)
+                continue
+            if c in "{[(":
+                stack.append((cur, kind, start, depth, at_event, special))
+                depth += 1
+                cur, kind, start = [], _OPEN_KIND[c], line
+                special = at_event = depth == event_depth
+                continue
+            if c in "]})":
+                closing = _CLOSER[c]
+                if kind != closing and not (closing == _MAP and kind == _SET):
+                    if kind == -1:
+                        raise EdnError(f"malformed EDN: {tok!r} closes nothing", line)
+                    if kind == _TAGGED or kind == _DISCARD:
+                        raise EdnError(f"malformed EDN: {tok!r} where a tag or #_ needs its element", line)
+                    raise EdnError(f"malformed EDN: {tok!r} does not close the "
+                                   f"{_OPENER_TEXT[kind]!r} of line {start}", line)
+                items, k, fline = cur, kind, start
+                cur, kind, start, depth, at_event, special = stack.pop()
+                self.error_line = fline
+                if k == _VEC or k == _LIST:
+                    v = tuple(items)
+                elif k == _MAP:
+                    if depth == event_depth:
+                        v = self._event_map(items, fline)
+                    elif len(items) % 2:
+                        raise EdnError("malformed EDN: a map needs an even number of forms", fline)
+                    else:
+                        it = iter(items)
+                        v = dict(zip(it, it))
+                else:
+                    v = frozenset(items)
+                cur.append(v)
+                if special:
+                    cur, kind, start, depth, at_event, special = self._settle(
+                        stack, cur, kind, start, depth, at_event, lines, fline)
+                continue
+            if c == "#":
+                if tok == "#{" or tok == "#_":
+                    stack.append((cur, kind, start, depth, at_event, special))
+                    if tok == "#{":
+                        depth += 1
+                        cur, kind, start = [], _SET, line
+                        special = at_event = depth == event_depth
+                    else:
+                        cur, kind, start, at_event, special = [], _DISCARD, line, False, True
+                    continue
+                v = get(tok)
+                if v is None:
+                    v = atom(tok, line)
+                if v.__class__ is _Tag:
+                    stack.append((cur, kind, start, depth, at_event, special))
+                    cur, kind, start, at_event, special = [v], _TAGGED, line, False, True
+                    continue
+            else:
+                v = get(tok, atoms)
+                if v is atoms:
+                    v = atom(tok, line)
+                    if c == '"' and "\n" in tok:  # never cached: its lines are counted each time
+                        line += tok.count("\n")
+            cur.append(v)
+            if special:
+                cur, kind, start, depth, at_event, special = self._settle(
+                    stack, cur, kind, start, depth, at_event, lines, line)
+        if kind != -1:
+            last = first_line + text.rstrip().count("\n")
+            if kind == _TAGGED or kind == _DISCARD:
+                raise EdnError("malformed EDN: the text ends where a tag or #_ needs its element", last)
+            raise EdnError(f"malformed EDN: the file ends inside an unclosed form "
+                           f"(the {_OPENER_TEXT[kind]} of line {start})", last)
+        return out, lines
+
+    @staticmethod
+    def _settle(stack: list, cur: list, kind: int, start: int, depth: int, at_event: bool,
+                lines: list, line: int) -> tuple:
+        """A value was just added to ``cur``, which is the event level or a tag or
+        discard: apply tags and discards (they may nest), note where events start."""
+        while kind == _TAGGED or kind == _DISCARD:
+            if kind == _DISCARD:  # the value is dropped: the form around gets nothing
+                return stack.pop()
+            tag, v = cur
+            if tag.name == "inst":
+                v = _inst(v, start)
+            elif tag.name == "uuid":
+                v = _uuid(v, start)
+            line = start  # a tagged event starts at its tag
+            cur, kind, start, depth, at_event, special = stack.pop()
+            cur.append(v)
+            if not special:
+                return cur, kind, start, depth, at_event, special
+        if at_event:
+            lines.append(line)
+        return cur, kind, start, depth, at_event, True
