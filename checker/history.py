@@ -17,7 +17,7 @@ import gc
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NoReturn
 
 EVENT_TYPES = ("invoke", "ok", "fail", "info")
 NEMESIS = "nemesis"
@@ -267,50 +267,47 @@ def tuplify(v: Any) -> Any:
 _NESTED = (list, dict)
 
 
+_TYPES = {**{t: t for t in EVENT_TYPES}, **{":" + t: t for t in EVENT_TYPES}}
+_NUMBERS = (int, float)
+
+
 def event_from_dict(d: dict, *, path: str | None = None, line: int | None = None) -> Event:
     """Build an Event from a Jepsen-shaped map, checking the fields every event needs."""
+    # Written for speed (it runs once per event of a big history): the common case takes
+    # no isinstance call and no comprehension; anything unusual goes to _refuse.
+    try:
+        typ = _TYPES[d["type"]]
+        process = d["process"]
+    except (KeyError, TypeError):
+        _refuse(d, path, line)
+    if process.__class__ is str and process[:1] == ":":
+        process = process[1:]
+    f = d.get("f")
+    if f is None and "f" not in d and process != NEMESIS:
+        raise HistoryError("event has no 'f' field", path, line)
+    if f.__class__ is str and f[:1] == ":":
+        f = f[1:]
+    t = d.get("time")
+    if t is not None and t.__class__ not in _NUMBERS and (isinstance(t, bool) or not isinstance(t, _NUMBERS)):
+        raise HistoryError(f"'time' must be a number, got {t!r}", path, line)
+    extra = {} if d.keys() <= _KNOWN_FIELDS else {k: v for k, v in d.items() if k not in _KNOWN_FIELDS}
+    # most values and keys are scalars: skip the call for them (200k events, two each)
+    value, key = d.get("value"), d.get("key")
+    if value.__class__ in _NESTED:
+        value = tuplify(value)
+    if key.__class__ in _NESTED:
+        key = tuplify(key)
+    return Event(process, typ, f, value, key, t, d.get("index"), d.get("node"), line, extra)
+
+
+def _refuse(d: Any, path: str | None, line: int | None) -> NoReturn:
+    """Raise the error that says what is wrong with an event map the fast path refused."""
     if not isinstance(d, dict):
         raise HistoryError(f"expected an event map, got {type(d).__name__}", path, line)
     for name in ("process", "type"):
         if name not in d:
             raise HistoryError(f"event has no '{name}' field", path, line)
-    typ = d["type"]
-    if isinstance(typ, str) and typ.startswith(":"):
-        typ = typ[1:]
-    if typ not in EVENT_TYPES:
-        raise HistoryError(
-            f"unknown type {d['type']!r}; expected one of invoke, ok, fail, info", path, line
-        )
-    process = d["process"]
-    if isinstance(process, str) and process.startswith(":"):
-        process = process[1:]
-    if process != NEMESIS and "f" not in d:
-        raise HistoryError("event has no 'f' field", path, line)
-    f = d.get("f")
-    if isinstance(f, str) and f.startswith(":"):
-        f = f[1:]
-    t = d.get("time")
-    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))):
-        raise HistoryError(f"'time' must be a number, got {t!r}", path, line)
-    extra = {k: v for k, v in d.items() if k not in _KNOWN_FIELDS}
-    # most values and keys are scalars: skip the call for them (200k events, two each)
-    value, key = d.get("value"), d.get("key")
-    if type(value) in _NESTED:
-        value = tuplify(value)
-    if type(key) in _NESTED:
-        key = tuplify(key)
-    return Event(
-        process=process,
-        type=typ,
-        f=f,
-        value=value,
-        key=key,
-        time=t,
-        index=d.get("index"),
-        node=d.get("node"),
-        line=line,
-        extra=extra,
-    )
+    raise HistoryError(f"unknown type {d['type']!r}; expected one of invoke, ok, fail, info", path, line)
 
 
 def _describe(e: Event) -> str:
