@@ -32,7 +32,10 @@ _TOKEN = re.compile(
     (
       \n(?:[\s,]+|;[^\n]*)*                 # newlines, blank lines, comments
     | "(?:[^"\\]|\\.)*"                     # string
-    | \{[^{}\[\]()"\\\#;\n^]*\}             # a flat map (scalars only, on one line): most events
+    | (?:\#[a-zA-Z][^\s,;()\[\]{}"\\]*)?\{     # a flat map, maybe tagged: scalars (strings with
+      [^{}\[\]()"\\\#;\n^]*                      # no escape) and vectors of scalars (no string),
+      (?:(?:"[^"\\\n]*"|\[[^{}\[\]()"\\\#;\n^]*\])   # on one line. Most events are.
+      [^{}\[\]()"\\\#;\n^]*)*\}
     | [{}\[\]()]
     | \#[{_]                                # set, discard
     | \\(?:[^\s,;()\[\]{}"\\]+|.)           # character
@@ -42,6 +45,8 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 
+
+_FLAT_ATOM = re.compile(r'"[^"\n]*"|\[[^\]]*\]|[^\s,"\[]+')  # the forms in a flat map
 
 _SYM = r"[\w.*+!\-?$%&=:#<>@]"
 _SYMBOL = re.compile(rf"(?:[\w*!?$%&=<>@]|[-+.])(?:{_SYM})*(?:/{_SYM}+)?|/")
@@ -164,77 +169,100 @@ def _uuid(v: Any, line: int) -> uuid.UUID:
         raise EdnError(f"malformed EDN: #uuid {v!r} is not a UUID", line) from None
 
 
+class _Atoms(dict):
+    """Token text -> value. A token not seen before is converted by ``__missing__``, so
+    that the hot loops look tokens up with no test and no call of their own."""
+
+    def __init__(self, reader: "Reader"):
+        super().__init__(_ATOMS)
+        self.reader = reader
+
+    def __missing__(self, tok: str) -> Any:
+        return self.reader._atom(tok)
+
+
+_NO_LINE = -1  # an error raised where the line is not known: the token loop fills it in
+
+
 class Reader:
     """Reads EDN texts; keeps a cache of the atoms it has seen (keywords, numbers,
     strings), so that reading many small texts (the values of a Jepsen log) or a big one
     converts each distinct atom once."""
 
     def __init__(self) -> None:
-        self.atoms: dict[str, Any] = dict(_ATOMS)
+        self.atoms = _Atoms(self)
         self.keys: dict[str, str] = {}  # keyword -> the event field it names (no colon)
         self.colon_strings = False  # a string literal began with ':' (could pass for a keyword)
 
-    def _atom(self, tok: str, line: int) -> Any:
+    def _atom(self, tok: str) -> Any:
         c = tok[0]
         if len(tok) == 1 and c in '"\\':
             what = "a string that is never closed" if c == '"' else "a backslash with no character"
-            raise EdnError(f"malformed EDN: {what}", line)
+            raise EdnError(f"malformed EDN: {what}", _NO_LINE)
         if c == '"':
-            v = _string(tok, line)
+            v = _string(tok, _NO_LINE)
             if v[:1] == ":":
                 self.colon_strings = True
+        elif c == "[":  # a vector of scalars in a flat map
+            v = tuple(map(self.atoms.__getitem__, tok[1:-1].replace(",", " ").split()))
+        elif tok.isdecimal() and (c != "0" or len(tok) == 1):  # saves the regexes for times
+            v = int(tok)
         elif c == "\\":
-            v = _char(tok, line)
+            v = _char(tok, _NO_LINE)
         else:
-            v = _word(tok, line)
+            v = _word(tok, _NO_LINE)
             if c == ":":
                 self.keys[tok] = tok[1:]
-        if len(self.atoms) < 1_000_000 and "\n" not in tok:
+        if (len(self.atoms) < 1_000_000 or c == ":") and "\n" not in tok:
             self.atoms[tok] = v
         return v
 
-    error_line = 0  # where a TypeError (unhashable key) arose
-
-    def _event_map(self, items: list, line: int) -> dict:
-        """An event's map: its keyword keys lose their colon."""
+    def _map(self, items: list, event: bool) -> dict:
         if len(items) % 2:
-            raise EdnError("malformed EDN: a map needs an even number of forms", line)
-        it = iter(items)
+            raise EdnError("malformed EDN: a map needs an even number of forms", _NO_LINE)
+        names = items[0::2]
+        if not event:
+            return dict(zip(names, items[1::2]))
+        # An event's map: its keyword keys lose their colon.
         keys = self.keys
         if not self.colon_strings:
-            return {keys.get(k, k) if k.__class__ is str else k: v for k, v in zip(it, it)}
+            return dict(zip(map(keys.get, names, names), items[1::2]))
         # A string ":x" and the keyword :x are both ":x" by now: only the keyword (the
         # very object the atom cache holds) names a field.
-        return {(keys[k] if k.__class__ is str and k in keys and self.atoms.get(k) is k else k): v
-                for k, v in zip(it, it)}
+        atoms = self.atoms
+        return dict(zip([keys[k] if k.__class__ is str and k in keys and dict.get(atoms, k) is k else k
+                         for k in names], items[1::2]))
+
+    def _flat_tag(self, tok: str) -> None:
+        """The tag of a flat map: it must be one that reads as its element."""
+        tag = self.atoms[tok]
+        if tag.__class__ is not _Tag:
+            raise EdnError(f"malformed EDN near {tok[:20]!r}", _NO_LINE)
+        if tag.name == "inst":
+            _inst({}, _NO_LINE)
+        if tag.name == "uuid":
+            _uuid({}, _NO_LINE)
 
     def read(self, text: str, line: int = 1, event_depth: int = -1) -> tuple[list, list[int]]:
         """All top-level forms of ``text``, and the lines where the elements at
         ``event_depth`` start (0: the top-level forms; 1: the elements of a top-level
         vector or list; -1: none). Maps at ``event_depth`` are events (see the module
         doc). ``line`` is the line ``text`` starts on. Raises EdnError."""
-        self.error_line = line
+        state = [line]
         try:
-            return self._read(text, line, event_depth)
+            return self._read(text, line, event_depth, state)
+        except EdnError as e:
+            if e.line == _NO_LINE:
+                e.line = state[0]
+            raise
         except TypeError as e:  # a map or set inside a set or as a map key
             raise EdnError(f"malformed EDN: {e} (a map key or set element must be hashable)",
-                           self.error_line) from None
+                           state[0]) from None
 
-    def _values(self, words: list[str], line: int) -> list:
+    def _read(self, text: str, first_line: int, event_depth: int, state: list) -> tuple[list, list[int]]:
         atoms = self.atoms
-        try:
-            return [atoms[w] for w in words]
-        except KeyError:
-            for w in words:
-                if w not in atoms:
-                    self._atom(w, line)
-            return [atoms[w] if w in atoms else self._atom(w, line) for w in words]
-
-    def _read(self, text: str, first_line: int, event_depth: int) -> tuple[list, list[int]]:
-        atoms = self.atoms
-        get = atoms.get
-        atom = self._atom
-        values = self._values
+        getitem = atoms.__getitem__
+        flat_atoms = _FLAT_ATOM.findall
         out: list = []
         lines: list[int] = []
         stack: list[tuple] = []
@@ -251,58 +279,51 @@ class Reader:
             c = tok[0]
             if c == "\n":
                 line += tok.count("\n")
+                state[0] = line  # for errors: cheaper than a try block around the loop
                 continue
-            if c == "{" and len(tok) > 1:  # a flat map, whole
-                self.error_line = line
-                items = values(tok[1:-1].replace(",", " ").split(), line)
-                if depth == event_depth:
-                    v = self._event_map(items, line)
-                elif len(items) % 2:
-                    raise EdnError("malformed EDN: a map needs an even number of forms", line)
-                else:
-                    it = iter(items)
-                    v = dict(zip(it, it))
-                cur.append(v)
-                if special:
-                    cur, kind, start, depth, at_event, special = self._settle(
-                        stack, cur, kind, start, depth, at_event, lines, line)
-                continue
-            if c in "{[(":
-                stack.append((cur, kind, start, depth, at_event, special))
-                depth += 1
-                cur, kind, start = [], _OPEN_KIND[c], line
-                special = at_event = depth == event_depth
-                continue
-            if c in "]})":
-                closing = _CLOSER[c]
-                if kind != closing and not (closing == _MAP and kind == _SET):
-                    if kind == -1:
-                        raise EdnError(f"malformed EDN: {tok!r} closes nothing", line)
-                    if kind == _TAGGED or kind == _DISCARD:
-                        raise EdnError(f"malformed EDN: {tok!r} where a tag or #_ needs its element", line)
-                    raise EdnError(f"malformed EDN: {tok!r} does not close the "
-                                   f"{_OPENER_TEXT[kind]!r} of line {start}", line)
-                items, k, fline = cur, kind, start
-                cur, kind, start, depth, at_event, special = stack.pop()
-                self.error_line = fline
-                if k == _VEC or k == _LIST:
-                    v = tuple(items)
-                elif k == _MAP:
-                    if depth == event_depth:
-                        v = self._event_map(items, fline)
-                    elif len(items) % 2:
-                        raise EdnError("malformed EDN: a map needs an even number of forms", fline)
+            if c in "{[(#]})":
+                if (c == "{" or c == "#") and tok[-1] == "}" and len(tok) > 1:  # a flat map, whole
+                    at = 1
+                    if c == "#":
+                        at = tok.index("{") + 1
+                        self._flat_tag(tok[:at - 1])
+                    if '"' in tok or "[" in tok:
+                        items = list(map(getitem, flat_atoms(tok, at, len(tok) - 1)))
                     else:
-                        it = iter(items)
-                        v = dict(zip(it, it))
-                else:
-                    v = frozenset(items)
-                cur.append(v)
-                if special:
-                    cur, kind, start, depth, at_event, special = self._settle(
-                        stack, cur, kind, start, depth, at_event, lines, fline)
-                continue
-            if c == "#":
+                        items = list(map(getitem, tok[at:-1].replace(",", " ").split()))
+                    cur.append(self._map(items, depth == event_depth))
+                    if special:
+                        cur, kind, start, depth, at_event, special = self._settle(
+                            stack, cur, kind, start, depth, at_event, lines, line)
+                    continue
+                if c in "{[(":
+                    stack.append((cur, kind, start, depth, at_event, special))
+                    depth += 1
+                    cur, kind, start = [], _OPEN_KIND[c], line
+                    special = at_event = depth == event_depth
+                    continue
+                if c != "#":
+                    closing = _CLOSER[c]
+                    if kind != closing and not (closing == _MAP and kind == _SET):
+                        if kind == -1:
+                            raise EdnError(f"malformed EDN: {tok!r} closes nothing", line)
+                        if kind == _TAGGED or kind == _DISCARD:
+                            raise EdnError(f"malformed EDN: {tok!r} where a tag or #_ needs its element", line)
+                        raise EdnError(f"malformed EDN: {tok!r} does not close the "
+                                       f"{_OPENER_TEXT[kind]!r} of line {start}", line)
+                    items, k, fline = cur, kind, start
+                    cur, kind, start, depth, at_event, special = stack.pop()
+                    if k == _VEC or k == _LIST:
+                        v = tuple(items)
+                    elif k == _MAP:
+                        v = self._map(items, depth == event_depth)
+                    else:
+                        v = frozenset(items)
+                    cur.append(v)
+                    if special:
+                        cur, kind, start, depth, at_event, special = self._settle(
+                            stack, cur, kind, start, depth, at_event, lines, fline)
+                    continue
                 if tok == "#{" or tok == "#_":
                     stack.append((cur, kind, start, depth, at_event, special))
                     if tok == "#{":
@@ -312,20 +333,17 @@ class Reader:
                     else:
                         cur, kind, start, at_event, special = [], _DISCARD, line, False, True
                     continue
-                v = get(tok)
-                if v is None:
-                    v = atom(tok, line)
+                v = atoms[tok]
                 if v.__class__ is _Tag:
                     stack.append((cur, kind, start, depth, at_event, special))
                     cur, kind, start, at_event, special = [v], _TAGGED, line, False, True
                     continue
+                cur.append(v)
             else:
-                v = get(tok, atoms)
-                if v is atoms:
-                    v = atom(tok, line)
-                    if c == '"' and "\n" in tok:  # never cached: its lines are counted each time
-                        line += tok.count("\n")
-            cur.append(v)
+                cur.append(atoms[tok])
+                if c == '"' and "\n" in tok:  # never cached, so that its lines are counted
+                    line += tok.count("\n")
+                    state[0] = line
             if special:
                 cur, kind, start, depth, at_event, special = self._settle(
                     stack, cur, kind, start, depth, at_event, lines, line)
