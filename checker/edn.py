@@ -26,26 +26,29 @@ from typing import Any
 # Everything between two tokens (spaces, tabs, commas, comments) is skipped inside the
 # regex; a newline is a token of its own (with the blank lines and comments after it) so
 # that the loop can count lines. The last alternative catches any character that starts
-# no token: a stray quote of an unterminated string, say.
+# no token: a stray quote of an unterminated string, say, or a blank EDN does not know.
+# FLAT: what a flat map holds besides strings and vectors; no character str.split takes
+# for a blank that EDN does not (so that splitting one cuts where the tokenizer would).
 _TOKEN = re.compile(
     r"""(?:[ \t\r\f\v,]+|;[^\n]*)*
     (
-      \n(?:[\s,]+|;[^\n]*)*                 # newlines, blank lines, comments
+      \n(?:[ \t\r\f\v\n,]+|;[^\n]*)*          # newlines, blank lines, comments
     | "(?:[^"\\]|\\.)*"                     # string
-    | (?:\#[a-zA-Z][^\s,;()\[\]{}"\\]*)?\{     # a flat map, maybe tagged: scalars (strings with
-      [^{}\[\]()"\\\#;\n^]*                      # no escape) and vectors of scalars (no string),
-      (?:(?:"[^"\\\n]*"|\[[^{}\[\]()"\\\#;\n^]*\])   # on one line. Most events are.
-      [^{}\[\]()"\\\#;\n^]*)*\}
+    | (?:\#[a-zA-Z][^\s,;()\[\]{}"\\]*)?\{   # a flat map, maybe tagged: scalars (strings with
+      FLAT*(?:(?:"[^"\\\n]*"|\[FLAT*\])FLAT*)*\}  # no escape), vectors of scalars, on one line
     | [{}\[\]()]
     | \#[{_]                                # set, discard
     | \\(?:[^\s,;()\[\]{}"\\]+|.)           # character
     | [^\s,;()\[\]{}"\\]+                   # number, keyword, symbol, tag, nil/true/false
     | .                                     # no token starts here: an error
-    )""",
+    )""".replace("FLAT", r"[^{}\[\]()\"\\\#;\n^\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"),
     re.VERBOSE | re.DOTALL,
 )
 
 
+# A flat map whose strings str.split cuts out whole: none has a blank, none is glued to
+# its neighbour (its quotes alternate opening and closing: flat maps have no escapes).
+_SPLITS_CLEAN = re.compile(r'(?:[^"]*[\s,{]"[^"\s,]*"(?=[\s,}]))*[^"]*')
 _FLAT_ATOM = re.compile(r'"[^"\n]*"|\[[^\]]*\]|[^\s,"\[]+')  # the forms in a flat map
 
 _SYM = r"[\w.*+!\-?$%&=:#<>@]"
@@ -173,11 +176,13 @@ class _Atoms(dict):
     """Token text -> value. A token not seen before is converted by ``__missing__``, so
     that the hot loops look tokens up with no test and no call of their own."""
 
-    def __init__(self, reader: "Reader"):
+    def __init__(self, reader: Reader):
         super().__init__(_ATOMS)
         self.reader = reader
 
     def __missing__(self, tok: str) -> Any:
+        if tok.isdecimal() and (tok[0] != "0" or len(tok) == 1):
+            return int(tok)  # times and indexes: most are seen once, not worth caching
         return self.reader._atom(tok)
 
 
@@ -193,6 +198,7 @@ class Reader:
         self.atoms = _Atoms(self)
         self.keys: dict[str, str] = {}  # keyword -> the event field it names (no colon)
         self.colon_strings = False  # a string literal began with ':' (could pass for a keyword)
+        self.identity_tags: set[str] = set()  # tags seen before a flat map: read as the map
 
     def _atom(self, tok: str) -> Any:
         c = tok[0]
@@ -205,8 +211,6 @@ class Reader:
                 self.colon_strings = True
         elif c == "[":  # a vector of scalars in a flat map
             v = tuple(map(self.atoms.__getitem__, tok[1:-1].replace(",", " ").split()))
-        elif tok.isdecimal() and (c != "0" or len(tok) == 1):  # saves the regexes for times
-            v = int(tok)
         elif c == "\\":
             v = _char(tok, _NO_LINE)
         else:
@@ -242,6 +246,7 @@ class Reader:
             _inst({}, _NO_LINE)
         if tag.name == "uuid":
             _uuid({}, _NO_LINE)
+        self.identity_tags.add(tok)
 
     def read(self, text: str, line: int = 1, event_depth: int = -1) -> tuple[list, list[int]]:
         """All top-level forms of ``text``, and the lines where the elements at
@@ -263,6 +268,8 @@ class Reader:
         atoms = self.atoms
         getitem = atoms.__getitem__
         flat_atoms = _FLAT_ATOM.findall
+        splits_clean = _SPLITS_CLEAN.fullmatch
+        identity_tags = self.identity_tags
         out: list = []
         lines: list[int] = []
         stack: list[tuple] = []
@@ -286,8 +293,9 @@ class Reader:
                     at = 1
                     if c == "#":
                         at = tok.index("{") + 1
-                        self._flat_tag(tok[:at - 1])
-                    if '"' in tok or "[" in tok:
+                        if tok[:at - 1] not in identity_tags:
+                            self._flat_tag(tok[:at - 1])
+                    if "[" in tok or '"' in tok and not splits_clean(tok):
                         items = list(map(getitem, flat_atoms(tok, at, len(tok) - 1)))
                     else:
                         items = list(map(getitem, tok[at:-1].replace(",", " ").split()))

@@ -144,6 +144,30 @@ def test_documents_read_as_edn_format_reads_them(text):
     assert _ours(text) == expected
 
 
+@st.composite
+def _flat_map(draw) -> str:
+    """A map on one line of scalars, strings and vectors of scalars (the reader's fast
+    path), its strings and vectors sometimes glued to their neighbours."""
+    scalar = st.one_of(st.sampled_from([":a", ":b/c", "x", "nil", "1", "-2", "3.5", "7N", "\\c"]),
+                       st.text("ab ,}{#[]:", max_size=4).map(lambda t: '"' + t + '"'))
+    vector = st.lists(st.sampled_from([":a", "1", "nil", "2.5"]), max_size=3).map(lambda v: "[" + " ".join(v) + "]")
+    forms = draw(st.lists(st.one_of(scalar, vector), max_size=6))
+    if len(forms) % 2:
+        forms.append("1")
+    out = ""
+    for f in forms:
+        glue = out[-1:] in ('"', "]") or f[0] in '"['
+        out += (draw(st.sampled_from(["", " ", ","])) if glue and out else " ") + f
+    return draw(st.sampled_from(["", "#jepsen.history.Op"])) + "{" + out + "}"
+
+
+@SETTINGS
+@given(st.lists(_flat_map(), min_size=1, max_size=3))
+def test_flat_maps_read_as_edn_format_reads_them(maps):
+    text = "\n".join(maps)
+    assert _ours(text) == _reference(text)
+
+
 def _malformed(draw_doc: str, how: str, tag: str) -> str:
     return {
         "stray closer": draw_doc + "\n]",
