@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
-
-from replicheck.checker import UNKNOWN, History, check, parse_history, read_history, write_jsonl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from replicheck.checker import (
+    UNKNOWN,
+    History,
+    check,
+    parse_history,
+    read_history,
+    write_jsonl,
+)
 from replicheck.checker.formats import detect_format
 
 
@@ -183,7 +192,6 @@ def test_jepsen_independent_tuples_unwrap_into_keys(tmp_path):
     path = tmp_path / "ind.log"
     path.write_text(text)
     from click.testing import CliRunner
-
     from replicheck.cli.main import cli
 
     res = CliRunner().invoke(cli, ["check", str(path), "--spec", "cas-register", "--independent", "--nil-read", "absent"])
@@ -216,3 +224,56 @@ def test_multi_micro_op_transactions_are_refused_with_a_reason():
     )
     with pytest.raises(HistoryError, match="several micro-operations"):
         check(h, "list-append")
+
+
+# ---------------------------------------------------------------- the fast JSON decoder
+
+
+def _typed(v):
+    """A value with its types spelled out: 1 and 1.0 and True are equal, but not alike."""
+    if isinstance(v, dict):
+        return {k: _typed(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_typed(x) for x in v]
+    return (type(v).__name__, repr(v))
+
+
+_json_text = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-2**80, 2**80), st.floats(allow_nan=False),
+              st.text(max_size=5)),
+    lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=3), kids, max_size=3)),
+    max_leaves=8,
+).map(json.dumps)
+_json_noise = st.sampled_from(["", " ", "x", ",", "]", "}", "\x00", "\\", '"', "NaN", "1e999", "\ud800", "\t"])
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(_json_text, _json_noise, st.integers(0, 40))
+def test_fast_json_decoder_accepts_only_what_json_accepts_and_reads_it_alike(text, noise, at):
+    from replicheck.checker import formats
+
+    if formats._fast_json is None:
+        pytest.skip("msgspec is not installed")
+    text = text[:at] + noise + text[at:]
+    try:
+        fast = formats._fast_json(text)
+    except formats._FAST_JSON_ERRORS:
+        return  # json decides: the reader falls back to it
+    assert _typed(fast) == _typed(json.loads(text))
+
+
+def test_jsonl_fast_and_careful_paths_read_the_same(monkeypatch):
+    from replicheck.checker import formats
+
+    text = (
+        '{"replicheck": {"spec": "kv", "init": [1, 2]}}\n'
+        '{"process": 0, "type": "invoke", "f": "write", "key": [1, {"a": [2]}], "value": 123456789012345678901234567890, '
+        '"time": 1.5, "session": "s"}\n'
+        '{"process": "nemesis", "type": "info", "f": "kill", "value": null, "time": 2}\n'
+        '{"process": 0, "type": "ok", "f": "write", "key": [1, {"a": [2]}], "value": 123456789012345678901234567890, '
+        '"time": 3}\n'
+    )
+    fast = parse_history(text)
+    monkeypatch.setattr(formats, "_fast_json", None)
+    careful = parse_history(text)
+    assert (fast.events, fast.ops, fast.meta) == (careful.events, careful.ops, careful.meta)
