@@ -98,7 +98,14 @@ _LOG_LINE = re.compile(
 
 def detect_format(text: str, path: str | None = None) -> str:
     """Guess the format from the first meaningful lines."""
-    lines = [ln.strip() for ln in text.splitlines()[:200]]
+    # the first 200 lines without splitting the whole text: up to its 200th newline
+    end = -1
+    for _ in range(200):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            break
+    head = text if end < 0 else text[:end]
+    lines = [ln.strip() for ln in head.splitlines()[:200]]
     meaningful = [ln for ln in lines if ln and not ln.startswith(";")]
     if not meaningful:
         raise HistoryError("empty history: the file has only comments", path)
@@ -199,6 +206,12 @@ def _read_jsonl_lines(text: str, lines: list[str], path: str | None):
 
 
 def _read_json(text: str, path: str | None):
+    fast = _json_array_by_lines(text)
+    if fast is not None:
+        try:
+            return [event_from_dict(d, path=path, line=n) for d, n in zip(*fast)], {}, {}
+        except HistoryError:
+            pass  # the reader below names the problem as it always did
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -208,6 +221,32 @@ def _read_json(text: str, path: str | None):
     lines = _json_element_lines(text)
     events = [event_from_dict(d, path=path, line=line) for d, line in zip(data, lines)]
     return events, {}, {}
+
+
+def _json_array_by_lines(text: str) -> tuple[list, range] | None:
+    """The elements of a JSON array laid out one per line (``[``, then ``{...},`` lines,
+    then ``]``), with their lines, each line decoded by msgspec; None for any other
+    layout or anything msgspec refuses. A line that decodes alone with its comma off is
+    one whole element: an element spread over lines has a first line that cannot."""
+    if _fast_json is None:
+        return None
+    lines = text.split("\n")  # not splitlines: JSON takes \f or \u2028 for no line end
+    first = 0
+    while first < len(lines) and not lines[first].strip(" \t\r"):
+        first += 1
+    last = len(lines) - 1
+    while last > first and not lines[last].strip(" \t\r"):
+        last -= 1
+    if last - first < 2 or lines[first].strip(" \t\r") != "[" or lines[last].strip(" \t\r") != "]":
+        return None
+    body = [line.rstrip(" \t\r") for line in lines[first + 1:last]]
+    if not all(line.endswith(",") for line in body[:-1]) or body[-1].endswith(","):
+        return None
+    try:
+        items = list(map(_fast_json, [line[:-1] for line in body[:-1]] + body[-1:]))
+    except _FAST_JSON_ERRORS:
+        return None
+    return items, range(first + 2, last + 1)
 
 
 def _json_element_lines(text: str) -> list[int]:
