@@ -46,9 +46,6 @@ _TOKEN = re.compile(
 )
 
 
-# A flat map whose strings str.split cuts out whole: none has a blank, none is glued to
-# its neighbour (its quotes alternate opening and closing: flat maps have no escapes).
-_SPLITS_CLEAN = re.compile(r'(?:[^"]*[\s,{]"[^"\s,]*"(?=[\s,}]))*[^"]*')
 _FLAT_ATOM = re.compile(r'"[^"\n]*"|\[[^\]]*\]|[^\s,"\[]+')  # the forms in a flat map
 
 _SYM = r"[\w.*+!\-?$%&=:#<>@]"
@@ -182,7 +179,10 @@ class _Atoms(dict):
 
     def __missing__(self, tok: str) -> Any:
         if tok.isdecimal() and (tok[0] != "0" or len(tok) == 1):
-            return int(tok)  # times and indexes: most are seen once, not worth caching
+            v = int(tok)
+            if len(tok) < 4:  # times and indexes (long) are mostly seen once: not cached
+                self[tok] = v
+            return v
         return self.reader._atom(tok)
 
 
@@ -197,7 +197,8 @@ class Reader:
     def __init__(self) -> None:
         self.atoms = _Atoms(self)
         self.keys: dict[str, str] = {}  # keyword -> the event field it names (no colon)
-        self.colon_strings = False  # a string literal began with ':' (could pass for a keyword)
+        # [True] once a string literal began with ':' (it could pass for a keyword)
+        self.colon_strings = [False]
         self.identity_tags: set[str] = set()  # tags seen before a flat map: read as the map
 
     def _atom(self, tok: str) -> Any:
@@ -208,7 +209,7 @@ class Reader:
         if c == '"':
             v = _string(tok, _NO_LINE)
             if v[:1] == ":":
-                self.colon_strings = True
+                self.colon_strings[0] = True
         elif c == "[":  # a vector of scalars in a flat map
             v = tuple(map(self.atoms.__getitem__, tok[1:-1].replace(",", " ").split()))
         elif c == "\\":
@@ -229,7 +230,7 @@ class Reader:
             return dict(zip(names, items[1::2]))
         # An event's map: its keyword keys lose their colon.
         keys = self.keys
-        if not self.colon_strings:
+        if not self.colon_strings[0]:
             return dict(zip(map(keys.get, names, names), items[1::2]))
         # A string ":x" and the keyword :x are both ":x" by now: only the keyword (the
         # very object the atom cache holds) names a field.
@@ -268,8 +269,9 @@ class Reader:
         atoms = self.atoms
         getitem = atoms.__getitem__
         flat_atoms = _FLAT_ATOM.findall
-        splits_clean = _SPLITS_CLEAN.fullmatch
         identity_tags = self.identity_tags
+        key_names = self.keys.get
+        colon_strings = self.colon_strings
         out: list = []
         lines: list[int] = []
         stack: list[tuple] = []
@@ -295,12 +297,18 @@ class Reader:
                         at = tok.index("{") + 1
                         if tok[:at - 1] not in identity_tags:
                             self._flat_tag(tok[:at - 1])
-                    if "[" in tok or '"' in tok and not splits_clean(tok):
+                    if "[" in tok or '"' in tok:
                         items = list(map(getitem, flat_atoms(tok, at, len(tok) - 1)))
                     else:
                         items = list(map(getitem, tok[at:-1].replace(",", " ").split()))
-                    cur.append(self._map(items, depth == event_depth))
-                    if special:
+                    if depth == event_depth and not colon_strings[0] and not len(items) & 1:
+                        names = items[0::2]
+                        cur.append(dict(zip(map(key_names, names, names), items[1::2])))
+                    else:
+                        cur.append(self._map(items, depth == event_depth))
+                    if at_event:
+                        lines.append(line)
+                    elif special:
                         cur, kind, start, depth, at_event, special = self._settle(
                             stack, cur, kind, start, depth, at_event, lines, line)
                     continue
@@ -328,7 +336,9 @@ class Reader:
                     else:
                         v = frozenset(items)
                     cur.append(v)
-                    if special:
+                    if at_event:
+                        lines.append(fline)
+                    elif special:
                         cur, kind, start, depth, at_event, special = self._settle(
                             stack, cur, kind, start, depth, at_event, lines, fline)
                     continue
@@ -352,7 +362,9 @@ class Reader:
                 if c == '"' and "\n" in tok:  # never cached, so that its lines are counted
                     line += tok.count("\n")
                     state[0] = line
-            if special:
+            if at_event:
+                lines.append(line)
+            elif special:
                 cur, kind, start, depth, at_event, special = self._settle(
                     stack, cur, kind, start, depth, at_event, lines, line)
         if kind != -1:
