@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -249,14 +250,16 @@ class Reader:
             _uuid({}, _NO_LINE)
         self.identity_tags.add(tok)
 
-    def read(self, text: str, line: int = 1, event_depth: int = -1) -> tuple[list, list[int]]:
+    def read(self, text: str, line: int = 1, event_depth: int = -1,
+             progress: Callable[[float], None] | None = None) -> tuple[list, list[int]]:
         """All top-level forms of ``text``, and the lines where the elements at
         ``event_depth`` start (0: the top-level forms; 1: the elements of a top-level
         vector or list; -1: none). Maps at ``event_depth`` are events (see the module
-        doc). ``line`` is the line ``text`` starts on. Raises EdnError."""
+        doc). ``line`` is the line ``text`` starts on. ``progress(fraction)`` is called
+        every 64 KiB of text or so. Raises EdnError."""
         state = [line]
         try:
-            return self._read(text, line, event_depth, state)
+            return self._read(text, line, event_depth, state, progress)
         except EdnError as e:
             if e.line == _NO_LINE:
                 e.line = state[0]
@@ -265,7 +268,8 @@ class Reader:
             raise EdnError(f"malformed EDN: {e} (a map key or set element must be hashable)",
                            state[0]) from None
 
-    def _read(self, text: str, first_line: int, event_depth: int, state: list) -> tuple[list, list[int]]:
+    def _read(self, text: str, first_line: int, event_depth: int, state: list,
+              progress: Callable[[float], None] | None) -> tuple[list, list[int]]:
         atoms = self.atoms
         getitem = atoms.__getitem__
         flat_atoms = _FLAT_ATOM.findall
@@ -284,89 +288,97 @@ class Reader:
         special = at_event  # at_event, or `cur` is a tag or discard waiting for its element
         # The newline added makes trailing blanks and a last comment part of a newline
         # token: without one they would be no token at all, and the catch-all would match.
-        for tok in _TOKEN.findall(text + "\n"):
-            c = tok[0]
-            if c == "\n":
-                line += tok.count("\n")
-                state[0] = line  # for errors: cheaper than a try block around the loop
-                continue
-            if c in "{[(#]})":
-                if (c == "{" or c == "#") and tok[-1] == "}" and len(tok) > 1:  # a flat map, whole
-                    at = 1
-                    if c == "#":
-                        at = tok.index("{") + 1
-                        if tok[:at - 1] not in identity_tags:
-                            self._flat_tag(tok[:at - 1])
-                    if "[" in tok or '"' in tok:
-                        items = list(map(getitem, flat_atoms(tok, at, len(tok) - 1)))
-                    else:
-                        items = list(map(getitem, tok[at:-1].replace(",", " ").split()))
-                    if depth == event_depth and not colon_strings[0] and not len(items) & 1:
-                        names = items[0::2]
-                        cur.append(dict(zip(map(key_names, names, names), items[1::2])))
-                    else:
-                        cur.append(self._map(items, depth == event_depth))
-                    if at_event:
-                        lines.append(line)
-                    elif special:
-                        cur, kind, start, depth, at_event, special = self._settle(
-                            stack, cur, kind, start, depth, at_event, lines, line)
-                    continue
-                if c in "{[(":
-                    stack.append((cur, kind, start, depth, at_event, special))
-                    depth += 1
-                    cur, kind, start = [], _OPEN_KIND[c], line
-                    special = at_event = depth == event_depth
-                    continue
-                if c != "#":
-                    closing = _CLOSER[c]
-                    if kind != closing and not (closing == _MAP and kind == _SET):
-                        if kind == -1:
-                            raise EdnError(f"malformed EDN: {tok!r} closes nothing", line)
-                        if kind == _TAGGED or kind == _DISCARD:
-                            raise EdnError(f"malformed EDN: {tok!r} where a tag or #_ needs its element", line)
-                        raise EdnError(f"malformed EDN: {tok!r} does not close the "
-                                       f"{_OPENER_TEXT[kind]!r} of line {start}", line)
-                    items, k, fline = cur, kind, start
-                    cur, kind, start, depth, at_event, special = stack.pop()
-                    if k == _VEC or k == _LIST:
-                        v = tuple(items)
-                    elif k == _MAP:
-                        v = self._map(items, depth == event_depth)
-                    else:
-                        v = frozenset(items)
-                    cur.append(v)
-                    if at_event:
-                        lines.append(fline)
-                    elif special:
-                        cur, kind, start, depth, at_event, special = self._settle(
-                            stack, cur, kind, start, depth, at_event, lines, fline)
-                    continue
-                if tok == "#{" or tok == "#_":
-                    stack.append((cur, kind, start, depth, at_event, special))
-                    if tok == "#{":
-                        depth += 1
-                        cur, kind, start = [], _SET, line
-                        special = at_event = depth == event_depth
-                    else:
-                        cur, kind, start, at_event, special = [], _DISCARD, line, False, True
-                    continue
-                v = atoms[tok]
-                if v.__class__ is _Tag:
-                    stack.append((cur, kind, start, depth, at_event, special))
-                    cur, kind, start, at_event, special = [v], _TAGGED, line, False, True
-                    continue
-                cur.append(v)
-            else:
-                cur.append(atoms[tok])
-                if c == '"' and "\n" in tok:  # never cached, so that its lines are counted
+        tokens = _TOKEN.findall(text + "\n")
+        # The tokens go by in chunks of about 64 KiB of text, so that progress costs
+        # nothing per token.
+        step = max(1, len(tokens) * 65536 // max(1, len(text))) if progress else len(tokens) + 1
+        for chunk in range(0, len(tokens), step):
+            if chunk and progress:
+                progress(chunk / len(tokens))
+            for tok in tokens[chunk:chunk + step] if step <= len(tokens) else tokens:
+                c = tok[0]
+                if c == "\n":
                     line += tok.count("\n")
-                    state[0] = line
-            if at_event:
-                lines.append(line)
-            elif special:
-                cur, kind, start, depth, at_event, special = self._settle(
-                    stack, cur, kind, start, depth, at_event, lines, line)
+                    state[0] = line  # for errors: cheaper than a try block around the loop
+                    continue
+                if c in "{[(#]})":
+                    if (c == "{" or c == "#") and tok[-1] == "}" and len(tok) > 1:  # a flat map, whole
+                        at = 1
+                        if c == "#":
+                            at = tok.index("{") + 1
+                            if tok[:at - 1] not in identity_tags:
+                                self._flat_tag(tok[:at - 1])
+                        if "[" in tok or '"' in tok:
+                            items = list(map(getitem, flat_atoms(tok, at, len(tok) - 1)))
+                        else:
+                            items = list(map(getitem, tok[at:-1].replace(",", " ").split()))
+                        if depth == event_depth and not colon_strings[0] and not len(items) & 1:
+                            names = items[0::2]
+                            cur.append(dict(zip(map(key_names, names, names), items[1::2])))
+                        else:
+                            cur.append(self._map(items, depth == event_depth))
+                        if at_event:
+                            lines.append(line)
+                        elif special:
+                            cur, kind, start, depth, at_event, special = self._settle(
+                                stack, cur, kind, start, depth, at_event, lines, line)
+                        continue
+                    if c in "{[(":
+                        stack.append((cur, kind, start, depth, at_event, special))
+                        depth += 1
+                        cur, kind, start = [], _OPEN_KIND[c], line
+                        special = at_event = depth == event_depth
+                        continue
+                    if c != "#":
+                        closing = _CLOSER[c]
+                        if kind != closing and not (closing == _MAP and kind == _SET):
+                            if kind == -1:
+                                raise EdnError(f"malformed EDN: {tok!r} closes nothing", line)
+                            if kind == _TAGGED or kind == _DISCARD:
+                                raise EdnError(
+                                    f"malformed EDN: {tok!r} where a tag or #_ needs its element", line)
+                            raise EdnError(f"malformed EDN: {tok!r} does not close the "
+                                           f"{_OPENER_TEXT[kind]!r} of line {start}", line)
+                        items, k, fline = cur, kind, start
+                        cur, kind, start, depth, at_event, special = stack.pop()
+                        if k == _VEC or k == _LIST:
+                            v = tuple(items)
+                        elif k == _MAP:
+                            v = self._map(items, depth == event_depth)
+                        else:
+                            v = frozenset(items)
+                        cur.append(v)
+                        if at_event:
+                            lines.append(fline)
+                        elif special:
+                            cur, kind, start, depth, at_event, special = self._settle(
+                                stack, cur, kind, start, depth, at_event, lines, fline)
+                        continue
+                    if tok == "#{" or tok == "#_":
+                        stack.append((cur, kind, start, depth, at_event, special))
+                        if tok == "#{":
+                            depth += 1
+                            cur, kind, start = [], _SET, line
+                            special = at_event = depth == event_depth
+                        else:
+                            cur, kind, start, at_event, special = [], _DISCARD, line, False, True
+                        continue
+                    v = atoms[tok]
+                    if v.__class__ is _Tag:
+                        stack.append((cur, kind, start, depth, at_event, special))
+                        cur, kind, start, at_event, special = [v], _TAGGED, line, False, True
+                        continue
+                    cur.append(v)
+                else:
+                    cur.append(atoms[tok])
+                    if c == '"' and "\n" in tok:  # never cached, so that its lines are counted
+                        line += tok.count("\n")
+                        state[0] = line
+                if at_event:
+                    lines.append(line)
+                elif special:
+                    cur, kind, start, depth, at_event, special = self._settle(
+                        stack, cur, kind, start, depth, at_event, lines, line)
         if kind != -1:
             last = first_line + text.rstrip().count("\n")
             if kind == _TAGGED or kind == _DISCARD:

@@ -33,11 +33,22 @@ FORMAT_DEFAULTS: dict[str, dict] = {
 META_KEY = "replicheck"
 
 
-def read_history(path: str | os.PathLike, format: str | None = None, independent: bool = False) -> History:
+Progress = Callable[[int, int], None]
+"""``progress(bytes_done, bytes_total)``, called while a history is read: at most once
+per 64 KiB or so, and once at the end."""
+
+PROGRESS_EVERY = 65536  # characters of text between two progress calls
+
+
+def read_history(
+    path: str | os.PathLike, format: str | None = None, independent: bool = False,
+    progress: Progress | None = None,
+) -> History:
     """Read a history file, choosing the format by content unless ``format`` is given.
 
     ``independent``: values are Jepsen's ``[key value]`` tuples, unwrapped into keys
-    (also when the metadata line says ``"independent": true``).
+    (also when the metadata line says ``"independent": true``). ``progress``: see
+    ``Progress``.
     """
     path = os.fspath(path)
     try:
@@ -45,19 +56,25 @@ def read_history(path: str | os.PathLike, format: str | None = None, independent
             data = fh.read()
     except OSError as e:
         raise HistoryError(f"cannot read file: {e.strerror}", path) from None
-    return parse_history(data, path=path, format=format, independent=independent)
+    return parse_history(data, path=path, format=format, independent=independent, progress=progress)
 
 
 def parse_history(
-    data: bytes | str, *, path: str | None = None, format: str | None = None, independent: bool = False
+    data: bytes | str, *, path: str | None = None, format: str | None = None, independent: bool = False,
+    progress: Progress | None = None,
 ) -> History:
     """Parse a history from bytes or text (see ``read_history``)."""
     with no_gc():
-        return _parse(data, path, format, independent)
+        return _parse(data, path, format, independent, progress)
 
 
-def _parse(data: bytes | str, path: str | None, format: str | None, independent: bool) -> History:
+def _parse(
+    data: bytes | str, path: str | None, format: str | None, independent: bool, progress: Progress | None
+) -> History:
     text = _decode(data, path)
+    total = len(data.encode() if isinstance(data, str) else data) if progress else 0
+    # The readers report the fraction of the text done; the caller hears of bytes.
+    fraction = None if progress is None else (lambda done: progress(int(done * total), total))
     if not text.strip():
         raise HistoryError("empty history: the file has no events", path)
     if format is None:
@@ -65,7 +82,9 @@ def _parse(data: bytes | str, path: str | None, format: str | None, independent:
     elif format not in FORMATS:
         raise HistoryError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}", path)
     reader = {"jsonl": _read_jsonl, "json": _read_json, "edn": _read_edn, "jepsen-log": _read_log}[format]
-    events, meta, skipped = reader(text, path)
+    events, meta, skipped = reader(text, path, fraction)
+    if progress is not None:
+        progress(total, total)
     if not any(e.process != NEMESIS for e in events):
         raise HistoryError("no client operations found in the history", path)
     meta = {**FORMAT_DEFAULTS[format], **meta}
@@ -151,14 +170,25 @@ def _json_decoder() -> tuple[Callable[[str], Any] | None, tuple[type[Exception],
 _fast_json, _FAST_JSON_ERRORS = _json_decoder()
 
 
-def _read_jsonl(text: str, path: str | None):
+def _steps(items: int, text: str) -> int:
+    """How many of a text's items (lines, tokens) make about PROGRESS_EVERY characters."""
+    return max(1, items * PROGRESS_EVERY // max(1, len(text)))
+
+
+def _read_jsonl(text: str, path: str | None, progress: Callable[[float], None] | None = None):
     lines = text.splitlines()
     # The fast path: every line decodes (no blank, no bad or unterminated line), every
     # event is sound, metadata only on the first line. Otherwise _read_jsonl_lines reads
     # line by line and finds the first problem as it always did.
     if _fast_json is not None and lines:
         try:
-            ds = list(map(_fast_json, lines))
+            if progress is None:
+                ds = list(map(_fast_json, lines))
+            else:
+                ds, step = [], _steps(len(lines), text)
+                for at in range(0, len(lines), step):
+                    ds += map(_fast_json, lines[at:at + step])
+                    progress(at / len(lines))
         except _FAST_JSON_ERRORS:
             pass
         else:
@@ -205,8 +235,8 @@ def _read_jsonl_lines(text: str, lines: list[str], path: str | None):
     return events, meta, skipped
 
 
-def _read_json(text: str, path: str | None):
-    fast = _json_array_by_lines(text)
+def _read_json(text: str, path: str | None, progress: Callable[[float], None] | None = None):
+    fast = _json_array_by_lines(text, progress)
     if fast is not None:
         try:
             return [event_from_dict(d, path=path, line=n) for d, n in zip(*fast)], {}, {}
@@ -223,7 +253,7 @@ def _read_json(text: str, path: str | None):
     return events, {}, {}
 
 
-def _json_array_by_lines(text: str) -> tuple[list, range] | None:
+def _json_array_by_lines(text: str, progress: Callable[[float], None] | None) -> tuple[list, range] | None:
     """The elements of a JSON array laid out one per line (``[``, then ``{...},`` lines,
     then ``]``), with their lines, each line decoded by msgspec; None for any other
     layout or anything msgspec refuses. A line that decodes alone with its comma off is
@@ -242,8 +272,14 @@ def _json_array_by_lines(text: str) -> tuple[list, range] | None:
     body = [line.rstrip(" \t\r") for line in lines[first + 1:last]]
     if not all(line.endswith(",") for line in body[:-1]) or body[-1].endswith(","):
         return None
+    body[:-1] = [line[:-1] for line in body[:-1]]
+    step = _steps(len(body), text) if progress else len(body)
+    items: list = []
     try:
-        items = list(map(_fast_json, [line[:-1] for line in body[:-1]] + body[-1:]))
+        for at in range(0, len(body), step):
+            items += map(_fast_json, body[at:at + step])
+            if progress:
+                progress(at / len(body))
     except _FAST_JSON_ERRORS:
         return None
     return items, range(first + 2, last + 1)
@@ -270,9 +306,10 @@ def _json_element_lines(text: str) -> list[int]:
 # ---------------------------------------------------------------- EDN
 
 
-def _edn_read(reader: Reader, text: str, path: str | None, line: int = 1, event_depth: int = -1):
+def _edn_read(reader: Reader, text: str, path: str | None, line: int = 1, event_depth: int = -1,
+              progress: Callable[[float], None] | None = None):
     try:
-        return reader.read(text, line, event_depth)
+        return reader.read(text, line, event_depth, progress)
     except EdnError as e:
         raise HistoryError(e.message, path, e.line) from None
 
@@ -280,13 +317,13 @@ def _edn_read(reader: Reader, text: str, path: str | None, line: int = 1, event_
 _SEQUENCE_FIRST = re.compile(r"(?:[\s,]+|;[^\n]*)*[\[(]")
 
 
-def _read_edn(text: str, path: str | None):
+def _read_edn(text: str, path: str | None, progress: Callable[[float], None] | None = None):
     # One top-level vector or list holds the events; else the top-level forms are the
     # events. Guess which from the first token (maps of events lose their keys' colons as
     # they are built), read again in the rare case the guess was wrong.
     depth = 1 if _SEQUENCE_FIRST.match(text) else 0
     reader = Reader()
-    forms, lines = _edn_read(reader, text, path, event_depth=depth)
+    forms, lines = _edn_read(reader, text, path, event_depth=depth, progress=progress)
     single = len(forms) == 1 and type(forms[0]) is tuple
     if single != (depth == 1):
         depth = 1 - depth
@@ -312,12 +349,12 @@ def _log_head(process_text: str, f: str) -> tuple[Any, str]:
             process = int(process)
         except ValueError:  # "--1", or digits int() does not read
             pass
-    if isinstance(process, str) and process.startswith(":"):
-        process = process[1:]
-    return process, f[1:] if f.startswith(":") else f
+    if isinstance(process, str):
+        process = process.removeprefix(":")
+    return process, f.removeprefix(":")
 
 
-def _read_log(text: str, path: str | None):
+def _read_log(text: str, path: str | None, progress: Callable[[float], None] | None = None):
     # Builds each Event itself, as event_from_dict would from the line's map (the regex
     # has checked the type): this reader is the one that reads millions of lines.
     events: list[Event] = []
@@ -327,7 +364,11 @@ def _read_log(text: str, path: str | None):
     heads: dict[tuple[str, str], tuple[Any, str]] = {}
     reader = Reader()
     search = _LOG_LINE.search
-    for lineno, raw in enumerate(text.splitlines(), 1):
+    lines = text.splitlines()
+    step = _steps(len(lines), text) if progress else len(lines) + 1
+    for lineno, raw in enumerate(lines, 1):
+        if not lineno % step and progress:
+            progress(lineno / len(lines))
         if "jepsen.util" not in raw:
             if raw and not raw.isspace():
                 skipped += 1

@@ -124,7 +124,11 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
     verdicts = []
     for path in files:
         try:
-            history = read_history(path, format=fmt, independent=independent)
+            reading = Progress("reading", opts.quiet)
+            try:
+                history = read_history(path, format=fmt, independent=independent, progress=reading)
+            finally:
+                reading.close()
             judge = judge_consistency if consistency else judge_linearizable
             verdicts.append(judge(path, history, opts))
         except HistoryError as e:

@@ -276,8 +276,8 @@ def _corpus_files() -> list[Path]:
 @pytest.mark.skipif(not _corpus_files(), reason="corpus absent (set REPLICHECK_CORPUS)")
 def test_every_corpus_file_reads_as_before(monkeypatch):
     new = [parse_history(p.read_bytes(), path=str(p)) for p in _corpus_files()]
-    monkeypatch.setattr(formats, "_read_edn", edn_reference._read_edn)
-    monkeypatch.setattr(formats, "_read_log", edn_reference._read_log)
+    monkeypatch.setattr(formats, "_read_edn", lambda text, path, progress: edn_reference._read_edn(text, path))
+    monkeypatch.setattr(formats, "_read_log", lambda text, path, progress: edn_reference._read_log(text, path))
     for p, h in zip(_corpus_files(), new):
         old = parse_history(p.read_bytes(), path=str(p))
         assert (h.events, h.ops, h.faults, h.meta, h.skipped, h.format) == (

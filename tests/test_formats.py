@@ -277,3 +277,27 @@ def test_jsonl_fast_and_careful_paths_read_the_same(monkeypatch):
     monkeypatch.setattr(formats, "_fast_json", None)
     careful = parse_history(text)
     assert (fast.events, fast.ops, fast.meta) == (careful.events, careful.ops, careful.meta)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "edn", "jepsen-log"])
+def test_progress_is_reported_in_bytes_every_64_kib_or_so(fmt):
+    n = 6000
+    events = [{"process": i % 5, "type": t, "f": "write", "value": i} for i in range(n) for t in ("invoke", "ok")]
+    if fmt == "jsonl":
+        text = "".join(json.dumps(e) + "\n" for e in events)
+    elif fmt == "json":
+        text = "[\n" + ",\n".join(json.dumps(e) for e in events) + "\n]\n"
+    elif fmt == "edn":
+        text = "[" + "\n ".join(f"{{:process {e['process']}, :type :{e['type']}, :f :write, :value {e['value']}}}"
+                                for e in events) + "]\n"
+    else:
+        text = "".join(f"INFO  jepsen.util - {e['process']}\t:{e['type']}\t:write\t{e['value']}\n" for e in events)
+    calls = []
+    h = parse_history(text.encode(), progress=lambda done, total: calls.append((done, total)))
+    assert h.format == fmt and len(h.ops) == n
+    total = len(text.encode())
+    assert calls[-1] == (total, total)
+    assert all(t == total for _, t in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert len(calls) >= total // 65536 >= 2  # the bar moves while a big file is read...
+    assert len(calls) <= total // 65536 * 2 + 2  # ...and costs nothing per event
