@@ -1,0 +1,95 @@
+"""What every spec shares: the protocol, BaseSpec's defaults, and the helpers built-in
+specs use. A leaf: the spec modules (specs.py, listappend.py) build on it, so neither has
+to import the other to get BaseSpec. What each hook means is in specs.py's docstring.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Iterable, Protocol, runtime_checkable
+
+from .history import UNKNOWN, Op
+from .text import fmt
+
+NIL_READS = ("absent", "unknown")
+
+
+@runtime_checkable
+class Spec(Protocol):
+    name: str
+
+    def init(self) -> Any: ...
+
+    def step(self, state: Any, op: Op) -> tuple[bool, Any]: ...
+
+
+def hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
+def split_by_key(ops: Iterable[Op]) -> list[list[Op]]:
+    """Operations on different keys touch independent objects."""
+    parts: dict[Any, list[Op]] = defaultdict(list)
+    for op in ops:
+        parts[op.key].append(op)
+    return list(parts.values())
+
+
+class BaseSpec:
+    """Defaults shared by the built-in specs; user specs need not inherit from it."""
+
+    name = "spec"
+    functions: tuple[str, ...] = ()
+
+    def __init__(self, init: Any = None, nil_read: str = "absent"):
+        if nil_read not in NIL_READS:
+            raise ValueError(f"nil_read must be one of {NIL_READS}, not {nil_read!r}")
+        self.initial = init
+        self.nil_read = nil_read
+
+    def init(self) -> Any:
+        return self.initial
+
+    def partition(self, ops: list[Op]) -> list[list[Op]]:
+        return split_by_key(ops)
+
+    def validate(self, op: Op) -> str | None:
+        if op.f == "txn":
+            return ("a transaction of several micro-operations: replicheck checks single-object "
+                    "operations (a txn of one micro-operation is unwrapped; Elle checks transactions)")
+        if op.f not in self.functions:
+            return f"{self.name} has no operation {op.f!r}; expected one of {', '.join(self.functions)}"
+        return None
+
+    def prune(self, ops: list[Op]) -> list[Op]:
+        return ops
+
+    def effect_key(self, op: Op) -> Any:
+        """What ``step`` looks at: ops with equal keys are interchangeable to the search.
+        Built-in steps read only the function, the value and the output."""
+        return (op.f, op.value, op.output)
+
+    def read_only(self, op: Op) -> bool:
+        """True when op never changes the state (a read): the search places such ops
+        greedily. Must be exact: a wrong True loses linearizations."""
+        return op.f in ("read", "get")
+
+    def describe_state(self, state: Any) -> str:
+        return fmt(state)
+
+    def describe_op(self, op: Op) -> str:
+        out = op.output
+        if op.f == "read" or op.f == "get":
+            return f"{op.f} {fmt(out)}"
+        return f"{op.f} {fmt(op.value)}"
+
+    def explain(self, state: Any, op: Op) -> str:
+        return f"can't {self.describe_op(op)} in state {self.describe_state(state)}"
+
+    def unknown_read(self, op: Op) -> bool:
+        """A read with no usable result constrains nothing and changes nothing."""
+        return op.output is UNKNOWN or (op.output is None and self.nil_read == "unknown")
