@@ -17,7 +17,7 @@ from typing import Any, Callable
 from .formats import parse_history, read_history, write_jsonl
 from .history import UNKNOWN, Event, History, HistoryError, Op
 from .linearizable import Budget, Result, check_ops, wgl
-from .specs import BUILTIN, NO_INIT, make_spec
+from .specs import BUILTIN, NO_INIT, make_spec, resolve_spec
 
 __all__ = [
     "BUILTIN",
@@ -36,27 +36,6 @@ __all__ = [
     "wgl",
     "write_jsonl",
 ]
-
-
-def resolve_spec(
-    history: History, spec: Any = None, *, init: Any = NO_INIT, nil_read: str | None = None
-) -> Any:
-    """The spec to judge ``history`` by: the arguments first, then its metadata line."""
-    meta = history.meta
-    if spec is None:
-        spec = meta.get("spec")
-        if spec is None:
-            raise HistoryError(
-                "no spec: say which object the history is about, e.g. --spec cas-register "
-                f"(built-in: {', '.join(BUILTIN)}), or put it in a metadata line",
-                history.path,
-            )
-    if not isinstance(spec, str):
-        return spec
-    if init is NO_INIT and "init" in meta:
-        init = meta["init"]
-    nil_read = nil_read or meta.get("nil_read") or "absent"
-    return make_spec(spec, init=init, nil_read=nil_read)
 
 
 def check(

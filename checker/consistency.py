@@ -31,10 +31,11 @@ from functools import partial
 from typing import Any, Callable, Iterable
 
 from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe, op_label
+from .formats import jsonable
 from .history import History, HistoryError, Op, no_gc
 from .linearizable import Budget, check_ops, searchable_parts, wgl
 from .sessions import GUARANTEES, MR, MW, RYW, WFR, _before, _did_not_see, _saw, check_guarantees, sessions
-from .specs import NO_INIT, fmt
+from .specs import NO_INIT, fmt, resolve_spec
 
 LIN, SEQ, CAUSAL, PRAM = "linearizable", "sequential", "causal", "PRAM"
 MODELS = (LIN, SEQ, CAUSAL, PRAM, RYW, MR, MW, WFR)
@@ -47,6 +48,8 @@ _STRONGER_THAN = [(LIN, SEQ), (SEQ, CAUSAL), (CAUSAL, PRAM), (PRAM, RYW), (PRAM,
 
 def hierarchy():
     """The models as a networkx DAG, an edge from each model to the next weaker one."""
+    # networkx (~0.3 s to import) is loaded by the first result, not by this module, so
+    # that importing it for its names (CHOICES, MODELS) stays quick; likewise below.
     import networkx as nx
 
     g = nx.DiGraph()
@@ -107,8 +110,6 @@ class ConsistencyResult:
         ]
 
     def to_dict(self) -> dict:
-        from .formats import jsonable
-
         return jsonable({
             "spec": self.spec,
             "ops": self.ops,
@@ -154,7 +155,7 @@ def _and(xs: list[str]) -> str:
 
 
 def _descendants(m: str) -> set[str]:
-    import networkx as nx
+    import networkx as nx  # on first use: see hierarchy()
 
     return nx.descendants(hierarchy(), m)
 
@@ -488,8 +489,6 @@ def check_consistency(
 
 def _check(history: History, spec: Any, models: str | Iterable[str], session_field: str | None, quiet: float,
            timeout: float | None, max_memory_mb: float | None, init: Any, nil_read: str | None) -> ConsistencyResult:
-    from . import resolve_spec
-
     started = time.perf_counter()
     spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
     ops = history.ops
@@ -545,7 +544,7 @@ def _check(history: History, spec: Any, models: str | Iterable[str], session_fie
 
 def _propagate(direct: dict[str, ModelResult], wanted: set[str]) -> tuple[dict[str, ModelResult], list[str]]:
     """Fill in the models not decided directly from the ones that were."""
-    import networkx as nx
+    import networkx as nx  # on first use: see hierarchy()
 
     g = hierarchy()
     out: dict[str, ModelResult] = {}

@@ -22,6 +22,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from .formats import jsonable
 from .history import HistoryError, Op
 
 VALID, INVALID, UNKNOWN_VERDICT = True, False, "unknown"
@@ -345,8 +346,6 @@ class Result:
         return self.part.previous_ok if self.part else None
 
     def to_dict(self) -> dict:
-        from .formats import jsonable
-
         d: dict = {
             "valid": self.valid,
             "spec": self.spec,

@@ -44,12 +44,13 @@ from collections import defaultdict
 from typing import Any
 
 from .basespec import NIL_READS, BaseSpec, Spec, hashable, split_by_key
-from .history import UNKNOWN, Op
+from .history import UNKNOWN, History, HistoryError, Op
 from .listappend import ListAppend
 from .text import fmt
 
 __all__ = ["BUILTIN", "NIL_READS", "NO_INIT", "BaseSpec", "CasRegister", "FifoQueue", "KV", "ListAppend",
-           "Mutex", "Register", "SetSpec", "Spec", "fmt", "make_spec", "split_by_key"]
+           "Mutex", "Register", "SetSpec", "Spec", "fmt", "make_spec", "resolve_spec",
+           "split_by_key"]
 
 
 class Register(BaseSpec):
@@ -352,3 +353,23 @@ def make_spec(name: str, init: Any = NO_INIT, nil_read: str = "absent") -> Any:
             pass
     return obj
 
+
+def resolve_spec(
+    history: History, spec: Any = None, *, init: Any = NO_INIT, nil_read: str | None = None
+) -> Any:
+    """The spec to judge ``history`` by: the arguments first, then its metadata line."""
+    meta = history.meta
+    if spec is None:
+        spec = meta.get("spec")
+        if spec is None:
+            raise HistoryError(
+                "no spec: say which object the history is about, e.g. --spec cas-register "
+                f"(built-in: {', '.join(BUILTIN)}), or put it in a metadata line",
+                history.path,
+            )
+    if not isinstance(spec, str):
+        return spec
+    if init is NO_INIT and "init" in meta:
+        init = meta["init"]
+    nil_read = nil_read or meta.get("nil_read") or "absent"
+    return make_spec(spec, init=init, nil_read=nil_read)
