@@ -36,6 +36,7 @@ from .history import History, HistoryError, Op, no_gc
 from .linearizable import Budget, check_ops, searchable_parts, wgl
 from .sessions import GUARANTEES, MR, MW, RYW, WFR, _before, _did_not_see, _saw, check_guarantees, sessions
 from .specs import NO_INIT, fmt, resolve_spec
+from .verdict import UNKNOWN_VERDICT
 
 LIN, SEQ, CAUSAL, PRAM = "linearizable", "sequential", "causal", "PRAM"
 MODELS = (LIN, SEQ, CAUSAL, PRAM, RYW, MR, MW, WFR)
@@ -140,7 +141,7 @@ class ConsistencyResult:
         dur = self.models.get(DURABILITY)
         if dur is not None and dur.valid is False:
             parts.append(f"and loses acknowledged writes ({_where(dur.witness)})")
-        unknown = [_display(m) for m, r in self.models.items() if r.valid == "unknown"]
+        unknown = [_display(m) for m, r in self.models.items() if r.valid == UNKNOWN_VERDICT]
         if unknown:
             parts.append("unknown: " + ", ".join(unknown))
         return ", ".join(parts) if parts else "nothing decided"
@@ -371,7 +372,7 @@ def _convergence(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
     if obs.anomalies:
         return ModelResult(CONVERGENCE, False, "checked", witness=obs.anomalies[0])
     if obs.kind == "other":
-        return ModelResult(CONVERGENCE, "unknown", "not checked", reason=obs.unsupported)
+        return ModelResult(CONVERGENCE, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported)
     finals, crashed = _final_reads(obs, ops, quiet)
     undecided = []
     for k, reads in finals.items():
@@ -390,7 +391,7 @@ def _convergence(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
             return ModelResult(CONVERGENCE, False, "checked", witness=Witness(
                 f"after the last write to key {fmt(k)}, {op_label(a)}{where(a)} and {op_label(b)}{where(b)} disagree", [a, b]))
     if undecided:
-        return ModelResult(CONVERGENCE, "unknown", "checked", reason=(
+        return ModelResult(CONVERGENCE, UNKNOWN_VERDICT, "checked", reason=(
             f"cannot judge key{'s' if len(undecided) > 1 else ''} {', '.join(fmt(k) for k in undecided[:5])}: no reads "
             "after the last write (and quiet period), or a crashed write that may land between them; "
             "end the history with a read of every key from every replica"))
@@ -405,7 +406,7 @@ def _read_value(r: Op, kind: str) -> Any:
 
 def _durability(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
     if obs.unsupported:
-        return ModelResult(DURABILITY, "unknown", "not checked", reason=obs.unsupported)
+        return ModelResult(DURABILITY, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported)
     finals, _ = _final_reads(obs, ops, quiet)
     register = obs.kind == "register"
     undecided = set()
@@ -437,7 +438,7 @@ def _durability(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
                                                + (" or any write that may follow it" if register else ""), [w, r],
                                                [Edge(r.id, w.id, "rw", _did_not_see(r, w))]))
     if undecided:
-        return ModelResult(DURABILITY, "unknown", "checked", reason=(
+        return ModelResult(DURABILITY, UNKNOWN_VERDICT, "checked", reason=(
             f"no reads after the last write on key{'s' if len(undecided) > 1 else ''} {', '.join(fmt(k) for k in sorted(undecided, key=repr)[:5])}"))
     return ModelResult(DURABILITY, True, "checked", exact=not register, reason=_REGISTER_DURABILITY if register else None)
 
@@ -453,7 +454,7 @@ def _session_model(model: str, decide: Callable[[], tuple[bool, Witness | None]]
     if obs.anomalies:
         return ModelResult(model, False, "checked", witness=obs.anomalies[0])
     if obs.unsupported or concurrent:
-        return ModelResult(model, "unknown", "not checked", reason=obs.unsupported or concurrent)
+        return ModelResult(model, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported or concurrent)
     holds, witness = decide()
     return ModelResult(model, holds, "checked", witness=witness)
 
@@ -512,9 +513,9 @@ def _check(history: History, spec: Any, models: str | Iterable[str], session_fie
     direct: dict[str, ModelResult] = {}
     if LIN in wanted:
         direct[LIN] = _linearizable(ops, spec_obj, budget, history)
-    if SEQ in wanted and direct.get(LIN, ModelResult(LIN, "unknown", "")).valid is not True:
+    if SEQ in wanted and direct.get(LIN, ModelResult(LIN, UNKNOWN_VERDICT, "")).valid is not True:
         if concurrent:
-            direct[SEQ] = ModelResult(SEQ, "unknown", "not checked", reason=concurrent)
+            direct[SEQ] = ModelResult(SEQ, UNKNOWN_VERDICT, "not checked", reason=concurrent)
         else:
             pram = None if obs.unsupported else lambda: guarantees({RYW, MR, MW})
             if obs.kind == "list-append" and not obs.unsupported and not obs.anomalies:
@@ -567,7 +568,7 @@ def _propagate(direct: dict[str, ModelResult], wanted: set[str]) -> tuple[dict[s
         elif r is not None:
             out[m] = r
         elif m in wanted:
-            out[m] = ModelResult(m, "unknown", "not checked", reason=(
+            out[m] = ModelResult(m, UNKNOWN_VERDICT, "not checked", reason=(
                 "not checked directly: it holds when sequential consistency does, and fails when "
                 "PRAM or writes-follow-reads does" if m == CAUSAL else "not checked"))
     return out, conflicts
@@ -582,9 +583,9 @@ def render_text(result: ConsistencyResult, path: str | None = None) -> str:
     out = [f"{name}: {result.summary()}",
            f"  spec {result.spec}; {result.ops} operations in {result.sessions} sessions; {result.elapsed * 1000:.1f} ms"]
     for m, r in result.models.items():
-        word = {True: "holds", False: "VIOLATED"}.get(r.valid, "unknown")
+        word = {True: "holds", False: "VIOLATED"}.get(r.valid, UNKNOWN_VERDICT)
         how = f"implied by {_display(r.implied_by)}" if r.how == "implied" else r.how
-        note = f"; {r.reason}" if r.reason and r.valid == "unknown" else ""
+        note = f"; {r.reason}" if r.reason and r.valid == UNKNOWN_VERDICT else ""
         approx = "; approximate" if not r.exact else ""
         out.append(f"  {m:<20} {word:<9} ({how}{approx}){note}")
     for m, r in result.models.items():

@@ -24,8 +24,7 @@ from typing import Any, Callable, Iterator
 
 from .formats import jsonable
 from .history import HistoryError, Op
-
-VALID, INVALID, UNKNOWN_VERDICT = True, False, "unknown"
+from .verdict import INVALID, UNKNOWN_VERDICT, VALID
 
 # Bytes one cached configuration costs (the set slot and the key tuple), plus a bit per
 # crashed op in play: measured with tracemalloc (~155 bytes on a 30-process register

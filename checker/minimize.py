@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from .history import Op
 from .linearizable import Budget, check_ops
+from .verdict import UNKNOWN_VERDICT
 
 
 @dataclass
@@ -88,7 +89,7 @@ def minimize(
         nonlocal checks
         checks += 1
         res = check_ops(subset, spec, Budget(timeout=budget_per_check))
-        if res.valid == "unknown":
+        if res.valid == UNKNOWN_VERDICT:
             undecided.update(op.id for op in subset)
         return res.valid is False
 

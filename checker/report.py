@@ -7,12 +7,9 @@ from typing import Any
 from .history import Op
 from .linearizable import Result
 from .specs import fmt
+from .verdict import verdict_word
 
 WITNESS_SHOWN = 20
-
-
-def verdict_word(valid: Any) -> str:
-    return {True: "linearizable", False: "NOT linearizable"}.get(valid, "unknown")
 
 
 def describe_op(op: Op, spec: Any = None) -> str:

@@ -14,9 +14,9 @@ from replicheck.checker.formats import FORMATS, write_jsonl
 from replicheck.checker.history import events_for, tuplify
 from replicheck.checker.report import render_minimal, render_text
 from replicheck.checker.specs import NIL_READS, NO_INIT
+from replicheck.checker.verdict import EXIT_BAD_INPUT, exit_code, short_word, worst_exit_code
 from replicheck.cli.progress import Progress
 
-EXIT_VALID, EXIT_INVALID, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
 # Kept here (not imported from checker.consistency) so that --help does not load networkx.
 CONSISTENCY_CHOICES = ("linearizable", "sequential", "read-your-writes", "monotonic-reads",
                        "monotonic-writes", "writes-follow-reads", "convergence", "durability", "all")
@@ -32,21 +32,6 @@ def parse_init(text: str | None) -> Any:
         return tuplify(json.loads(text))
     except ValueError:
         return text
-
-
-def exit_code(verdicts: list[Any]) -> int:
-    """Bad input outranks a violation, which outranks an unknown."""
-    if "error" in verdicts:
-        return EXIT_BAD_INPUT
-    if False in verdicts:
-        return EXIT_INVALID
-    if "unknown" in verdicts:
-        return EXIT_UNKNOWN
-    return EXIT_VALID
-
-
-def short(valid: Any) -> str:
-    return {True: "valid", False: "invalid"}.get(valid, "unknown")
 
 
 @dataclass
@@ -137,7 +122,7 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
                 click.echo(f"error: {e}", err=True)
         except ValueError as e:  # a spec or model that cannot be made: usage, not input
             raise click.UsageError(str(e)) from None
-    sys.exit(exit_code(verdicts))
+    sys.exit(worst_exit_code(EXIT_BAD_INPUT if v == "error" else exit_code(v) for v in verdicts))
 
 
 def judge_linearizable(path: str, history: History, opts: Options) -> Any:
@@ -174,7 +159,7 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
             d["minimal"] = minimal.to_dict()
         click.echo(json.dumps({"path": path, **d} if opts.many else d))
     elif opts.many:
-        click.echo(f"{path}\t{short(result.valid)}")
+        click.echo(f"{path}\t{short_word(result.valid)}")
     else:
         click.echo(render_text(result, spec, path))
         if minimal is not None and opts.minimize:
@@ -201,7 +186,7 @@ def judge_consistency(path: str, history: History, opts: Options) -> Any:
             d = {"model": model, "valid": valid, **d}
         click.echo(json.dumps({"path": path, **d} if opts.many else d))
     elif opts.many:
-        click.echo(f"{path}\t{short(valid) if model != 'all' else result.summary()}")
+        click.echo(f"{path}\t{short_word(valid) if model != 'all' else result.summary()}")
     else:
         click.echo(render_map(result, path))
     return valid

@@ -12,7 +12,7 @@ import sys
 import click
 
 from replicheck.checker import write_jsonl
-from replicheck.cli.check import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+from replicheck.checker.verdict import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
 from .protocol_options import collect_protocol_options, protocol_options
 
 PROPERTY_CHOICES = ("linearizable", "read-your-writes", "durability", "single-leader", "convergence")

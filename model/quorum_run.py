@@ -33,6 +33,7 @@ from typing import Any, Iterable
 
 from replicheck.checker import History, check, write_jsonl
 from replicheck.checker.specs import fmt
+from replicheck.checker.verdict import exit_code as verdict_exit_code
 
 from .config import ConfigError, parse_config, run
 
@@ -95,7 +96,7 @@ class QuorumSimulation:
 
     @property
     def exit_code(self) -> int:
-        return {True: 0, False: 1}.get(self.verdict, 3)  # type: ignore[arg-type]
+        return verdict_exit_code(self.verdict)
 
     def to_dict(self) -> dict:
         return {
