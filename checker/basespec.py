@@ -9,7 +9,7 @@ from collections import defaultdict
 from typing import Any, Iterable, Protocol, runtime_checkable
 
 from .history import UNKNOWN, Op
-from .text import fmt
+from .text import default_describe_op, fmt
 
 NIL_READS = ("absent", "unknown")
 
@@ -82,10 +82,7 @@ class BaseSpec:
         return fmt(state)
 
     def describe_op(self, op: Op) -> str:
-        out = op.output
-        if op.f == "read" or op.f == "get":
-            return f"{op.f} {fmt(out)}"
-        return f"{op.f} {fmt(op.value)}"
+        return default_describe_op(op)
 
     def explain(self, state: Any, op: Op) -> str:
         return f"can't {self.describe_op(op)} in state {self.describe_state(state)}"

@@ -30,12 +30,13 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Callable, Iterable
 
-from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe, op_label
+from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe
 from .formats import jsonable
 from .history import History, HistoryError, Op, no_gc
 from .linearizable import Budget, check_ops, searchable_parts, wgl
 from .sessions import GUARANTEES, MR, MW, RYW, WFR, _before, _did_not_see, _saw, check_guarantees, sessions
-from .specs import NO_INIT, fmt, resolve_spec
+from .specs import NO_INIT, resolve_spec
+from .text import fmt, op_label
 from .verdict import UNKNOWN_VERDICT
 
 LIN, SEQ, CAUSAL, PRAM = "linearizable", "sequential", "causal", "PRAM"
@@ -387,9 +388,9 @@ def _convergence(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
                 undecided.append(k)
                 continue
             a, b = list(values.values())[:2]
-            where = lambda r: f" on node {r.node}" if r.node is not None else ""
+            # op_label names the node that served each read
             return ModelResult(CONVERGENCE, False, "checked", witness=Witness(
-                f"after the last write to key {fmt(k)}, {op_label(a)}{where(a)} and {op_label(b)}{where(b)} disagree", [a, b]))
+                f"after the last write to key {fmt(k)}, {op_label(a)} and {op_label(b)} disagree", [a, b]))
     if undecided:
         return ModelResult(CONVERGENCE, UNKNOWN_VERDICT, "checked", reason=(
             f"cannot judge key{'s' if len(undecided) > 1 else ''} {', '.join(fmt(k) for k in undecided[:5])}: no reads "

@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterable
 
 from .history import Op
 from .listappend import ListAppend
-from .specs import Register, fmt
+from .specs import Register
+from .text import fmt, op_label
 
 EDGE_KINDS = ("process", "realtime", "ww", "wr", "rw")
 
@@ -84,14 +85,6 @@ class Witness:
             "ops": [op.to_dict() for op in self.ops],
             "cycle": [e.to_dict() for e in self.cycle],
         }
-
-
-def op_label(op: Op) -> str:
-    what = f"read {fmt(op.output)}" if op.f == "read" else f"{op.f} {fmt(op.value)}"
-    key = f" key {fmt(op.key)}" if op.key is not None else ""
-    node = f" on {op.node}" if op.node is not None else ""  # which replica served it
-    line = f", line {op.line}" if op.line is not None else ""
-    return f"op {op.id} ({what}{key}{node}{line})"
 
 
 @dataclass

@@ -18,8 +18,7 @@ from typing import Any
 
 from .formats import jsonable
 from .history import NEMESIS, UNKNOWN, History, Op
-from .report import describe_op
-from .specs import fmt
+from .text import describe_op, fmt
 from .verdict import short_word, verdict_word
 
 

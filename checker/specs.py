@@ -84,11 +84,6 @@ class Register(BaseSpec):
             return f"can't read {fmt(op.output)} from {self.noun} {fmt(state)}"
         return super().explain(state, op)
 
-    def describe_op(self, op: Op) -> str:
-        if op.f == "cas":
-            return f"cas {fmt(op.value[0])}->{fmt(op.value[1])}"
-        return super().describe_op(op)
-
     def required_values(self, op: Op) -> list[Any]:
         """Values an operation can observe; a crashed write of any other value is moot."""
         if op.f == "read" and not self.unknown_read(op):
