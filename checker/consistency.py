@@ -578,7 +578,7 @@ def _propagate(direct: dict[str, ModelResult], wanted: set[str]) -> tuple[dict[s
 # --------------------------------------------------------------------------- text
 
 
-def render_text(result: ConsistencyResult, path: str | None = None) -> str:
+def render_consistency(result: ConsistencyResult, path: str | None = None) -> str:
     """The map for people: each model's verdict, then the witness of each direct violation."""
     name = path or getattr(result.history, "path", None) or "history"
     out = [f"{name}: {result.summary()}",

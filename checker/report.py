@@ -11,7 +11,7 @@ from .verdict import verdict_word
 WITNESS_SHOWN = 20
 
 
-def render_text(result: Result, spec: Any = None, path: str | None = None) -> str:
+def render_linearizability(result: Result, spec: Any = None, path: str | None = None) -> str:
     """A report a person can read: the verdict, then the evidence for it."""
     history = result.history
     by_id = {op.id: op for op in history.ops} if history is not None else {}

@@ -12,7 +12,7 @@ import click
 from replicheck.checker import History, HistoryError, check as check_linearizable, read_history, resolve_spec
 from replicheck.checker.formats import FORMATS, write_jsonl
 from replicheck.checker.history import events_for, tuplify
-from replicheck.checker.report import render_minimal, render_text
+from replicheck.checker.report import render_linearizability, render_minimal
 from replicheck.checker.specs import NIL_READS, NO_INIT
 from replicheck.checker.verdict import EXIT_BAD_INPUT, exit_code, short_word, worst_exit_code
 from replicheck.cli.progress import Progress
@@ -150,7 +150,7 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
     if opts.html_out:
         from replicheck.checker.html import render_html
 
-        page = render_html(history, result, spec, minimal, title=path, text_report=render_text(result, spec, path))
+        page = render_html(history, result, spec, minimal, title=path, text_report=render_linearizability(result, spec, path))
         with open(opts.html_out, "w", encoding="utf-8") as fh:
             fh.write(page)
     if opts.as_json:
@@ -161,7 +161,7 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
     elif opts.many:
         click.echo(f"{path}\t{short_word(result.valid)}")
     else:
-        click.echo(render_text(result, spec, path))
+        click.echo(render_linearizability(result, spec, path))
         if minimal is not None and opts.minimize:
             click.echo("\n" + render_minimal(minimal, spec))
         if opts.minimize_out and minimal is not None:
@@ -173,7 +173,7 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
 
 def judge_consistency(path: str, history: History, opts: Options) -> Any:
     """One model's verdict (exit code as for linearizability), or the map of all."""
-    from replicheck.checker.consistency import check_consistency, render_text as render_map
+    from replicheck.checker.consistency import check_consistency, render_consistency
 
     model = opts.consistency
     result = check_consistency(history, opts.spec, model, session_field=opts.session_field or None,
@@ -188,5 +188,5 @@ def judge_consistency(path: str, history: History, opts: Options) -> Any:
     elif opts.many:
         click.echo(f"{path}\t{short_word(valid) if model != 'all' else result.summary()}")
     else:
-        click.echo(render_map(result, path))
+        click.echo(render_consistency(result, path))
     return valid

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from replicheck.checker import History, HistoryError, check
-from replicheck.checker.report import render_text
+from replicheck.checker.report import render_linearizability
 
 from .schedules import SKEW_MS, WAIT_MS, Design, SimulatedCluster
 
@@ -129,11 +129,11 @@ def _linearizable(cluster: SimulatedCluster) -> Judgement:
         # Sibling sets (version vectors) are not register values: the design does not
         # even claim to be a register, so linearizability of one does not apply.
         return Judgement(LINEARIZABLE, None, f"not a register history: {e}")
-    return Judgement(LINEARIZABLE, result.valid, render_text(result, path="history"))
+    return Judgement(LINEARIZABLE, result.valid, render_linearizability(result, path="history"))
 
 
 def _consistency(cluster: SimulatedCluster, model: str) -> Judgement:
-    from replicheck.checker.consistency import check_consistency, render_text as render_consistency
+    from replicheck.checker.consistency import check_consistency, render_consistency
 
     try:
         # One session per process: a client that lost track of a write (info) continues

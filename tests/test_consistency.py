@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from replicheck.checker import parse_history
-from replicheck.checker.consistency import check_consistency, render_text
+from replicheck.checker.consistency import check_consistency, render_consistency
 from replicheck.cli.main import cli
 
 
@@ -259,7 +259,7 @@ def test_result_is_plain_data_and_text_names_lines(tmp_path):
     d = json.loads(json.dumps(res.to_dict()))
     assert d["models"]["read-your-writes"]["witness"]["ops"][0]["line"] == 2
     assert d["violated"][0] == "read-your-writes"
-    text = render_text(res)
+    text = render_consistency(res)
     assert "read-your-writes     VIOLATED" in text and "-rw->" in text
 
 
