@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Protocol, runtime_checkable
 
-from .history import UNKNOWN, Op
+from .history import UNKNOWN, HistoryError, Op
 from .text import default_describe_op, fmt
 
 NIL_READS = ("absent", "unknown")
@@ -29,6 +29,18 @@ def hashable(v: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def validate_ops(ops: Iterable[Op], spec: Any, path: str | None = None) -> None:
+    """Raise HistoryError at the first op whose value has a shape ``spec.validate``
+    rejects, naming its line: every check validates here, before it searches."""
+    validate = getattr(spec, "validate", None)
+    if validate is None:
+        return
+    for op in ops:
+        msg = validate(op)
+        if msg:
+            raise HistoryError(msg, path, op.line)
 
 
 def split_by_key(ops: Iterable[Op]) -> list[list[Op]]:

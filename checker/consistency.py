@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Callable, Iterable
 
+from .basespec import validate_ops
 from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe
 from .formats import jsonable
 from .history import History, HistoryError, Op, no_gc
@@ -172,14 +173,6 @@ def _where(w: Witness | None) -> str:
 
 
 # --------------------------------------------------------------------------- the checks
-
-
-def _validate(ops: list[Op], spec: Any, history: History | None) -> None:
-    validate = getattr(spec, "validate", None)
-    for op in ops if validate else ():
-        msg = validate(op)
-        if msg:
-            raise HistoryError(msg, getattr(history, "path", None), op.line)
 
 
 def _linearizable(ops: list[Op], spec: Any, budget: Budget, history: Any) -> ModelResult:
@@ -494,7 +487,7 @@ def _check(history: History, spec: Any, models: str | Iterable[str], session_fie
     started = time.perf_counter()
     spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
     ops = history.ops
-    _validate(ops, spec_obj, history)
+    validate_ops(ops, spec_obj, history.path)
     names = [models] if isinstance(models, str) else list(models)
     wanted = set(MODELS + PROPERTIES) if "all" in names else set(names)
     unknown_names = wanted - set(MODELS + PROPERTIES)

@@ -22,8 +22,9 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from .basespec import validate_ops
 from .formats import jsonable
-from .history import HistoryError, Op
+from .history import Op
 from .verdict import INVALID, UNKNOWN_VERDICT, VALID
 
 # Bytes one cached configuration costs (the set slot and the key tuple), plus a bit per
@@ -404,13 +405,7 @@ def check_ops(
     partitions are large enough to repay starting a process).
     """
     budget = budget or Budget()
-    validate = getattr(spec, "validate", None)
-    if validate is not None:
-        for op in ops:
-            msg = validate(op)
-            if msg:
-                path = getattr(history, "path", None)
-                raise HistoryError(msg, path, op.line)
+    validate_ops(ops, spec, getattr(history, "path", None))
     started = time.perf_counter()
     clock = budget.start(progress)
     parts = searchable_parts(ops, spec)

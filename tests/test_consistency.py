@@ -342,3 +342,16 @@ def test_an_op_of_a_spec_without_words_shows_what_it_carried_and_returned():
     incr, read = h.ops
     assert describe_op(incr, object()) == "incr 1"  # output echoes the value: said once
     assert describe_op(read, object()) == "read 5"
+
+
+def test_a_value_of_the_wrong_shape_is_the_same_bad_input_for_every_check(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"replicheck": {"spec": "cas-register"}}\n'
+                   '{"process": 0, "type": "invoke", "f": "cas", "value": 3}\n'
+                   '{"process": 0, "type": "ok", "f": "cas", "value": 3}\n')
+    outputs = set()
+    for extra in ([], ["--consistency", "read-your-writes"], ["--consistency", "all"]):
+        res = CliRunner().invoke(cli, ["check", str(bad), *extra])
+        assert res.exit_code == 2 and "Traceback" not in res.output
+        outputs.add(res.output)
+    assert outputs == {f"error: {bad}:2: cas value must be a pair [from to], got 3\n"}
