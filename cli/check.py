@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
-from replicheck.checker import History, HistoryError, check as check_linearizable, read_history, resolve_spec
-from replicheck.checker.formats import FORMATS, write_jsonl
-from replicheck.checker.history import events_for, tuplify
+from replicheck.checker import History, HistoryError, analyse, read_history
+from replicheck.checker.formats import FORMATS
+from replicheck.checker.history import tuplify
+from replicheck.checker.minimize import write_minimized
 from replicheck.checker.report import render_linearizability, render_minimal
 from replicheck.checker.specs import NIL_READS, NO_INIT
 from replicheck.checker.verdict import EXIT_BAD_INPUT, exit_code, short_word, worst_exit_code
@@ -126,33 +127,18 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
 
 
 def judge_linearizable(path: str, history: History, opts: Options) -> Any:
-    spec = resolve_spec(history, opts.spec, init=opts.init, nil_read=opts.nil_read)
     progress = Progress("linearizing", opts.quiet)
     try:
-        result = check_linearizable(history, spec, timeout=opts.timeout, max_memory_mb=opts.memory, progress=progress,
-                       jobs=opts.jobs)
+        analysis = analyse(history, opts.spec, init=opts.init, nil_read=opts.nil_read,
+                           minimize=opts.minimize or bool(opts.html_out), timeout=opts.timeout,
+                           max_memory_mb=opts.memory, progress=progress, jobs=opts.jobs)
     finally:
         progress.close()
-    minimal = None
-    if result.valid is False and (opts.minimize or opts.html_out):
-        from replicheck.checker.minimize import minimize
-
-        minimal = minimize(history.ops, spec, culprit=result.op, key=result.key,
-                           budget_per_check=opts.timeout if opts.timeout is not None else 5.0,
-                           timeout=60.0 if opts.timeout is None else max(opts.timeout, 1.0) * 10)
+    result, spec, minimal = analysis.result, analysis.spec, analysis.minimal
     if opts.minimize_out and minimal is not None:
-        meta = {**history.meta, "spec": result.spec, "source": f"minimized from {path}"}
-        if hasattr(spec, "initial"):
-            meta.setdefault("init", spec.initial)
-        if getattr(spec, "nil_read", None):
-            meta["nil_read"] = spec.nil_read  # so the file is judged the same with no flags
-        write_jsonl(opts.minimize_out, events_for(minimal.ops, history.timed), meta)
+        write_minimized(opts.minimize_out, minimal, history, spec, analysis.spec_name)
     if opts.html_out:
-        from replicheck.checker.html import render_html
-
-        page = render_html(history, result, spec, minimal, title=path, text_report=render_linearizability(result, spec, path))
-        with open(opts.html_out, "w", encoding="utf-8") as fh:
-            fh.write(page)
+        analysis.write_html(opts.html_out, title=path)
     if opts.as_json:
         d = result.to_dict()
         if minimal is not None and opts.minimize:

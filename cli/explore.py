@@ -68,21 +68,13 @@ def _print_counterexample(cx, path: str | None, replay_cmd: str | None) -> None:
 def _write_html(cx, saved: str, html_out: str) -> None:
     """The counterexample's history as a timeline, judged for linearizability (the
     explorer's own verdict and schedule go in the page's report)."""
-    from replicheck.checker import check, read_history, resolve_spec
-    from replicheck.checker.html import render_html
-    from replicheck.checker.minimize import minimize
+    from replicheck.checker import analyse
 
-    history = read_history(saved)
-    spec = resolve_spec(history)
-    result = check(history, spec)
-    minimal = minimize(history.ops, spec, culprit=result.op, key=result.key) if result.valid is False else None
     story = [f"{cx.property} BROKEN by {cx.design} in {cx.steps} steps (simulator seed {cx.seed}):"]
     story += [f"  {i:>2}. {said}" for i, said in enumerate(cx.narration, 1)]
     story += ["", cx.explanation]
-    page = render_html(history, result, spec, minimal, title=f"explore: {cx.design} / {cx.property}",
-                       text_report="\n".join(story))
-    with open(html_out, "w", encoding="utf-8") as fh:
-        fh.write(page)
+    analyse(saved, minimize=True).write_html(html_out, title=f"explore: {cx.design} / {cx.property}",
+                                             text_report="\n".join(story))
     click.echo(f"HTML timeline written to {html_out}", err=True)
 
 
