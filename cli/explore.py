@@ -12,7 +12,7 @@ import sys
 import click
 
 from replicheck.checker import write_jsonl
-from replicheck.checker.verdict import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+from replicheck.checker.verdict import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
 from .protocol_options import collect_protocol_options, protocol_options
 
 PROPERTY_CHOICES = ("linearizable", "read-your-writes", "durability", "single-leader", "convergence")
@@ -191,9 +191,7 @@ def _replay(path: str, as_json: bool) -> int:
             click.echo(f"{j.property}: {'holds' if j.holds is True else 'BROKEN' if j.holds is False else j.holds}")
             for line in j.explanation.splitlines()[:12]:
                 click.echo("  " + line)
-    if j is None or j.holds is None or j.holds == "unknown":
-        return EXIT_UNKNOWN
-    return EXIT_INVALID if j.holds is False else EXIT_VALID
+    return exit_code(None if j is None else j.holds)  # a property that does not apply: unknown
 
 
 def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool) -> int:
