@@ -117,10 +117,6 @@ class Observations:
         return () if isinstance(src, tuple) else (src,)
 
 
-def written_value(op: Op) -> Any:
-    return op.value[1] if op.f == "cas" else op.value
-
-
 def observe(ops: list[Op], spec: Any) -> Observations:
     """Trace every read to the writes it saw, under ``spec``'s semantics."""
     by_id = {op.id: op for op in ops}
@@ -171,7 +167,7 @@ def _unexplained(op: Op, value: Any, failed: Op | None) -> Witness:
 
 def _observe_register(ops: list[Op], spec: Register, obs: Observations) -> None:
     is_write = lambda op: op.f in ("write", "cas")
-    writer, failed = _writers(ops, is_write, written_value, obs, "value")
+    writer, failed = _writers(ops, is_write, spec.written_value, obs, "value")  # a cas writes its "to"
     init = spec.initial
     for kv in writer:
         if kv[1] == init and obs.unsupported is None:
