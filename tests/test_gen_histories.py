@@ -68,3 +68,15 @@ def test_crashed_process_never_invokes_again() -> None:
         last[op[gh.PID]] = i
     # each crashed process's last op is the one that crashed
     assert all(gen.ops[last[p]][gh.STATUS] == "info" for p in crashed)
+
+
+@pytest.mark.parametrize("spec,opts", CASES)
+def test_tiny_histories_agree_with_the_oracle(spec: str, opts: dict) -> None:
+    # the brute-force oracle, written apart from the checker, is the ground truth's judge
+    from oracle import MAX_OPS, oracle
+
+    for seed in range(15):
+        for linearizable in (True, False):
+            gen = gh.generate(spec, 7, concurrency=3, crash=0.2, seed=seed, linearizable=linearizable, **opts)
+            assert len(gen.ops) <= MAX_OPS
+            assert oracle(list(gen.events()), spec, gen.init) is linearizable, (spec, seed, opts)
