@@ -111,10 +111,11 @@ def whole(repeat: int) -> int:
 
     one = [sys.executable, "-c", _ONE_PROCESS, json.dumps([args for _, args in groups])]
     runs = [_timed(one) for _ in range(repeat)]
-    wrong = verdict_errors(runs[-1][2], [a for _, args in groups for a in args])
+    wrong: list[str] = verdict_errors(runs[-1][2], [a for _, args in groups for a in args])
     t = statistics.median(r[0] for r in runs)
     rss = statistics.median(r[1] for r in runs)
-    print(f"one process, all {n_files} files: {t:.3f} s whole-process (target <= 0.5 s), peak RSS {rss:.0f} MB"
+    print(f"one process, all {n_files} files: {t:.3f} s whole-process (target <= 0.5 s), "
+          f"peak RSS {rss:.0f} MB"
           f"{'' if not wrong else '  WRONG VERDICTS: ' + '; '.join(wrong)}")
     total = 0.0
     for folder, args in groups:

@@ -216,7 +216,8 @@ def print_table(rows: list[Row]) -> None:
         mark = "" if r.verdict.startswith(("unknown", "error")) or r.verdict == r.expected else "  <-- WRONG"
         print(f"{r.workload:8} {size_label(r.size):>5} {r.fmt:6} {r.expected:7} {r.verdict:24} "
               f"{fmt_s(r.parse):>8} {fmt_s(r.check):>8} {fmt_s(r.whole):>8} "
-              f"{(f'{r.rss:.0f}' if r.rss else '-'):>7} {(str(r.configs) if r.configs is not None else '-'):>10} "
+              f"{(f'{r.rss:.0f}' if r.rss else '-'):>7} "
+              f"{(str(r.configs) if r.configs is not None else '-'):>10} "
               f"{rate:>10} {cost:>9}{mark}{('  ' + str(r.note)) if r.note else ''}")
 
 
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per row; the median is shown")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--values", type=gh._parse_values, default=None, metavar="unique|N",
+    ap.add_argument("--values", type=gh.parse_values, default=None, metavar="unique|N",
                     help="written values: all distinct (default) or drawn from N")
     ap.add_argument("--invalid", action="store_true", help="also measure the stale-read version")
     ap.add_argument("--dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "replicheck-bench"),
@@ -246,14 +247,16 @@ def main(argv: list[str] | None = None) -> int:
           f"seed {args.seed}; values {'unique' if args.values is None else args.values}; "
           f"median of {args.repeat}; timeout {args.timeout:g} s per run")
     print("workloads: " + "; ".join(f"{k}: {v}" for k, v in WORKLOADS.items() if k in workloads))
-    print(f"command: {' '.join(replicheck_cmd())} check --json --quiet --timeout {args.timeout:g} [flags] FILE")
+    print(f"command: {' '.join(replicheck_cmd())} check --json --quiet --timeout {args.timeout:g} "
+          "[flags] FILE")
     rows: list[Row] = []
     for n in sizes:
         for workload in workloads:
             for linearizable in (True, False) if args.invalid else (True,):
                 for fmt in formats:
                     t0 = time.perf_counter()
-                    path, flags = history_file(directory, workload, n, fmt, args.seed, linearizable, args.values)
+                    path, flags = history_file(directory, workload, n, fmt, args.seed, linearizable,
+                                               args.values)
                     gen_s = time.perf_counter() - t0
                     row = measure(path, flags, args.repeat, args.timeout)
                     row.workload, row.size, row.fmt = workload, n, fmt

@@ -10,8 +10,8 @@ Why that read is certainly a violation: the marker writes a value M that no othe
 operation writes (not even a crashed one), and completes ``ok`` before the overwriting
 write W (also ``ok``) is invoked; W completes before the read is invoked. So in every
 linearization the marker precedes W, which precedes the read, and after W nothing can
-make the object hold M again (kv: every state after W starts with a token written by W
-or a later put or append, none of which is M, and M is a single token). Both versions
+make the object hold M again (kv: every state after W starts with the value of W or of
+another put that is not the marker, never with M, and M is one token). Both versions
 share every other event, the marker and W included: only that read's value differs.
 
 Usage as a script (every random choice flows from the printed seed):
@@ -171,7 +171,10 @@ def generate(spec: str = "kv", n_ops: int = 10_000, *, concurrency: int = 10, cr
                 crashed = False
                 if what == "overwrite":
                     f = "put" if kv else "write"
-                    value = (f"x {pids[slot]} {i} y" if unique else f"x {randrange(nvalues)} y") if kv else fresh()
+                    if kv:
+                        value = f"x {pids[slot]} {i} y" if unique else f"x {randrange(nvalues)} y"
+                    else:
+                        value = fresh()
                     stale["overwrite"] = i
                 else:
                     f, value = ("get" if kv else "read"), None
@@ -196,7 +199,10 @@ def generate(spec: str = "kv", n_ops: int = 10_000, *, concurrency: int = 10, cr
                     cur = state.get(None, init)
                     if cur is None or rand() < 0.3:
                         # a guess: unique values guess one written lately, so some succeed
-                        frm = randrange(max(1, counter[0] - 3), counter[0] + 1) if unique else randrange(nvalues)
+                        if unique:
+                            frm = randrange(max(1, counter[0] - 3), counter[0] + 1)
+                        else:
+                            frm = randrange(nvalues)
                     else:
                         frm = cur
                     value = (frm, fresh())
@@ -350,7 +356,8 @@ def check_flags(gen: Generated, fmt: str) -> list[str]:
 # ---------------------------------------------------------------- script
 
 
-def _parse_values(text: str) -> int | None:
+def parse_values(text: str) -> int | None:
+    """``--values``: "unique" or a number of distinct values."""
     return None if text == "unique" else int(text)
 
 
@@ -361,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=10, help="concurrent clients")
     ap.add_argument("--crash", type=float, default=0.01, help="fraction of ops completing info")
     ap.add_argument("--keys", type=int, default=1000, help="kv: number of keys")
-    ap.add_argument("--values", type=_parse_values, default=None, metavar="unique|N",
+    ap.add_argument("--values", type=parse_values, default=None, metavar="unique|N",
                     help="written values: all distinct (unique, the default) or drawn from N")
     ap.add_argument("--init", default=None, metavar="JSON", help="cas-register: initial value (default nil)")
     ap.add_argument("--seed", type=int, default=None, help="default: drawn at random and printed")
