@@ -181,7 +181,7 @@ class ReadRouting:
 # ---------------------------------------------------------------- clients
 
 
-class Recorder:
+class HistoryLog:
     """The client history, in virtual-time order, plus which writes were acknowledged."""
 
     def __init__(self) -> None:
@@ -203,7 +203,7 @@ class Client(Node):
     ``client.session`` (cached leader, last write position, ...) in ``on_reply``.
     """
 
-    def __init__(self, id: str, protocol: Any, workload: Workload, recorder: Recorder, budget: list[int],
+    def __init__(self, id: str, protocol: Any, workload: Workload, recorder: HistoryLog, budget: list[int],
                  *, timeout_ms: float, think_ms: float):
         super().__init__(id)
         self.protocol = protocol
