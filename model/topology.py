@@ -124,9 +124,16 @@ def _load_builtins() -> None:
             importlib.import_module(module)
 
 
+def _rank(topology: Topology) -> int:
+    # Built-ins first, in their listed order, whichever module happened to be imported
+    # first; then the rest in registration order (sorted() is stable).
+    module = getattr(topology.build, "__module__", "")
+    return BUILTIN_MODULES.index(module) if module in BUILTIN_MODULES else len(BUILTIN_MODULES)
+
+
 def topologies() -> Iterator[Topology]:
     _load_builtins()
-    return iter(list(_REGISTRY.values()))
+    return iter(sorted(_REGISTRY.values(), key=_rank))
 
 
 def names() -> list[str]:
