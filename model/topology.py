@@ -94,7 +94,7 @@ class Topology:
     other_nodes: Callable[[Any], list[str]] = _no_other_nodes
     workload_problem: Callable[[Any, str], str | None] = _any_workload
     not_applicable: Callable[[Any, str], str | None] = _always_applies
-    lost_acknowledged_writes: Callable[[Any], tuple[bool, str] | None] | None = None
+    lost_acknowledged_writes: Callable[[Any], tuple[bool, str]] | None = None
 
     def option_table(self) -> tuple[Option, ...]:
         return COMMON_OPTIONS + self.options
