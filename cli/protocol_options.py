@@ -12,7 +12,7 @@ import shlex
 import click
 
 from replicheck.model.options import FLAG, REPEATED, VALUE, Option
-from replicheck.model.topology import all_options, names
+from replicheck.model.topology import all_options, names, topologies
 
 
 def _py_name(option: Option) -> str:
@@ -40,6 +40,11 @@ class TopologyCommand(click.Command):
         if help_option is not None and params and params[-1] is help_option:
             return params[:-1] + extra + [help_option]
         return params + extra
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Topologies"):
+            formatter.write_dl([(t.name, t.help) for t in topologies()])
+        super().format_epilog(ctx, formatter)
 
 
 def topology_list() -> str:

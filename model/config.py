@@ -243,7 +243,7 @@ def build_protocol(sim: Simulator, cfg: RunConfig) -> Any:
     return _topology(cfg.topology).build(sim, cfg.protocol)
 
 
-def _apply_fault(sim: Simulator, proto: Any, cfg: RunConfig, fault: Fault, recorder: HistoryLog) -> None:
+def _apply_fault(sim: Simulator, proto: Any, cfg: RunConfig, fault: Fault, history: HistoryLog) -> None:
     def node_id(name: str) -> str:
         n = proto.current_leader() if name == "leader" else name
         if n not in sim.nodes:
@@ -255,12 +255,12 @@ def _apply_fault(sim: Simulator, proto: Any, cfg: RunConfig, fault: Fault, recor
         _do_fault(sim, fault, cfg, node_id)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    record_faults(recorder, sim.faults[before:])
+    record_faults(history, sim.faults[before:])
 
 
-def record_faults(recorder: HistoryLog, faults: list[dict]) -> None:
+def record_faults(history: HistoryLog, faults: list[dict]) -> None:
     """The simulator's fault records, as nemesis events in the client history."""
-    recorder.events.extend(
+    history.events.extend(
         {"process": "nemesis", "type": "info", "f": f["f"], "value": f["value"], "time": f["time"]} for f in faults)
 
 
@@ -281,19 +281,19 @@ def run(cfg: RunConfig, *, settle_ms: float = 500.0) -> RunResult:
     """Run the configuration to the end of its operations, then let replication settle."""
     sim = Simulator(cfg.seed, cfg.network)
     proto = build_protocol(sim, cfg)
-    recorder = HistoryLog()
+    history = HistoryLog()
     workload = Workload(cfg.workload, sim.rng, read_ratio=cfg.read_ratio, keys=cfg.keys)
     budget = [cfg.ops]
     clients = []
     for i in range(cfg.clients):
-        c = sim.add(Client(f"c{i}", proto, workload, recorder, budget, timeout_ms=cfg.timeout_ms, think_ms=cfg.think_ms))
+        c = sim.add(Client(f"c{i}", proto, workload, history, budget, timeout_ms=cfg.timeout_ms, think_ms=cfg.think_ms))
         proto.init_client(c, i)
         clients.append(c)
     for fault in cfg.faults:
         if fault.action == "skew":
-            _apply_fault(sim, proto, cfg, fault, recorder)
+            _apply_fault(sim, proto, cfg, fault, history)
         else:
-            sim.at(ms_to_ns(fault.at_ms), _apply_fault, sim, proto, cfg, fault, recorder)
+            sim.at(ms_to_ns(fault.at_ms), _apply_fault, sim, proto, cfg, fault, history)
     for c in clients:
         c.start()
     last_fault = ms_to_ns(max((f.at_ms for f in cfg.faults), default=0))
@@ -316,10 +316,10 @@ def run(cfg: RunConfig, *, settle_ms: float = 500.0) -> RunResult:
         meta["init"] = ""
     return RunResult(
         config=cfg,
-        events=recorder.events,
+        events=history.events,
         meta=meta,
         final_states=proto.final_states(),
-        measurements=proto.measurements(recorder),
+        measurements=proto.measurements(history),
         faults=list(sim.faults),
         network=dict(sim.stats),
         end_ms=sim.now / 1e6,

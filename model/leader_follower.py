@@ -445,10 +445,10 @@ class LeaderFollower(Protocol):
         """The replica whose log is the system's truth at the end: the orchestrator's leader."""
         return next(r for r in self.replicas if r.id == self.orch.leader)
 
-    def measurements(self, recorder: Any) -> dict:
+    def measurements(self, history: Any) -> dict:
         truth = self.authoritative()
         kept = {e[5] for e in truth.log}
-        acked_uids = recorder.acked_uids
+        acked_uids = history.acked_uids
         lost = [u for u in acked_uids if u not in kept]
         lags = sorted(x for r in self.replicas for x in r.lags)
         leaders = {}
@@ -521,8 +521,8 @@ def _lost_acknowledged_writes(cluster: Any) -> tuple[bool, str]:
     the leader at the end (the log the system serves from)."""
     truth = cluster.protocol.authoritative()
     kept = {e[5] for e in truth.log}
-    log = cluster.recorder
-    lost = [(uid, w[1]) for uid, w in zip(log.acked_uids, log.acked_writes) if uid not in kept]
+    history = cluster.history
+    lost = [(uid, w[1]) for uid, w in zip(history.acked_uids, history.acked_writes) if uid not in kept]
     if lost:
         (client, _), value = lost[0]
         return False, (f"write {value} by client {client} was acknowledged, but the log of {truth.id}, the leader "

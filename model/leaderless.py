@@ -321,10 +321,10 @@ class Leaderless(Protocol):
         nodes = self.node_ids
         return nodes[self.sim.rng.randrange(len(nodes))]
 
-    def measurements(self, recorder: Any) -> dict:
+    def measurements(self, history: Any) -> dict:
         states = [r.describe()["state"] for r in self.replicas if r.id in self.preferred_set]
         m: dict = {
-            "acked_writes": len(recorder.acked_uids),
+            "acked_writes": len(history.acked_uids),
             "quorums": {"n": self.cfg.nodes, "w": self.cfg.w, "r": self.cfg.r, "overlap": self.cfg.w + self.cfg.r > self.cfg.nodes},
             "replicas_agree": all(s == states[0] for s in states),
         }
@@ -356,8 +356,8 @@ TOPOLOGY = register(Topology(
         Option("--read-repair", "none, async or blocking (ABD)", "none"),
         Option("--anti-entropy-ms", "anti-entropy period, 0 = off", 0),
         Option("--fallback", "with --sloppy: fallback nodes f1..fK that stand in for silent replicas", 1),
-        Option("--sloppy-wait-ms", "with --sloppy: wait for preferred replicas before asking fallbacks", 10.0),
-        Option("--handoff-ms", "with --sloppy: period of hinted hand-off attempts", 20.0),
+        Option("--sloppy-wait-ms", "with --sloppy: wait for preferred replicas before asking fallbacks", 10),
+        Option("--handoff-ms", "with --sloppy: period of hinted hand-off attempts", 20),
         Option("--sloppy", "sloppy quorums with hinted handoff to --fallback nodes", kind=FLAG),
     ),
     build_config=LeaderlessConfig.from_options,

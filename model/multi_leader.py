@@ -198,14 +198,14 @@ class MultiLeader(Protocol):
     def route(self, client: Any, f: str) -> str:
         return client.session["home"]
 
-    def measurements(self, recorder: Any) -> dict:
+    def measurements(self, history: Any) -> dict:
         states = [r.describe()["state"] for r in self.replicas]
         return {
-            "acked_writes": len(recorder.acked_uids),
+            "acked_writes": len(history.acked_uids),
             "graph": self.cfg.graph,
             "edges": [list(e) for e in sorted(self.graph.edges())],
             "replicas_agree": all(s == states[0] for s in states),
-            "lost_updates": lost_updates(recorder.events, states[0]),
+            "lost_updates": lost_updates(history.events, states[0]),
         }
 
 

@@ -176,7 +176,7 @@ class SimulatedCluster:
         cfg = self.design.config
         self.sim = Simulator(seed, cfg.network, auto_deliver=False)
         self.protocol = build_protocol(self.sim, cfg)
-        self.recorder = HistoryLog()
+        self.history = HistoryLog()
         self.acks: list[dict] = []
         self.view = _AsClientsSeeIt(self.protocol, self)
         self.clients: dict[str, Client] = {}
@@ -192,7 +192,7 @@ class SimulatedCluster:
         self.finished = False
 
     def _add_client(self, cid: str, index: int) -> Client:
-        c = Client(cid, self.view, _OneOpWorkload(self.sim.rng), self.recorder, [0],
+        c = Client(cid, self.view, _OneOpWorkload(self.sim.rng), self.history, [0],
                    timeout_ms=self.design.config.timeout_ms, think_ms=0)
         self.sim.add(c)
         self.protocol.init_client(c, index)
@@ -202,7 +202,7 @@ class SimulatedCluster:
 
     @property
     def events(self) -> list[dict]:
-        return self.recorder.events
+        return self.history.events
 
     def pending(self) -> list:
         return self.sim.pending()
@@ -233,7 +233,7 @@ class SimulatedCluster:
         self._note_faults()
 
     def _note_faults(self) -> None:
-        record_faults(self.recorder, self.sim.faults[self._faults_seen:])
+        record_faults(self.history, self.sim.faults[self._faults_seen:])
         self._faults_seen = len(self.sim.faults)
 
     def _invoke(self, cid: str, f: str, node: str | None, *, plain: bool = False) -> Any:
@@ -309,11 +309,11 @@ class SimulatedCluster:
 
     def _await(self, cid: str) -> str:
         """Run the network until the client's operation completes (or its timeout fires)."""
-        before = len(self.recorder.events)
+        before = len(self.history.events)
         limit = self.sim.now + ms_to_ns(self.design.config.timeout_ms + SLICE_MS)
         while self.clients[cid].current is not None and self.sim.now <= limit:
             self.run_network(SLICE_MS)
-        done = [e for e in self.recorder.events[before:] if e.get("session") == cid and e["type"] != "invoke"]
+        done = [e for e in self.history.events[before:] if e.get("session") == cid and e["type"] != "invoke"]
         if not done:
             return " and waits, with the network running"
         e = done[-1]
