@@ -108,10 +108,25 @@ _loaded = False
 
 
 def register(topology: Topology) -> Topology:
-    """Add (or replace, on re-import) a topology; returns it, so a module can keep it."""
+    """Add (or replace, on re-import) a topology; returns it, so a module can keep it.
+
+    Topologies may share an option (the CLI shows one flag for both) only when they
+    agree on its spelling and kind: one flag cannot be a value for one and a switch for
+    another.
+    """
+    _load_builtins()  # so a clash with a built-in is caught whatever was imported first
     clash = {o.dest for o in COMMON_OPTIONS} & {o.dest for o in topology.options}
     if clash:
         raise ValueError(f"topology {topology.name!r} redeclares common option(s): {', '.join(sorted(clash))}")
+    for other in _REGISTRY.values():
+        if other.name == topology.name:
+            continue
+        theirs = {o.dest: o for o in other.options}
+        for o in topology.options:
+            t = theirs.get(o.dest)
+            if t is not None and (t.flag, t.kind) != (o.flag, o.kind):
+                raise ValueError(f"topology {topology.name!r} declares {o.flag} ({o.kind}), but {other.name} "
+                                 f"declares it as {t.flag} ({t.kind})")
     _REGISTRY[topology.name] = topology
     return topology
 

@@ -98,3 +98,23 @@ def test_a_topology_may_not_redeclare_a_common_option():
     with pytest.raises(ValueError, match="redeclares common option"):
         registry.register(clash)
     assert "bad" not in registry.names()
+
+
+def test_a_shared_option_must_agree_on_its_kind():
+    from replicheck.model.options import Option
+
+    clash = registry.Topology(name="bad", help="", options=(Option("--fencing", "a value here"),),
+                              build_config=lambda opts: None, build=lambda sim, cfg: None)
+    with pytest.raises(ValueError, match="declares it as --fencing"):
+        registry.register(clash)
+    assert "bad" not in registry.names()
+
+
+def test_importing_a_protocol_module_first_keeps_the_listed_order():
+    import subprocess
+    import sys
+
+    code = ("import replicheck.model.leaderless; from replicheck.model.topology import names; "
+            "print(','.join(names()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "leader-follower,multi-leader,leaderless"
