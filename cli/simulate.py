@@ -19,7 +19,7 @@ from .protocol_options import TopologyCommand, collect_protocol_options
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), default=None, help="write the history here (JSON Lines)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def simulate(topology: str, seed: int | None, out: str | None, as_json: bool, **params) -> None:
-    """Simulate TOPOLOGY (leader-follower, multi-leader, leaderless, or any registered) and record its history.
+    """Simulate TOPOLOGY (see the list below) and record its history.
 
     \b
     replicheck simulate leader-follower --replication async --reads replica --seed 1 --out h.jsonl

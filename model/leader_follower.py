@@ -525,8 +525,9 @@ def _lost_acknowledged_writes(cluster: Any) -> tuple[bool, str]:
     lost = [(uid, w[1]) for uid, w in zip(history.acked_uids, history.acked_writes) if uid not in kept]
     if lost:
         (client, _), value = lost[0]
-        return False, (f"write {value} by client {client} was acknowledged, but the log of {truth.id}, the leader "
-                       f"at the end, does not hold it ({len(lost)} acknowledged write{'s' if len(lost) > 1 else ''} lost)")
+        plural = "s" if len(lost) > 1 else ""
+        return False, (f"write {value} by client {client} was acknowledged, but the log of {truth.id}, the "
+                       f"leader at the end, does not hold it ({len(lost)} acknowledged write{plural} lost)")
     return True, f"every acknowledged write is in the log of {truth.id}, the leader at the end"
 
 

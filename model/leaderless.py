@@ -341,10 +341,14 @@ class Leaderless(Protocol):
 
 def _workload_problem(cfg: LeaderlessConfig, workload: str) -> str | None:
     if workload == "cas-register":
-        return ("--workload cas-register is not supported on leaderless: leaderless replicas have no single place "
-                "that orders a compare-and-set (Cassandra needs Paxos for it); use leader-follower, "
+        return ("--workload cas-register is not supported on leaderless: leaderless replicas have no single "
+                "place that orders a compare-and-set (Cassandra needs Paxos for it); use leader-follower, "
                 "or --workload register, kv or list-append")
     return None
+
+
+def _replica_ids(cfg: LeaderlessConfig) -> list[str]:
+    return [f"n{i + 1}" for i in range(cfg.nodes)] + [f"f{i + 1}" for i in range(cfg.fallbacks)]
 
 
 TOPOLOGY = register(Topology(
@@ -364,6 +368,6 @@ TOPOLOGY = register(Topology(
     build=Leaderless,
     uses_clocks=lambda cfg: cfg.read_repair != "blocking",
     client_picks_node=True,
-    replica_ids=lambda cfg: [f"n{i + 1}" for i in range(cfg.nodes)] + [f"f{i + 1}" for i in range(cfg.fallbacks)],
+    replica_ids=_replica_ids,
     workload_problem=_workload_problem,
 ))

@@ -54,7 +54,8 @@ COMMON_OPTIONS: tuple[Option, ...] = (
     Option("--nodes", "replicas (leaders, for multi-leader)", 3),
     Option("--ops", "client operations in all", 200),
     Option("--clients", "concurrent client sessions", 4),
-    Option("--workload", "register, cas-register (where the topology orders it), kv or list-append", "register"),
+    Option("--workload", "register, cas-register (where the topology orders it), kv or list-append",
+           "register"),
     Option("--read-ratio", "fraction of operations that read", 0.5),
     Option("--keys", "keys for kv and list-append", 3),
     Option("--timeout-ms", "client timeout", 50),
@@ -79,7 +80,8 @@ def num(name: str, text: Any, kind: type = float, minimum: float | None = 0) -> 
     try:
         v = kind(text)
     except (TypeError, ValueError):
-        raise ConfigError(f"--{name} {text!r}: expected {'an integer' if kind is int else 'a number'}") from None
+        expected = "an integer" if kind is int else "a number"
+        raise ConfigError(f"--{name} {text!r}: expected {expected}") from None
     if minimum is not None and v < minimum:
         raise ConfigError(f"--{name} {text!r}: must be at least {minimum:g}")
     return v

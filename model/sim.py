@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from replicheck.quorum.latency import (  # noqa: F401  (re-exported: the model's latency vocabulary)
-    LATENCY_SYNTAX, Constant, Exponential, Latency, Mixture, Pareto, ParetoExponential, Uniform, parse_latency,
+    LATENCY_SYNTAX, Constant, Exponential, Latency, Mixture, Pareto, ParetoExponential, Uniform,
+    parse_latency,
 )
 
 NS_PER_MS = 1_000_000

@@ -117,7 +117,8 @@ def register(topology: Topology) -> Topology:
     _load_builtins()  # so a clash with a built-in is caught whatever was imported first
     clash = {o.dest for o in COMMON_OPTIONS} & {o.dest for o in topology.options}
     if clash:
-        raise ValueError(f"topology {topology.name!r} redeclares common option(s): {', '.join(sorted(clash))}")
+        raise ValueError(f"topology {topology.name!r} redeclares common option(s): "
+                         f"{', '.join(sorted(clash))}")
     for other in _REGISTRY.values():
         if other.name == topology.name:
             continue

@@ -29,7 +29,8 @@ __all__ = [
 
 LATENCY_SYNTAX = (
     "constant:MS, uniform:LOW,HIGH, exponential:MEAN (or exp:MEAN), pareto:XM,ALPHA, "
-    "pareto-exp:MEAN,TAIL_P,SCALE,ALPHA or a mixture P*dist+P*dist (milliseconds; a bare number means constant)"
+    "pareto-exp:MEAN,TAIL_P,SCALE,ALPHA or a mixture P*dist+P*dist "
+    "(milliseconds; a bare number means constant)"
 )
 
 
@@ -161,7 +162,8 @@ def parse_latency(text: str) -> Latency:
         try:
             weight = float(weight_text) if star else 1.0
         except ValueError:
-            raise LatencyError(f"latency {text!r}: {part.strip()!r} is not P*dist; write {LATENCY_SYNTAX}") from None
+            raise LatencyError(f"latency {text!r}: {part.strip()!r} is not P*dist; "
+                               f"write {LATENCY_SYNTAX}") from None
         if not weight > 0 or math.isinf(weight):
             raise LatencyError(f"latency {text!r}: mixture weights must be positive")
         components.append((weight, _one(text, dist.strip())))

@@ -21,8 +21,8 @@ from .latency import LATENCY_PRESETS, Latency, LatencyError, Mixture
 from .latency import parse_latency as _parse
 from .systems import QuorumSpecError, _require, threshold
 
-__all__ = ["StalenessReport", "staleness", "Latency", "WarsDelay", "parse_latency", "LATENCY_PRESETS", "WarsReport",
-           "wars"]
+__all__ = ["StalenessReport", "staleness", "Latency", "WarsDelay", "parse_latency", "LATENCY_PRESETS",
+           "WarsReport", "wars"]
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ def test_simulate_then_check_through_the_cli(tmp_path):
     sim = runner.invoke(cli, ["simulate", "single-node", "--service-ms", "1", "--ops", "80", "--seed", "2",
                               "--crash", "n1@20", "--restart", "n1@40", "--out", str(out)])
     assert sim.exit_code == 0, sim.output
-    assert "replicheck simulate single-node --ops 80 --service-ms 1 --crash n1@20 --restart n1@40 --seed 2" in sim.output
+    printed = "replicheck simulate single-node --ops 80 --service-ms 1 --crash n1@20 --restart n1@40 --seed 2"
+    assert printed in sim.output
     history = read_history(str(out))
     assert history.meta["source"].startswith("replicheck simulate single-node")
     # The crash loses replies, so some writes are info: still a linearizable register.
@@ -79,7 +80,8 @@ def test_an_option_of_another_topology_is_refused_not_ignored():
 
 
 def test_explore_searches_the_toy_and_finds_it_linearizable():
-    result = explore("single-node --service-ms 1", "linearizable", max_examples=15, steps=12, derandomize=True)
+    result = explore("single-node --service-ms 1", "linearizable", max_examples=15, steps=12,
+                     derandomize=True)
     assert result.outcome == "held", result.to_dict()
     assert explore("single-node", "single-leader", max_examples=1).outcome == "not applicable"
 

@@ -45,7 +45,8 @@ class Register(Node):
         self.after(ms_to_ns(self.cfg.service_ms), self.send, src, reply)
 
     def describe(self) -> dict:
-        return {"up": self.up, "state": {("" if k is None else k): v for k, v in sorted(self.store.items(), key=str)}}
+        state = {("" if k is None else k): v for k, v in sorted(self.store.items(), key=str)}
+        return {"up": self.up, "state": state}
 
 
 class SingleNode(Protocol):
