@@ -367,7 +367,7 @@ def _latency(text: str | None, default: str | None) -> pbs.Latency | None:
 @click.option("--r", type=int, required=True)
 @click.option("--k", type=int, default=1, show_default=True, help="Staleness in versions (k-staleness).")
 @click.option("--latency", help="WARS delays for all four channels: a distribution "
-              "(exp:RATE, pareto:XM:ALPHA, const:MS, P*dist+P*dist) or a preset: "
+              "(exp:MEAN_MS, pareto:XM:ALPHA, const:MS, P*dist+P*dist) or a preset: "
               + ", ".join(pbs.LATENCY_PRESETS) + ".")
 @click.option("--w-latency", help="Override the write-propagation delay W.")
 @click.option("--a-latency", help="Override the write-ack delay A.")
