@@ -88,7 +88,9 @@ class Analysis:
     result: Result
     minimal: Minimized | None = None
 
-    def write_html(self, path: str | os.PathLike, title: str | None = None, text_report: str | None = None) -> None:
+    def write_html(
+        self, path: str | os.PathLike, title: str | None = None, text_report: str | None = None
+    ) -> None:
         """The self-contained timeline page, with ``text_report`` (by default the
         linearizability report) under it."""
         # the html module reads its template on import: only a page pays for it
@@ -97,7 +99,8 @@ class Analysis:
         title = title or self.history.path or "history"
         if text_report is None:
             text_report = render_linearizability(self.result, self.spec, title)
-        page = render_html(self.history, self.result, self.spec, self.minimal, title=title, text_report=text_report)
+        page = render_html(self.history, self.result, self.spec, self.minimal, title=title,
+                           text_report=text_report)
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(page)
 

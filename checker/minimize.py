@@ -173,7 +173,11 @@ def minimize(
 
 
 def write_minimized(
-    out: str | os.PathLike | IO[str], minimal: Minimized, history: History, spec: Any, spec_name: str | None = None
+    out: str | os.PathLike | IO[str],
+    minimal: Minimized,
+    history: History,
+    spec: Any,
+    spec_name: str | None = None,
 ) -> None:
     """Write ``minimal`` as JSON Lines whose metadata makes it check alone, with no flags,
     as the original was checked: the spec by name (``spec_name``, else the spec's own),

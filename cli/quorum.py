@@ -331,7 +331,8 @@ def solve(write_failures, read_failures, read_write, write_write, n, max_n, time
         solution = q.solve_threshold(write_failures, read_failures, read_write, write_write, n, max_n, timeout_ms)
     except q.QuorumSpecError as error:
         raise click.UsageError(str(error)) from None
-    code = {"found": EXIT_VALID, "unsatisfiable": EXIT_INVALID, q.UNKNOWN_VERDICT: EXIT_UNKNOWN}[solution.status]
+    codes = {"found": EXIT_VALID, "unsatisfiable": EXIT_INVALID, q.UNKNOWN_VERDICT: EXIT_UNKNOWN}
+    code = codes[solution.status]
     if solution.verified is not None and solution.verified.exit_code != EXIT_VALID:
         code = solution.verified.exit_code
     if as_json:
