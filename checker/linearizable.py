@@ -22,9 +22,10 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from .history import HistoryError, Op
-
-VALID, INVALID, UNKNOWN_VERDICT = True, False, "unknown"
+from .basespec import validate_ops
+from .formats import jsonable
+from .history import Op
+from .verdict import INVALID, UNKNOWN_VERDICT, VALID
 
 # Bytes one cached configuration costs (the set slot and the key tuple), plus a bit per
 # crashed op in play: measured with tracemalloc (~155 bytes on a 30-process register
@@ -345,8 +346,6 @@ class Result:
         return self.part.previous_ok if self.part else None
 
     def to_dict(self) -> dict:
-        from .formats import jsonable
-
         d: dict = {
             "valid": self.valid,
             "spec": self.spec,
@@ -406,13 +405,7 @@ def check_ops(
     partitions are large enough to repay starting a process).
     """
     budget = budget or Budget()
-    validate = getattr(spec, "validate", None)
-    if validate is not None:
-        for op in ops:
-            msg = validate(op)
-            if msg:
-                path = getattr(history, "path", None)
-                raise HistoryError(msg, path, op.line)
+    validate_ops(ops, spec, getattr(history, "path", None))
     started = time.perf_counter()
     clock = budget.start(progress)
     parts = searchable_parts(ops, spec)
