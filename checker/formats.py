@@ -385,7 +385,10 @@ def _read_log(text: str, path: str | None, progress: Callable[[float], None] | N
         fields = rest.split("\t") if "\t" in rest else [rest]
         value_text = fields[0].strip() or "nil"
         if value_text not in values:
-            forms = _edn_read(reader, value_text, path, lineno)[0] if value_text != "nil" else [None]
+            try:
+                forms = reader.read_value(value_text, lineno) if value_text != "nil" else [None]
+            except EdnError as e:
+                raise HistoryError(e.message, path, e.line) from None
             if not forms:
                 raise HistoryError("log line has no value", path, lineno)
             values[value_text] = (forms[0], forms[1:])
