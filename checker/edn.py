@@ -37,7 +37,7 @@ _TOKEN = re.compile(
       \n(?:[ \t\r\f\v\n,]+|;[^\n]*)*          # newlines, blank lines, comments
     | "(?:[^"\\]|\\.)*"                     # string
     | (?:\#[a-zA-Z][^\s,;()\[\]{}"\\]*)?\{   # a flat map, maybe tagged: scalars (strings with
-      FLAT*(?:(?:"[^"\\\n]*"|\[FLAT*\])FLAT*)*\}  # no escape), vectors of scalars, on one line
+      FLAT*(?:(?:"[^"\\\n]*"|\[FLAT*\])FLAT*)*\}\n?  # no escape), vectors of scalars, on one line
     | [{}\[\]()]
     | \#[{_]                                # set, discard
     | \\(?:[^\s,;()\[\]{}"\\]+|.)           # character
@@ -50,7 +50,7 @@ _TOKEN = re.compile(
 _FLAT_VECTOR = re.compile(rf'\[(?:{_FLAT}|"[^"\\\n]*")*\]')
 
 
-_FLAT_ATOM = re.compile(r'"[^"\n]*"|\[[^\]]*\]|[^\s,"\[]+')  # the forms in a flat map
+_FLAT_ATOM = re.compile(r'[^\s,"\[]+|"[^"\n]*"|\[[^\]]*\]')  # the forms in a flat map
 
 _SYM = r"[\w.*+!\-?$%&=:#<>@]"
 _SYMBOL = re.compile(rf"(?:[\w*!?$%&=<>@]|[-+.])(?:{_SYM})*(?:/{_SYM}+)?|/")
@@ -322,16 +322,18 @@ class Reader:
                     state[0] = line  # for errors: cheaper than a try block around the loop
                     continue
                 if c in "{[(#]})":
-                    if (c == "{" or c == "#") and tok[-1] == "}" and len(tok) > 1:  # a flat map, whole
+                    # a flat map, whole, with the newline after it if there is one
+                    if (c == "{" or c == "#") and len(tok) > 1 and (tok[-1] == "}" or tok[-1] == "\n"):
+                        end = len(tok) - 1 if tok[-1] == "}" else len(tok) - 2
                         at = 1
                         if c == "#":
                             at = tok.index("{") + 1
                             if tok[:at - 1] not in identity_tags:
                                 self._flat_tag(tok[:at - 1])
                         if "[" in tok or '"' in tok:
-                            items = list(map(getitem, flat_atoms(tok, at, len(tok) - 1)))
+                            items = list(map(getitem, flat_atoms(tok, at, end)))
                         else:
-                            items = list(map(getitem, tok[at:-1].replace(",", " ").split()))
+                            items = list(map(getitem, tok[at:end].replace(",", " ").split()))
                         if depth == event_depth and not colon_strings[0] and not len(items) & 1:
                             names = items[0::2]
                             cur.append(dict(zip(map(key_names, names, names), items[1::2])))
@@ -342,6 +344,9 @@ class Reader:
                         elif special:
                             cur, kind, start, depth, at_event, special = self._settle(
                                 stack, cur, kind, start, depth, at_event, lines, line)
+                        if end != len(tok) - 1:
+                            line += 1
+                            state[0] = line
                         continue
                     if c in "{[(":
                         stack.append((cur, kind, start, depth, at_event, special))
