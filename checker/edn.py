@@ -207,6 +207,7 @@ class Reader:
 
     def _atom(self, tok: str) -> Any:
         c = tok[0]
+        v: Any
         if len(tok) == 1 and c in '"\\':
             what = "a string that is never closed" if c == '"' else "a backslash with no character"
             raise EdnError(f"malformed EDN: {what}", _NO_LINE)
@@ -229,7 +230,7 @@ class Reader:
     def _map(self, items: list, event: bool) -> dict:
         if len(items) % 2:
             raise EdnError("malformed EDN: a map needs an even number of forms", _NO_LINE)
-        names = items[0::2]
+        names: list[Any] = items[0::2]
         if not event:
             return dict(zip(names, items[1::2]))
         # An event's map: its keyword keys lose their colon.
@@ -239,7 +240,7 @@ class Reader:
         # A string ":x" and the keyword :x are both ":x" by now: only the keyword (the
         # very object the atom cache holds) names a field.
         atoms = self.atoms
-        return dict(zip([keys[k] if k.__class__ is str and k in keys and dict.get(atoms, k) is k else k
+        return dict(zip([keys.get(k, k) if k.__class__ is str and dict.get(atoms, k) is k else k
                          for k in names], items[1::2]))
 
     def _flat_tag(self, tok: str) -> None:
@@ -304,6 +305,7 @@ class Reader:
         kind = -1  # and its kind (-1: the top level)
         start = line  # and the line it started on
         depth = 0  # containers open (tags and discards not counted)
+        v: Any
         at_event = event_depth == 0  # `cur` holds events: note where each starts
         special = at_event  # at_event, or `cur` is a tag or discard waiting for its element
         # The newline added makes trailing blanks and a last comment part of a newline
