@@ -234,7 +234,7 @@ class Reader:
         if not event:
             return dict(zip(names, items[1::2]))
         # An event's map: its keyword keys lose their colon.
-        keys = self.keys
+        keys: dict[Any, Any] = self.keys
         if not self.colon_strings[0]:
             return dict(zip(map(keys.get, names, names), items[1::2]))
         # A string ":x" and the keyword :x are both ":x" by now: only the keyword (the
