@@ -179,30 +179,28 @@ def _read_jsonl(text: str, path: str | None, progress: Callable[[float], None] |
     lines = text.splitlines()
     # The fast path: every line decodes (no blank, no bad or unterminated line), every
     # event is sound, metadata only on the first line. Otherwise _read_jsonl_lines reads
-    # line by line and finds the first problem as it always did.
+    # line by line and finds the first problem as it always did. Chunks of about 64 KiB
+    # keep the decoded maps of only one chunk alive at a time.
     if _fast_json is not None and lines:
         try:
-            if progress is None:
-                ds = list(map(_fast_json, lines))
-            else:
-                ds, step = [], _steps(len(lines), text)
-                for at in range(0, len(lines), step):
-                    ds += map(_fast_json, lines[at:at + step])
-                    progress(at / len(lines))
-        except _FAST_JSON_ERRORS:
-            pass
-        else:
             meta: dict = {}
-            first = 1
-            if type(ds[0]) is dict and isinstance(ds[0].get(META_KEY), dict):
-                meta = tuplify(ds[0][META_KEY])
-                first = 2
-            if text.find(f'"{META_KEY}"', len(lines[0]) if first == 2 else 0) < 0:
-                try:
-                    return [event_from_dict(d, path=path, line=n)
-                            for n, d in enumerate(ds[first - 1:], first)], meta, {}
-                except HistoryError:
-                    pass
+            first = _fast_json(lines[0])
+            if type(first) is dict and isinstance(first.get(META_KEY), dict):
+                meta = tuplify(first[META_KEY])
+                at = 1
+            else:
+                at = 0
+            if text.find(f'"{META_KEY}"', len(lines[0]) if at else 0) < 0:
+                events: list[Event] = []
+                step = _steps(len(lines), text)
+                for start in range(at, len(lines), step):
+                    events += [event_from_dict(d, path=path, line=n) for n, d in
+                               enumerate(map(_fast_json, lines[start:start + step]), start + 1)]
+                    if progress:
+                        progress(start / len(lines))
+                return events, meta, {}
+        except (*_FAST_JSON_ERRORS, HistoryError):
+            pass
     return _read_jsonl_lines(text, lines, path)
 
 
