@@ -107,9 +107,13 @@ class Event:
         return d
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Op:
     """An operation: an invocation paired with its completion.
+
+    Treated as immutable, but not frozen, for the reason ``Event`` is not: a frozen
+    dataclass costs twice as much to build, and ``pair`` builds one per operation.
+    Hashable by its fields (``extra`` aside) as a frozen one would be.
 
     ``value`` is what the invocation carried (the value written, the cas pair);
     ``output`` is what the completion returned, or ``UNKNOWN`` when the operation did not
