@@ -109,9 +109,11 @@ def test_users_can_subclass_the_machine():
     assert e.value.counterexample.property == "durability"
 
 
-def test_not_applicable_and_not_modelled_cells_are_said_so():
-    assert explore("ml-version-vectors", "linearizable", max_examples=5).outcome == "not applicable"
-    assert explore("leaderless-abd", "single-leader", max_examples=5).outcome == "not applicable"
+def test_not_applicable_cells_are_said_so_with_the_reason():
+    for design, prop in [("ml-version-vectors", "linearizable"), ("leaderless-abd", "single-leader")]:
+        r = explore(design, prop, max_examples=5)
+        assert r.outcome == "not applicable" and r.reason, r.cell()
+        assert r.examples == 0 and r.counterexample is None  # nothing was searched
 
 
 def test_histories_strategy_gives_replayable_runs():
