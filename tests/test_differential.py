@@ -72,6 +72,7 @@ def _assert_witness(case: Case, result) -> None:
     assert not missing, f"ok ops {missing} missing from witness {witness}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", SPECS)
 def test_checker_agrees_with_oracle(spec: str) -> None:
     @_settings(500)

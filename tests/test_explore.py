@@ -34,6 +34,7 @@ def test_known_broken_design_yields_a_short_counterexample(design, prop, budget)
     assert again.judgement.holds is False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("design,prop", HELD)
 def test_known_safe_design_holds_for_the_budget(design, prop):
     r = explore(design, prop, max_examples=150, derandomize=True)
@@ -55,6 +56,7 @@ def _bytes(cx_events, meta):
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_counterexample_file_replays_byte_for_byte_and_check_agrees(tmp_path):
     out = tmp_path / "cx.jsonl"
     runner = CliRunner()
