@@ -17,6 +17,7 @@ The test tiers (``-m "not slow"``) are described in README.md.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -27,7 +28,7 @@ PROFILE_ENV = "REPLICHECK_HYPOTHESIS_PROFILE"
 # Generated histories are large by design (the oracle needs hard cases), so the health
 # checks for slow or large data would only add noise; a deadline would make results
 # depend on how loaded the machine is.
-_COMMON = dict(
+_COMMON: dict[str, Any] = dict(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
