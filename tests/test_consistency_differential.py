@@ -148,7 +148,7 @@ def sequential_brute_force(h, kind):
     return False
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=300)
 @given(st.sampled_from(["register", "list-append"]).flatmap(lambda k: st.tuples(st.just(k), small_histories(k))))
 def test_session_guarantees_agree_with_brute_force(case):
     kind, h = case
@@ -158,7 +158,7 @@ def test_session_guarantees_agree_with_brute_force(case):
     assert not res.conflicts
 
 
-@settings(max_examples=150, deadline=None, derandomize=True)
+@settings(max_examples=150)
 @given(st.sampled_from(["register", "list-append"]).flatmap(lambda k: st.tuples(st.just(k), small_histories(k))))
 def test_sequential_and_hierarchy_agree_with_brute_force(case):
     kind, h = case

@@ -2,8 +2,11 @@
 
 import io
 
+import pytest
+
 from replicheck.checker import History, check, parse_history, write_jsonl
 from replicheck.model.config import parse_config, run
+from replicheck.model.leader_follower import Orchestrator
 
 SLOW = "--link n1-n2=constant:30 --link n1-n3=constant:30"
 
@@ -51,12 +54,46 @@ def test_async_replica_reads_are_stale():
     assert ryw_violations(r.events) > 0
 
 
-def test_async_auto_failover_loses_acknowledged_writes():
+@pytest.fixture
+def logs_at_failover(monkeypatch):
+    """The replicas' log lengths each time the orchestrator looks, by simulated time:
+    the model state a promotion is decided on."""
+    seen: dict[int, dict[str, int]] = {}
+    watch = Orchestrator.watch
+
+    def spy(self):
+        seen[self.sim.now] = {r.id: len(r.log) for r in self.c.replicas}
+        return watch(self)
+
+    monkeypatch.setattr(Orchestrator, "watch", spy)
+    return seen
+
+
+def most_up_to_date(logs: dict[str, int], old_leader: str) -> str:
+    # the model's rule: the longest log among the followers, ties to the lowest number
+    followers = [n for n in logs if n != old_leader]
+    return max(followers, key=lambda n: (logs[n], -int(n[1:])))
+
+
+def test_async_auto_failover_loses_acknowledged_writes(logs_at_failover):
     r, ok = verdict("leader-follower --replication async --failover auto --ops 400 --read-ratio 0.9 "
                     "--partition 60:n1|n2,n3 --crash n1@100")
     assert r.measurements["acked_writes_lost"] > 0
-    assert [f["to"] for f in r.measurements["failovers"]] == ["n2"] or r.measurements["failovers"]
+    [failover] = r.measurements["failovers"]
+    assert failover["from"] == "n1"
+    assert failover["to"] == most_up_to_date(logs_at_failover[failover["time"]], "n1")
     assert ok is False
+
+
+@pytest.mark.parametrize("lagging, ahead", [("n2", "n3"), ("n3", "n2")])
+def test_failover_promotes_the_most_up_to_date_follower(logs_at_failover, lagging, ahead):
+    # a slow link to one follower leaves it behind when the leader is cut off
+    r, _ = verdict("leader-follower --replication async --failover auto --ops 400 --read-ratio 0.3 "
+                   f"--partition 60:n1|n2,n3 --crash n1@100 --link n1-{lagging}=constant:30")
+    [failover] = r.measurements["failovers"]
+    logs = logs_at_failover[failover["time"]]
+    assert logs[ahead] > logs[lagging], logs  # the scenario separates them, so the rule decides
+    assert failover["to"] == ahead == most_up_to_date(logs, "n1")
 
 
 def test_sync_failover_loses_no_acknowledged_write():

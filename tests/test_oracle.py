@@ -290,7 +290,7 @@ def test_nemesis_events_are_not_operations():
 # ---------------------------------------------------------------- against the definition
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@settings(max_examples=200)
 @given(all_histories(max_ops=6))
 def test_prefix_enumeration_matches_the_literal_definition(case: Case):
     ops = pair_events(case.events)

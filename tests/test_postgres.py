@@ -25,6 +25,9 @@ SCRIPT = ROOT / "scripts" / "pg-cluster.sh"
 DELAY_MS = 300  # replica replay delay; pin-after-write below uses a shorter window
 OPS = ["--clients", "8", "--ops", "400", "--keys", "8", "--think", "10", "--seed", "7"]
 
+# a real cluster starts in seconds and each workload runs in real time
+pytestmark = pytest.mark.slow
+
 
 @contextlib.contextmanager
 def started_cluster(where: Path, *args: str):

@@ -8,15 +8,13 @@ from fractions import Fraction
 from itertools import combinations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replicheck import quorum as q
 from replicheck.quorum import staleness as pbs
 
-settings.register_profile("quorum", max_examples=60, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-QUORUM_SETTINGS = settings.get_profile("quorum")
+QUORUM_SETTINGS = settings(max_examples=60)  # the profile: tests/conftest.py
 
 
 # -- brute-force oracle -----------------------------------------------------------------
@@ -261,7 +259,7 @@ def test_z3_agrees_with_brute_force_on_random_systems(system, f):
     compare_with_brute_force(system, f)
 
 
-@settings(max_examples=25, deadline=None, derandomize=True)
+@settings(max_examples=25)
 @given(systems(), st.integers(0, 2))
 def test_per_node_encoding_agrees_with_brute_force(system, f):
     compare_with_brute_force(system, f, encoding="per-node")
