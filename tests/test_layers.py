@@ -159,23 +159,8 @@ def test_packages_import_one_way():
 
 
 # Module cycles inside one package; cycles across packages are impossible once the
-# layering above holds. Each xfail is strict: it turns red when the cycle goes, so the
-# merge that removes it also removes the mark.
-CYCLE_FIXES = {
-    "checker": "checker/specs.py <-> checker/listappend.py: removed on branch `vocab`",
-    "model": "model/config.py <-> model/leader_follower.py: removed on branch `model`",
-}
-
-
-@pytest.mark.parametrize(
-    "package",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=CYCLE_FIXES[p]))
-        if p in CYCLE_FIXES
-        else p
-        for p in PACKAGES
-    ],
-)
+# layering above holds.
+@pytest.mark.parametrize("package", PACKAGES)
 def test_no_import_cycles_between_modules(package):
     cycles = cycles_within(GRAPH, EDGES, package)
     assert not cycles, f"import cycles in {package}/:\n" + "\n".join(cycles)
