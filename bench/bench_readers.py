@@ -29,6 +29,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from gen_histories import generate, write_history
+
 from replicheck.checker import formats, read_history
 
 CORPUS = Path(os.environ.get("REPLICHECK_CORPUS", HERE.parent.parent / "shared" / "corpus"))
@@ -69,8 +70,10 @@ def time_read(path: Path, repeat: int) -> tuple[int, float, float]:
 
 
 def report(label: str, n: int, cpu: float, wall: float) -> None:
-    print(f"  {label:28s} {n:8d} events  {n / cpu / 1000:6.0f}k events/s  "
-          f"cpu {cpu:6.3f} s  wall {wall:6.3f} s  (100k events: {cpu * 100_000 / n:.2f} s cpu)")
+    print(
+        f"  {label:28s} {n:8d} events  {n / cpu / 1000:6.0f}k events/s  "
+        f"cpu {cpu:6.3f} s  wall {wall:6.3f} s  (100k events: {cpu * 100_000 / n:.2f} s cpu)"
+    )
 
 
 def main() -> int:
@@ -80,8 +83,10 @@ def main() -> int:
     ap.add_argument("--reference", action="store_true", help="also time the edn_format-based readers")
     ap.add_argument("--ref-ops", type=int, default=5_000)
     args = ap.parse_args()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"medians of {args.repeat}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+        f"medians of {args.repeat}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for spec in ("kv", "cas-register"):
             print(f"{spec}, {args.ops} ops:")
@@ -107,8 +112,10 @@ def main() -> int:
     if files:
         c, w = time.process_time(), time.perf_counter()
         n = sum(len(read_history(p).events) for p in files)
-        print(f"corpus: {len(files)} files, {n} events: cpu {time.process_time() - c:.3f} s, "
-              f"wall {time.perf_counter() - w:.3f} s")
+        print(
+            f"corpus: {len(files)} files, {n} events: cpu {time.process_time() - c:.3f} s, "
+            f"wall {time.perf_counter() - w:.3f} s"
+        )
     return 0
 
 

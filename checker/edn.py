@@ -63,8 +63,14 @@ _DECIMAL = re.compile(r"[+-]?\d+(?:(?:\.\d+(?:[eE][+-]?\d+)?|[eE][+-]?\d+))?M")
 _RATIO = re.compile(r"-?\d+/\d+")
 _NUMBERISH = re.compile(r"[+-]?\d")
 
-_CHAR_NAMES = {"newline": "\n", "return": "\r", "space": " ", "tab": "\t",
-               "formfeed": "\f", "backspace": "\b"}
+_CHAR_NAMES = {
+    "newline": "\n",
+    "return": "\r",
+    "space": " ",
+    "tab": "\t",
+    "formfeed": "\f",
+    "backspace": "\b",
+}
 _STRING_ESCAPE = re.compile(r"\\(?:u[0-9A-Fa-f]{4}|.)", re.DOTALL)
 _ESCAPES = {'\\"': '"', "\\\\": "\\", "\\n": "\n", "\\t": "\t", "\\r": "\r", "\\b": "\b", "\\f": "\f"}
 _SPECIAL_FLOATS = {"##Inf": float("inf"), "##-Inf": float("-inf"), "##NaN": float("nan")}
@@ -105,7 +111,7 @@ def _string(tok: str, line: int) -> str:
         if e in _ESCAPES:
             return _ESCAPES[e]
         if len(e) == 6:
-            return chr(int(e[2:], 16))  # noqa: FURB166 (the prefix is \u, not 0x)
+            return chr(int(e[2:], 16))
         raise EdnError(f"malformed EDN: unknown escape {e!r} in a string", line)
 
     return _STRING_ESCAPE.sub(escape, body)
@@ -240,8 +246,12 @@ class Reader:
         # A string ":x" and the keyword :x are both ":x" by now: only the keyword (the
         # very object the atom cache holds) names a field.
         atoms = self.atoms
-        return dict(zip([keys.get(k, k) if k.__class__ is str and dict.get(atoms, k) is k else k
-                         for k in names], items[1::2]))
+        return dict(
+            zip(
+                [keys.get(k, k) if k.__class__ is str and dict.get(atoms, k) is k else k for k in names],
+                items[1::2],
+            )
+        )
 
     def _flat_tag(self, tok: str) -> None:
         """The tag of a flat map: it must be one that reads as its element."""
@@ -271,8 +281,9 @@ class Reader:
                 raise
         return self.read(text, line)[0]
 
-    def read(self, text: str, line: int = 1, event_depth: int = -1,
-             progress: Callable[[float], None] | None = None) -> tuple[list, list[int]]:
+    def read(
+        self, text: str, line: int = 1, event_depth: int = -1, progress: Callable[[float], None] | None = None
+    ) -> tuple[list, list[int]]:
         """All top-level forms of ``text``, and the lines where the elements at
         ``event_depth`` start (0: the top-level forms; 1: the elements of a top-level
         vector or list; -1: none). Maps at ``event_depth`` are events (see the module
@@ -286,11 +297,18 @@ class Reader:
                 e.line = state[0]
             raise
         except TypeError as e:  # a map or set inside a set or as a map key
-            raise EdnError(f"malformed EDN: {e} (a map key or set element must be hashable)",
-                           state[0]) from None
+            raise EdnError(
+                f"malformed EDN: {e} (a map key or set element must be hashable)", state[0]
+            ) from None
 
-    def _read(self, text: str, first_line: int, event_depth: int, state: list,
-              progress: Callable[[float], None] | None) -> tuple[list, list[int]]:
+    def _read(
+        self,
+        text: str,
+        first_line: int,
+        event_depth: int,
+        state: list,
+        progress: Callable[[float], None] | None,
+    ) -> tuple[list, list[int]]:
         atoms = self.atoms
         getitem = atoms.__getitem__
         flat_atoms = _FLAT_ATOM.findall
@@ -317,7 +335,7 @@ class Reader:
         for chunk in range(0, len(tokens), step):
             if chunk and progress:
                 progress(chunk / len(tokens))
-            for tok in tokens[chunk:chunk + step] if step <= len(tokens) else tokens:
+            for tok in tokens[chunk : chunk + step] if step <= len(tokens) else tokens:
                 c = tok[0]
                 if c == "\n":
                     line += tok.count("\n")
@@ -330,8 +348,8 @@ class Reader:
                         at = 1
                         if c == "#":
                             at = tok.index("{") + 1
-                            if tok[:at - 1] not in identity_tags:
-                                self._flat_tag(tok[:at - 1])
+                            if tok[: at - 1] not in identity_tags:
+                                self._flat_tag(tok[: at - 1])
                         if "[" in tok or '"' in tok:
                             items = list(map(getitem, flat_atoms(tok, at, end)))
                         else:
@@ -345,7 +363,8 @@ class Reader:
                             lines.append(line)
                         elif special:
                             cur, kind, start, depth, at_event, special = self._settle(
-                                stack, cur, kind, start, depth, at_event, lines, line)
+                                stack, cur, kind, start, depth, at_event, lines, line
+                            )
                         if end != len(tok) - 1:
                             line += 1
                             state[0] = line
@@ -363,9 +382,13 @@ class Reader:
                                 raise EdnError(f"malformed EDN: {tok!r} closes nothing", line)
                             if kind == _TAGGED or kind == _DISCARD:
                                 raise EdnError(
-                                    f"malformed EDN: {tok!r} where a tag or #_ needs its element", line)
-                            raise EdnError(f"malformed EDN: {tok!r} does not close the "
-                                           f"{_OPENER_TEXT[kind]!r} of line {start}", line)
+                                    f"malformed EDN: {tok!r} where a tag or #_ needs its element", line
+                                )
+                            raise EdnError(
+                                f"malformed EDN: {tok!r} does not close the "
+                                f"{_OPENER_TEXT[kind]!r} of line {start}",
+                                line,
+                            )
                         items, k, fline = cur, kind, start
                         cur, kind, start, depth, at_event, special = stack.pop()
                         if k == _VEC or k == _LIST:
@@ -379,7 +402,8 @@ class Reader:
                             lines.append(fline)
                         elif special:
                             cur, kind, start, depth, at_event, special = self._settle(
-                                stack, cur, kind, start, depth, at_event, lines, fline)
+                                stack, cur, kind, start, depth, at_event, lines, fline
+                            )
                         continue
                     if tok == "#{" or tok == "#_":
                         stack.append((cur, kind, start, depth, at_event, special))
@@ -405,18 +429,23 @@ class Reader:
                     lines.append(line)
                 elif special:
                     cur, kind, start, depth, at_event, special = self._settle(
-                        stack, cur, kind, start, depth, at_event, lines, line)
+                        stack, cur, kind, start, depth, at_event, lines, line
+                    )
         if kind != -1:
             last = first_line + text.rstrip().count("\n")
             if kind == _TAGGED or kind == _DISCARD:
                 raise EdnError("malformed EDN: the text ends where a tag or #_ needs its element", last)
-            raise EdnError(f"malformed EDN: the file ends inside an unclosed form "
-                           f"(the {_OPENER_TEXT[kind]} of line {start})", last)
+            raise EdnError(
+                f"malformed EDN: the file ends inside an unclosed form "
+                f"(the {_OPENER_TEXT[kind]} of line {start})",
+                last,
+            )
         return out, lines
 
     @staticmethod
-    def _settle(stack: list, cur: list, kind: int, start: int, depth: int, at_event: bool,
-                lines: list, line: int) -> tuple:
+    def _settle(
+        stack: list, cur: list, kind: int, start: int, depth: int, at_event: bool, lines: list, line: int
+    ) -> tuple:
         """A value was just added to ``cur``, which is the event level or a tag or
         discard: apply tags and discards (they may nest), note where events start."""
         while kind == _TAGGED or kind == _DISCARD:

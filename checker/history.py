@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import gc
 import math
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Iterator, NoReturn
+from typing import Any, NoReturn
 
 EVENT_TYPES = ("invoke", "ok", "fail", "info")
 NEMESIS = "nemesis"
@@ -44,7 +45,7 @@ class _Unknown:
 
     _instance = None
 
-    def __new__(cls) -> "_Unknown":
+    def __new__(cls) -> _Unknown:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -205,7 +206,7 @@ class History:
         meta: dict | None = None,
         format: str | None = None,
         skipped: dict[str, int] | None = None,
-    ) -> "History":
+    ) -> History:
         evs = [e if isinstance(e, Event) else event_from_dict(e, path=path) for e in events]
         ops, faults = pair(evs, path=path)
         return cls(
@@ -218,7 +219,7 @@ class History:
             events=evs,
         )
 
-    def independent(self) -> "History":
+    def independent(self) -> History:
         """Unwrap Jepsen's independent keys: ``value`` ``[k v]`` becomes key ``k``, value ``v``.
 
         Jepsen's ``independent`` tests run one small history per key inside one big one,
@@ -236,7 +237,8 @@ class History:
                 else:
                     raise HistoryError(
                         f"independent history: {op.f} value must be a pair [key value], got {v!r}",
-                        self.path, op.line,
+                        self.path,
+                        op.line,
                     )
             key = parts[0][0] if parts[0][0] is not None else parts[1][0]
             if key is None:
@@ -244,8 +246,15 @@ class History:
                     f"independent history: {op.f} names no key in [key value]", self.path, op.line
                 )
             ops.append(replace(op, key=key, value=parts[0][1], output=parts[1][1]))
-        return History(ops=ops, faults=self.faults, meta=self.meta,
-                       path=self.path, format=self.format, skipped=self.skipped, events=self.events)
+        return History(
+            ops=ops,
+            faults=self.faults,
+            meta=self.meta,
+            path=self.path,
+            format=self.format,
+            skipped=self.skipped,
+            events=self.events,
+        )
 
 
 _KNOWN_FIELDS = frozenset(("process", "type", "f", "value", "key", "time", "index", "node"))
@@ -367,8 +376,7 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
             )
         if timed and now < call:
             raise HistoryError(
-                f"completion time {now} is before its invocation's time {call} "
-                f"(line {inv.line})",
+                f"completion time {now} is before its invocation's time {call} (line {inv.line})",
                 path,
                 e.line,
             )

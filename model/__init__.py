@@ -5,4 +5,4 @@ imported; importing them here, in the order users see them listed, means they ar
 registered before any other code can reach the registry.
 """
 
-from . import leader_follower, multi_leader, leaderless  # noqa: F401  (registered on import)
+from . import leader_follower, leaderless, multi_leader  # noqa: F401  (registered on import)

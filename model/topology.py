@@ -20,8 +20,9 @@ reach this module; the registry itself imports no protocol.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .options import COMMON_OPTIONS, Option, OptionValues
 
@@ -108,8 +109,9 @@ def register(topology: Topology) -> Topology:
     """
     clash = {o.dest for o in COMMON_OPTIONS} & {o.dest for o in topology.options}
     if clash:
-        raise ValueError(f"topology {topology.name!r} redeclares common option(s): "
-                         f"{', '.join(sorted(clash))}")
+        raise ValueError(
+            f"topology {topology.name!r} redeclares common option(s): {', '.join(sorted(clash))}"
+        )
     for other in _REGISTRY.values():
         if other.name == topology.name:
             continue
@@ -117,8 +119,10 @@ def register(topology: Topology) -> Topology:
         for o in topology.options:
             t = theirs.get(o.dest)
             if t is not None and (t.flag, t.kind) != (o.flag, o.kind):
-                raise ValueError(f"topology {topology.name!r} declares {o.flag} ({o.kind}), but {other.name} "
-                                 f"declares it as {t.flag} ({t.kind})")
+                raise ValueError(
+                    f"topology {topology.name!r} declares {o.flag} ({o.kind}), but {other.name} "
+                    f"declares it as {t.flag} ({t.kind})"
+                )
     _REGISTRY[topology.name] = topology
     return topology
 

@@ -63,7 +63,7 @@ def _edn_loads_all(text: str, path: str | None, line_offset: int = 0) -> list:
             pos = int(m.group(1)) if m else None
         if pos is not None:
             line = text.count("\n", 0, pos) + 1 + line_offset
-            near = text[pos : pos + 20].splitlines()[0] if text[pos:pos + 20].strip() else ""
+            near = text[pos : pos + 20].splitlines()[0] if text[pos : pos + 20].strip() else ""
             raise HistoryError(f"malformed EDN near {near!r}", path, line) from None
         line = text.rstrip().count("\n") + 1 + line_offset
         raise HistoryError("malformed EDN: the file ends inside an unclosed form", path, line) from None
@@ -146,10 +146,10 @@ def _edn_tokens(text: str) -> list[tuple[str, int]]:
             tokens.append(("prefix", line))
             i += 1
             if c == "#":
-                while i < n and not text[i].isspace() and text[i] not in "()[]{}\",;":
+                while i < n and not text[i].isspace() and text[i] not in '()[]{}",;':
                     i += 1
         else:
-            while i < n and not text[i].isspace() and text[i] not in "()[]{}\",;":
+            while i < n and not text[i].isspace() and text[i] not in '()[]{}",;':
                 i += 1
             tokens.append(("atom", line))
     return tokens

@@ -233,8 +233,8 @@ def test_progress_bar_appears_on_a_terminal_for_long_checks(monkeypatch):
 
     monkeypatch.setattr(click, "progressbar", lambda **kw: Recorder())
     check(hard_history(13), "register", max_memory_mb=None)  # warm: no progress hook
-    from replicheck.checker.linearizable import check_ops
     from replicheck.checker import make_spec
+    from replicheck.checker.linearizable import check_ops
 
     check_ops(hard_history(13).ops, make_spec("register"), progress=bar)
     bar.close()

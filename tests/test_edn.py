@@ -16,14 +16,16 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from replicheck.checker import HistoryError, formats, parse_history
 from replicheck.checker.edn import EdnError, Reader
 
 pytest.importorskip("edn_format")
 import edn_reference
 
-SETTINGS = settings(max_examples=400, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 # ---------------------------------------------------------------- generated EDN text
 
@@ -56,22 +58,55 @@ def _string(draw) -> str:
     return '"' + "".join(out) + '"'
 
 
-_INSTS = ['"1985-04-12T23:20:50.52Z"', '"2024-02-29T00:00:00+01:00"', '"2020-01-01"', '"2020-01"', '"2020"',
-          '"2020-01-01T10:00:00.123456789Z"']
+_INSTS = [
+    '"1985-04-12T23:20:50.52Z"',
+    '"2024-02-29T00:00:00+01:00"',
+    '"2020-01-01"',
+    '"2020-01"',
+    '"2020"',
+    '"2020-01-01T10:00:00.123456789Z"',
+]
 _UUIDS = ['"f81d4fae-7dec-11d0-a765-00a0c91e6bf6"', '"00000000-0000-0000-0000-000000000000"']
 
 _atom = st.one_of(
     st.sampled_from(["nil", "true", "false", "##Inf", "##-Inf"]),
-    st.integers(-10**30, 10**30).map(str),
-    st.builds(lambda i, sign, n: (sign if i >= 0 else "") + str(i) + n,
-              st.integers(-1000, 1000), st.sampled_from(["", "+"]), st.sampled_from(["", "N"])),
+    st.integers(-(10**30), 10**30).map(str),
+    st.builds(
+        lambda i, sign, n: (sign if i >= 0 else "") + str(i) + n,
+        st.integers(-1000, 1000),
+        st.sampled_from(["", "+"]),
+        st.sampled_from(["", "N"]),
+    ),
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
-    st.builds(lambda a, b, e: f"{a}.{b}{e}M", st.integers(-99, 99), st.integers(0, 999),
-              st.sampled_from(["", "e3", "E-2"])),
+    st.builds(
+        lambda a, b, e: f"{a}.{b}{e}M",
+        st.integers(-99, 99),
+        st.integers(0, 999),
+        st.sampled_from(["", "e3", "E-2"]),
+    ),
     st.builds(lambda a, b: f"{a}/{b}", st.integers(-50, 50), st.integers(1, 50)),
     _string(),
-    st.sampled_from(["\\a", "\\Z", "\\0", "\\(", "\\]", "\\\\", '\\"', "\\,", "\\;", "\\newline", "\\space",
-                     "\\tab", "\\return", "\\u0041", "\\u00e9", "\\u", "\\x"]),
+    st.sampled_from(
+        [
+            "\\a",
+            "\\Z",
+            "\\0",
+            "\\(",
+            "\\]",
+            "\\\\",
+            '\\"',
+            "\\,",
+            "\\;",
+            "\\newline",
+            "\\space",
+            "\\tab",
+            "\\return",
+            "\\u0041",
+            "\\u00e9",
+            "\\u",
+            "\\x",
+        ]
+    ),
     _name().map(lambda n: ":" + n),
     _name().filter(lambda s: s not in ("nil", "true", "false")),
     st.sampled_from(["+", "-", "/", "..."]),
@@ -79,7 +114,7 @@ _atom = st.one_of(
 
 
 def _sep(draw) -> str:
-    return draw(st.sampled_from([" ", " ", ",", ", ", "\n", "\t", "\n ; a comment [ { \"\n  ", " ,\n,"]))
+    return draw(st.sampled_from([" ", " ", ",", ", ", "\n", "\t", '\n ; a comment [ { "\n  ', " ,\n,"]))
 
 
 def _join(draw, forms: list[str]) -> str:
@@ -102,8 +137,12 @@ def _form(draw, depth: int = 0, hashable: bool = False) -> str:
         return draw(_atom)
     if kind in ("vector", "list"):
         inner = _join(draw, draw(st.lists(sub, max_size=4)))
-        return ("[" if kind == "vector" else "(") + draw(st.sampled_from(["", " "])) + inner + (
-            "]" if kind == "vector" else ")")
+        return (
+            ("[" if kind == "vector" else "(")
+            + draw(st.sampled_from(["", " "]))
+            + inner
+            + ("]" if kind == "vector" else ")")
+        )
     if kind == "set":
         return "#{" + _join(draw, draw(st.lists(_form(depth + 1, True), max_size=4))) + "}"
     if kind == "map":
@@ -118,8 +157,11 @@ def _form(draw, depth: int = 0, hashable: bool = False) -> str:
     return "#_" + _sep(draw) + draw(sub) + _sep(draw) + draw(sub)  # a discarded form, then a form
 
 
-_document = st.builds(lambda forms, lead: lead + " ".join(forms), st.lists(_form(), max_size=4),
-                      st.sampled_from(["", "; header\n", "\n\n"]))
+_document = st.builds(
+    lambda forms, lead: lead + " ".join(forms),
+    st.lists(_form(), max_size=4),
+    st.sampled_from(["", "; header\n", "\n\n"]),
+)
 
 
 def _reference(text: str):
@@ -148,9 +190,13 @@ def test_documents_read_as_edn_format_reads_them(text):
 def _flat_map(draw) -> str:
     """A map on one line of scalars, strings and vectors of scalars (the reader's fast
     path), its strings and vectors sometimes glued to their neighbours."""
-    scalar = st.one_of(st.sampled_from([":a", ":b/c", "x", "nil", "1", "-2", "3.5", "7N", "\\c"]),
-                       st.text("ab ,}{#[]:", max_size=4).map(lambda t: '"' + t + '"'))
-    vector = st.lists(st.sampled_from([":a", "1", "nil", "2.5"]), max_size=3).map(lambda v: "[" + " ".join(v) + "]")
+    scalar = st.one_of(
+        st.sampled_from([":a", ":b/c", "x", "nil", "1", "-2", "3.5", "7N", "\\c"]),
+        st.text("ab ,}{#[]:", max_size=4).map(lambda t: '"' + t + '"'),
+    )
+    vector = st.lists(st.sampled_from([":a", "1", "nil", "2.5"]), max_size=3).map(
+        lambda v: "[" + " ".join(v) + "]"
+    )
     forms = draw(st.lists(st.one_of(scalar, vector), max_size=6))
     if len(forms) % 2:
         forms.append("1")
@@ -181,9 +227,21 @@ def _malformed(draw_doc: str, how: str, tag: str) -> str:
 
 
 @SETTINGS
-@given(_form(), st.sampled_from(["stray closer", "unclosed", "odd map", "discard at the end",
-                                 "tag without element", "wrong closer", "unterminated string"]),
-       st.sampled_from(["#foo", "#jepsen.history.Op"]))
+@given(
+    _form(),
+    st.sampled_from(
+        [
+            "stray closer",
+            "unclosed",
+            "odd map",
+            "discard at the end",
+            "tag without element",
+            "wrong closer",
+            "unterminated string",
+        ]
+    ),
+    st.sampled_from(["#foo", "#jepsen.history.Op"]),
+)
 def test_malformed_documents_are_refused_by_both(form, how, tag):
     text = _malformed(form, how, tag)
     with pytest.raises((HistoryError, TypeError, ValueError)):
@@ -203,9 +261,11 @@ _KEYS = [":process", ":type", ":f", ":value", ":time", ":index", ":node", '"erro
 @st.composite
 def _event(draw) -> str:
     keys = [":process", ":type"] + draw(st.lists(st.sampled_from(_KEYS), max_size=4))
-    vals = {":process": st.sampled_from(["0", "1", ":nemesis", "2"]),
-            ":type": st.sampled_from([":invoke", ":ok", ":fail", ":info"]),
-            ":f": st.sampled_from([":read", ":write", ":cas"])}
+    vals = {
+        ":process": st.sampled_from(["0", "1", ":nemesis", "2"]),
+        ":type": st.sampled_from([":invoke", ":ok", ":fail", ":info"]),
+        ":f": st.sampled_from([":read", ":write", ":cas"]),
+    }
     body = _join(draw, [k + _sep(draw) + draw(vals.get(k, _form(1, False))) for k in keys])
     event = "{" + body + "}"
     if draw(st.integers(0, 4)) == 0:
@@ -249,8 +309,18 @@ def test_histories_read_to_the_same_events_and_lines(text):
 
 
 @SETTINGS
-@given(st.lists(st.tuples(st.sampled_from(["0", "1", ":nemesis"]), st.sampled_from([":invoke", ":ok", ":info"]),
-                          st.sampled_from([":read", ":write"]), _form(0)), min_size=1, max_size=6))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["0", "1", ":nemesis"]),
+            st.sampled_from([":invoke", ":ok", ":info"]),
+            st.sampled_from([":read", ":write"]),
+            _form(0),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_log_lines_read_to_the_same_events(rows):
     text = "".join(f"INFO  jepsen.util - {p}\t{t}\t{f}\t{v.replace(chr(10), ' ')}\n" for p, t, f, v in rows)
     text = text.replace(";", "")  # a comment would swallow the rest of a log line's value
@@ -276,27 +346,40 @@ def _corpus_files() -> list[Path]:
 @pytest.mark.skipif(not _corpus_files(), reason="corpus absent (set REPLICHECK_CORPUS)")
 def test_every_corpus_file_reads_as_before(monkeypatch):
     new = [parse_history(p.read_bytes(), path=str(p)) for p in _corpus_files()]
-    monkeypatch.setattr(formats, "_read_edn", lambda text, path, progress: edn_reference._read_edn(text, path))
-    monkeypatch.setattr(formats, "_read_log", lambda text, path, progress: edn_reference._read_log(text, path))
+    monkeypatch.setattr(
+        formats, "_read_edn", lambda text, path, progress: edn_reference._read_edn(text, path)
+    )
+    monkeypatch.setattr(
+        formats, "_read_log", lambda text, path, progress: edn_reference._read_log(text, path)
+    )
     for p, h in zip(_corpus_files(), new):
         old = parse_history(p.read_bytes(), path=str(p))
         assert (h.events, h.ops, h.faults, h.meta, h.skipped, h.format) == (
-            old.events, old.ops, old.faults, old.meta, old.skipped, old.format), p
+            old.events,
+            old.ops,
+            old.faults,
+            old.meta,
+            old.skipped,
+            old.format,
+        ), p
 
 
 # ---------------------------------------------------------------- errors users see
 
 
-@pytest.mark.parametrize("text, line, words", [
-    ("[{:process 0 :type :invoke}\n {:process 0 :type :ok]\n", 2, "does not close the '{' of line 2"),
-    ("[{:process 0 :type :invoke}\n {:process 0\n :type :ok}\n", 3, "unclosed form (the [ of line 1)"),
-    ("[{:process 0 :type :invoke :value \"ab\n c}]\n", 1, "never closed"),
-    ("[{:process 0 :type :invoke :value 1a}]\n", 1, "bad number '1a'"),
-    ("[{:process 0 :type :invoke\n :value \"a\\qb\"}]\n", 2, "unknown escape"),
-    ("[{:process 0 :type :invoke\n :value \\bogus}]\n", 2, "unknown character"),
-    ("[{:process 0 :type :invoke :value #{{:a 1}}}]\n", 1, "must be hashable"),
-    ("[{:process 0 :type :invoke\n :value ^{:a 1} x}]\n", 2, "not EDN"),
-])
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ("[{:process 0 :type :invoke}\n {:process 0 :type :ok]\n", 2, "does not close the '{' of line 2"),
+        ("[{:process 0 :type :invoke}\n {:process 0\n :type :ok}\n", 3, "unclosed form (the [ of line 1)"),
+        ('[{:process 0 :type :invoke :value "ab\n c}]\n', 1, "never closed"),
+        ("[{:process 0 :type :invoke :value 1a}]\n", 1, "bad number '1a'"),
+        ('[{:process 0 :type :invoke\n :value "a\\qb"}]\n', 2, "unknown escape"),
+        ("[{:process 0 :type :invoke\n :value \\bogus}]\n", 2, "unknown character"),
+        ("[{:process 0 :type :invoke :value #{{:a 1}}}]\n", 1, "must be hashable"),
+        ("[{:process 0 :type :invoke\n :value ^{:a 1} x}]\n", 2, "not EDN"),
+    ],
+)
 def test_malformed_edn_names_line_and_problem(text, line, words):
     with pytest.raises(HistoryError) as err:
         parse_history(text, path="h.edn")
@@ -305,10 +388,12 @@ def test_malformed_edn_names_line_and_problem(text, line, words):
 
 
 def test_lines_of_events_spread_over_several_lines_and_strings_with_newlines():
-    text = ('[{:process 0, :type :invoke, :f :write,\n  :value "two\nlines"}\n'
-            ' #_ {:discarded 1}\n'
-            ' {:process 0 :type :ok :f :write :value "two\nlines"}\n'
-            ' #jepsen.history.Op\n {:process 1 :type :invoke :f :read}]\n')
+    text = (
+        '[{:process 0, :type :invoke, :f :write,\n  :value "two\nlines"}\n'
+        " #_ {:discarded 1}\n"
+        ' {:process 0 :type :ok :f :write :value "two\nlines"}\n'
+        " #jepsen.history.Op\n {:process 1 :type :invoke :f :read}]\n"
+    )
     h = parse_history(text)
     assert [e.line for e in h.events] == [1, 5, 7]  # a tagged event starts at its tag
     assert h.events[0].value == "two\nlines"
