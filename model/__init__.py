@@ -5,4 +5,9 @@ imported; importing them here, in the order users see them listed, means they ar
 registered before any other code can reach the registry.
 """
 
-from . import leader_follower, leaderless, multi_leader  # noqa: F401  (registered on import)
+# The order of these imports is the order the topologies are listed in.
+# isort: off
+from . import leader_follower  # noqa: F401  (registered on import)
+from . import multi_leader  # noqa: F401
+from . import leaderless  # noqa: F401
+# isort: on
