@@ -16,7 +16,7 @@ import os
 import re
 from typing import IO, Any, Iterable
 
-from .history import NEMESIS, Event, History, HistoryError, event_from_dict, no_gc, tuplify
+from .history import Event, History, HistoryError, event_from_dict, no_gc, tuplify
 
 FORMATS = ("jsonl", "json", "edn", "jepsen-log")
 
@@ -65,8 +65,6 @@ def _parse(data: bytes | str, path: str | None, format: str | None, independent:
         raise HistoryError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}", path)
     reader = {"jsonl": _read_jsonl, "json": _read_json, "edn": _read_edn, "jepsen-log": _read_log}[format]
     events, meta, skipped = reader(text, path)
-    if not any(e.process != NEMESIS for e in events):
-        raise HistoryError("no client operations found in the history", path)
     meta = {**FORMAT_DEFAULTS[format], **meta}
     history = History.from_events(events, path=path, meta=meta, format=format, skipped=skipped)
     if independent or meta.get("independent") is True:
@@ -261,8 +259,6 @@ def _read_edn(text: str, path: str | None):
     else:
         items = forms
         lines = _form_starts(text, depth=0)
-    if not items:
-        raise HistoryError("empty history: no events", path)
     if len(lines) != len(items):
         lines = [None] * len(items)
     events = []

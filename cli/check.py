@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,7 @@ class Options:
     consistency: str | None
     session_field: str
     quiet_period: float | None
+    started: float | None = None  # time.monotonic() before reading the current file
 
 
 @click.command()
@@ -84,11 +86,14 @@ class Options:
 @click.option("--independent", is_flag=True,
               help="Values are Jepsen independent tuples [key value]: unwrap them and check each key alone.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Time budget per file; past it the verdict is unknown (exit 3).")
+              help="Time budget per file, reading included; past it the verdict is unknown (exit 3). "
+              "Default: none for linearizability, 60 for the --consistency searches.")
 @click.option("--memory", type=click.FloatRange(min=1), default=2048.0, show_default=True, metavar="MB",
-              help="Memory budget for the search cache; past it the verdict is unknown (exit 3).")
+              help="Memory budget: the process's resident size (history, search, workers) stays "
+              "under it; past it the verdict is unknown (exit 3).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Worker processes for large partitions. Default: one per core, when it pays.")
+              help="Worker processes sharing the partitions (keys). Default: one per core, when "
+              "there are enough operations to pay.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--minimize", is_flag=True,
               help="For an invalid history, shrink it to a minimal sub-history that is still invalid.")
@@ -124,6 +129,7 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
     verdicts = []
     for path in files:
         try:
+            opts.started = time.monotonic()
             history = read_history(path, format=fmt, independent=independent)
             judge = judge_consistency if consistency else judge_linearizable
             verdicts.append(judge(path, history, opts))
@@ -145,7 +151,7 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
     progress = Progress("linearizing", opts.quiet)
     try:
         result = check_linearizable(history, spec, timeout=opts.timeout, max_memory_mb=opts.memory, progress=progress,
-                       jobs=opts.jobs)
+                                    jobs=opts.jobs, started=opts.started)
     finally:
         progress.close()
     minimal = None
@@ -188,12 +194,13 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
 
 def judge_consistency(path: str, history: History, opts: Options) -> Any:
     """One model's verdict (exit code as for linearizability), or the map of all."""
-    from replicheck.checker.consistency import check_consistency, render_text as render_map
+    from replicheck.checker.consistency import SEARCH_TIMEOUT, check_consistency, render_text as render_map
 
     model = opts.consistency
+    timeout = SEARCH_TIMEOUT if opts.timeout is None else opts.timeout
     result = check_consistency(history, opts.spec, model, session_field=opts.session_field or None,
-                               quiet=opts.quiet_period, timeout=opts.timeout, max_memory_mb=opts.memory,
-                               init=opts.init, nil_read=opts.nil_read)
+                               quiet=opts.quiet_period, timeout=timeout, max_memory_mb=opts.memory,
+                               init=opts.init, nil_read=opts.nil_read, started=opts.started)
     valid = True if model == "all" else result.models[model].valid
     if opts.as_json:
         d = result.to_dict()
