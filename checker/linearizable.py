@@ -197,8 +197,9 @@ class _Clock:
         and an unknown result says which budget ran out and how far the search got."""
         if self.why is not None and self.why.startswith("memory"):
             self.why = None  # the last partition's memory is freed; this one starts afresh
-        if self.why is None and self.limit is not None:
-            self._sample_memory()
+        if self.why is None:
+            self._next_sample = 0.0  # read the resident size now, not in 20 ms
+            self.expired()  # past the deadline already: no new search starts
         self.reached = 0
         if self.why is not None:
             return PartResult(UNKNOWN_VERDICT, ops, reason=self.why)
