@@ -107,6 +107,7 @@ class _Clock:
     peak: int = 0  # largest resident size sampled, bytes
     label: str = "budget"  # what the limit is, for the reason: the budget, a worker's share
     _next_sample: float = 0.0
+    _rss: int = 0  # the last sample
     _in_search: bool = False
     _armed: int = 0
 
@@ -126,12 +127,12 @@ class _Clock:
             self.why = "time budget exhausted"
             return True
         if self.limit is not None and now >= self._next_sample:
-            self._next_sample = now + _SAMPLE_EVERY
             self._sample_memory()
         return self.why is not None
 
     def _sample_memory(self) -> int:
-        rss = rss_bytes()
+        rss = self._rss = rss_bytes()
+        self._next_sample = time.monotonic() + _SAMPLE_EVERY
         self.peak = max(self.peak, rss)
         if self.limit is not None and rss > self.limit * _SOFT and self.why is None:
             self.why = "memory budget exhausted"
@@ -140,7 +141,9 @@ class _Clock:
     def max_configs(self, crashed: int) -> float:
         if self.limit is None:
             return math.inf
-        room = self.limit * _SOFT - self._sample_memory()
+        # a sample up to 20 ms old will do: thousands of small partitions each ask
+        fresh = time.monotonic() >= self._next_sample
+        room = self.limit * _SOFT - (self._sample_memory() if fresh else self._rss)
         return max(0.0, room) / (_BYTES_PER_CONFIG + crashed // 8)
 
     def _tick(self, signum: int, frame: Any) -> None:
@@ -197,9 +200,8 @@ class _Clock:
         and an unknown result says which budget ran out and how far the search got."""
         if self.why is not None and self.why.startswith("memory"):
             self.why = None  # the last partition's memory is freed; this one starts afresh
-        if self.why is None:
-            self._next_sample = 0.0  # read the resident size now, not in 20 ms
-            self.expired()  # past the deadline already: no new search starts
+            self._next_sample = 0.0  # and is judged by a fresh sample
+        self.expired()  # past the deadline already: no new search starts
         self.reached = 0
         if self.why is not None:
             return PartResult(UNKNOWN_VERDICT, ops, reason=self.why)
