@@ -203,27 +203,27 @@ class _Clock:
             self._next_sample = 0.0  # and is judged by a fresh sample
         self.expired()  # past the deadline already: no new search starts
         self.reached = 0
-        if self.why is not None:
-            return PartResult(UNKNOWN_VERDICT, ops, reason=self.why)
         res: PartResult | None = None
-        overrun = False
-        with self.armed():
-            try:
-                self._in_search = True
-                res = wgl(ops, spec, self)
-                self._in_search = False
-            except (BudgetExhausted, MemoryError):
-                # Only flagged here: while the exception is handled its traceback keeps
-                # the search's memory alive.
-                overrun = True
-        self._in_search = False
+        overrun = self.why is not None
+        if not overrun:
+            with self.armed():
+                try:
+                    self._in_search = True
+                    res = wgl(ops, spec, self)
+                    self._in_search = False
+                except (BudgetExhausted, MemoryError):
+                    # Only flagged here: while the exception is handled its traceback
+                    # keeps the search's memory alive.
+                    overrun = True
+            self._in_search = False
         if overrun and (res is None or res.valid == UNKNOWN_VERDICT):
             self.why = self.why or "memory budget exhausted"
             res = PartResult(UNKNOWN_VERDICT, ops, reason=self.why, reached=self.reached)
         assert res is not None
-        if res.valid == UNKNOWN_VERDICT and self.why is not None:
-            res.reason = self.why  # wgl names the budget by its own checks; this knows both
-            if self.why.startswith("memory") and self.limit is not None:
+        if res.valid == UNKNOWN_VERDICT:
+            # wgl names the budget by its own checks; the clock knows which ran out
+            res.reason = self.why or res.reason or "budget exhausted"
+            if res.reason.startswith("memory") and self.limit is not None:
                 res.reason += (f" (resident size {max(self.peak, rss_bytes()) / 1e6:.0f} MB, "
                                f"{self.label} {self.limit / 1e6:.0f} MB)")
         if self.why is not None and self.why.startswith("memory"):
