@@ -231,6 +231,19 @@ class _Clock:
         return res
 
 
+@contextmanager
+def enforced(budget: Budget) -> Iterator[_Clock]:
+    """Run a block that is not a search (reading a history) under ``budget``: past it,
+    BudgetExhausted (the timer) or MemoryError (the RLIMIT_DATA ceiling) escapes."""
+    clock = budget.start()
+    with clock.armed():
+        clock._in_search = True  # lets the timer interrupt the block
+        try:
+            yield clock
+        finally:
+            clock._in_search = False
+
+
 def _cap_data(limit: int) -> Any:
     """Lower RLIMIT_DATA so that private memory can grow by no more than the resident
     size may; returns the old limit to restore, or None when it cannot be set."""

@@ -13,6 +13,7 @@ import click
 from replicheck.checker import History, HistoryError, check as check_linearizable, read_history, resolve_spec
 from replicheck.checker.formats import FORMATS, write_jsonl
 from replicheck.checker.history import events_for, tuplify
+from replicheck.checker.linearizable import Budget, BudgetExhausted, enforced
 from replicheck.checker.report import render_minimal, render_text
 from replicheck.checker.specs import NIL_READS, NO_INIT
 from replicheck.cli.progress import Progress
@@ -129,8 +130,7 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
     verdicts = []
     for path in files:
         try:
-            opts.started = time.monotonic()
-            history = read_history(path, format=fmt, independent=independent)
+            history = read_within_budget(path, fmt, independent, opts)
             judge = judge_consistency if consistency else judge_linearizable
             verdicts.append(judge(path, history, opts))
         except HistoryError as e:
@@ -143,7 +143,24 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
                 click.echo(f"error: {e}", err=True)
         except ValueError as e:  # a spec or model that cannot be made: usage, not input
             raise click.UsageError(str(e)) from None
+        except (BudgetExhausted, MemoryError) as e:  # only reading raises these
+            verdicts.append("unknown")
+            why = f"{e.args[0] if isinstance(e, BudgetExhausted) else 'memory budget exhausted'} while reading"
+            if as_json:
+                d = {"valid": "unknown", "reason": why}
+                click.echo(json.dumps({"path": path, **d} if many else d))
+            elif many:
+                click.echo(f"{path}\tunknown")
+            else:
+                click.echo(f"{path}: unknown\n\nUnknown: {why}; no verdict is given rather than a guess.")
     sys.exit(exit_code(verdicts))
+
+
+def read_within_budget(path: str, fmt: str | None, independent: bool, opts: Options) -> History:
+    """Read a history, the time and memory it takes counted in the file's budgets."""
+    opts.started = time.monotonic()
+    with enforced(Budget(opts.timeout, opts.memory, opts.started)):
+        return read_history(path, format=fmt, independent=independent)
 
 
 def judge_linearizable(path: str, history: History, opts: Options) -> Any:

@@ -99,6 +99,7 @@ def test_memory_budget_bounds_the_process_peak_rss(blob):
     assert peak < 300e6, f"peak RSS {peak / 1e6:.0f} MB over the 300 MB budget"
 
 
+@pytest.mark.slow  # registered by the tooling branch
 def test_memory_budget_is_shared_by_workers(blob):
     # Two hard keys among many easy ones: two workers, each held to its share.
     events = blob_events(14, "a", filler_keys=450) + blob_events(14, "b")
@@ -204,3 +205,18 @@ def test_an_empty_edn_vector_is_a_valid_history(tmp_path):
     path.write_text("[]\n")
     res = CliRunner().invoke(cli, ["check", str(path), "--spec", "cas-register"])
     assert res.exit_code == 0, res.output
+
+
+def test_timeout_counts_and_interrupts_reading(tmp_path):
+    # 100k events take seconds to read: a 0.1 s budget ends during the reading.
+    path = tmp_path / "big.jsonl"
+    with open(path, "w") as fh:
+        fh.write('{"replicheck": {"spec": "register"}}\n')
+        for i in range(50_000):
+            fh.write(f'{{"process": {i % 10}, "type": "invoke", "f": "write", "value": {i}}}\n'
+                     f'{{"process": {i % 10}, "type": "ok", "f": "write", "value": {i}}}\n')
+    started = time.monotonic()
+    res = CliRunner().invoke(cli, ["check", str(path), "--timeout", "0.1", "--json"])
+    assert res.exit_code == 3, res.output
+    assert json.loads(res.output) == {"valid": "unknown", "reason": "time budget exhausted while reading"}
+    assert time.monotonic() - started < 0.1 + 1.5
