@@ -39,7 +39,8 @@ _BYTES_PER_CONFIG = 160
 # The search stops gracefully (keeping how far it got) once the process's resident size
 # passes SOFT of the budget, and is interrupted outright past HARD: between two samples
 # a search making megabyte states can grow by tens of megabytes.
-_SOFT, _HARD = 0.85, 0.95
+_SOFT, _HARD = 0.8, 0.9
+_CEILING = 0.93  # RLIMIT_DATA's share: it counts private memory only, a little else is resident
 _SAMPLE_EVERY = 0.02  # seconds between resident-size samples (and timer ticks)
 _GRACE = 0.2  # seconds a search may run past its deadline before it is interrupted
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -255,7 +256,7 @@ def _cap_data(limit: int) -> Any:
     if data is None or not hasattr(resource, "RLIMIT_DATA"):
         return None
     old = resource.getrlimit(resource.RLIMIT_DATA)
-    cap = max(data + limit - rss_bytes(), data)
+    cap = max(data + int(limit * _CEILING) - rss_bytes(), data)
     if old[0] != resource.RLIM_INFINITY and old[0] <= cap:
         return None
     if old[1] != resource.RLIM_INFINITY:
