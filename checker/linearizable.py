@@ -167,8 +167,9 @@ class _Clock:
     def armed(self) -> Iterator[None]:
         """Enforce the budget on searches run inside: a timer samples time and memory
         between the search's own checks, and RLIMIT_DATA is a hard ceiling (an allocation
-        past it raises MemoryError). The timer needs the main thread and a free SIGALRM;
-        without them the search's own checks remain."""
+        past it raises MemoryError). The timer needs the main thread and a free SIGALRM,
+        the ceiling a process with no other threads; without them the search's own
+        checks remain."""
         if self._armed or (self.deadline is None and self.limit is None):
             self._armed += 1
             try:
@@ -182,7 +183,8 @@ class _Clock:
         if timer:
             old_handler = signal.signal(signal.SIGALRM, self._tick)
             signal.setitimer(signal.ITIMER_REAL, _SAMPLE_EVERY, _SAMPLE_EVERY)
-        if self.limit is not None:
+        if self.limit is not None and threading.active_count() == 1:
+            # process-wide: only when no other thread of the caller's could be starved
             old_limit = _cap_data(self.limit)
         self._armed += 1
         try:
