@@ -725,7 +725,7 @@ def _groups(parts: list, order: list[int]) -> list[list[int]]:
     return groups
 
 
-def _search(parts, order, spec, clock, jobs) -> Iterator[tuple[int, PartResult]]:
+def _search(parts, order, spec, clock, jobs) -> Generator[tuple[int, PartResult], None, None]:
     """Each partition's result as it comes: searched here, or in forked workers when
     there are partitions enough for two or more tasks (by default, only once searching
     here has taken long enough that workers would pay for their start).
