@@ -25,7 +25,7 @@ from bench_scale import atomic_register_history  # noqa: E402
 from replicheck.checker import History, check, make_spec  # noqa: E402
 from replicheck.checker.html import render_html  # noqa: E402
 from replicheck.checker.minimize import minimize  # noqa: E402
-from replicheck.checker.report import render_text  # noqa: E402
+from replicheck.checker.report import render_linearizability  # noqa: E402
 
 
 def with_stale_read(h: History) -> History:
@@ -63,7 +63,7 @@ def main() -> None:
     r = check(h, spec)
     m = minimize(h.ops, spec, culprit=r.op, key=r.key, timeout=20) if r.valid is False else None
     t0 = time.perf_counter()
-    page = render_html(h, r, spec, m, title="bench", text_report=render_text(r, spec))
+    page = render_html(h, r, spec, m, title="bench", text_report=render_linearizability(r, spec))
     render = time.perf_counter() - t0
     out = Path(tempfile.mkdtemp()) / "report.html"
     out.write_text(page)

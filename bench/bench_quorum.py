@@ -19,7 +19,7 @@ def timed(fn, repeat: int):
         start = time.perf_counter()
         result = fn()
         runs.append((time.perf_counter() - start) * 1000)
-        if any(r.status == q.UNKNOWN for r in result.results):
+        if any(r.status == q.UNKNOWN_VERDICT for r in result.results):
             break  # a time-out costs the whole budget and says all there is to say
     return statistics.median(runs), result
 

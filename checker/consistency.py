@@ -30,11 +30,15 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Callable, Iterable
 
-from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe, op_label
+from .basespec import validate_ops
+from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe
+from .formats import jsonable
 from .history import History, HistoryError, Op, no_gc
 from .linearizable import Budget, check_ops, searchable_parts
 from .sessions import GUARANTEES, MR, MW, RYW, WFR, _before, _did_not_see, _saw, check_guarantees, sessions
-from .specs import NO_INIT, fmt
+from .specs import NO_INIT, resolve_spec
+from .text import fmt, op_label
+from .verdict import UNKNOWN_VERDICT
 
 LIN, SEQ, CAUSAL, PRAM = "linearizable", "sequential", "causal", "PRAM"
 MODELS = (LIN, SEQ, CAUSAL, PRAM, RYW, MR, MW, WFR)
@@ -51,6 +55,8 @@ _STRONGER_THAN = [(LIN, SEQ), (SEQ, CAUSAL), (CAUSAL, PRAM), (PRAM, RYW), (PRAM,
 
 def hierarchy():
     """The models as a networkx DAG, an edge from each model to the next weaker one."""
+    # networkx (~0.3 s to import) is loaded by the first result, not by this module, so
+    # that importing it for its names (CHOICES, MODELS) stays quick; likewise below.
     import networkx as nx
 
     g = nx.DiGraph()
@@ -111,8 +117,6 @@ class ConsistencyResult:
         ]
 
     def to_dict(self) -> dict:
-        from .formats import jsonable
-
         return jsonable({
             "spec": self.spec,
             "ops": self.ops,
@@ -143,7 +147,7 @@ class ConsistencyResult:
         dur = self.models.get(DURABILITY)
         if dur is not None and dur.valid is False:
             parts.append(f"and loses acknowledged writes ({_where(dur.witness)})")
-        unknown = [_display(m) for m, r in self.models.items() if r.valid == "unknown"]
+        unknown = [_display(m) for m, r in self.models.items() if r.valid == UNKNOWN_VERDICT]
         if unknown:
             parts.append("unknown: " + ", ".join(unknown))
         return ", ".join(parts) if parts else "nothing decided"
@@ -158,7 +162,7 @@ def _and(xs: list[str]) -> str:
 
 
 def _descendants(m: str) -> set[str]:
-    import networkx as nx
+    import networkx as nx  # on first use: see hierarchy()
 
     return nx.descendants(hierarchy(), m)
 
@@ -173,14 +177,6 @@ def _where(w: Witness | None) -> str:
 
 
 # --------------------------------------------------------------------------- the checks
-
-
-def _validate(ops: list[Op], spec: Any, history: History | None) -> None:
-    validate = getattr(spec, "validate", None)
-    for op in ops if validate else ():
-        msg = validate(op)
-        if msg:
-            raise HistoryError(msg, getattr(history, "path", None), op.line)
 
 
 def _linearizable(ops: list[Op], spec: Any, budget: Budget, history: Any) -> ModelResult:
@@ -199,7 +195,7 @@ def _out_of_budget(reason: str | None, budget: Budget) -> str:
         default = " (the default for these searches)" if budget.timeout == SEARCH_TIMEOUT else ""
         return f"{reason} after {budget.timeout:g} s{default}; raise --timeout for a verdict"
     if reason.startswith("memory") and budget.max_memory_mb is not None:
-        return f"{reason} ({budget.max_memory_mb:g} MB); raise --memory for a verdict"
+        return f"{reason}; raise --memory for a verdict"
     return reason
 
 
@@ -385,7 +381,7 @@ def _convergence(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
     if obs.anomalies:
         return ModelResult(CONVERGENCE, False, "checked", witness=obs.anomalies[0])
     if obs.kind == "other":
-        return ModelResult(CONVERGENCE, "unknown", "not checked", reason=obs.unsupported)
+        return ModelResult(CONVERGENCE, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported)
     finals, crashed = _final_reads(obs, ops, quiet)
     undecided = []
     for k, reads in finals.items():
@@ -400,11 +396,11 @@ def _convergence(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
                 undecided.append(k)
                 continue
             a, b = list(values.values())[:2]
-            where = lambda r: f" on node {r.node}" if r.node is not None else ""
+            # op_label names the node that served each read
             return ModelResult(CONVERGENCE, False, "checked", witness=Witness(
-                f"after the last write to key {fmt(k)}, {op_label(a)}{where(a)} and {op_label(b)}{where(b)} disagree", [a, b]))
+                f"after the last write to key {fmt(k)}, {op_label(a)} and {op_label(b)} disagree", [a, b]))
     if undecided:
-        return ModelResult(CONVERGENCE, "unknown", "checked", reason=(
+        return ModelResult(CONVERGENCE, UNKNOWN_VERDICT, "checked", reason=(
             f"cannot judge key{'s' if len(undecided) > 1 else ''} {', '.join(fmt(k) for k in undecided[:5])}: no reads "
             "after the last write (and quiet period), or a crashed write that may land between them; "
             "end the history with a read of every key from every replica"))
@@ -419,7 +415,7 @@ def _read_value(r: Op, kind: str) -> Any:
 
 def _durability(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
     if obs.unsupported:
-        return ModelResult(DURABILITY, "unknown", "not checked", reason=obs.unsupported)
+        return ModelResult(DURABILITY, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported)
     finals, _ = _final_reads(obs, ops, quiet)
     register = obs.kind == "register"
     undecided = set()
@@ -451,7 +447,7 @@ def _durability(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
                                                + (" or any write that may follow it" if register else ""), [w, r],
                                                [Edge(r.id, w.id, "rw", _did_not_see(r, w))]))
     if undecided:
-        return ModelResult(DURABILITY, "unknown", "checked", reason=(
+        return ModelResult(DURABILITY, UNKNOWN_VERDICT, "checked", reason=(
             f"no reads after the last write on key{'s' if len(undecided) > 1 else ''} {', '.join(fmt(k) for k in sorted(undecided, key=repr)[:5])}"))
     return ModelResult(DURABILITY, True, "checked", exact=not register, reason=_REGISTER_DURABILITY if register else None)
 
@@ -467,7 +463,7 @@ def _session_model(model: str, decide: Callable[[], tuple[bool, Witness | None]]
     if obs.anomalies:
         return ModelResult(model, False, "checked", witness=obs.anomalies[0])
     if obs.unsupported or concurrent:
-        return ModelResult(model, "unknown", "not checked", reason=obs.unsupported or concurrent)
+        return ModelResult(model, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported or concurrent)
     holds, witness = decide()
     return ModelResult(model, holds, "checked", witness=witness)
 
@@ -507,12 +503,10 @@ def check_consistency(
 
 def _check(history: History, spec: Any, models: str | Iterable[str], session_field: str | None, quiet: float,
            budget: Budget, init: Any, nil_read: str | None) -> ConsistencyResult:
-    from . import resolve_spec
-
     started = time.perf_counter()
     spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
     ops = history.ops
-    _validate(ops, spec_obj, history)
+    validate_ops(ops, spec_obj, history.path)
     names = [models] if isinstance(models, str) else list(models)
     wanted = set(MODELS + PROPERTIES) if "all" in names else set(names)
     unknown_names = wanted - set(MODELS + PROPERTIES)
@@ -531,9 +525,9 @@ def _check(history: History, spec: Any, models: str | Iterable[str], session_fie
     direct: dict[str, ModelResult] = {}
     if LIN in wanted:
         direct[LIN] = _linearizable(ops, spec_obj, budget, history)
-    if SEQ in wanted and direct.get(LIN, ModelResult(LIN, "unknown", "")).valid is not True:
+    if SEQ in wanted and direct.get(LIN, ModelResult(LIN, UNKNOWN_VERDICT, "")).valid is not True:
         if concurrent:
-            direct[SEQ] = ModelResult(SEQ, "unknown", "not checked", reason=concurrent)
+            direct[SEQ] = ModelResult(SEQ, UNKNOWN_VERDICT, "not checked", reason=concurrent)
         else:
             pram = None if obs.unsupported else lambda: guarantees({RYW, MR, MW})
             if obs.kind == "list-append" and not obs.unsupported and not obs.anomalies:
@@ -563,7 +557,7 @@ def _check(history: History, spec: Any, models: str | Iterable[str], session_fie
 
 def _propagate(direct: dict[str, ModelResult], wanted: set[str]) -> tuple[dict[str, ModelResult], list[str]]:
     """Fill in the models not decided directly from the ones that were."""
-    import networkx as nx
+    import networkx as nx  # on first use: see hierarchy()
 
     g = hierarchy()
     out: dict[str, ModelResult] = {}
@@ -586,7 +580,7 @@ def _propagate(direct: dict[str, ModelResult], wanted: set[str]) -> tuple[dict[s
         elif r is not None:
             out[m] = r
         elif m in wanted:
-            out[m] = ModelResult(m, "unknown", "not checked", reason=(
+            out[m] = ModelResult(m, UNKNOWN_VERDICT, "not checked", reason=(
                 "not checked directly: it holds when sequential consistency does, and fails when "
                 "PRAM or writes-follow-reads does" if m == CAUSAL else "not checked"))
     return out, conflicts
@@ -595,7 +589,7 @@ def _propagate(direct: dict[str, ModelResult], wanted: set[str]) -> tuple[dict[s
 # --------------------------------------------------------------------------- text
 
 
-def render_text(result: ConsistencyResult, path: str | None = None) -> str:
+def render_consistency(result: ConsistencyResult, path: str | None = None) -> str:
     """The map for people: each model's verdict, then the witness of each direct violation."""
     name = path or getattr(result.history, "path", None) or "history"
     out = [f"{name}: {result.summary()}",
@@ -603,9 +597,9 @@ def render_text(result: ConsistencyResult, path: str | None = None) -> str:
     if not result.ops:
         out.append("  note: the history has no client operations: nothing to contradict")
     for m, r in result.models.items():
-        word = {True: "holds", False: "VIOLATED"}.get(r.valid, "unknown")
+        word = {True: "holds", False: "VIOLATED"}.get(r.valid, UNKNOWN_VERDICT)
         how = f"implied by {_display(r.implied_by)}" if r.how == "implied" else r.how
-        note = f"; {r.reason}" if r.reason and r.valid == "unknown" else ""
+        note = f"; {r.reason}" if r.reason and r.valid == UNKNOWN_VERDICT else ""
         approx = "; approximate" if not r.exact else ""
         out.append(f"  {m:<20} {word:<9} ({how}{approx}){note}")
     for m, r in result.models.items():

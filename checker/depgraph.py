@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterable
 
 from .history import Op
 from .listappend import ListAppend
-from .specs import Register, fmt
+from .specs import Register
+from .text import fmt, op_label
 
 EDGE_KINDS = ("process", "realtime", "ww", "wr", "rw")
 
@@ -86,14 +87,6 @@ class Witness:
         }
 
 
-def op_label(op: Op) -> str:
-    what = f"read {fmt(op.output)}" if op.f == "read" else f"{op.f} {fmt(op.value)}"
-    key = f" key {fmt(op.key)}" if op.key is not None else ""
-    node = f" on {op.node}" if op.node is not None else ""  # which replica served it
-    line = f", line {op.line}" if op.line is not None else ""
-    return f"op {op.id} ({what}{key}{node}{line})"
-
-
 @dataclass
 class Observations:
     """Reads traced to writes, per spec. ``unsupported`` says why tracing is impossible."""
@@ -122,10 +115,6 @@ class Observations:
             return self.visible[read_id]
         src = self.source[read_id]
         return () if isinstance(src, tuple) else (src,)
-
-
-def written_value(op: Op) -> Any:
-    return op.value[1] if op.f == "cas" else op.value
 
 
 def observe(ops: list[Op], spec: Any) -> Observations:
@@ -178,7 +167,7 @@ def _unexplained(op: Op, value: Any, failed: Op | None) -> Witness:
 
 def _observe_register(ops: list[Op], spec: Register, obs: Observations) -> None:
     is_write = lambda op: op.f in ("write", "cas")
-    writer, failed = _writers(ops, is_write, written_value, obs, "value")
+    writer, failed = _writers(ops, is_write, spec.written_value, obs, "value")  # a cas writes its "to"
     init = spec.initial
     for kv in writer:
         if kv[1] == init and obs.unsupported is None:

@@ -18,8 +18,8 @@ from typing import Any
 
 from .formats import jsonable
 from .history import NEMESIS, UNKNOWN, History, Op
-from .report import describe_op
-from .specs import fmt
+from .text import describe_op, fmt
+from .verdict import short_word, verdict_word
 
 
 def _linearization_points(order: list[Op]) -> dict[int, float]:
@@ -104,11 +104,11 @@ def render_html(
     }
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     template = resources.files("replicheck.checker.assets").joinpath("timeline.html").read_text("utf-8")
-    verdict_text = {True: "linearizable", False: "not linearizable", None: "not checked"}.get(verdict, "unknown")
+    verdict_text = "not checked" if result is None else verdict_word(verdict).lower()
     return (
         template.replace("{{TITLE}}", html.escape(data["title"]))
         .replace("{{VERDICT}}", verdict_text)
-        .replace("{{VERDICT_CLASS}}", {True: "valid", False: "invalid"}.get(verdict, "unknown"))
+        .replace("{{VERDICT_CLASS}}", short_word(verdict))
         .replace("{{REPORT}}", html.escape(text_report or ""))
         .replace("{{DATA}}", payload)
     )

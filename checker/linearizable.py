@@ -26,9 +26,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Iterator
 
-from .history import HistoryError, Op
-
-VALID, INVALID, UNKNOWN_VERDICT = True, False, "unknown"
+from .basespec import validate_ops
+from .formats import jsonable
+from .history import Op
+from .verdict import INVALID, UNKNOWN_VERDICT, VALID
 
 # Bytes one cached configuration costs (the set slot and the key tuple), plus a bit per
 # crashed op in play: measured with tracemalloc (~155 bytes on a 30-process register
@@ -573,8 +574,6 @@ class Result:
         return self.part.previous_ok if self.part else None
 
     def to_dict(self) -> dict:
-        from .formats import jsonable
-
         d: dict = {
             "valid": self.valid,
             "spec": self.spec,
@@ -638,13 +637,7 @@ def check_ops(
     are not searched.
     """
     budget = budget or Budget()
-    validate = getattr(spec, "validate", None)
-    if validate is not None:
-        for op in ops:
-            msg = validate(op)
-            if msg:
-                path = getattr(history, "path", None)
-                raise HistoryError(msg, path, op.line)
+    validate_ops(ops, spec, getattr(history, "path", None))
     started = time.perf_counter()
     clock = budget.start(progress)
     parts: list[list[Op] | None] = list(searchable_parts(ops, spec))

@@ -33,8 +33,9 @@ from collections import defaultdict
 from functools import partial
 from typing import Any
 
-from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, op_label
+from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle
 from .history import Op
+from .text import op_label
 
 RYW, MR, MW, WFR = "read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads"
 GUARANTEES = (RYW, MR, MW, WFR)

@@ -10,15 +10,16 @@ from typing import Any
 
 import click
 
-from replicheck.checker import History, HistoryError, check as check_linearizable, read_history, resolve_spec
-from replicheck.checker.formats import FORMATS, write_jsonl
-from replicheck.checker.history import events_for, tuplify
+from replicheck.checker import History, HistoryError, analyse, read_history
+from replicheck.checker.formats import FORMATS
+from replicheck.checker.history import tuplify
 from replicheck.checker.linearizable import Budget, BudgetExhausted, enforced
-from replicheck.checker.report import render_minimal, render_text
+from replicheck.checker.minimize import write_minimized
+from replicheck.checker.report import render_linearizability, render_minimal
 from replicheck.checker.specs import NIL_READS, NO_INIT
+from replicheck.checker.verdict import EXIT_BAD_INPUT, exit_code, short_word, worst_exit_code
 from replicheck.cli.progress import Progress
 
-EXIT_VALID, EXIT_INVALID, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
 # Kept here (not imported from checker.consistency) so that --help does not load networkx.
 CONSISTENCY_CHOICES = ("linearizable", "sequential", "read-your-writes", "monotonic-reads",
                        "monotonic-writes", "writes-follow-reads", "convergence", "durability", "all")
@@ -34,21 +35,6 @@ def parse_init(text: str | None) -> Any:
         return tuplify(json.loads(text))
     except ValueError:
         return text
-
-
-def exit_code(verdicts: list[Any]) -> int:
-    """Bad input outranks a violation, which outranks an unknown."""
-    if "error" in verdicts:
-        return EXIT_BAD_INPUT
-    if False in verdicts:
-        return EXIT_INVALID
-    if "unknown" in verdicts:
-        return EXIT_UNKNOWN
-    return EXIT_VALID
-
-
-def short(valid: Any) -> str:
-    return {True: "valid", False: "invalid"}.get(valid, "unknown")
 
 
 @dataclass
@@ -153,7 +139,7 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
                 click.echo(f"{path}\tunknown")
             else:
                 click.echo(f"{path}: unknown\n\nUnknown: {why}; no verdict is given rather than a guess.")
-    sys.exit(exit_code(verdicts))
+    sys.exit(worst_exit_code(EXIT_BAD_INPUT if v == "error" else exit_code(v) for v in verdicts))
 
 
 def read_within_budget(path: str, fmt: str | None, independent: bool, opts: Options) -> History:
@@ -164,42 +150,28 @@ def read_within_budget(path: str, fmt: str | None, independent: bool, opts: Opti
 
 
 def judge_linearizable(path: str, history: History, opts: Options) -> Any:
-    spec = resolve_spec(history, opts.spec, init=opts.init, nil_read=opts.nil_read)
     progress = Progress("linearizing", opts.quiet)
     try:
-        result = check_linearizable(history, spec, timeout=opts.timeout, max_memory_mb=opts.memory, progress=progress,
-                                    jobs=opts.jobs, started=opts.started)
+        analysis = analyse(history, opts.spec, init=opts.init, nil_read=opts.nil_read,
+                           minimize=opts.minimize or bool(opts.html_out), timeout=opts.timeout,
+                           max_memory_mb=opts.memory, progress=progress, jobs=opts.jobs,
+                           started=opts.started)
     finally:
         progress.close()
-    minimal = None
-    if result.valid is False and (opts.minimize or opts.html_out):
-        from replicheck.checker.minimize import minimize
-
-        minimal = minimize(history.ops, spec, culprit=result.op, key=result.key,
-                           budget_per_check=opts.timeout if opts.timeout is not None else 5.0,
-                           timeout=60.0 if opts.timeout is None else max(opts.timeout, 1.0) * 10)
+    result, spec, minimal = analysis.result, analysis.spec, analysis.minimal
     if opts.minimize_out and minimal is not None:
-        meta = {**history.meta, "spec": result.spec, "source": f"minimized from {path}"}
-        if hasattr(spec, "initial"):
-            meta.setdefault("init", spec.initial)
-        if getattr(spec, "nil_read", None):
-            meta["nil_read"] = spec.nil_read  # so the file is judged the same with no flags
-        write_jsonl(opts.minimize_out, events_for(minimal.ops, history.timed), meta)
+        write_minimized(opts.minimize_out, minimal, history, spec, analysis.spec_name)
     if opts.html_out:
-        from replicheck.checker.html import render_html
-
-        page = render_html(history, result, spec, minimal, title=path, text_report=render_text(result, spec, path))
-        with open(opts.html_out, "w", encoding="utf-8") as fh:
-            fh.write(page)
+        analysis.write_html(opts.html_out, title=path)
     if opts.as_json:
         d = result.to_dict()
         if minimal is not None and opts.minimize:
             d["minimal"] = minimal.to_dict()
         click.echo(json.dumps({"path": path, **d} if opts.many else d))
     elif opts.many:
-        click.echo(f"{path}\t{short(result.valid)}")
+        click.echo(f"{path}\t{short_word(result.valid)}")
     else:
-        click.echo(render_text(result, spec, path))
+        click.echo(render_linearizability(result, spec, path))
         if minimal is not None and opts.minimize:
             click.echo("\n" + render_minimal(minimal, spec))
         if opts.minimize_out and minimal is not None:
@@ -211,7 +183,7 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
 
 def judge_consistency(path: str, history: History, opts: Options) -> Any:
     """One model's verdict (exit code as for linearizability), or the map of all."""
-    from replicheck.checker.consistency import SEARCH_TIMEOUT, check_consistency, render_text as render_map
+    from replicheck.checker.consistency import SEARCH_TIMEOUT, check_consistency, render_consistency
 
     model = opts.consistency
     timeout = SEARCH_TIMEOUT if opts.timeout is None else opts.timeout
@@ -225,7 +197,7 @@ def judge_consistency(path: str, history: History, opts: Options) -> Any:
             d = {"model": model, "valid": valid, **d}
         click.echo(json.dumps({"path": path, **d} if opts.many else d))
     elif opts.many:
-        click.echo(f"{path}\t{short(valid) if model != 'all' else result.summary()}")
+        click.echo(f"{path}\t{short_word(valid) if model != 'all' else result.summary()}")
     else:
-        click.echo(render_map(result, path))
+        click.echo(render_consistency(result, path))
     return valid

@@ -12,8 +12,8 @@ import sys
 import click
 
 from replicheck.checker import write_jsonl
-from replicheck.cli.check import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
-from .protocol_options import collect_protocol_options, protocol_options
+from replicheck.checker.verdict import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
+from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
 
 PROPERTY_CHOICES = ("linearizable", "read-your-writes", "durability", "single-leader", "convergence")
 
@@ -68,21 +68,13 @@ def _print_counterexample(cx, path: str | None, replay_cmd: str | None) -> None:
 def _write_html(cx, saved: str, html_out: str) -> None:
     """The counterexample's history as a timeline, judged for linearizability (the
     explorer's own verdict and schedule go in the page's report)."""
-    from replicheck.checker import check, read_history, resolve_spec
-    from replicheck.checker.html import render_html
-    from replicheck.checker.minimize import minimize
+    from replicheck.checker import analyse
 
-    history = read_history(saved)
-    spec = resolve_spec(history)
-    result = check(history, spec)
-    minimal = minimize(history.ops, spec, culprit=result.op, key=result.key) if result.valid is False else None
     story = [f"{cx.property} BROKEN by {cx.design} in {cx.steps} steps (simulator seed {cx.seed}):"]
     story += [f"  {i:>2}. {said}" for i, said in enumerate(cx.narration, 1)]
     story += ["", cx.explanation]
-    page = render_html(history, result, spec, minimal, title=f"explore: {cx.design} / {cx.property}",
-                       text_report="\n".join(story))
-    with open(html_out, "w", encoding="utf-8") as fh:
-        fh.write(page)
+    analyse(saved, minimize=True).write_html(html_out, title=f"explore: {cx.design} / {cx.property}",
+                                             text_report="\n".join(story))
     click.echo(f"HTML timeline written to {html_out}", err=True)
 
 
@@ -97,7 +89,7 @@ def _check_cmd(prop: str, path: str) -> str:
     return f"replicheck explore --replay {q}  (split brain is judged on acknowledgements' epochs, not on the history)"
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=TopologyCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("topology", metavar="TOPOLOGY", required=False)
 @click.option("--property", "prop", type=click.Choice(PROPERTY_CHOICES), default=None,
               help="the guarantee to try to break")
@@ -114,7 +106,6 @@ def _check_cmd(prop: str, path: str) -> str:
               help="write the counterexample as a self-contained HTML timeline")
 @click.option("--json", "as_json", is_flag=True, help="print the result as data")
 @click.option("--quiet", "-q", is_flag=True, help="no progress, even on a terminal")
-@protocol_options
 def explore(topology, prop, max_examples, steps, seed, out, replay_file, matrix, html_out, as_json, quiet,
             **params) -> None:
     """Search TOPOLOGY (options as for simulate) for a schedule that breaks --property.
@@ -135,7 +126,7 @@ def explore(topology, prop, max_examples, steps, seed, out, replay_file, matrix,
         if matrix:
             sys.exit(_matrix(max_examples, steps, seed, as_json, quiet))
         if not topology:
-            raise click.UsageError("name a TOPOLOGY (leader-follower, multi-leader, leaderless), or use --matrix or --replay FILE")
+            raise click.UsageError(f"name a TOPOLOGY ({topology_list()}), or use --matrix or --replay FILE")
         if prop is None:
             raise click.UsageError(f"say which guarantee to try to break: --property {'|'.join(PROPERTY_CHOICES)}")
         opts, words = collect_protocol_options(params)
@@ -173,7 +164,7 @@ def _search(design: str, prop: str, max_examples: int, steps: int, seed: int, ou
 
 def _replay(path: str, as_json: bool) -> int:
     from replicheck.checker import HistoryError, read_history
-    from replicheck.model.explore import replay
+    from replicheck.model.explore import replay_counterexample
 
     try:
         meta = read_history(path).meta
@@ -182,7 +173,7 @@ def _replay(path: str, as_json: bool) -> int:
     explore_meta = meta.get("explore")
     if not isinstance(explore_meta, dict):
         raise click.UsageError(f"{path} has no explore metadata: only files saved by replicheck explore replay")
-    r = replay(explore_meta)
+    r = replay_counterexample(explore_meta)
     buf = io.StringIO()
     write_jsonl(buf, r.events, meta)
     with open(path, encoding="utf-8") as fh:
@@ -199,9 +190,7 @@ def _replay(path: str, as_json: bool) -> int:
             click.echo(f"{j.property}: {'holds' if j.holds is True else 'BROKEN' if j.holds is False else j.holds}")
             for line in j.explanation.splitlines()[:12]:
                 click.echo("  " + line)
-    if j is None or j.holds is None or j.holds == "unknown":
-        return EXIT_UNKNOWN
-    return EXIT_INVALID if j.holds is False else EXIT_VALID
+    return exit_code(None if j is None else j.holds)  # a property that does not apply: unknown
 
 
 def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool) -> int:

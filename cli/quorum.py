@@ -15,6 +15,9 @@ from typing import Any
 import click
 
 from replicheck import quorum as q
+from replicheck.checker.verdict import (
+    EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, verdict_word, worst_exit_code,
+)
 from replicheck.quorum import staleness as pbs
 
 
@@ -82,7 +85,7 @@ def compact(nodes: list[str]) -> str:
 def render_report(report: q.CheckReport) -> str:
     lines = [f"{report.system.description}   [encoding: {report.encoding}]"]
     for r in report.results:
-        tag = {"refuted": "REFUTED", "unknown": "UNKNOWN"}.get(r.status, r.status)
+        tag = {q.REFUTED: "REFUTED", q.UNKNOWN_VERDICT: "UNKNOWN"}.get(r.status, r.status)
         if r.status == q.MEASURED:
             lines.append(f"  {tag:<9} {r.property} = {r.value}" + (f"   ({r.note})" if r.note else ""))
             if r.counterexample and r.counterexample.failed and "fault tolerance" in r.property:
@@ -102,7 +105,8 @@ def render_report(report: q.CheckReport) -> str:
             lines.append("            these quorums share no node")
         if ce.failed:
             lines.append(f"            failed: {compact(ce.failed)}   leaves no {r.property.split()[0]} quorum alive")
-    verdict = {0: "all claims hold", 1: "a claim is refuted", 3: "some claims are unknown"}[report.exit_code]
+    verdict = {EXIT_VALID: "all claims hold", EXIT_INVALID: "a claim is refuted",
+               EXIT_UNKNOWN: "some claims are unknown"}[report.exit_code]
     lines.append(f"=> {verdict}")
     return "\n".join(lines)
 
@@ -229,13 +233,9 @@ def check(n, w, r, sloppy, fallback, dc, write, read, coordinator, weights, q1, 
         click.echo(render_report(report))
         if simulation is not None:
             click.echo(render_simulation(simulation))
-    sys.exit(combined_exit_code(report.exit_code, simulation.exit_code if simulation else None))
-
-
-def combined_exit_code(claims: int, simulated: int | None) -> int:
-    """A refutation (by Z3 or by a history) wins over unknown, unknown over holding."""
-    codes = {claims} | ({simulated} if simulated is not None else set())
-    return 1 if 1 in codes else 3 if 3 in codes else 0
+    # a refutation (by Z3 or by a history) wins over unknown, unknown over holding
+    codes = [report.exit_code] + ([simulation.exit_code] if simulation else [])
+    sys.exit(worst_exit_code(codes))
 
 
 def _anomaly_line(a: dict) -> str:
@@ -257,7 +257,7 @@ def render_simulation(sim: Any) -> str:
              f"{len(seeds)} run(s), seeds {seeds[0]}..{seeds[-1]}",
              f"  replicheck simulate {sim.config} --seed S"]
     for run in sim.runs:
-        word = {True: "linearizable", False: "NOT linearizable"}.get(run.valid, "unknown")
+        word = verdict_word(run.valid)
         extra = f"   ({run.sloppy_operations} ops used fallbacks)" if sim.fallbacks is not None else ""
         lines.append(f"  seed {run.seed:<4} {word:<17} {run.operations} ops, {run.reads_ok} reads ok{extra}")
         if run.valid is not True:
@@ -298,19 +298,19 @@ def table(max_n, min_n, timeout_ms, as_json) -> None:
                 rows.append({"n": n, "w": w, "r": r,
                              "read_write": results[0].status, "write_write": results[1].status,
                              "write_fault_tolerance": results[2].value, "read_fault_tolerance": results[3].value})
-    unknown = any(row[k] == q.UNKNOWN for row in rows for k in ("read_write", "write_write"))
+    unknown = any(row[k] == q.UNKNOWN_VERDICT for row in rows for k in ("read_write", "write_write"))
     if as_json:
         _emit_json({"rows": rows})
     else:
         header = f"{'N':>3} {'W':>3} {'R':>3}  {'read-write':<10}  {'write-write':<11}  {'write ft':>8}  {'read ft':>7}"
         click.echo(header)
         click.echo("-" * len(header))
-        mark = {q.PROVED: "proved", q.REFUTED: "REFUTED", q.UNKNOWN: "unknown"}
+        mark = {q.PROVED: "proved", q.REFUTED: "REFUTED", q.UNKNOWN_VERDICT: "unknown"}
         for row in rows:
             click.echo(f"{row['n']:>3} {row['w']:>3} {row['r']:>3}  {mark[row['read_write']]:<10}  "
                        f"{mark[row['write_write']]:<11}  {row['write_fault_tolerance']!s:>8}  "
                        f"{row['read_fault_tolerance']!s:>7}")
-    sys.exit(3 if unknown else 0)
+    sys.exit(EXIT_UNKNOWN if unknown else EXIT_VALID)
 
 
 @quorum.command()
@@ -331,8 +331,9 @@ def solve(write_failures, read_failures, read_write, write_write, n, max_n, time
         solution = q.solve_threshold(write_failures, read_failures, read_write, write_write, n, max_n, timeout_ms)
     except q.QuorumSpecError as error:
         raise click.UsageError(str(error)) from None
-    code = {"found": 0, "unsatisfiable": 1, q.UNKNOWN: 3}[solution.status]
-    if solution.verified is not None and solution.verified.exit_code != 0:
+    codes = {"found": EXIT_VALID, "unsatisfiable": EXIT_INVALID, q.UNKNOWN_VERDICT: EXIT_UNKNOWN}
+    code = codes[solution.status]
+    if solution.verified is not None and solution.verified.exit_code != EXIT_VALID:
         code = solution.verified.exit_code
     if as_json:
         _emit_json(solution.to_dict())
@@ -367,7 +368,7 @@ def _latency(text: str | None, default: str | None) -> pbs.Latency | None:
 @click.option("--r", type=int, required=True)
 @click.option("--k", type=int, default=1, show_default=True, help="Staleness in versions (k-staleness).")
 @click.option("--latency", help="WARS delays for all four channels: a distribution "
-              "(exp:RATE, pareto:XM:ALPHA, const:MS, P*dist+P*dist) or a preset: "
+              "(exp:MEAN_MS, pareto:XM:ALPHA, const:MS, P*dist+P*dist) or a preset: "
               + ", ".join(pbs.LATENCY_PRESETS) + ".")
 @click.option("--w-latency", help="Override the write-propagation delay W.")
 @click.option("--a-latency", help="Override the write-ack delay A.")

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from replicheck.checker.verdict import EXIT_BAD_INPUT
 from replicheck.record.postgres import ROUTINGS, WORKLOADS, PostgresError, Routing, record_postgres
 
 from .progress import Progress
@@ -77,10 +78,10 @@ def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -
         summary = record_postgres(out, seed=seed, progress=progress, **params)
     except (PostgresError, ValueError) as e:
         click.echo(f"error: {e}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
     except OSError as e:
         click.echo(f"error: cannot write the history to {out}: {e.strerror}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
     finally:
         progress.close()
     if as_json:

@@ -10,17 +10,16 @@ import click
 from replicheck.checker import write_jsonl
 from replicheck.model.config import ConfigError, make_config, run
 
-from .protocol_options import collect_protocol_options, protocol_options
+from .protocol_options import TopologyCommand, collect_protocol_options
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=TopologyCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("topology", metavar="TOPOLOGY")
 @click.option("--seed", type=int, default=None, help="seed for every random choice; printed when left out")
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), default=None, help="write the history here (JSON Lines)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-@protocol_options
 def simulate(topology: str, seed: int | None, out: str | None, as_json: bool, **params) -> None:
-    """Simulate TOPOLOGY (leader-follower, multi-leader, leaderless) and record its history.
+    """Simulate TOPOLOGY (see the list below) and record its history.
 
     \b
     replicheck simulate leader-follower --replication async --reads replica --seed 1 --out h.jsonl
@@ -84,7 +83,7 @@ def _print_summary(source: str, s: dict, out: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the table as data")
 def compare(seed: int, ops: int, nodes: int, latency: str, as_json: bool) -> None:
     """Measure sync vs semi-sync vs async leader-follower replication, side by side."""
-    from replicheck.model.leader_follower import compare_replication
+    from replicheck.model.compare import compare_replication
 
     try:
         rows = compare_replication(seed=seed, ops=ops, nodes=nodes, latency=latency)

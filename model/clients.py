@@ -181,7 +181,7 @@ class ReadRouting:
 # ---------------------------------------------------------------- clients
 
 
-class Recorder:
+class HistoryLog:
     """The client history, in virtual-time order, plus which writes were acknowledged."""
 
     def __init__(self) -> None:
@@ -203,16 +203,16 @@ class Client(Node):
     ``client.session`` (cached leader, last write position, ...) in ``on_reply``.
     """
 
-    def __init__(self, id: str, protocol: Any, workload: Workload, recorder: Recorder, budget: list[int],
+    def __init__(self, id: str, protocol: Any, workload: Workload, history: HistoryLog, budget: list[int],
                  *, timeout_ms: float, think_ms: float):
         super().__init__(id)
         self.protocol = protocol
         self.workload = workload
-        self.recorder = recorder
+        self.history = history
         self.budget = budget  # shared [remaining ops]
         self.timeout_ns = ms_to_ns(timeout_ms)
         self.think_ms = think_ms
-        self.process = recorder.new_process()
+        self.process = history.new_process()
         self.session: dict = {}
         self.op_no = 0
         self.current: tuple | None = None
@@ -231,7 +231,7 @@ class Client(Node):
         ev_ = {"process": self.process, "type": "invoke", "f": ef, "value": ev, "time": self.sim.now, "session": self.id}
         if key is not None:
             ev_["key"] = key
-        self.recorder.events.append(ev_)
+        self.history.events.append(ev_)
         self.current = (self.op_no, f, key, value, dst)
         self.send(dst, ("req", self.op_no, f, key, value, self.protocol.request_meta(self, f, dst)))
         self.after(self.timeout_ns, self.on_timeout, self.op_no)
@@ -246,14 +246,14 @@ class Client(Node):
             e["key"] = key
         if node is not None:
             e["node"] = node
-        self.recorder.events.append(e)
+        self.history.events.append(e)
         if typ == "ok" and f != "read":
             written = value[1] if f == "cas" else value
-            self.recorder.acked_writes.append((key, written, self.sim.now))
-            self.recorder.acked_uids.append((self.id, self.current[0]))  # type: ignore[index]
+            self.history.acked_writes.append((key, written, self.sim.now))
+            self.history.acked_uids.append((self.id, self.current[0]))  # type: ignore[index]
             self.workload.wrote(written)
         if typ == "info":
-            self.process = self.recorder.new_process()
+            self.process = self.history.new_process()
         self.current = None
         think = ms_to_ns(self.sim.rng.expovariate(1.0 / self.think_ms)) if self.think_ms > 0 else 0
         self.after(think, self.invoke)

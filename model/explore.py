@@ -10,7 +10,7 @@ The search is Hypothesis's: a :class:`~replicheck.model.machines.ReplicationMach
 the design and property, run for ``max_examples`` examples of up to ``steps`` steps,
 shrunk on failure. ``seed`` fixes Hypothesis's choices and ``derandomize`` derives them
 from the test itself (the CI profile), so the same call finds the same counterexample.
-A counterexample replays outside Hypothesis with :func:`replay`: the schedule applied to
+A counterexample replays outside Hypothesis with :func:`replay_counterexample`: the schedule applied to
 a fresh simulator gives the same history, byte for byte.
 
 :data:`DESIGNS` names the designs the claims matrix covers and :data:`CLAIMS` what the
@@ -35,7 +35,7 @@ from .schedules import Design, SimulatedCluster
 
 __all__ = [
     "CLAIMS", "DESIGNS", "PROPERTIES", "Counterexample", "ReplicationMachine", "SearchResult",
-    "ci_settings", "explore", "machine_for", "matrix", "not_applicable", "replay",
+    "ci_settings", "explore", "machine_for", "matrix", "not_applicable", "replay_counterexample",
 ]
 
 DESIGNS: dict[str, str] = {
@@ -125,9 +125,7 @@ def not_applicable(design: Design, prop: str) -> str | None:
     """Why ``prop`` says nothing about ``design``, or None when it does."""
     if prop == "single-leader" and not design.leader_based:
         return f"{design.topology} has no single leader"
-    if design.topology == "multi-leader" and design.protocol.conflict != "lww" and prop in ("linearizable", "read-your-writes"):
-        return "reads return sibling sets, not register values"
-    return None
+    return design.kind.not_applicable(design.protocol, prop)
 
 
 def explore(
@@ -217,7 +215,7 @@ def shrink(cx: Counterexample) -> Counterexample:
 def _still_broken(cx: Counterexample, schedule: list[dict]) -> Counterexample | None:
     meta = {**cx.meta()["explore"], "schedule": schedule}
     try:
-        r = replay(meta)
+        r = replay_counterexample(meta)
     except ConfigError:
         return None
     if r.judgement is None or r.judgement.holds is not False:
@@ -240,7 +238,7 @@ class Replayed:
         return self.cluster.events
 
 
-def replay(explore_meta: dict) -> Replayed:
+def replay_counterexample(explore_meta: dict) -> Replayed:
     """Rerun the ``explore`` part of a counterexample's metadata line, exactly.
 
     A run cut short by an invariant is replayed without settling and judged by the same

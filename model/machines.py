@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from replicheck.checker import History, HistoryError, check
-from replicheck.checker.report import render_text
+from replicheck.checker.report import render_linearizability
 
 from .schedules import SKEW_MS, WAIT_MS, Design, SimulatedCluster
 
@@ -129,11 +129,11 @@ def _linearizable(cluster: SimulatedCluster) -> Judgement:
         # Sibling sets (version vectors) are not register values: the design does not
         # even claim to be a register, so linearizability of one does not apply.
         return Judgement(LINEARIZABLE, None, f"not a register history: {e}")
-    return Judgement(LINEARIZABLE, result.valid, render_text(result, path="history"))
+    return Judgement(LINEARIZABLE, result.valid, render_linearizability(result, path="history"))
 
 
 def _consistency(cluster: SimulatedCluster, model: str) -> Judgement:
-    from replicheck.checker.consistency import check_consistency, render_text as render_consistency
+    from replicheck.checker.consistency import check_consistency, render_consistency
 
     try:
         # One session per process: a client that lost track of a write (info) continues
@@ -165,35 +165,10 @@ def audit_reads_disagree(events: list[dict]) -> str | None:
 
 
 def _durability(cluster: SimulatedCluster) -> Judgement:
-    proto = cluster.protocol
-    if cluster.design.leader_based:
-        truth = proto.authoritative()
-        kept = {e[5] for e in truth.log}
-        lost = [(uid, w[1]) for uid, w in zip(cluster.recorder.acked_uids, cluster.recorder.acked_writes) if uid not in kept]
-        if lost:
-            (client, _), value = lost[0]
-            return Judgement(DURABILITY, False, (
-                f"write {value} by client {client} was acknowledged, but the log of {truth.id}, the leader "
-                f"at the end, does not hold it ({len(lost)} acknowledged write{'s' if len(lost) > 1 else ''} lost)"))
-        return Judgement(DURABILITY, True, f"every acknowledged write is in the log of {truth.id}, the leader at the end")
-    if cluster.design.topology == "multi-leader":
-        from .multi_leader import lost_updates
-
-        for r in proto.replicas:
-            state = r.describe()["state"]
-            # Judge each replica on the writes it received: a write that never reached it
-            # (a lost message, no anti-entropy) is a convergence failure, not a conflict
-            # resolution that threw an acknowledged update away.
-            received = {uid[1:] for uid in r.seen}
-            events = [e for e in cluster.events if e.get("f") != "write"
-                      or cluster.writes.get(e.get("value")) in received]
-            n = lost_updates(events, state)
-            if n:
-                return Judgement(DURABILITY, False, (
-                    f"{n} acknowledged write{'s' if n > 1 else ''} invoked after the write {r.id} finally holds "
-                    f"({state.get('', state)!r}) was acknowledged, yet {r.id} does not hold "
-                    f"{'them' if n > 1 else 'it'}: conflict resolution threw an acknowledged update away"))
-        return Judgement(DURABILITY, True, "no acknowledged update was thrown away by conflict resolution")
+    judged = cluster.design.kind.lost_acknowledged_writes
+    if judged is not None:
+        holds, explanation = judged(cluster)
+        return Judgement(DURABILITY, holds, explanation)
     return _consistency(cluster, DURABILITY)
 
 
@@ -285,7 +260,7 @@ class ReplicationMachine(RuleBasedStateMachine):
     def _apply_op(self, step: dict, node: int, wait: bool) -> None:
         if wait:
             step["await"] = True
-        if self.cluster.design.topology == "leaderless":
+        if self.cluster.design.client_picks_node:
             step["node"] = self.cluster.replicas[node % len(self.cluster.replicas)]
         if step["do"] == "write":
             self._writers.add(step["client"])

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from replicheck.checker import History, check, write_jsonl
-from replicheck.checker.specs import fmt
+from replicheck.checker.text import describe_op
+from replicheck.checker.verdict import exit_code as verdict_exit_code
 
 from .config import ConfigError, parse_config, run
 
@@ -95,7 +96,7 @@ class QuorumSimulation:
 
     @property
     def exit_code(self) -> int:
-        return {True: 0, False: 1}.get(self.verdict, 3)  # type: ignore[arg-type]
+        return verdict_exit_code(self.verdict)
 
     def to_dict(self) -> dict:
         return {
@@ -161,8 +162,7 @@ def simulate_quorum(n: int, w: int, r: int, *, fallbacks: int | None = None, rea
             one.anomaly = find_anomaly(events)
             if verdict.valid is False and verdict.op is not None:
                 op = verdict.op
-                shown = fmt(op.output if op.f == "read" else op.value)
-                one.explanation = f"cannot linearize op {op.id}: process {op.process} {op.f} {shown}"
+                one.explanation = f"cannot linearize op {op.id}: process {op.process} {describe_op(op)}"
             else:
                 one.explanation = verdict.reason
         if verdict.valid is False and out_dir is not None:

@@ -36,9 +36,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from .clients import Client, Recorder, Workload
+from . import topology as registry
+from .clients import Client, HistoryLog, Workload
 from .config import ConfigError, RunConfig, build_protocol, parse_config, record_faults
 from .sim import Simulator, ms_to_ns
+from .topology import Topology
 
 SLICE_MS = 5.0  # "run" delivers everything, then lets this much time pass, and repeats
 SETTLE_MS = 200.0  # at the end: heal, restart, and let replication and failover finish
@@ -75,26 +77,37 @@ class Design:
         return self.config.protocol
 
     @property
+    def kind(self) -> Topology:
+        """The registered topology: what the explorer may ask of this design."""
+        topo = registry.get(self.topology)
+        assert topo is not None, "a parsed design names a registered topology"
+        return topo
+
+    @property
     def leader_based(self) -> bool:
-        return self.topology == "leader-follower"
+        return self.kind.leader_based
 
     @property
     def has_failover(self) -> bool:
-        return self.leader_based and self.protocol.failover == "auto"
+        return self.kind.has_failover(self.protocol)
 
     @property
     def uses_clocks(self) -> bool:
         """Does any decision read a node's wall clock (so skew can matter)?"""
-        if self.topology == "multi-leader":
-            return self.protocol.conflict == "lww"
-        if self.topology == "leaderless":
-            return self.protocol.read_repair != "blocking"
-        return False
+        return self.kind.uses_clocks(self.protocol)
+
+    @property
+    def client_picks_node(self) -> bool:
+        """Any node coordinates, so a client step names the node it goes to."""
+        return self.kind.client_picks_node
 
     def replica_ids(self) -> list[str]:
         """Every storage node: preferred replicas, then a sloppy quorum's fallbacks."""
-        fallbacks = getattr(self.protocol, "fallbacks", 0) if self.topology == "leaderless" else 0
-        return [f"n{i + 1}" for i in range(self.protocol.nodes)] + [f"f{i + 1}" for i in range(fallbacks)]
+        return self.kind.replica_ids(self.protocol)
+
+    def other_nodes(self) -> list[str]:
+        """Nodes that are not replicas but that a partition must place (an orchestrator)."""
+        return self.kind.other_nodes(self.protocol)
 
     def client_ids(self) -> list[str]:
         return [f"c{i}" for i in range(self.config.clients)]
@@ -163,7 +176,7 @@ class SimulatedCluster:
         cfg = self.design.config
         self.sim = Simulator(seed, cfg.network, auto_deliver=False)
         self.protocol = build_protocol(self.sim, cfg)
-        self.recorder = Recorder()
+        self.history = HistoryLog()
         self.acks: list[dict] = []
         self.view = _AsClientsSeeIt(self.protocol, self)
         self.clients: dict[str, Client] = {}
@@ -179,7 +192,7 @@ class SimulatedCluster:
         self.finished = False
 
     def _add_client(self, cid: str, index: int) -> Client:
-        c = Client(cid, self.view, _OneOpWorkload(self.sim.rng), self.recorder, [0],
+        c = Client(cid, self.view, _OneOpWorkload(self.sim.rng), self.history, [0],
                    timeout_ms=self.design.config.timeout_ms, think_ms=0)
         self.sim.add(c)
         self.protocol.init_client(c, index)
@@ -189,7 +202,7 @@ class SimulatedCluster:
 
     @property
     def events(self) -> list[dict]:
-        return self.recorder.events
+        return self.history.events
 
     def pending(self) -> list:
         return self.sim.pending()
@@ -220,7 +233,7 @@ class SimulatedCluster:
         self._note_faults()
 
     def _note_faults(self) -> None:
-        record_faults(self.recorder, self.sim.faults[self._faults_seen:])
+        record_faults(self.history, self.sim.faults[self._faults_seen:])
         self._faults_seen = len(self.sim.faults)
 
     def _invoke(self, cid: str, f: str, node: str | None, *, plain: bool = False) -> Any:
@@ -296,11 +309,11 @@ class SimulatedCluster:
 
     def _await(self, cid: str) -> str:
         """Run the network until the client's operation completes (or its timeout fires)."""
-        before = len(self.recorder.events)
+        before = len(self.history.events)
         limit = self.sim.now + ms_to_ns(self.design.config.timeout_ms + SLICE_MS)
         while self.clients[cid].current is not None and self.sim.now <= limit:
             self.run_network(SLICE_MS)
-        done = [e for e in self.recorder.events[before:] if e.get("session") == cid and e["type"] != "invoke"]
+        done = [e for e in self.history.events[before:] if e.get("session") == cid and e["type"] != "invoke"]
         if not done:
             return " and waits, with the network running"
         e = done[-1]
@@ -442,7 +455,7 @@ WAIT_MS = (1, 5, 25, 60)
 SKEW_MS = (-100, -20, 20, 100)
 
 
-def replay(design: Design | str, schedule: list[dict], *, seed: int = 0, audit: bool = False) -> SimulatedCluster:
+def run_schedule(design: Design | str, schedule: list[dict], *, seed: int = 0, audit: bool = False) -> SimulatedCluster:
     """Apply ``schedule`` to a fresh cluster, then settle: the same inputs, the same history."""
     c = SimulatedCluster(design, seed)
     for step in schedule:
@@ -479,7 +492,7 @@ def steps(design: Design | str) -> st.SearchStrategy[dict]:
         st.builds(lambda n: {"do": "crash", "node": n}, nodes),
         st.builds(lambda n: {"do": "restart", "node": n}, nodes),
     ]
-    if d.topology == "leaderless":
+    if d.client_picks_node:
         choices[0] = st.builds(lambda c, n: {"do": "write", "client": c, "node": n}, st.sampled_from(clients), nodes)
         choices[1] = st.builds(lambda c, n: {"do": "read", "client": c, "node": n}, st.sampled_from(clients), nodes)
     if d.uses_clocks:
@@ -490,7 +503,7 @@ def steps(design: Design | str) -> st.SearchStrategy[dict]:
 
 
 def _others(d: Design) -> list[str]:
-    return ["orch"] if d.leader_based else []
+    return d.other_nodes()
 
 
 def schedules(design: Design | str, *, max_steps: int = 20) -> st.SearchStrategy[list[dict]]:

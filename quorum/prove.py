@@ -28,7 +28,7 @@ from typing import Sequence
 import z3
 
 from .systems import (
-    MEASURED, PROVED, REFUTED, UNKNOWN, AllOf, AtLeast, Available, CheckReport, Counterexample,
+    MEASURED, PROVED, REFUTED, UNKNOWN_VERDICT, AllOf, AtLeast, Available, CheckReport, NodeSets,
     FaultTolerance, Intersects, Load, Predicate, Property, PropertyResult, QuorumSpecError, QuorumSystem,
     SurvivesDomainLoss, _require, default_properties, threshold,
 )
@@ -149,7 +149,7 @@ class Encoder:
         raise TypeError(f"not a quorum property: {prop!r}")
 
     def _unknown(self, prop, solver) -> PropertyResult:
-        return PropertyResult(prop.name, prop.describe(), UNKNOWN,
+        return PropertyResult(prop.name, prop.describe(), UNKNOWN_VERDICT,
                               note=f"solver gave up ({solver.reason_unknown()}) within {self.timeout_ms} ms")
 
     def _proved_or_unknown(self, prop, solver) -> PropertyResult | None:
@@ -176,7 +176,7 @@ class Encoder:
         cb = self._shrink(pb, [self._value(model, x) for x in xb])
         qa, qb = self._nodes(ca), self._nodes(cb, from_end=True)
         label_a, label_b = (prop.a, prop.b) if prop.a != prop.b else (f"{prop.a} 1", f"{prop.b} 2")
-        example = Counterexample(quorums={label_a: qa, label_b: qb},
+        example = NodeSets(quorums={label_a: qa, label_b: qb},
                                  down_while=self._stand_ins({label_a: qa, label_b: qb}))
         return PropertyResult(prop.name, prop.describe(), REFUTED, example)
 
@@ -214,7 +214,7 @@ class Encoder:
             return decided
         failed = [self._value(solver.model(), d) for d in ds]
         return PropertyResult(prop.name, prop.describe(), REFUTED,
-                              Counterexample(failed=self._nodes(failed)))
+                              NodeSets(failed=self._nodes(failed)))
 
     def _domain_loss(self, prop: SurvivesDomainLoss) -> PropertyResult:
         predicate = self.system.predicate(prop.kind)
@@ -236,7 +236,7 @@ class Encoder:
         name = self.system.domains[model.eval(lost).as_long()][0]
         failed = [self._value(model, d) for d in ds]
         return PropertyResult(prop.name, prop.describe(), REFUTED,
-                              Counterexample(failed=self._nodes(failed)), note=f"datacenter {name} down")
+                              NodeSets(failed=self._nodes(failed)), note=f"datacenter {name} down")
 
     def _fault_tolerance(self, prop: FaultTolerance) -> PropertyResult:
         predicate = self.system.predicate(prop.kind)
@@ -254,7 +254,7 @@ class Encoder:
             return self._unknown(prop, opt)
         failed = [self._value(opt.model(), d) for d in ds]
         smallest = sum(failed)
-        return PropertyResult(prop.name, prop.describe(), MEASURED, Counterexample(failed=self._nodes(failed)),
+        return PropertyResult(prop.name, prop.describe(), MEASURED, NodeSets(failed=self._nodes(failed)),
                               value=smallest - 1,
                               note=f"{smallest} failure(s) can leave no {prop.kind} quorum")
 
@@ -311,7 +311,7 @@ class Encoder:
         predicate = self.system.predicate(prop.kind)
         minimal = self._minimal_shapes(predicate)
         if minimal is None:
-            return PropertyResult(prop.name, prop.describe(), UNKNOWN,
+            return PropertyResult(prop.name, prop.describe(), UNKNOWN_VERDICT,
                                   note=f"the quorum shapes exceed the enumeration limit {LOAD_ENUMERATION_LIMIT}")
         if not minimal:
             return PropertyResult(prop.name, prop.describe(), MEASURED, value="0", note="no quorum exists")
@@ -366,7 +366,7 @@ def optimise_threshold(write_failures: int, read_failures: int, read_write: bool
     if verdict == z3.unsat:
         return None
     if verdict == z3.unknown:
-        return UNKNOWN
+        return UNKNOWN_VERDICT
     m = opt.model()
     return m.eval(N).as_long(), m.eval(W).as_long(), m.eval(R).as_long()
 
@@ -441,7 +441,8 @@ def solve_threshold(write_failures: int = 0, read_failures: int = 0, read_write:
     found = optimise_threshold(write_failures, read_failures, read_write, write_write,
                                          n, max_n, timeout_ms)
     if found is None or isinstance(found, str):
-        return ThresholdSolution(requirements, None, None, None, UNKNOWN if found == UNKNOWN else "unsatisfiable")
+        status = UNKNOWN_VERDICT if found == UNKNOWN_VERDICT else "unsatisfiable"
+        return ThresholdSolution(requirements, None, None, None, status)
     sn, sw, sr = found
     props: list[Property] = [Available("write", write_failures), Available("read", read_failures)]
     if read_write:

@@ -32,13 +32,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence, Union
 
+from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, UNKNOWN_VERDICT
+
 __all__ = [
     "AtLeast", "AllOf", "AnyOf", "Predicate", "holds",
     "QuorumSystem", "QuorumSpecError",
     "threshold", "sloppy", "multi_dc", "weighted", "flexible_paxos", "grid", "LEVELS",
     "Intersects", "Available", "SurvivesDomainLoss", "FaultTolerance", "Load", "Property",
-    "Counterexample", "PropertyResult", "CheckReport", "default_properties",
-    "PROVED", "REFUTED", "UNKNOWN", "MEASURED",
+    "NodeSets", "PropertyResult", "CheckReport", "default_properties",
+    "PROVED", "REFUTED", "UNKNOWN_VERDICT", "MEASURED",
 ]
 
 
@@ -344,8 +346,9 @@ Property = Union[Intersects, Available, SurvivesDomainLoss, FaultTolerance, Load
 
 
 @dataclass(frozen=True)
-class Counterexample:
-    """Concrete node sets: the quorums that break the claim, or the failed nodes.
+class NodeSets:
+    """The nodes that refute a claim: quorums that share no node, or failed nodes that
+    leave no quorum (also the smallest such set, for a measured fault tolerance).
 
     ``down_while`` is for sloppy systems: the preferred nodes that must have been down
     while each quorum formed, so that its fallbacks could stand in.
@@ -360,7 +363,8 @@ class Counterexample:
                 "down_while": {k: list(v) for k, v in self.down_while.items()}}
 
 
-PROVED, REFUTED, UNKNOWN, MEASURED = "proved", "refuted", "unknown", "measured"
+# A property's status; one that could not be decided is UNKNOWN_VERDICT, as everywhere.
+PROVED, REFUTED, MEASURED = "proved", "refuted", "measured"
 
 
 @dataclass(frozen=True)
@@ -372,7 +376,7 @@ class PropertyResult:
     property: str
     claim: str
     status: str
-    counterexample: Counterexample | None = None
+    counterexample: NodeSets | None = None
     value: int | str | None = None
     note: str = ""
 
@@ -393,8 +397,8 @@ class CheckReport:
         """0 every claim holds, 1 one is refuted, 3 none refuted but one is unknown."""
         statuses = {r.status for r in self.results}
         if REFUTED in statuses:
-            return 1
-        return 3 if UNKNOWN in statuses else 0
+            return EXIT_INVALID
+        return EXIT_UNKNOWN if UNKNOWN_VERDICT in statuses else EXIT_VALID
 
     def to_dict(self) -> dict:
         return {"system": self.system.to_dict(), "encoding": self.encoding,

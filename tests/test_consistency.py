@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from replicheck.checker import parse_history
-from replicheck.checker.consistency import check_consistency, render_text
+from replicheck.checker.consistency import check_consistency, render_consistency
 from replicheck.cli.main import cli
 
 
@@ -259,7 +259,7 @@ def test_result_is_plain_data_and_text_names_lines(tmp_path):
     d = json.loads(json.dumps(res.to_dict()))
     assert d["models"]["read-your-writes"]["witness"]["ops"][0]["line"] == 2
     assert d["violated"][0] == "read-your-writes"
-    text = render_text(res)
+    text = render_consistency(res)
     assert "read-your-writes     VIOLATED" in text and "-rw->" in text
 
 
@@ -310,3 +310,48 @@ def test_cli_bad_input_and_unknown(tmp_path):
     from replicheck.checker import write_jsonl
     write_jsonl(only_writes, history([("a", "write", 1, 0, 10)]).events, {"spec": "register"})
     assert CliRunner().invoke(cli, ["check", str(only_writes), "--consistency", "convergence"]).exit_code == 3
+
+
+def test_witnesses_name_ops_as_the_linearizability_report_does():
+    # One describe_op for every rendering: a get is named by what it returned and a cas
+    # as from->to, in a consistency witness as in a report line and an HTML tooltip.
+    from replicheck.checker import make_spec
+    from replicheck.checker.html import render_html
+    from replicheck.checker.text import describe_op, op_label, op_line
+
+    kv = parse_history(
+        '{"process": 1, "type": "invoke", "f": "get", "key": "x", "value": null, "node": "n2"}\n'
+        '{"process": 1, "type": "ok", "f": "get", "key": "x", "value": "q", "node": "n2"}\n', path="kv.jsonl")
+    get = kv.ops[0]
+    assert describe_op(get, make_spec("kv")) == describe_op(get) == 'get "q"'
+    assert op_label(get) == 'op 0 (get "q" key "x" on n2, line 1)'
+    assert op_line(get) == 'op 0: process 1 get "q" key "x" on n2  [lines 1-2]'
+    reg = history([("a", "cas", [1, 2], 0, 10), ("b", "write", 3, 0, 10)], spec="cas-register")
+    cas = reg.ops[0]
+    assert describe_op(cas, make_spec("cas-register")) == describe_op(cas) == "cas 1->2"
+    assert "op 0 (cas 1->2 key" in op_label(cas)
+    tooltips = {o[0]: o[2] for o in json.loads(
+        render_html(reg).split('type="application/json">')[1].split("</script>")[0])["ops"]}
+    assert tooltips == {0: "cas 1->2", 1: "write 3"}
+
+
+def test_an_op_of_a_spec_without_words_shows_what_it_carried_and_returned():
+    from replicheck.checker.text import describe_op
+
+    h = history([("a", "incr", 1, 0, 10), ("b", "read", None, 20, 30, 5)])
+    incr, read = h.ops
+    assert describe_op(incr, object()) == "incr 1"  # output echoes the value: said once
+    assert describe_op(read, object()) == "read 5"
+
+
+def test_a_value_of_the_wrong_shape_is_the_same_bad_input_for_every_check(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"replicheck": {"spec": "cas-register"}}\n'
+                   '{"process": 0, "type": "invoke", "f": "cas", "value": 3}\n'
+                   '{"process": 0, "type": "ok", "f": "cas", "value": 3}\n')
+    outputs = set()
+    for extra in ([], ["--consistency", "read-your-writes"], ["--consistency", "all"]):
+        res = CliRunner().invoke(cli, ["check", str(bad), *extra])
+        assert res.exit_code == 2 and "Traceback" not in res.output
+        outputs.add(res.output)
+    assert outputs == {f"error: {bad}:2: cas value must be a pair [from to], got 3\n"}

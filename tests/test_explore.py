@@ -14,7 +14,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from replicheck.checker import read_history, write_jsonl
 from replicheck.cli.main import cli
-from replicheck.model.explore import CLAIMS, DESIGNS, ci_settings, explore, replay
+from replicheck.model.explore import CLAIMS, DESIGNS, ci_settings, explore, replay_counterexample
 from replicheck.model.machines import PropertyViolated, ReplicationMachine
 from replicheck.model.schedules import SimulatedCluster, histories
 
@@ -29,7 +29,7 @@ def test_known_broken_design_yields_a_short_counterexample(design, prop, budget)
     cx = r.counterexample
     assert 1 <= cx.steps <= 12
     # the saved schedule replays to the very same history and verdict
-    again = replay(cx.meta()["explore"])
+    again = replay_counterexample(cx.meta()["explore"])
     assert again.events == cx.events
     assert again.judgement.holds is False
 
@@ -64,7 +64,7 @@ def test_counterexample_file_replays_byte_for_byte_and_check_agrees(tmp_path):
     assert "counterexample in" in res.output and "replicheck explore --replay" in res.output
     saved = out.read_text()
     meta = read_history(str(out)).meta
-    again = replay(meta["explore"])
+    again = replay_counterexample(meta["explore"])
     assert _bytes(again.events, meta) == saved
     rep = runner.invoke(cli, ["explore", "--replay", str(out)])
     assert rep.exit_code == 1 and "byte for byte" in rep.output

@@ -13,7 +13,7 @@ import pytest
 from replicheck.checker import History, check, make_spec, read_history
 from replicheck.checker.html import render_html
 from replicheck.checker.minimize import minimize
-from replicheck.checker.report import render_text
+from replicheck.checker.report import render_linearizability
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ def invalid_page():
     spec = make_spec("register")
     r = check(h, spec)
     m = minimize(h.ops, spec, culprit=r.op, key=r.key)
-    return render_html(h, r, spec, m, text_report=render_text(r, spec)), r, m
+    return render_html(h, r, spec, m, text_report=render_linearizability(r, spec)), r, m
 
 
 def test_invalid_page_marks_culprit_prefix_and_minimal():

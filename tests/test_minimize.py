@@ -176,3 +176,43 @@ def test_corpus_failures_shrink_to_a_handful(path, spec_name, init):
     m = minimize(h.ops, spec, culprit=r.op, key=r.key)
     assert_minimal(m, spec, r.op, timing=m.timing)
     assert len(m.ops) <= 10
+
+
+def test_the_minimized_history_checks_alone_as_the_original_was_checked(tmp_path):
+    # The file's metadata says init 0, the user said 5: the minimal history must carry 5
+    # (and the format's rule for nil reads), or alone it is judged as a different history.
+    from replicheck.checker import analyse, write_jsonl
+    from replicheck.checker.minimize import write_minimized
+
+    src = tmp_path / "h.jsonl"
+    write_jsonl(src, [
+        {"process": 0, "type": "invoke", "f": "read", "value": None, "time": 0},
+        {"process": 0, "type": "ok", "f": "read", "value": 5, "time": 1},
+        {"process": 1, "type": "invoke", "f": "write", "value": 6, "time": 2},
+        {"process": 1, "type": "ok", "f": "write", "value": 6, "time": 3},
+        {"process": 2, "type": "invoke", "f": "read", "value": None, "time": 4},
+        {"process": 2, "type": "ok", "f": "read", "value": 5, "time": 5},
+    ], {"spec": "register", "init": 0})
+    a = analyse(src, init=5, nil_read="unknown", minimize=True)
+    assert a.result.valid is False
+    assert [(o.f, o.process) for o in a.minimal.ops] == [("write", 1), ("read", 2)]
+    out = tmp_path / "min.jsonl"
+    write_minimized(out, a.minimal, a.history, a.spec, a.spec_name)
+    again = analyse(out, minimize=True)  # no flags: the metadata says everything
+    assert again.history.meta["init"] == 5 and again.history.meta["nil_read"] == "unknown"
+    assert again.spec_name == "register" and "minimized from" in again.history.meta["source"]
+    assert again.result.valid is False
+    def shape(ops):
+        return [(o.f, o.value, o.output) for o in ops]
+
+    assert shape(again.minimal.ops) == shape(a.minimal.ops)
+
+
+def test_analyse_shrinks_only_invalid_histories_and_only_when_asked():
+    from replicheck.checker import analyse
+
+    invalid = ROOT / "histories" / "stale-replica-read.jsonl"
+    assert analyse(invalid).minimal is None
+    assert len(analyse(invalid, minimize=True).minimal.ops) == 2
+    valid = analyse(ROOT / "histories" / "leader-reads.jsonl", minimize=True)
+    assert valid.result.valid is True and valid.minimal is None

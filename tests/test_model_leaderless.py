@@ -1,7 +1,7 @@
 """Leaderless quorums: what W + R buys, and what only ABD buys."""
 
 from replicheck.checker import History, check
-from replicheck.model.config import Client, Recorder, Workload, parse_config, run
+from replicheck.model.config import Client, HistoryLog, Workload, parse_config, run
 from replicheck.model.leaderless import Leaderless, LeaderlessConfig
 from replicheck.model.sim import Simulator
 
@@ -36,7 +36,7 @@ def _scripted(read_repair):
     """
     sim = Simulator(0, auto_deliver=False)
     proto = Leaderless(sim, LeaderlessConfig(3, 2, 2, read_repair))
-    rec = Recorder()
+    rec = HistoryLog()
     wl = Workload("register", sim.rng, read_ratio=0.0)
     writer, ra, rb = (sim.add(Client(f"c{i}", proto, wl, rec, [10], timeout_ms=1e6, think_ms=1e6)) for i in range(3))
     proto.route = lambda client, f: {"c0": "n1", "c1": "n2", "c2": "n3"}[client.id]
@@ -90,7 +90,7 @@ def _cluster(cfg, seed=0, latency="constant:1"):
 
     sim = Simulator(seed, parse_network({"latency": latency}))
     proto = Leaderless(sim, cfg)
-    rec = Recorder()
+    rec = HistoryLog()
     wl = Workload("register", sim.rng)
     clients = [sim.add(Client(f"c{i}", proto, wl, rec, [0], timeout_ms=50, think_ms=1e6)) for i in range(3)]
     target = {}

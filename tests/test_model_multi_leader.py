@@ -41,7 +41,7 @@ def test_merge_returns_the_union_and_graphs_all_converge():
 import pytest  # noqa: E402
 
 from replicheck.checker import History, check  # noqa: E402
-from replicheck.model.config import Client, ConfigError, Recorder, Workload, parse_network  # noqa: E402
+from replicheck.model.config import Client, ConfigError, HistoryLog, Workload, parse_network  # noqa: E402
 from replicheck.model.multi_leader import MultiLeader, lost_updates  # noqa: E402
 from replicheck.model.sim import Simulator  # noqa: E402
 
@@ -55,7 +55,7 @@ def _two_leaders(conflict, skew_n1_ms=0.0):
     proto = MultiLeader(sim, MultiLeaderConfig(2, "all-to-all", conflict))
     if skew_n1_ms:
         sim.set_skew("n1", skew_n1_ms)
-    rec = Recorder()
+    rec = HistoryLog()
     wl = Workload("register", sim.rng)
     clients = []
     for i in range(2):

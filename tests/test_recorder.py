@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from replicheck.checker import read_history, check
 from replicheck.checker.consistency import check_consistency
-from replicheck.checker.report import render_text
+from replicheck.checker.report import render_linearizability
 from replicheck.cli.main import cli
 from replicheck.record import Recorder
 
@@ -251,7 +251,7 @@ def test_an_op_that_never_completes_is_indeterminate(tmp_path):
     assert h.ops[0].status == "info" and h.ops[0].ret_line is None and h.never_completed == 1
     result = check(h, "register")
     assert result.valid is True
-    assert "1 operations never completed" in render_text(result)
+    assert "1 operations never completed" in render_linearizability(result)
 
 
 WRITER = textwrap.dedent("""
