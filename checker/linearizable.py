@@ -690,6 +690,8 @@ def check_ops(
                 break
     finally:
         search.close()
+    if False in first_bad:  # time ran out while earlier partitions were still undecided
+        return result(False, first_bad[False], decided=decided)
     if UNKNOWN_VERDICT in first_bad:
         found = first_bad[UNKNOWN_VERDICT]
         reason = found[2].reason or "budget exhausted"
@@ -756,8 +758,8 @@ def _search(parts, order, spec, clock, jobs) -> Generator[tuple[int, PartResult]
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             for batch in pool.imap_unordered(_search_forked, groups):
                 for k, res in batch:
-                    if res.valid == UNKNOWN_VERDICT and clock.why is None:
-                        clock.why = res.reason
+                    if clock.why is None and (res.reason or "").startswith("time"):
+                        clock.why = res.reason  # the workers share the deadline: stop waiting
                     yield k, res
     finally:
         _FORKED = ()
