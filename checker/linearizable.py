@@ -107,7 +107,10 @@ class _Clock:
     why: str | None = None  # set once a budget ran out
     reached: int = 0  # furthest completed op placed in the current partition
     peak: int = 0  # largest resident size sampled, bytes
-    label: str = "budget"  # what the limit is, for the reason: the budget, a worker's share
+    # A worker shares the budget with others: it starts at ``base`` bytes (a copy of the
+    # parent) and may grow by 1/``shares`` of what each threshold leaves above that.
+    base: int = 0
+    shares: int = 1
     _next_sample: float = 0.0
     _rss: int = 0  # the last sample
     _in_search: bool = False
@@ -136,16 +139,21 @@ class _Clock:
         rss = self._rss = rss_bytes()
         self._next_sample = time.monotonic() + _SAMPLE_EVERY
         self.peak = max(self.peak, rss)
-        if self.limit is not None and rss > self.limit * _SOFT and self.why is None:
+        if self.limit is not None and rss > self.threshold(_SOFT) and self.why is None:
             self.why = "memory budget exhausted"
         return rss
+
+    def threshold(self, fraction: float) -> float:
+        """Bytes of resident size at which this process acts on ``fraction`` of the budget."""
+        assert self.limit is not None
+        return self.base + max(0.0, fraction * self.limit - self.base) / self.shares
 
     def max_configs(self, crashed: int) -> float:
         if self.limit is None:
             return math.inf
         # a sample up to 20 ms old will do: thousands of small partitions each ask
         fresh = time.monotonic() >= self._next_sample
-        room = self.limit * _SOFT - (self._sample_memory() if fresh else self._rss)
+        room = self.threshold(_SOFT) - (self._sample_memory() if fresh else self._rss)
         return max(0.0, room) / (_BYTES_PER_CONFIG + crashed // 8)
 
     def _tick(self, signum: int, frame: Any) -> None:
@@ -158,7 +166,7 @@ class _Clock:
         late = self.deadline is not None and now > self.deadline + _GRACE
         if self.deadline is not None and now > self.deadline and self.why is None:
             self.why = "time budget exhausted"
-        if late or (self.limit is not None and rss > self.limit * _HARD):
+        if late or (self.limit is not None and rss > self.threshold(_HARD)):
             if self.why is None or (late and not self.why.startswith("time")):
                 self.why = "time budget exhausted" if late else "memory budget exhausted"
             self._in_search = False  # one interruption per search
@@ -186,7 +194,7 @@ class _Clock:
             signal.setitimer(signal.ITIMER_REAL, _SAMPLE_EVERY, _SAMPLE_EVERY)
         if self.limit is not None and threading.active_count() == 1:
             # process-wide: only when no other thread of the caller's could be starved
-            old_limit = _cap_data(self.limit)
+            old_limit = _cap_data(self.threshold(_CEILING))
         self._armed += 1
         try:
             yield
@@ -228,8 +236,9 @@ class _Clock:
             # wgl names the budget by its own checks; the clock knows which ran out
             res.reason = self.why or res.reason or "budget exhausted"
             if res.reason.startswith("memory") and self.limit is not None:
+                shared = f", shared by {self.shares} workers" if self.shares > 1 else ""
                 res.reason += (f" (resident size {max(self.peak, rss_bytes()) / 1e6:.0f} MB, "
-                               f"{self.label} {self.limit / 1e6:.0f} MB)")
+                               f"budget {self.limit / 1e6:.0f} MB{shared})")
         if self.why is not None and self.why.startswith("memory"):
             _release_memory()
         return res
@@ -248,7 +257,7 @@ def enforced(budget: Budget) -> Iterator[_Clock]:
             clock._in_search = False
 
 
-def _cap_data(limit: int) -> Any:
+def _cap_data(limit: float) -> Any:
     """Lower RLIMIT_DATA so that private memory can grow by no more than the resident
     size may; returns the old limit to restore, or None when it cannot be set."""
     try:
@@ -259,7 +268,7 @@ def _cap_data(limit: int) -> Any:
     if data is None or not hasattr(resource, "RLIMIT_DATA"):
         return None
     old = resource.getrlimit(resource.RLIMIT_DATA)
-    cap = max(data + int(limit * _CEILING) - rss_bytes(), data)
+    cap = max(data + int(limit) - rss_bytes(), data)
     if old[0] != resource.RLIM_INFINITY and old[0] <= cap:
         return None
     if old[1] != resource.RLIM_INFINITY:
@@ -703,7 +712,7 @@ def check_ops(
 PARALLEL_MIN_OPS = 2000  # operations a worker's task should hold to repay handing it over
 _SEARCH_HERE_FIRST = 0.5  # seconds of searching here before workers are started (jobs=None)
 
-_FORKED: tuple = ()  # (parts, spec, deadline, rss limit), inherited by forked workers
+_FORKED: tuple = ()  # (parts, spec, deadline, budget, base, shares), inherited by forked workers
 
 
 def _groups(parts: list, order: list[int]) -> list[list[int]]:
@@ -747,13 +756,10 @@ def _search(parts, order, spec, clock, jobs) -> Generator[tuple[int, PartResult]
         return
     groups = _groups(parts, order)
     workers = min(jobs, len(groups))
-    limit = None
-    if clock.limit is not None:
-        # Each worker starts as a copy of this process (shared until written) and may
-        # grow by its share of what the budget has left.
-        now = clock._sample_memory()
-        limit = now + max(0, clock.limit - now) // workers
-    _FORKED = (parts, spec, clock.deadline, limit)
+    # Each worker starts as a copy of this process (shared until written) and may grow
+    # by its share of what the budget leaves.
+    base = clock._sample_memory() if clock.limit is not None else 0
+    _FORKED = (parts, spec, clock.deadline, clock.limit, base, workers)
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             for batch in pool.imap_unordered(_search_forked, groups):
@@ -781,8 +787,8 @@ def _search_here(parts, order, spec, clock, until: float | None = None
 
 
 def _search_forked(group: list[int]) -> list[tuple[int, PartResult]]:
-    parts, spec, deadline, limit = _FORKED
-    clock = _Clock(deadline, Budget(), limit=limit, label="this worker's share")
+    parts, spec, deadline, limit, base, shares = _FORKED
+    clock = _Clock(deadline, Budget(), limit=limit, base=base, shares=shares)
     out = []
     with clock.armed():
         for k in group:
