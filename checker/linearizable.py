@@ -760,15 +760,22 @@ def _search(parts, order, spec, clock, jobs) -> Generator[tuple[int, PartResult]
     # by its share of what the budget leaves.
     base = clock._sample_memory() if clock.limit is not None else 0
     _FORKED = (parts, spec, clock.deadline, clock.limit, base, workers)
+    retry = set()
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             for batch in pool.imap_unordered(_search_forked, groups):
                 for k, res in batch:
                     if clock.why is None and (res.reason or "").startswith("time"):
                         clock.why = res.reason  # the workers share the deadline: stop waiting
+                    if res.valid == UNKNOWN_VERDICT and (res.reason or "").startswith("memory"):
+                        retry.add(k)  # held back: see below
+                        continue
                     yield k, res
     finally:
         _FORKED = ()
+    # A worker had a share of the memory; with the workers gone, this process has all of
+    # it: the partitions that ran out of their share get one more try here.
+    yield from _search_here(parts, [k for k in order if k in retry], spec, clock)
 
 
 def _search_here(parts, order, spec, clock, until: float | None = None
