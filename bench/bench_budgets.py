@@ -61,7 +61,8 @@ def write_histories(d: Path) -> None:
     with open(d / "kv.jsonl", "w") as fh:
         for p in range(11):
             value = chr(97 + p) * 1_000_000
-            fh.write(json.dumps({"process": p, "type": "invoke", "f": "append", "key": "k", "value": value}) + "\n")
+            event = {"process": p, "type": "invoke", "f": "append", "key": "k", "value": value}
+            fh.write(json.dumps(event) + "\n")
         fh.write('{"process": 99, "type": "invoke", "f": "get", "key": "k", "value": null}\n')
         fh.write('{"process": 99, "type": "ok", "f": "get", "key": "k", "value": "nope"}\n')
     with open(d / "blob.jsonl", "w") as fh:

@@ -71,8 +71,9 @@ def check(
     verdict is ``"unknown"``, never a guess: ``max_memory_mb`` bounds the resident size
     of the whole process (workers included), measured while searching. ``started``: the
     ``time.monotonic()`` the timeout counts from (default: before reading, when given a
-    path; pass the time before reading to count a reading done elsewhere). ``progress(done, total)`` hears how far a long search
-    got; ``jobs`` bounds the worker processes.
+    path; pass the time before reading to count a reading done elsewhere).
+    ``progress(done, total)`` hears how far a long search got; ``jobs`` bounds the
+    worker processes.
     """
     if not isinstance(history, History):
         started = time.monotonic() if started is None else started

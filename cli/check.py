@@ -131,7 +131,8 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
             raise click.UsageError(str(e)) from None
         except (BudgetExhausted, MemoryError) as e:  # only reading raises these
             verdicts.append("unknown")
-            why = f"{e.args[0] if isinstance(e, BudgetExhausted) else 'memory budget exhausted'} while reading"
+            ran_out = e.args[0] if isinstance(e, BudgetExhausted) else "memory budget exhausted"
+            why = f"{ran_out} while reading"
             if as_json:
                 d = {"valid": "unknown", "reason": why}
                 click.echo(json.dumps({"path": path, **d} if many else d))

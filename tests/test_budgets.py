@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from replicheck.checker import History, check, write_jsonl
 from replicheck.checker.consistency import SEARCH_TIMEOUT, check_consistency
 from replicheck.cli.main import cli
@@ -79,7 +78,8 @@ def run_measured(args: list[str], cwd: Path) -> tuple[int, int, str]:
     wrapper = textwrap.dedent("""
         import json, resource, subprocess, sys
         r = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak *= 1 if sys.platform == "darwin" else 1024
         print(json.dumps([r.returncode, peak, r.stdout + r.stderr]))
     """)
     replicheck = [sys.executable, "-c", "import sys; from replicheck.cli.main import main; sys.exit(main())"]
@@ -93,7 +93,8 @@ def run_measured(args: list[str], cwd: Path) -> tuple[int, int, str]:
 def test_memory_budget_bounds_the_process_peak_rss(blob):
     # Unbounded, this search grows by gigabytes a second; the budget is the process's.
     write_jsonl(blob / "h.jsonl", History.from_events(blob_events(14)).events)
-    code, peak, output = run_measured(["check", "h.jsonl", "--spec", "blobspec:Blob", "--memory", "300"], blob)
+    args = ["check", "h.jsonl", "--spec", "blobspec:Blob", "--memory", "300"]
+    code, peak, output = run_measured(args, blob)
     assert code == 3, output
     assert "Unknown: memory budget exhausted" in output
     assert peak < 300e6, f"peak RSS {peak / 1e6:.0f} MB over the 300 MB budget"
@@ -116,7 +117,8 @@ def test_timeout_is_honoured_within_a_second_however_slow_a_step(blob):
     # Before, the clock was read every 1,024 steps: here, 51 s.
     write_jsonl(blob / "h.jsonl", History.from_events(blob_events(14)).events)
     started = time.monotonic()
-    res = CliRunner().invoke(cli, ["check", str(blob / "h.jsonl"), "--spec", "blobspec:Slow", "--timeout", "1"])
+    args = ["check", str(blob / "h.jsonl"), "--spec", "blobspec:Slow", "--timeout", "1"]
+    res = CliRunner().invoke(cli, args)
     elapsed = time.monotonic() - started
     assert res.exit_code == 3, res.output
     assert "Unknown: time budget exhausted" in res.output
@@ -213,9 +215,9 @@ def test_timeout_counts_and_interrupts_reading(tmp_path):
     path = tmp_path / "big.jsonl"
     with open(path, "w") as fh:
         fh.write('{"replicheck": {"spec": "register"}}\n')
-        for i in range(50_000):
-            fh.write(f'{{"process": {i % 10}, "type": "invoke", "f": "write", "value": {i}}}\n'
-                     f'{{"process": {i % 10}, "type": "ok", "f": "write", "value": {i}}}\n')
+        fh.writelines(f'{{"process": {i % 10}, "type": "invoke", "f": "write", "value": {i}}}\n'
+                      f'{{"process": {i % 10}, "type": "ok", "f": "write", "value": {i}}}\n'
+                      for i in range(50_000))
     started = time.monotonic()
     res = CliRunner().invoke(cli, ["check", str(path), "--timeout", "0.1", "--json"])
     assert res.exit_code == 3, res.output
