@@ -6,7 +6,8 @@ to import the other to get BaseSpec. What each hook means is in specs.py's docst
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable, Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
 
 from .history import UNKNOWN, HistoryError, Op
 from .text import default_describe_op, fmt
@@ -71,8 +72,10 @@ class BaseSpec:
 
     def validate(self, op: Op) -> str | None:
         if op.f == "txn":
-            return ("a transaction of several micro-operations: replicheck checks single-object "
-                    "operations (a txn of one micro-operation is unwrapped; Elle checks transactions)")
+            return (
+                "a transaction of several micro-operations: replicheck checks single-object "
+                "operations (a txn of one micro-operation is unwrapped; Elle checks transactions)"
+            )
         if op.f not in self.functions:
             return f"{self.name} has no operation {op.f!r}; expected one of {', '.join(self.functions)}"
         return None

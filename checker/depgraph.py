@@ -15,9 +15,10 @@ that ``replicheck check`` without ``--consistency`` never pays for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .history import Op
 from .listappend import ListAppend
@@ -162,7 +163,9 @@ def _unexplained(op: Op, value: Any, failed: Op | None) -> Witness:
     if failed is not None:
         why = f"{op_label(op)} returned {fmt(value)}, written only by {op_label(failed)}, which failed"
         return Witness(why, [op, failed])
-    return Witness(f"{op_label(op)} returned {fmt(value)}, which no operation wrote (a value from thin air)", [op])
+    return Witness(
+        f"{op_label(op)} returned {fmt(value)}, which no operation wrote (a value from thin air)", [op]
+    )
 
 
 def _observe_register(ops: list[Op], spec: Register, obs: Observations) -> None:
@@ -227,7 +230,9 @@ def _observe_lists(ops: list[Op], spec: ListAppend, obs: Observations) -> None:
             continue
         if len(set(ids)) != len(ids):
             dup = next(e for e in seen if seen.count(e) > 1)
-            obs.anomalies.append(Witness(f"{op_label(op)} shows element {fmt(dup)} twice, but it was appended once", [op]))
+            obs.anomalies.append(
+                Witness(f"{op_label(op)} shows element {fmt(dup)} twice, but it was appended once", [op])
+            )
             continue
         obs.reads[op.id] = op
         obs.key_of[op.id] = op.key

@@ -51,28 +51,38 @@ def render_html(
     for op in history.ops:
         ret = op.ret if op.ret != math.inf else None
         end = max(end, op.call, ret or 0)
-        ops_data.append([
-            op.id,
-            str(op.process),
-            describe_op(op, spec),
-            op.status,
-            op.call,
-            ret,
-            op.line,
-            op.ret_line,
-            jsonable({
-                "f": op.f, "value": op.value,
-                "output": None if op.output is UNKNOWN else op.output,
-                "key": op.key, "node": op.node, **op.extra,
-            }),
-        ])
+        ops_data.append(
+            [
+                op.id,
+                str(op.process),
+                describe_op(op, spec),
+                op.status,
+                op.call,
+                ret,
+                op.line,
+                op.ret_line,
+                jsonable(
+                    {
+                        "f": op.f,
+                        "value": op.value,
+                        "output": None if op.output is UNKNOWN else op.output,
+                        "key": op.key,
+                        "node": op.node,
+                        **op.extra,
+                    }
+                ),
+            ]
+        )
     faults = []
     for pos, e in enumerate(history.events):
         if e.process == NEMESIS:
             t = e.time if timed else pos
             faults.append([t, str(e.f), fmt(e.value) if e.value is not None else "", e.type])
             end = max(end, t or 0)
-    processes = sorted({str(op.process) for op in history.ops}, key=lambda p: (not p.lstrip("-").isdigit(), int(p) if p.lstrip("-").isdigit() else 0, p))
+    processes = sorted(
+        {str(op.process) for op in history.ops},
+        key=lambda p: (not p.lstrip("-").isdigit(), int(p) if p.lstrip("-").isdigit() else 0, p),
+    )
     verdict = None if result is None else result.valid
     analysis: dict[str, Any] = {"verdict": verdict}
     if result is not None:

@@ -27,8 +27,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from .formats import write_jsonl
 from .history import History, Op, events_for
@@ -138,7 +139,9 @@ def minimize(
     for op in current:
         by_process.setdefault(op.process, []).append(op)
     deadline = None if timeout is None else time.monotonic() + timeout
-    groups = _ddmin(list(by_process.values()), lambda gs: target(closed([o for g in gs for o in g])), deadline)
+    groups = _ddmin(
+        list(by_process.values()), lambda gs: target(closed([o for g in gs for o in g])), deadline
+    )
     current = closed([o for g in groups for o in g])
     current = closed(_ddmin(sorted(current, key=lambda o: o.id), lambda ops: target(closed(ops)), deadline))
 
@@ -171,7 +174,6 @@ def minimize(
     )
 
 
-
 def write_minimized(
     out: str | os.PathLike | IO[str],
     minimal: Minimized,
@@ -182,8 +184,11 @@ def write_minimized(
     """Write ``minimal`` as JSON Lines whose metadata makes it check alone, with no flags,
     as the original was checked: the spec by name (``spec_name``, else the spec's own),
     its initial value and its rule for nil reads, whatever flags or format set them."""
-    meta = {**history.meta, "spec": spec_name or getattr(spec, "name", None),
-            "source": f"minimized from {history.path or 'a history'}"}
+    meta = {
+        **history.meta,
+        "spec": spec_name or getattr(spec, "name", None),
+        "source": f"minimized from {history.path or 'a history'}",
+    }
     if hasattr(spec, "initial"):
         meta["init"] = spec.initial
     if getattr(spec, "nil_read", None):

@@ -12,7 +12,8 @@ serious of them.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 VALID, INVALID, UNKNOWN_VERDICT = True, False, "unknown"
 

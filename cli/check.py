@@ -116,7 +116,11 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
     verdicts = []
     for path in files:
         try:
-            history = read_within_budget(path, fmt, independent, opts)
+            reading = Progress("reading", opts.quiet)
+            try:
+                history = read_within_budget(path, fmt, independent, opts, reading)
+            finally:
+                reading.close()
             judge = judge_consistency if consistency else judge_linearizable
             verdicts.append(judge(path, history, opts))
         except HistoryError as e:
@@ -143,11 +147,12 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
     sys.exit(worst_exit_code(EXIT_BAD_INPUT if v == "error" else exit_code(v) for v in verdicts))
 
 
-def read_within_budget(path: str, fmt: str | None, independent: bool, opts: Options) -> History:
+def read_within_budget(path: str, fmt: str | None, independent: bool, opts: Options,
+                       progress: Any = None) -> History:
     """Read a history, the time and memory it takes counted in the file's budgets."""
     opts.started = time.monotonic()
     with enforced(Budget(opts.timeout, opts.memory, opts.started)):
-        return read_history(path, format=fmt, independent=independent)
+        return read_history(path, format=fmt, independent=independent, progress=progress)
 
 
 def judge_linearizable(path: str, history: History, opts: Options) -> Any:

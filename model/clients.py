@@ -125,7 +125,9 @@ class Workload:
             if len(self.recent) > 4:
                 self.recent.pop(0)
 
-    def external(self, f: str, key: Any, value: Any, result: Any = None, done: bool = False) -> tuple[str, Any]:
+    def external(
+        self, f: str, key: Any, value: Any, result: Any = None, done: bool = False
+    ) -> tuple[str, Any]:
         """The (f, value) the history records for an internal op (and its result)."""
         if self.name in ("register", "cas-register"):
             if f == "read":
@@ -136,7 +138,9 @@ class Workload:
                 return "get", (result if result is not None else "") if done else None
             return ("put" if f == "write" else "append"), value
         if f == "read":
-            return "txn", [["r", key, list(result) if (done and result is not None) else ([] if done else None)]]
+            return "txn", [
+                ["r", key, list(result) if (done and result is not None) else ([] if done else None)]
+            ]
         return "txn", [["append", key, value]]
 
 
@@ -159,7 +163,7 @@ class ReadRouting:
     pin_ms: float = 0.0
 
     @classmethod
-    def parse(cls, text: str) -> "ReadRouting":
+    def parse(cls, text: str) -> ReadRouting:
         s = text.strip()
         if s in ("leader", "replica", "wait-for-position"):
             return cls(s)
@@ -170,7 +174,9 @@ class ReadRouting:
             except ValueError:
                 v = -1.0
             if v < 0:
-                raise ValueError(f"--reads {text!r}: write pin-after-write:<ms> with a non-negative number, e.g. pin-after-write:100")
+                raise ValueError(
+                    f"--reads {text!r}: write pin-after-write:<ms> with a non-negative number, e.g. pin-after-write:100"
+                )
             return cls("pin-after-write", v)
         raise ValueError(f"--reads {text!r}: choose one of {', '.join(READ_ROUTING)}")
 
@@ -203,8 +209,17 @@ class Client(Node):
     ``client.session`` (cached leader, last write position, ...) in ``on_reply``.
     """
 
-    def __init__(self, id: str, protocol: Any, workload: Workload, history: HistoryLog, budget: list[int],
-                 *, timeout_ms: float, think_ms: float):
+    def __init__(
+        self,
+        id: str,
+        protocol: Any,
+        workload: Workload,
+        history: HistoryLog,
+        budget: list[int],
+        *,
+        timeout_ms: float,
+        think_ms: float,
+    ):
         super().__init__(id)
         self.protocol = protocol
         self.workload = workload
@@ -228,7 +243,14 @@ class Client(Node):
         self.op_no += 1
         dst = self.protocol.route(self, f)
         ef, ev = self.workload.external(f, key, value)
-        ev_ = {"process": self.process, "type": "invoke", "f": ef, "value": ev, "time": self.sim.now, "session": self.id}
+        ev_ = {
+            "process": self.process,
+            "type": "invoke",
+            "f": ef,
+            "value": ev,
+            "time": self.sim.now,
+            "session": self.id,
+        }
         if key is not None:
             ev_["key"] = key
         self.history.events.append(ev_)
@@ -241,7 +263,14 @@ class Client(Node):
         ef, ev = self.workload.external(f, key, value, result, done=typ == "ok")
         if f == "read" and typ != "ok":
             ev = None if self.workload.name != "list-append" else [["r", key, None]]
-        e = {"process": self.process, "type": typ, "f": ef, "value": ev, "time": self.sim.now, "session": self.id}
+        e = {
+            "process": self.process,
+            "type": typ,
+            "f": ef,
+            "value": ev,
+            "time": self.sim.now,
+            "session": self.id,
+        }
         if key is not None:
             e["key"] = key
         if node is not None:

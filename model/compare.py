@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from .config import make_config, run
-from .leader_follower import summary_ms, stale_read_rate
+from .leader_follower import stale_read_rate, summary_ms
 
 
-def compare_replication(*, seed: int = 1, ops: int = 2000, nodes: int = 3, latency: str = "exponential:1") -> list[dict]:
+def compare_replication(
+    *, seed: int = 1, ops: int = 2000, nodes: int = 3, latency: str = "exponential:1"
+) -> list[dict]:
     """sync vs semi-sync:1 vs async, measured: latency, durability, freshness, availability.
 
     Three runs per mode: a quiet one (latency, lag, stale reads with replica reads), one
@@ -21,21 +23,35 @@ def compare_replication(*, seed: int = 1, ops: int = 2000, nodes: int = 3, laten
         base = {"seed": seed, "ops": ops, "nodes": nodes, "latency": latency, "replication": mode}
         quiet = run(make_config("leader-follower", {**base, "reads": "replica"}))
         lat = summary_ms(sorted(e["time"] - inv for inv, e in _write_latencies(quiet.events)))
-        crash = run(make_config("leader-follower", {
-            **base, "failover": "auto", "partition": [f"20:n1|{followers}"], "crash": ["n1@60"],
-        }))
+        crash = run(
+            make_config(
+                "leader-follower",
+                {
+                    **base,
+                    "failover": "auto",
+                    "partition": [f"20:n1|{followers}"],
+                    "crash": ["n1@60"],
+                },
+            )
+        )
         down = run(make_config("leader-follower", {**base, "crash": [f"n{nodes}@0"]}))
         writes = [e for e in down.events if e["type"] != "invoke" and e["f"] == "write"]
-        rows.append({
-            "replication": mode,
-            "write_latency_median_ms": lat.get("median"),
-            "write_latency_p99_ms": lat.get("p99"),
-            "acked_writes_lost_on_leader_crash": crash.measurements["acked_writes_lost"],
-            "replication_lag_median_ms": quiet.measurements["replication_lag_ms"].get("median"),
-            "replication_lag_p99_ms": quiet.measurements["replication_lag_ms"].get("p99"),
-            "stale_read_rate": round(stale_read_rate(quiet.events), 4),
-            "write_availability_replica_down": round(sum(e["type"] == "ok" for e in writes) / len(writes), 4) if writes else None,
-        })
+        rows.append(
+            {
+                "replication": mode,
+                "write_latency_median_ms": lat.get("median"),
+                "write_latency_p99_ms": lat.get("p99"),
+                "acked_writes_lost_on_leader_crash": crash.measurements["acked_writes_lost"],
+                "replication_lag_median_ms": quiet.measurements["replication_lag_ms"].get("median"),
+                "replication_lag_p99_ms": quiet.measurements["replication_lag_ms"].get("p99"),
+                "stale_read_rate": round(stale_read_rate(quiet.events), 4),
+                "write_availability_replica_down": round(
+                    sum(e["type"] == "ok" for e in writes) / len(writes), 4
+                )
+                if writes
+                else None,
+            }
+        )
     return rows
 
 

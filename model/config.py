@@ -101,7 +101,9 @@ def parse_network(opts: dict) -> NetworkConfig:
             pair, sep, lat = str(text).partition("=")
             a, dash, b = pair.partition("-")
             if not sep or not dash or not a or not b:
-                raise ConfigError(f"--link {text!r}: write SRC-DST=LATENCY, e.g. n1-n2=constant:50 ({LATENCY_SYNTAX})")
+                raise ConfigError(
+                    f"--link {text!r}: write SRC-DST=LATENCY, e.g. n1-n2=constant:50 ({LATENCY_SYNTAX})"
+                )
             links[(a, b)] = parse_latency(lat)
     except ConfigError:
         raise
@@ -247,7 +249,9 @@ def _apply_fault(sim: Simulator, proto: Any, cfg: RunConfig, fault: Fault, histo
     def node_id(name: str) -> str:
         n = proto.current_leader() if name == "leader" else name
         if n not in sim.nodes:
-            raise ConfigError(f"fault names node {name!r}, which does not exist (nodes: {', '.join(proto.node_ids)})")
+            raise ConfigError(
+                f"fault names node {name!r}, which does not exist (nodes: {', '.join(proto.node_ids)})"
+            )
         return n
 
     before = len(sim.faults)
@@ -261,7 +265,9 @@ def _apply_fault(sim: Simulator, proto: Any, cfg: RunConfig, fault: Fault, histo
 def record_faults(history: HistoryLog, faults: list[dict]) -> None:
     """The simulator's fault records, as nemesis events in the client history."""
     history.events.extend(
-        {"process": "nemesis", "type": "info", "f": f["f"], "value": f["value"], "time": f["time"]} for f in faults)
+        {"process": "nemesis", "type": "info", "f": f["f"], "value": f["value"], "time": f["time"]}
+        for f in faults
+    )
 
 
 def _do_fault(sim: Simulator, fault: Fault, cfg: RunConfig, node_id: Any) -> None:
@@ -286,7 +292,11 @@ def run(cfg: RunConfig, *, settle_ms: float = 500.0) -> RunResult:
     budget = [cfg.ops]
     clients = []
     for i in range(cfg.clients):
-        c = sim.add(Client(f"c{i}", proto, workload, history, budget, timeout_ms=cfg.timeout_ms, think_ms=cfg.think_ms))
+        c = sim.add(
+            Client(
+                f"c{i}", proto, workload, history, budget, timeout_ms=cfg.timeout_ms, think_ms=cfg.think_ms
+            )
+        )
         proto.init_client(c, i)
         clients.append(c)
     for fault in cfg.faults:

@@ -55,14 +55,16 @@ class LeaderFollowerConfig:
         return int(self.replication.split(":")[1])
 
     @classmethod
-    def from_options(cls, opts: OptionValues) -> "LeaderFollowerConfig":
+    def from_options(cls, opts: OptionValues) -> LeaderFollowerConfig:
         rep = str(opts["replication"])
         nodes = num("nodes", opts["nodes"], int, 1)
         if rep.startswith("semi-sync"):
             _, sep, k = rep.partition(":")
             kk = int(k) if sep and k.isdigit() else None
             if kk is None or not 1 <= kk <= nodes - 1:
-                raise ConfigError(f"--replication {rep!r}: write semi-sync:K with 1 <= K <= {nodes - 1} (followers)")
+                raise ConfigError(
+                    f"--replication {rep!r}: write semi-sync:K with 1 <= K <= {nodes - 1} (followers)"
+                )
         elif rep not in ("sync", "async"):
             raise ConfigError(f"--replication {rep!r}: choose sync, async or semi-sync:K")
         failover = str(opts["failover"])
@@ -90,7 +92,7 @@ class LeaderFollowerConfig:
 
 
 class Replica(Node):
-    def __init__(self, id: str, cluster: "LeaderFollower"):
+    def __init__(self, id: str, cluster: LeaderFollower):
         super().__init__(id)
         self.c = cluster
         self.role = "follower"
@@ -133,7 +135,7 @@ class Replica(Node):
     def on_crash(self, lose_unflushed: bool) -> None:
         self.waiting_acks, self.waiting_reads = [], []
         if lose_unflushed and self.flushed >= 0 and self.flushed < len(self.log):
-            del self.log[self.flushed:]
+            del self.log[self.flushed :]
             self._rebuild()
 
     def on_restart(self) -> None:
@@ -183,7 +185,7 @@ class Replica(Node):
         # Optimistic: send from what we last sent; a follower with a gap answers with its
         # length and the next round resends from there (lost messages heal this way).
         start = min(self.next[f], len(self.log))
-        entries = tuple(self.log[start:start + BATCH])
+        entries = tuple(self.log[start : start + BATCH])
         prev = self.log[start - 1][0] if start > 0 else 0
         self.send(f, ("append", self.epoch, start, prev, entries, len(self.log), ack))
         self.next[f] = start + len(entries)
@@ -205,7 +207,7 @@ class Replica(Node):
             self.send(src, ("ack", self.epoch, len(log), self.source))
             return
         if start > 0 and log[start - 1][0] != prev:
-            del log[start - 1:]
+            del log[start - 1 :]
             self._rebuild()
             self.send(src, ("ack", self.epoch, len(log), self.source))
             return
@@ -264,7 +266,11 @@ class Replica(Node):
     def on_request(self, client: str, p: tuple) -> None:
         _, op, f, key, value, meta = p
         if f == "read":
-            if meta.get("position") is not None and self.role == "follower" and len(self.log) < meta["position"]:
+            if (
+                meta.get("position") is not None
+                and self.role == "follower"
+                and len(self.log) < meta["position"]
+            ):
                 self.waiting_reads.append((meta["position"], client, op, key))
                 return
             if meta.get("leader_only") and self.role != "leader":
@@ -279,12 +285,21 @@ class Replica(Node):
         if not took:
             self.send(client, ("resp", op, "fail", None, {}))
             return
-        entry = (self.epoch, "write" if f == "cas" else f, key, value[1] if f == "cas" else value, self.sim.now, (client, op))
+        entry = (
+            self.epoch,
+            "write" if f == "cas" else f,
+            key,
+            value[1] if f == "cas" else value,
+            self.sim.now,
+            (client, op),
+        )
         self.log.append(entry)
         n = len(self.log)
         for fo in self.followers:
             if self.next[fo] == n - 1:
-                self.send(fo, ("append", self.epoch, n - 1, self.log[n - 2][0] if n > 1 else 0, (entry,), n, False))
+                self.send(
+                    fo, ("append", self.epoch, n - 1, self.log[n - 2][0] if n > 1 else 0, (entry,), n, False)
+                )
                 self.next[fo] = n
         if self.c.cfg.sync_acks == 0:
             self._ack_write(client, op)
@@ -308,7 +323,10 @@ class Replica(Node):
             "role": self.role,
             "epoch": self.epoch,
             "log_length": len(self.log),
-            "state": {("" if k is None else k): _plain(v) for k, v in sorted(self.store.items(), key=lambda kv: str(kv[0]))},
+            "state": {
+                ("" if k is None else k): _plain(v)
+                for k, v in sorted(self.store.items(), key=lambda kv: str(kv[0]))
+            },
         }
 
 
@@ -319,7 +337,7 @@ def _plain(v: Any) -> Any:
 class Orchestrator(Node):
     """Failure detector, promoter and discovery service (think Orchestrator or Patroni)."""
 
-    def __init__(self, cluster: "LeaderFollower"):
+    def __init__(self, cluster: LeaderFollower):
         super().__init__("orch")
         self.c = cluster
         self.leader = cluster.replica_ids[0]
@@ -336,7 +354,11 @@ class Orchestrator(Node):
         now = self.sim.now
         timeout = ms_to_ns(self.c.cfg.failover_ms)
         if now - self.last_seen.get(self.leader, 0) > timeout:
-            alive = [n for n in self.c.replica_ids if n != self.leader and now - self.last_seen.get(n, -timeout - 1) <= timeout]
+            alive = [
+                n
+                for n in self.c.replica_ids
+                if n != self.leader and now - self.last_seen.get(n, -timeout - 1) <= timeout
+            ]
             if alive:
                 best = max(alive, key=lambda n: (self.position.get(n, 0), -self.c.replica_ids.index(n)))
                 self.epoch += 1
@@ -415,7 +437,9 @@ class LeaderFollower(Protocol):
         kind = self.cfg.reads.kind
         if kind == "wait-for-position":
             return {"position": client.session.get("position")}
-        if kind in ("leader", "pin-after-write") and dst == (client.session.get("leader") or self.replica_ids[0]):
+        if kind in ("leader", "pin-after-write") and dst == (
+            client.session.get("leader") or self.replica_ids[0]
+        ):
             # Meant for the leader: a node that is no longer leader must refuse, not answer stale.
             return {"leader_only": True}
         return {}
@@ -526,28 +550,32 @@ def _lost_acknowledged_writes(cluster: Any) -> tuple[bool, str]:
     if lost:
         (client, _), value = lost[0]
         plural = "s" if len(lost) > 1 else ""
-        return False, (f"write {value} by client {client} was acknowledged, but the log of {truth.id}, the "
-                       f"leader at the end, does not hold it ({len(lost)} acknowledged write{plural} lost)")
+        return False, (
+            f"write {value} by client {client} was acknowledged, but the log of {truth.id}, the "
+            f"leader at the end, does not hold it ({len(lost)} acknowledged write{plural} lost)"
+        )
     return True, f"every acknowledged write is in the log of {truth.id}, the leader at the end"
 
 
-TOPOLOGY = register(Topology(
-    name="leader-follower",
-    help="one leader orders writes into a log that followers copy",
-    options=(
-        Option("--replication", "sync, async or semi-sync:K", "async"),
-        Option("--reads", "leader, replica, pin-after-write:MS, wait-for-position", "leader"),
-        Option("--failover", "none or auto", "none"),
-        Option("--heartbeat-ms", "heartbeat period", 10),
-        Option("--failover-ms", "leader silence before promotion", 100),
-        Option("--flush-ms", "disk flush period; 0 = every write durable", 0),
-        Option("--stale-clients", "clients that never re-discover the leader", 0),
-        Option("--fencing", "epochs checked, a revived leader is fenced", kind=FLAG),
-    ),
-    build_config=LeaderFollowerConfig.from_options,
-    build=LeaderFollower,
-    leader_based=True,
-    has_failover=lambda cfg: cfg.failover == "auto",
-    other_nodes=lambda cfg: ["orch"],
-    lost_acknowledged_writes=_lost_acknowledged_writes,
-))
+TOPOLOGY = register(
+    Topology(
+        name="leader-follower",
+        help="one leader orders writes into a log that followers copy",
+        options=(
+            Option("--replication", "sync, async or semi-sync:K", "async"),
+            Option("--reads", "leader, replica, pin-after-write:MS, wait-for-position", "leader"),
+            Option("--failover", "none or auto", "none"),
+            Option("--heartbeat-ms", "heartbeat period", 10),
+            Option("--failover-ms", "leader silence before promotion", 100),
+            Option("--flush-ms", "disk flush period; 0 = every write durable", 0),
+            Option("--stale-clients", "clients that never re-discover the leader", 0),
+            Option("--fencing", "epochs checked, a revived leader is fenced", kind=FLAG),
+        ),
+        build_config=LeaderFollowerConfig.from_options,
+        build=LeaderFollower,
+        leader_based=True,
+        has_failover=lambda cfg: cfg.failover == "auto",
+        other_nodes=lambda cfg: ["orch"],
+        lost_acknowledged_writes=_lost_acknowledged_writes,
+    )
+)

@@ -22,8 +22,9 @@ whose ``counterexample`` is plain data (schedule, history, explanation).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -36,7 +37,12 @@ from .schedules import SKEW_MS, WAIT_MS, Design, SimulatedCluster
 # crash: crash a replica, or restart one that is down; partition: cut one off, or heal.
 FAULT_KINDS = ("partition", "crash", "skew", "leader-timeout")
 LINEARIZABLE, RYW, DURABILITY, SINGLE_LEADER, CONVERGENCE = (
-    "linearizable", "read-your-writes", "durability", "single-leader", "convergence")
+    "linearizable",
+    "read-your-writes",
+    "durability",
+    "single-leader",
+    "convergence",
+)
 PROPERTIES = (LINEARIZABLE, RYW, DURABILITY, SINGLE_LEADER, CONVERGENCE)
 # Properties judged on final reads taken after the system settles.
 NEEDS_AUDIT = {DURABILITY, CONVERGENCE}
@@ -76,24 +82,44 @@ class Counterexample:
 
     def meta(self) -> dict:
         """The metadata line of the saved history: enough to judge it and to replay it."""
-        return {**HISTORY_META, "source": f"replicheck explore {self.design} --property {self.property}",
-                "explore": {"design": self.design, "property": self.property, "seed": self.seed,
-                            "schedule": self.schedule, "settled": self.settled, "audit": self.audit,
-                            "detected_by": self.detected_by}}
+        return {
+            **HISTORY_META,
+            "source": f"replicheck explore {self.design} --property {self.property}",
+            "explore": {
+                "design": self.design,
+                "property": self.property,
+                "seed": self.seed,
+                "schedule": self.schedule,
+                "settled": self.settled,
+                "audit": self.audit,
+                "detected_by": self.detected_by,
+            },
+        }
 
     def to_dict(self) -> dict:
-        return {"design": self.design, "property": self.property, "seed": self.seed, "steps": self.steps,
-                "schedule": self.schedule, "narration": self.narration, "events": self.events,
-                "explanation": self.explanation, "settled": self.settled, "audit": self.audit,
-                "detected_by": self.detected_by}
+        return {
+            "design": self.design,
+            "property": self.property,
+            "seed": self.seed,
+            "steps": self.steps,
+            "schedule": self.schedule,
+            "narration": self.narration,
+            "events": self.events,
+            "explanation": self.explanation,
+            "settled": self.settled,
+            "audit": self.audit,
+            "detected_by": self.detected_by,
+        }
 
 
 class PropertyViolated(AssertionError):
     """Raised inside a state machine run; Hypothesis shrinks the schedule that raised it."""
 
     def __init__(self, counterexample: Counterexample):
-        super().__init__(f"{counterexample.property} violated by {counterexample.design}: "
-                         f"{counterexample.explanation.splitlines()[0] if counterexample.explanation else ''}")
+        super().__init__(
+            f"{counterexample.property} violated by {counterexample.design}: "
+            f"{counterexample.explanation.splitlines()[0] if counterexample.explanation else ''}"
+        )
         self.counterexample = counterexample
 
 
@@ -118,7 +144,9 @@ def judge(cluster: SimulatedCluster, prop: str) -> Judgement:
         if not cluster.design.leader_based:
             return Judgement(prop, None, f"{cluster.design.topology} has no single leader to keep")
         bad = deposed_leader_acks(cluster.acks)
-        return Judgement(prop, bad is None, bad or "every acknowledged write came from the newest leader so far")
+        return Judgement(
+            prop, bad is None, bad or "every acknowledged write came from the newest leader so far"
+        )
     raise ValueError(f"unknown property {prop!r}; choose one of {', '.join(PROPERTIES)}")
 
 
@@ -159,8 +187,10 @@ def audit_reads_disagree(events: list[dict]) -> str | None:
     reads = [e for e in events if e.get("session") == "audit" and e["type"] == "ok" and e["f"] == "read"]
     for e in reads[1:]:
         if e["value"] != reads[0]["value"]:
-            return (f"after settling, replica {reads[0].get('node')} returns {reads[0]['value']!r} but "
-                    f"replica {e.get('node')} returns {e['value']!r}: the replicas never converge")
+            return (
+                f"after settling, replica {reads[0].get('node')} returns {reads[0]['value']!r} but "
+                f"replica {e.get('node')} returns {e['value']!r}: the replicas never converge"
+            )
     return None
 
 
@@ -180,9 +210,11 @@ def deposed_leader_acks(acks: list[dict]) -> str | None:
         if a.get("epoch") is None:
             continue
         if newest is not None and a["epoch"] < newest["epoch"]:
-            return (f"{a['node']} acknowledged write {a['value']} at epoch {a['epoch']} at {a['time'] / 1e6:g} ms, "
-                    f"after {newest['node']} had acknowledged write {newest['value']} at epoch {newest['epoch']} "
-                    f"at {newest['time'] / 1e6:g} ms: two leaders accepted writes (split brain)")
+            return (
+                f"{a['node']} acknowledged write {a['value']} at epoch {a['epoch']} at {a['time'] / 1e6:g} ms, "
+                f"after {newest['node']} had acknowledged write {newest['value']} at epoch {newest['epoch']} "
+                f"at {newest['time'] / 1e6:g} ms: two leaders accepted writes (split brain)"
+            )
         if newest is None or a["epoch"] > newest["epoch"]:
             newest = a
     return None
@@ -214,7 +246,9 @@ class ReplicationMachine(RuleBasedStateMachine):
     property: ClassVar[str] = LINEARIZABLE
     seed: ClassVar[int] = 0
     max_ops: ClassVar[int] = 6
-    faults: ClassVar[frozenset] = frozenset({"deliver", "drop", "wait", "partition", "crash", "skew", "leader-timeout"})
+    faults: ClassVar[frozenset] = frozenset(
+        {"deliver", "drop", "wait", "partition", "crash", "skew", "leader-timeout"}
+    )
     # Called with the machine when an example starts: how the CLI counts examples tried.
     on_example: ClassVar[Callable[[Any], None] | None] = None
     # Called with the teardown's Judgement: how a search counts undecided examples.
@@ -247,10 +281,20 @@ class ReplicationMachine(RuleBasedStateMachine):
     def _violated(self, explanation: str, detected_by: str) -> None:
         self._failed = True
         c = self.cluster
-        raise PropertyViolated(Counterexample(
-            design=c.design.text, property=self.property, seed=c.seed, schedule=list(c.schedule),
-            narration=list(c.narration), events=list(c.events), explanation=explanation,
-            settled=c.finished, audit=self.property in NEEDS_AUDIT, detected_by=detected_by))
+        raise PropertyViolated(
+            Counterexample(
+                design=c.design.text,
+                property=self.property,
+                seed=c.seed,
+                schedule=list(c.schedule),
+                narration=list(c.narration),
+                events=list(c.events),
+                explanation=explanation,
+                settled=c.finished,
+                audit=self.property in NEEDS_AUDIT,
+                detected_by=detected_by,
+            )
+        )
 
     def _client_op(self, f: str, client: int, node: int, wait: bool) -> None:
         idle = self.cluster.idle_clients()
@@ -328,7 +372,9 @@ class ReplicationMachine(RuleBasedStateMachine):
                 preferred = [n for n in c.replicas if not n.startswith("f")]
                 fallbacks = [n for n in c.replicas if n.startswith("f")]
                 cut = [preferred[k % len(preferred)]] + (fallbacks if (k // len(preferred)) % 2 else [])
-                c.apply({"do": "partition", "groups": [cut, [n for n in c.protocol.node_ids if n not in cut]]})
+                c.apply(
+                    {"do": "partition", "groups": [cut, [n for n in c.protocol.node_ids if n not in cut]]}
+                )
         elif kind == "crash" and self._has("crash"):
             down = c.down()
             if down:
@@ -337,8 +383,13 @@ class ReplicationMachine(RuleBasedStateMachine):
                 c.apply({"do": "crash", "node": c.replicas[k % len(c.replicas)]})
         elif kind == "skew" and self._has("skew") and c.design.uses_clocks:
             c.apply({"do": "skew", "node": c.replicas[k % len(c.replicas)], "ms": ms})
-        elif (kind == "leader-timeout" and self._has("leader-timeout") and c.design.has_failover
-              and c.leader() not in c.down() and not c.sim._group):
+        elif (
+            kind == "leader-timeout"
+            and self._has("leader-timeout")
+            and c.design.has_failover
+            and c.leader() not in c.down()
+            and not c.sim._group
+        ):
             c.apply({"do": "leader-timeout", "how": "crash" if k % 2 else "isolate"})
 
     # -- invariants, checked after every step
@@ -369,8 +420,15 @@ class ReplicationMachine(RuleBasedStateMachine):
         self.judgement = j
 
 
-def machine_for(design: str, prop: str, *, seed: int = 0, max_ops: int = 6,
-                faults: frozenset | None = None, name: str | None = None) -> type[ReplicationMachine]:
+def machine_for(
+    design: str,
+    prop: str,
+    *,
+    seed: int = 0,
+    max_ops: int = 6,
+    faults: frozenset | None = None,
+    name: str | None = None,
+) -> type[ReplicationMachine]:
     """A :class:`ReplicationMachine` subclass for ``design`` and ``prop``; ``.TestCase`` runs it."""
     if prop not in PROPERTIES:
         raise ValueError(f"unknown property {prop!r}; choose one of {', '.join(PROPERTIES)}")

@@ -39,7 +39,7 @@ GRAPHS = ("all-to-all", "ring", "star")
 CONFLICTS = ("lww", "version-vectors", "merge")
 
 
-def workload_problem(cfg: "MultiLeaderConfig", workload: str) -> str | None:
+def workload_problem(cfg: MultiLeaderConfig, workload: str) -> str | None:
     """Why ``workload`` cannot be expressed with ``cfg`` (one line), or None.
 
     Under ``version-vectors`` and ``merge`` a read can return several siblings, which a
@@ -47,12 +47,16 @@ def workload_problem(cfg: "MultiLeaderConfig", workload: str) -> str | None:
     say "these two versions at once", so those workloads need ``lww``.
     """
     if workload == "cas-register":
-        return ("--workload cas-register is not supported on multi-leader: each leader would decide a "
-                "compare-and-set alone, so two could both succeed; use leader-follower, "
-                "or --workload register, kv or list-append")
+        return (
+            "--workload cas-register is not supported on multi-leader: each leader would decide a "
+            "compare-and-set alone, so two could both succeed; use leader-follower, "
+            "or --workload register, kv or list-append"
+        )
     if workload in ("kv", "list-append") and cfg.conflict != "lww":
-        return (f"--workload {workload} with --conflict {cfg.conflict}: a read may return several "
-                f"siblings, which a {workload} value cannot hold; use --conflict lww, or --workload register")
+        return (
+            f"--workload {workload} with --conflict {cfg.conflict}: a read may return several "
+            f"siblings, which a {workload} value cannot hold; use --conflict lww, or --workload register"
+        )
     return None
 
 
@@ -63,7 +67,7 @@ class MultiLeaderConfig:
     conflict: str = "lww"
 
     @classmethod
-    def from_options(cls, opts: OptionValues) -> "MultiLeaderConfig":
+    def from_options(cls, opts: OptionValues) -> MultiLeaderConfig:
         n = num("nodes", opts["nodes"], int, 2)
         g = str(opts["graph"])
         if g not in GRAPHS:
@@ -103,7 +107,7 @@ def _merge_vv(vvs: list[tuple]) -> dict:
 
 
 class Leader(Node):
-    def __init__(self, id: str, cluster: "MultiLeader"):
+    def __init__(self, id: str, cluster: MultiLeader):
         super().__init__(id)
         self.c = cluster
         self.store: dict = {}  # lww: key -> (ts, value); otherwise key -> [(vv, value)]
@@ -171,7 +175,10 @@ class Leader(Node):
         return values[0]
 
     def describe(self) -> dict:
-        return {"up": self.up, "state": {("" if k is None else k): self.read(k) for k in sorted(self.store, key=str)}}
+        return {
+            "up": self.up,
+            "state": {("" if k is None else k): self.read(k) for k in sorted(self.store, key=str)},
+        }
 
 
 class MultiLeader(Protocol):
@@ -244,14 +251,18 @@ def _lost_acknowledged_writes(cluster: Any) -> tuple[bool, str]:
         # (a lost message, no anti-entropy) is a convergence failure, not a conflict
         # resolution that threw an acknowledged update away.
         received = {uid[1:] for uid in r.seen}
-        events = [e for e in cluster.events if e.get("f") != "write"
-                  or cluster.writes.get(e.get("value")) in received]
+        events = [
+            e
+            for e in cluster.events
+            if e.get("f") != "write" or cluster.writes.get(e.get("value")) in received
+        ]
         n = lost_updates(events, state)
         if n:
             return False, (
                 f"{n} acknowledged write{'s' if n > 1 else ''} invoked after the write {r.id} finally holds "
                 f"({state.get('', state)!r}) was acknowledged, yet {r.id} does not hold "
-                f"{'them' if n > 1 else 'it'}: conflict resolution threw an acknowledged update away")
+                f"{'them' if n > 1 else 'it'}: conflict resolution threw an acknowledged update away"
+            )
     return True, "no acknowledged update was thrown away by conflict resolution"
 
 
@@ -261,17 +272,19 @@ def _not_applicable(cfg: MultiLeaderConfig, prop: str) -> str | None:
     return None
 
 
-TOPOLOGY = register(Topology(
-    name="multi-leader",
-    help="every node leads and replicates to its neighbours; conflicts resolved by --conflict",
-    options=(
-        Option("--graph", "all-to-all, ring or star", "all-to-all"),
-        Option("--conflict", "lww, version-vectors or merge", "lww"),
-    ),
-    build_config=MultiLeaderConfig.from_options,
-    build=MultiLeader,
-    uses_clocks=lambda cfg: cfg.conflict == "lww",
-    workload_problem=workload_problem,
-    not_applicable=_not_applicable,
-    lost_acknowledged_writes=_lost_acknowledged_writes,
-))
+TOPOLOGY = register(
+    Topology(
+        name="multi-leader",
+        help="every node leads and replicates to its neighbours; conflicts resolved by --conflict",
+        options=(
+            Option("--graph", "all-to-all, ring or star", "all-to-all"),
+            Option("--conflict", "lww, version-vectors or merge", "lww"),
+        ),
+        build_config=MultiLeaderConfig.from_options,
+        build=MultiLeader,
+        uses_clocks=lambda cfg: cfg.conflict == "lww",
+        workload_problem=workload_problem,
+        not_applicable=_not_applicable,
+        lost_acknowledged_writes=_lost_acknowledged_writes,
+    )
+)

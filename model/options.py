@@ -10,8 +10,9 @@ declared once. Values stay strings until a builder checks them with :func:`num` 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -54,14 +55,19 @@ COMMON_OPTIONS: tuple[Option, ...] = (
     Option("--nodes", "replicas (leaders, for multi-leader)", 3),
     Option("--ops", "client operations in all", 200),
     Option("--clients", "concurrent client sessions", 4),
-    Option("--workload", "register, cas-register (where the topology orders it), kv or list-append",
-           "register"),
+    Option(
+        "--workload", "register, cas-register (where the topology orders it), kv or list-append", "register"
+    ),
     Option("--read-ratio", "fraction of operations that read", 0.5),
     Option("--keys", "keys for kv and list-append", 3),
     Option("--timeout-ms", "client timeout", 50),
     Option("--think-ms", "mean pause between a client's operations", 1),
-    Option("--latency", "link latency: constant:MS, uniform:LO,HI, exponential:MEAN, pareto:XM,ALPHA, "
-                        "pareto-exp:MEAN,P,SCALE,ALPHA, or a mixture P*dist+P*dist", "exponential:1"),
+    Option(
+        "--latency",
+        "link latency: constant:MS, uniform:LO,HI, exponential:MEAN, pareto:XM,ALPHA, "
+        "pareto-exp:MEAN,P,SCALE,ALPHA, or a mixture P*dist+P*dist",
+        "exponential:1",
+    ),
     Option("--loss", "message loss probability", 0),
     Option("--duplicate", "message duplication probability", 0),
     Option("--reorder", "probability a message is held back (reordering)", 0),

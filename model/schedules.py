@@ -61,7 +61,7 @@ class Design:
     config: RunConfig = field(compare=False, repr=False)
 
     @classmethod
-    def parse(cls, text: str) -> "Design":
+    def parse(cls, text: str) -> Design:
         words = shlex.split(text)
         cfg = parse_config(text)  # ConfigError says what to write instead
         if "--clients" not in words and not any(w.startswith("--clients=") for w in words):
@@ -138,7 +138,7 @@ class _AsClientsSeeIt:
     acknowledged each write: what the single-leader property is about.
     """
 
-    def __init__(self, protocol: Any, cluster: "SimulatedCluster") -> None:
+    def __init__(self, protocol: Any, cluster: SimulatedCluster) -> None:
         self._protocol = protocol
         self._cluster = cluster
         self.route_to: str | None = None
@@ -155,10 +155,15 @@ class _AsClientsSeeIt:
 
     def on_reply(self, client: Any, f: str, status: str, meta: dict) -> None:
         if status == "ok" and f != "read" and client.current is not None:
-            self._cluster.acks.append({
-                "time": self._cluster.sim.now, "client": client.id, "node": client.current[4],
-                "epoch": meta.get("epoch"), "value": client.current[3],
-            })
+            self._cluster.acks.append(
+                {
+                    "time": self._cluster.sim.now,
+                    "client": client.id,
+                    "node": client.current[4],
+                    "epoch": meta.get("epoch"),
+                    "value": client.current[3],
+                }
+            )
         self._protocol.on_reply(client, f, status, meta)
 
 
@@ -192,8 +197,15 @@ class SimulatedCluster:
         self.finished = False
 
     def _add_client(self, cid: str, index: int) -> Client:
-        c = Client(cid, self.view, _OneOpWorkload(self.sim.rng), self.history, [0],
-                   timeout_ms=self.design.config.timeout_ms, think_ms=0)
+        c = Client(
+            cid,
+            self.view,
+            _OneOpWorkload(self.sim.rng),
+            self.history,
+            [0],
+            timeout_ms=self.design.config.timeout_ms,
+            think_ms=0,
+        )
         self.sim.add(c)
         self.protocol.init_client(c, index)
         return c
@@ -233,7 +245,7 @@ class SimulatedCluster:
         self._note_faults()
 
     def _note_faults(self) -> None:
-        record_faults(self.history, self.sim.faults[self._faults_seen:])
+        record_faults(self.history, self.sim.faults[self._faults_seen :])
         self._faults_seen = len(self.sim.faults)
 
     def _invoke(self, cid: str, f: str, node: str | None, *, plain: bool = False) -> Any:
@@ -455,7 +467,9 @@ WAIT_MS = (1, 5, 25, 60)
 SKEW_MS = (-100, -20, 20, 100)
 
 
-def run_schedule(design: Design | str, schedule: list[dict], *, seed: int = 0, audit: bool = False) -> SimulatedCluster:
+def run_schedule(
+    design: Design | str, schedule: list[dict], *, seed: int = 0, audit: bool = False
+) -> SimulatedCluster:
     """Apply ``schedule`` to a fresh cluster, then settle: the same inputs, the same history."""
     c = SimulatedCluster(design, seed)
     for step in schedule:
@@ -484,21 +498,37 @@ def steps(design: Design | str) -> st.SearchStrategy[dict]:
         st.just({"do": "deliver-client-traffic"}),
         st.builds(lambda ms: {"do": "wait", "ms": ms}, st.sampled_from(WAIT_MS)),
         st.builds(lambda ms: {"do": "run", "ms": ms}, st.sampled_from(WAIT_MS)),
-        st.builds(lambda n: {"do": "partition", "groups": [[n], [r for r in replicas if r != n] + _others(d)]}, nodes),
+        st.builds(
+            lambda n: {"do": "partition", "groups": [[n], [r for r in replicas if r != n] + _others(d)]},
+            nodes,
+        ),
         # a side of several nodes: what lets a sloppy write land on fallbacks only
-        st.builds(lambda side: {"do": "partition", "groups": [sorted(side), [r for r in replicas if r not in side] + _others(d)]},
-                  st.sets(nodes, min_size=2, max_size=max(2, len(replicas) - 1))),
+        st.builds(
+            lambda side: {
+                "do": "partition",
+                "groups": [sorted(side), [r for r in replicas if r not in side] + _others(d)],
+            },
+            st.sets(nodes, min_size=2, max_size=max(2, len(replicas) - 1)),
+        ),
         st.just({"do": "heal"}),
         st.builds(lambda n: {"do": "crash", "node": n}, nodes),
         st.builds(lambda n: {"do": "restart", "node": n}, nodes),
     ]
     if d.client_picks_node:
-        choices[0] = st.builds(lambda c, n: {"do": "write", "client": c, "node": n}, st.sampled_from(clients), nodes)
-        choices[1] = st.builds(lambda c, n: {"do": "read", "client": c, "node": n}, st.sampled_from(clients), nodes)
+        choices[0] = st.builds(
+            lambda c, n: {"do": "write", "client": c, "node": n}, st.sampled_from(clients), nodes
+        )
+        choices[1] = st.builds(
+            lambda c, n: {"do": "read", "client": c, "node": n}, st.sampled_from(clients), nodes
+        )
     if d.uses_clocks:
-        choices.append(st.builds(lambda n, ms: {"do": "skew", "node": n, "ms": ms}, nodes, st.sampled_from(SKEW_MS)))
+        choices.append(
+            st.builds(lambda n, ms: {"do": "skew", "node": n, "ms": ms}, nodes, st.sampled_from(SKEW_MS))
+        )
     if d.has_failover:
-        choices.append(st.builds(lambda h: {"do": "leader-timeout", "how": h}, st.sampled_from(["crash", "isolate"])))
+        choices.append(
+            st.builds(lambda h: {"do": "leader-timeout", "how": h}, st.sampled_from(["crash", "isolate"]))
+        )
     return st.one_of(choices)
 
 
@@ -511,7 +541,9 @@ def schedules(design: Design | str, *, max_steps: int = 20) -> st.SearchStrategy
     return st.lists(steps(design), max_size=max_steps)
 
 
-def histories(design: Design | str, *, max_steps: int = 20, seed: int = 0, audit: bool = False) -> st.SearchStrategy[SimulatedCluster]:
+def histories(
+    design: Design | str, *, max_steps: int = 20, seed: int = 0, audit: bool = False
+) -> st.SearchStrategy[SimulatedCluster]:
     """A finished cluster run (``.events`` is the history) from a drawn schedule.
 
     Steps that do not apply where they fall (a client still busy, a message no longer in

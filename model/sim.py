@@ -34,11 +34,19 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from replicheck.quorum.latency import (  # noqa: F401  (re-exported: the model's latency vocabulary)
-    LATENCY_SYNTAX, Constant, Exponential, Latency, Mixture, Pareto, ParetoExponential, Uniform,
+    LATENCY_SYNTAX,
+    Constant,
+    Exponential,
+    Latency,
+    Mixture,
+    Pareto,
+    ParetoExponential,
+    Uniform,
     parse_latency,
 )
 
@@ -177,7 +185,8 @@ class Simulator:
     def timer(self, node: Node, delay_ns: int, fn: Callable, args: tuple = ()) -> None:
         self._seq += 1
         heapq.heappush(
-            self._queue, (self.now + max(0, delay_ns), self._seq, self._fire_timer, (node, node.incarnation, fn, args))
+            self._queue,
+            (self.now + max(0, delay_ns), self._seq, self._fire_timer, (node, node.incarnation, fn, args)),
         )
 
     def at(self, t_ns: int, fn: Callable, *args: Any) -> None:

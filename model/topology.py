@@ -13,26 +13,20 @@ asks about instead of testing the topology's name. Adding a topology is one modu
                       build_config=SingleConfig.from_options, build=SingleNode))
 
 ``simulate``, ``explore``, the configuration parser and the CLI's flags all read the
-registry. The built-in topologies are imported on first use, so importing this module
-imports no protocol (and no protocol module imports the configuration machinery).
+registry. The built-in topologies are imported by the package (``model/__init__.py``),
+so they are registered, in the order users see them listed, before any other code can
+reach this module; the registry itself imports no protocol.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .options import COMMON_OPTIONS, Option, OptionValues
 
-__all__ = ["Topology", "register", "get", "names", "topologies", "all_options", "BUILTIN_MODULES"]
-
-# In the order users see them listed.
-BUILTIN_MODULES = (
-    "replicheck.model.leader_follower",
-    "replicheck.model.multi_leader",
-    "replicheck.model.leaderless",
-)
+__all__ = ["Topology", "register", "get", "names", "topologies", "all_options"]
 
 
 def _never(cfg: Any) -> bool:
@@ -103,8 +97,7 @@ class Topology:
         return OptionValues(opts, self.option_table())
 
 
-_REGISTRY: dict[str, Topology] = {}
-_loaded = False
+_REGISTRY: dict[str, Topology] = {}  # in registration order: the built-ins first
 
 
 def register(topology: Topology) -> Topology:
@@ -114,11 +107,11 @@ def register(topology: Topology) -> Topology:
     agree on its spelling and kind: one flag cannot be a value for one and a switch for
     another.
     """
-    _load_builtins()  # so a clash with a built-in is caught whatever was imported first
     clash = {o.dest for o in COMMON_OPTIONS} & {o.dest for o in topology.options}
     if clash:
-        raise ValueError(f"topology {topology.name!r} redeclares common option(s): "
-                         f"{', '.join(sorted(clash))}")
+        raise ValueError(
+            f"topology {topology.name!r} redeclares common option(s): {', '.join(sorted(clash))}"
+        )
     for other in _REGISTRY.values():
         if other.name == topology.name:
             continue
@@ -126,30 +119,16 @@ def register(topology: Topology) -> Topology:
         for o in topology.options:
             t = theirs.get(o.dest)
             if t is not None and (t.flag, t.kind) != (o.flag, o.kind):
-                raise ValueError(f"topology {topology.name!r} declares {o.flag} ({o.kind}), but {other.name} "
-                                 f"declares it as {t.flag} ({t.kind})")
+                raise ValueError(
+                    f"topology {topology.name!r} declares {o.flag} ({o.kind}), but {other.name} "
+                    f"declares it as {t.flag} ({t.kind})"
+                )
     _REGISTRY[topology.name] = topology
     return topology
 
 
-def _load_builtins() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
-
-
-def _rank(topology: Topology) -> int:
-    # Built-ins first, in their listed order, whichever module happened to be imported
-    # first; then the rest in registration order (sorted() is stable).
-    module = getattr(topology.build, "__module__", "")
-    return BUILTIN_MODULES.index(module) if module in BUILTIN_MODULES else len(BUILTIN_MODULES)
-
-
 def topologies() -> Iterator[Topology]:
-    _load_builtins()
-    return iter(sorted(_REGISTRY.values(), key=_rank))
+    return iter(list(_REGISTRY.values()))
 
 
 def names() -> list[str]:
@@ -157,7 +136,6 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Topology | None:
-    _load_builtins()
     return _REGISTRY.get(name)
 
 

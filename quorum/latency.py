@@ -23,8 +23,17 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
-    "LATENCY_SYNTAX", "LATENCY_PRESETS", "Latency", "LatencyError", "Constant", "Uniform", "Exponential",
-    "Pareto", "ParetoExponential", "Mixture", "parse_latency",
+    "LATENCY_SYNTAX",
+    "LATENCY_PRESETS",
+    "Latency",
+    "LatencyError",
+    "Constant",
+    "Uniform",
+    "Exponential",
+    "Pareto",
+    "ParetoExponential",
+    "Mixture",
+    "parse_latency",
 ]
 
 LATENCY_SYNTAX = (
@@ -162,8 +171,9 @@ def parse_latency(text: str) -> Latency:
         try:
             weight = float(weight_text) if star else 1.0
         except ValueError:
-            raise LatencyError(f"latency {text!r}: {part.strip()!r} is not P*dist; "
-                               f"write {LATENCY_SYNTAX}") from None
+            raise LatencyError(
+                f"latency {text!r}: {part.strip()!r} is not P*dist; write {LATENCY_SYNTAX}"
+            ) from None
         if not weight > 0 or math.isinf(weight):
             raise LatencyError(f"latency {text!r}: mixture weights must be positive")
         components.append((weight, _one(text, dist.strip())))

@@ -12,17 +12,25 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import combinations
-from typing import Sequence
 
 from .latency import LATENCY_PRESETS, Latency, LatencyError, Mixture
 from .latency import parse_latency as _parse
 from .systems import QuorumSpecError, _require, threshold
 
-__all__ = ["StalenessReport", "staleness", "Latency", "WarsDelay", "parse_latency", "LATENCY_PRESETS",
-           "WarsReport", "wars"]
+__all__ = [
+    "StalenessReport",
+    "staleness",
+    "Latency",
+    "WarsDelay",
+    "parse_latency",
+    "LATENCY_PRESETS",
+    "WarsReport",
+    "wars",
+]
 
 
 @dataclass(frozen=True)
@@ -79,8 +87,9 @@ def staleness(n: int, w: int, r: int, k: int = 1, trials: int = 100_000, seed: i
             stale += 1
     estimate = stale / trials
     half = _ci95(estimate, trials)
-    return StalenessReport(n, w, r, k, str(p), float(p), float(p ** k), exhaustive,
-                           estimate, half, trials, seed)
+    return StalenessReport(
+        n, w, r, k, str(p), float(p), float(p**k), exhaustive, estimate, half, trials, seed
+    )
 
 
 @dataclass(frozen=True)
@@ -124,12 +133,24 @@ class WarsReport:
     seed: int
 
     def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
-                for k, v in self.__dict__.items()}
+        return {
+            k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+            for k, v in self.__dict__.items()
+        }
 
 
-def wars(n: int, w: int, r: int, times: Sequence[float], w_lat: Latency, a_lat: Latency,
-         r_lat: Latency, s_lat: Latency, trials: int = 100_000, seed: int = 0) -> WarsReport:
+def wars(
+    n: int,
+    w: int,
+    r: int,
+    times: Sequence[float],
+    w_lat: Latency,
+    a_lat: Latency,
+    r_lat: Latency,
+    s_lat: Latency,
+    trials: int = 100_000,
+    seed: int = 0,
+) -> WarsReport:
     """Seeded Monte Carlo of the WARS model (Bailis et al.).
 
     Per replica i: the write reaches it after W_i and its ack returns after A_i; the

@@ -9,25 +9,48 @@ from replicheck.model.config import ConfigError, parse_config, run
 from replicheck.model.sim import parse_latency as model_parse
 from replicheck.quorum import staleness as pbs
 from replicheck.quorum.latency import (
-    LATENCY_PRESETS, Constant, Exponential, LatencyError, Mixture, Pareto, ParetoExponential, Uniform,
+    LATENCY_PRESETS,
+    Constant,
+    Exponential,
+    LatencyError,
+    Mixture,
+    Pareto,
+    ParetoExponential,
+    Uniform,
     parse_latency,
 )
 
 
 def test_the_model_and_pbs_read_the_same_grammar():
     assert model_parse is parse_latency
-    for text in ("exp:5", "exponential:5", "const:2", "3", "uniform:1,2", "pareto:0.5:2",
-                 "pareto-exp:1,0.01,20,1.5", "0.7*exp:1+0.3*pareto:0.5,2"):
+    for text in (
+        "exp:5",
+        "exponential:5",
+        "const:2",
+        "3",
+        "uniform:1,2",
+        "pareto:0.5:2",
+        "pareto-exp:1,0.01,20,1.5",
+        "0.7*exp:1+0.3*pareto:0.5,2",
+    ):
         assert pbs.parse_latency(text).dist in (parse_latency(text), Mixture(((1.0, parse_latency(text)),)))
 
 
-@pytest.mark.parametrize("text,want", [
-    ("exp:5", Exponential(5.0)), ("exponential:5", Exponential(5.0)), ("const:2", Constant(2.0)),
-    ("constant:2", Constant(2.0)), ("2", Constant(2.0)), ("uniform:1,2", Uniform(1.0, 2.0)),
-    ("uniform:1:2", Uniform(1.0, 2.0)), ("pareto:0.235:10", Pareto(0.235, 10.0)),
-    ("pareto:0.235,10", Pareto(0.235, 10.0)),
-    ("pareto-exp:1,0.1,5,1.5", ParetoExponential(1.0, 0.1, 5.0, 1.5)),
-])
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("exp:5", Exponential(5.0)),
+        ("exponential:5", Exponential(5.0)),
+        ("const:2", Constant(2.0)),
+        ("constant:2", Constant(2.0)),
+        ("2", Constant(2.0)),
+        ("uniform:1,2", Uniform(1.0, 2.0)),
+        ("uniform:1:2", Uniform(1.0, 2.0)),
+        ("pareto:0.235:10", Pareto(0.235, 10.0)),
+        ("pareto:0.235,10", Pareto(0.235, 10.0)),
+        ("pareto-exp:1,0.1,5,1.5", ParetoExponential(1.0, 0.1, 5.0, 1.5)),
+    ],
+)
 def test_both_spellings_parse_to_one_distribution(text, want):
     assert parse_latency(text) == want
 
@@ -69,8 +92,9 @@ def test_the_simulator_runs_a_pbs_style_mixture():
     assert len([e for e in result.events if e["type"] == "invoke"]) == 40
 
 
-@pytest.mark.parametrize("text", ["gauss:1", "exp:-1", "0.5*exp:1+0.4*exp:2", "uniform:2,1", "exp:x",
-                                  "pareto:0,1"])
+@pytest.mark.parametrize(
+    "text", ["gauss:1", "exp:-1", "0.5*exp:1+0.4*exp:2", "uniform:2,1", "exp:x", "pareto:0,1"]
+)
 def test_bad_latency_is_one_line_in_both_places(text):
     with pytest.raises(LatencyError) as info:
         parse_latency(text)

@@ -40,8 +40,25 @@ def test_toy_options_are_validated_by_its_own_builder():
 def test_simulate_then_check_through_the_cli(tmp_path):
     runner = CliRunner()
     out = tmp_path / "h.jsonl"
-    sim = runner.invoke(cli, ["simulate", "single-node", "--service-ms", "1", "--ops", "80", "--seed", "2",
-                              "--crash", "n1@20", "--restart", "n1@40", "--out", str(out)])
+    sim = runner.invoke(
+        cli,
+        [
+            "simulate",
+            "single-node",
+            "--service-ms",
+            "1",
+            "--ops",
+            "80",
+            "--seed",
+            "2",
+            "--crash",
+            "n1@20",
+            "--restart",
+            "n1@40",
+            "--out",
+            str(out),
+        ],
+    )
     assert sim.exit_code == 0, sim.output
     printed = "replicheck simulate single-node --ops 80 --service-ms 1 --crash n1@20 --restart n1@40 --seed 2"
     assert printed in sim.output
@@ -80,23 +97,42 @@ def test_an_option_of_another_topology_is_refused_not_ignored():
 
 
 def test_explore_searches_the_toy_and_finds_it_linearizable():
-    result = explore("single-node --service-ms 1", "linearizable", max_examples=15, steps=12,
-                     derandomize=True)
+    result = explore(
+        "single-node --service-ms 1", "linearizable", max_examples=15, steps=12, derandomize=True
+    )
     assert result.outcome == "held", result.to_dict()
     assert explore("single-node", "single-leader", max_examples=1).outcome == "not applicable"
 
 
 def test_explore_cli_runs_the_toy(tmp_path):
-    r = CliRunner().invoke(cli, ["explore", "single-node", "--property", "durability", "--max-examples", "10",
-                                 "--steps", "10", "--json", "-q"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "explore",
+            "single-node",
+            "--property",
+            "durability",
+            "--max-examples",
+            "10",
+            "--steps",
+            "10",
+            "--json",
+            "-q",
+        ],
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert data["design"] == "single-node" and data["outcome"] == "held"
 
 
 def test_a_topology_may_not_redeclare_a_common_option():
-    clash = registry.Topology(name="bad", help="", options=(COMMON_OPTIONS[1],),
-                              build_config=lambda opts: None, build=lambda sim, cfg: None)
+    clash = registry.Topology(
+        name="bad",
+        help="",
+        options=(COMMON_OPTIONS[1],),
+        build_config=lambda opts: None,
+        build=lambda sim, cfg: None,
+    )
     with pytest.raises(ValueError, match="redeclares common option"):
         registry.register(clash)
     assert "bad" not in registry.names()
@@ -105,8 +141,13 @@ def test_a_topology_may_not_redeclare_a_common_option():
 def test_a_shared_option_must_agree_on_its_kind():
     from replicheck.model.options import Option
 
-    clash = registry.Topology(name="bad", help="", options=(Option("--fencing", "a value here"),),
-                              build_config=lambda opts: None, build=lambda sim, cfg: None)
+    clash = registry.Topology(
+        name="bad",
+        help="",
+        options=(Option("--fencing", "a value here"),),
+        build_config=lambda opts: None,
+        build=lambda sim, cfg: None,
+    )
     with pytest.raises(ValueError, match="declares it as --fencing"):
         registry.register(clash)
     assert "bad" not in registry.names()
@@ -116,7 +157,9 @@ def test_importing_a_protocol_module_first_keeps_the_listed_order():
     import subprocess
     import sys
 
-    code = ("import replicheck.model.leaderless; from replicheck.model.topology import names; "
-            "print(','.join(names()))")
+    code = (
+        "import replicheck.model.leaderless; from replicheck.model.topology import names; "
+        "print(','.join(names()))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "leader-follower,multi-leader,leaderless"

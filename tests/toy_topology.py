@@ -21,7 +21,7 @@ class SingleNodeConfig:
     service_ms: float = 0.0
 
     @classmethod
-    def from_options(cls, opts: OptionValues) -> "SingleNodeConfig":
+    def from_options(cls, opts: OptionValues) -> SingleNodeConfig:
         if "nodes" in opts.given and str(opts["nodes"]) != "1":
             raise ConfigError(f"--nodes {opts['nodes']!r}: single-node has exactly one node")
         return cls(num("service-ms", opts["service-ms"]))
@@ -68,11 +68,13 @@ class SingleNode(Protocol):
         return {"acked_writes": len(log.acked_uids)}
 
 
-TOPOLOGY = register(Topology(
-    name="single-node",
-    help="one node holds the register; nothing is replicated",
-    options=(Option("--service-ms", "time the node takes to answer", 0),),
-    build_config=SingleNodeConfig.from_options,
-    build=SingleNode,
-    replica_ids=lambda cfg: ["n1"],
-))
+TOPOLOGY = register(
+    Topology(
+        name="single-node",
+        help="one node holds the register; nothing is replicated",
+        options=(Option("--service-ms", "time the node takes to answer", 0),),
+        build_config=SingleNodeConfig.from_options,
+        build=SingleNode,
+        replica_ids=lambda cfg: ["n1"],
+    )
+)
