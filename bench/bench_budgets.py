@@ -24,7 +24,7 @@ import textwrap
 import time
 from pathlib import Path
 
-SPECS = '''
+SPECS = """
 class Blob:
     name = "blob"
 
@@ -45,7 +45,7 @@ class Slow(Blob):
         while time.perf_counter() < end:
             pass
         return super().step(state, op)
-'''
+"""
 
 WRAPPER = textwrap.dedent("""
     import json, resource, subprocess, sys, time
@@ -73,11 +73,18 @@ def write_histories(d: Path) -> None:
 
 
 def run(d: Path, args: list[str]) -> tuple[int, float, float]:
-    cmd = [sys.executable, "-c", "import sys; from replicheck.cli.main import main; sys.exit(main())",
-           "check", "--quiet", *args]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from replicheck.cli.main import main; sys.exit(main())",
+        "check",
+        "--quiet",
+        *args,
+    ]
     env = {**os.environ, "PYTHONPATH": str(d)}
-    out = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True, cwd=d,
-                         env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True, cwd=d, env=env, check=True
+    )
     code, peak, elapsed = json.loads(out.stdout)
     return code, peak / 1e6, elapsed
 
@@ -101,14 +108,20 @@ def main() -> None:
         ]:
             res = [run(d, args) for _ in range(runs)]
             peak = statistics.median(r[1] for r in res)
-            print(f"{name:7} --memory {budget:5}: exit {res[0][0]}, peak RSS {peak:6.0f} MB "
-                  f"({peak / budget:.0%} of budget), {statistics.median(r[2] for r in res):.2f} s")
+            print(
+                f"{name:7} --memory {budget:5}: exit {res[0][0]}, peak RSS {peak:6.0f} MB "
+                f"({peak / budget:.0%} of budget), {statistics.median(r[2] for r in res):.2f} s"
+            )
         for timeout in (1, 2, 5):
-            res = [run(d, ["blob.jsonl", "--spec", "budgetspecs:Slow", "--timeout", str(timeout)])
-                   for _ in range(runs)]
+            res = [
+                run(d, ["blob.jsonl", "--spec", "budgetspecs:Slow", "--timeout", str(timeout)])
+                for _ in range(runs)
+            ]
             elapsed = statistics.median(r[2] for r in res)
-            print(f"slow    --timeout {timeout}: exit {res[0][0]}, {elapsed:.2f} s whole process "
-                  f"(over by {elapsed - timeout:.2f} s, startup included)")
+            print(
+                f"slow    --timeout {timeout}: exit {res[0][0]}, {elapsed:.2f} s whole process "
+                f"(over by {elapsed - timeout:.2f} s, startup included)"
+            )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ import sys
 import threading
 import time
 from bisect import bisect_right
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterator
+from typing import Any
 
 from .basespec import validate_ops
 from .formats import jsonable
@@ -88,7 +89,7 @@ class Budget:
     max_memory_mb: float | None = 2048.0
     started: float | None = None
 
-    def start(self, progress: Callable[[int, int], None] | None = None) -> "_Clock":
+    def start(self, progress: Callable[[int, int], None] | None = None) -> _Clock:
         origin = time.monotonic() if self.started is None else self.started
         deadline = None if self.timeout is None else origin + self.timeout
         limit = None if self.max_memory_mb is None else int(self.max_memory_mb * 1e6)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from replicheck.checker import History, check, write_jsonl
 from replicheck.checker.consistency import SEARCH_TIMEOUT, check_consistency
 from replicheck.cli.main import cli
@@ -21,7 +22,7 @@ from replicheck.cli.main import cli
 # of -1 fits no state, so the search tries every order of every subset of the appends
 # (each a new, distinct state) before it could say "invalid". It is the test's own, so
 # smarter pruning of the built-in specs cannot make it easy.
-BLOB_SPEC = '''
+BLOB_SPEC = """
 class Blob:
     name = "blob"
 
@@ -48,15 +49,17 @@ class Slow(Blob):
         while time.perf_counter() < end:
             pass
         return super().step(state, op)
-'''
+"""
 
 
 def blob_events(appends: int, key: str = "k", filler_keys: int = 0) -> list[dict]:
     events = []
     for k in range(filler_keys):  # trivially valid keys, so that there are tasks to share
         for _ in range(10):
-            events += [{"process": f"f{k}", "type": "invoke", "f": "read", "key": f"f{k}", "value": None},
-                       {"process": f"f{k}", "type": "ok", "f": "read", "key": f"f{k}", "value": 0}]
+            events += [
+                {"process": f"f{k}", "type": "invoke", "f": "read", "key": f"f{k}", "value": None},
+                {"process": f"f{k}", "type": "ok", "f": "read", "key": f"f{k}", "value": 0},
+            ]
     for p in range(appends):
         events.append({"process": f"{key}{p}", "type": "invoke", "f": "append", "key": key, "value": p})
     events.append({"process": f"{key}r", "type": "invoke", "f": "read", "key": key, "value": None})
@@ -84,8 +87,14 @@ def run_measured(args: list[str], cwd: Path) -> tuple[int, int, str]:
     """)
     replicheck = [sys.executable, "-c", "import sys; from replicheck.cli.main import main; sys.exit(main())"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(cwd), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, "-c", wrapper, *replicheck, *args], capture_output=True, text=True,
-                         cwd=cwd, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *replicheck, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=True,
+    )
     code, peak, output = json.loads(out.stdout)
     return code, peak, output
 
@@ -100,7 +109,7 @@ def test_memory_budget_bounds_the_process_peak_rss(blob):
     assert peak < 300e6, f"peak RSS {peak / 1e6:.0f} MB over the 300 MB budget"
 
 
-@pytest.mark.slow  # registered by the tooling branch
+@pytest.mark.slow
 def test_memory_budget_is_shared_by_workers(blob):
     # Two hard keys among many easy ones: two workers, each held to its share, then the
     # keys that ran out of a share tried again with the whole budget once workers are gone.
@@ -139,10 +148,12 @@ def test_consistency_searches_have_a_default_time_budget(monkeypatch):
     from replicheck.checker import consistency
 
     assert SEARCH_TIMEOUT == 60.0
-    events = [{"process": 0, "type": "invoke", "f": "write", "value": 1},
-              {"process": 0, "type": "ok", "f": "write", "value": 1},
-              {"process": 1, "type": "invoke", "f": "read", "value": None},
-              {"process": 1, "type": "ok", "f": "read", "value": 1}]
+    events = [
+        {"process": 0, "type": "invoke", "f": "write", "value": 1},
+        {"process": 0, "type": "ok", "f": "write", "value": 1},
+        {"process": 1, "type": "invoke", "f": "read", "value": None},
+        {"process": 1, "type": "ok", "f": "read", "value": 1},
+    ]
     h = History.from_events(events, meta={"spec": "register"})
     # No time at all left of the default: the search says unknown, and how to get more.
     res = check_consistency(h, "register", "sequential", started=time.monotonic() - SEARCH_TIMEOUT)
@@ -163,12 +174,16 @@ def many_keys(keys: int, bad: set[int], seed: int) -> History:
             p = 3 * k + i % 3
             if rng.random() < 0.5 and not (k in bad and i == 9):
                 value = rng.randrange(4)
-                events += [{"process": p, "type": "invoke", "f": "write", "key": k, "value": value},
-                           {"process": p, "type": "ok", "f": "write", "key": k, "value": value}]
+                events += [
+                    {"process": p, "type": "invoke", "f": "write", "key": k, "value": value},
+                    {"process": p, "type": "ok", "f": "write", "key": k, "value": value},
+                ]
             else:
                 seen = value + 9 if k in bad and i == 9 else value
-                events += [{"process": p, "type": "invoke", "f": "read", "key": k, "value": None},
-                           {"process": p, "type": "ok", "f": "read", "key": k, "value": seen}]
+                events += [
+                    {"process": p, "type": "invoke", "f": "read", "key": k, "value": None},
+                    {"process": p, "type": "ok", "f": "read", "key": k, "value": seen},
+                ]
     return History.from_events(events, meta={"spec": "cas-register", "init": 0})
 
 
@@ -186,11 +201,17 @@ def test_jobs_give_the_same_verdict_and_culprit(bad):
         assert one.witness == two.witness
 
 
-@pytest.mark.parametrize("events", [
-    [],
-    [{"process": "nemesis", "type": "info", "f": "start", "value": None},
-     {"process": "nemesis", "type": "info", "f": "stop", "value": None}],
-], ids=["empty", "nemesis-only"])
+@pytest.mark.parametrize(
+    "events",
+    [
+        [],
+        [
+            {"process": "nemesis", "type": "info", "f": "start", "value": None},
+            {"process": "nemesis", "type": "info", "f": "stop", "value": None},
+        ],
+    ],
+    ids=["empty", "nemesis-only"],
+)
 def test_a_history_without_operations_is_valid_with_a_note(tmp_path, events):
     path = tmp_path / "h.jsonl"
     write_jsonl(path, History.from_events(events).events, {"spec": "register"})
@@ -215,9 +236,11 @@ def test_timeout_counts_and_interrupts_reading(tmp_path):
     path = tmp_path / "big.jsonl"
     with open(path, "w") as fh:
         fh.write('{"replicheck": {"spec": "register"}}\n')
-        fh.writelines(f'{{"process": {i % 10}, "type": "invoke", "f": "write", "value": {i}}}\n'
-                      f'{{"process": {i % 10}, "type": "ok", "f": "write", "value": {i}}}\n'
-                      for i in range(50_000))
+        fh.writelines(
+            f'{{"process": {i % 10}, "type": "invoke", "f": "write", "value": {i}}}\n'
+            f'{{"process": {i % 10}, "type": "ok", "f": "write", "value": {i}}}\n'
+            for i in range(50_000)
+        )
     started = time.monotonic()
     res = CliRunner().invoke(cli, ["check", str(path), "--timeout", "0.1", "--json"])
     assert res.exit_code == 3, res.output
