@@ -16,6 +16,7 @@ The whole public surface for linearizability::
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -58,6 +59,7 @@ def check(
     max_memory_mb: float | None = 2048.0,
     progress: Callable[[int, int], None] | None = None,
     jobs: int | None = None,
+    started: float | None = None,
 ) -> Result:
     """Is ``history`` linearizable with respect to ``spec``?
 
@@ -66,13 +68,18 @@ def check(
     history's metadata line names it. ``init`` and ``nil_read`` ("absent": a read of
     nil means the object is empty; "unknown": Knossos's rule, a read of nil matches any
     state) override the metadata. Past ``timeout`` seconds or ``max_memory_mb`` the
-    verdict is ``"unknown"``, never a guess. ``progress(done, total)`` hears how far a
-    long search got; ``jobs`` bounds the worker processes for large partitions.
+    verdict is ``"unknown"``, never a guess: ``max_memory_mb`` bounds the resident size
+    of the whole process (workers included), measured while searching. ``started``: the
+    ``time.monotonic()`` the timeout counts from (default: before reading, when given a
+    path; pass the time before reading to count a reading done elsewhere).
+    ``progress(done, total)`` hears how far a long search got; ``jobs`` bounds the
+    worker processes.
     """
     if not isinstance(history, History):
+        started = time.monotonic() if started is None else started
         history = read_history(history)
     spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
-    return check_ops(history.ops, spec_obj, Budget(timeout, max_memory_mb), history=history,
+    return check_ops(history.ops, spec_obj, Budget(timeout, max_memory_mb, started), history=history,
                      progress=progress, jobs=jobs)
 
 

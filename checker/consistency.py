@@ -34,7 +34,7 @@ from .basespec import validate_ops
 from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe
 from .formats import jsonable
 from .history import History, HistoryError, Op, no_gc
-from .linearizable import Budget, check_ops, searchable_parts, wgl
+from .linearizable import Budget, check_ops, searchable_parts
 from .sessions import GUARANTEES, MR, MW, RYW, WFR, _before, _did_not_see, _saw, check_guarantees, sessions
 from .specs import NO_INIT, resolve_spec
 from .text import fmt, op_label
@@ -45,6 +45,10 @@ MODELS = (LIN, SEQ, CAUSAL, PRAM, RYW, MR, MW, WFR)
 CONVERGENCE, DURABILITY = "convergence", "durability"
 PROPERTIES = (CONVERGENCE, DURABILITY)
 CHOICES = (LIN, SEQ, RYW, MR, MW, WFR, CONVERGENCE, DURABILITY, "all")
+# The searches (linearizable, sequential) are exponential at worst: an 85-op register
+# history once took 78 s for sequential consistency. Without a limit from the caller
+# they stop here and say unknown.
+SEARCH_TIMEOUT = 60.0
 
 _STRONGER_THAN = [(LIN, SEQ), (SEQ, CAUSAL), (CAUSAL, PRAM), (PRAM, RYW), (PRAM, MR), (PRAM, MW), (CAUSAL, WFR)]
 
@@ -181,7 +185,18 @@ def _linearizable(ops: list[Op], spec: Any, budget: Budget, history: Any) -> Mod
         return ModelResult(LIN, True, "checked")
     if res.valid is False:
         return ModelResult(LIN, False, "checked", witness=_search_witness(res.part, "cannot be linearized"))
-    return ModelResult(LIN, "unknown", "checked", reason=res.reason)
+    return ModelResult(LIN, "unknown", "checked", reason=_out_of_budget(res.reason, budget))
+
+
+def _out_of_budget(reason: str | None, budget: Budget) -> str:
+    """Why a search gave up, and how to give it more."""
+    reason = reason or "budget exhausted"
+    if reason.startswith("time") and budget.timeout is not None:
+        default = " (the default for these searches)" if budget.timeout == SEARCH_TIMEOUT else ""
+        return f"{reason} after {budget.timeout:g} s{default}; raise --timeout for a verdict"
+    if reason.startswith("memory") and budget.max_memory_mb is not None:
+        return f"{reason}; raise --memory for a verdict"
+    return reason
 
 
 def _search_witness(part: Any, what: str) -> Witness:
@@ -271,18 +286,18 @@ def _sequential(ops: list[Op], spec: Any, by_session: dict, budget: Budget,
     # key: so a key alone can rule the model out. The converse fails (sequential
     # consistency is not compositional), so passing keys still need the joint search.
     for part in sorted(parts, key=len):
-        res = wgl(part, _InSessionOrder(spec, [part], by_session), clock)
+        res = clock.search(part, _InSessionOrder(spec, [part], by_session))
         if res.valid is False:
             return ModelResult(SEQ, False, "checked", witness=_search_witness(res, "has no place in any order that keeps every session's order"))
         if res.valid != True:
             unknown = res.reason
     if unknown is None and len(parts) > 1:
-        res = wgl([o for p in parts for o in p], _InSessionOrder(spec, parts, by_session), clock)
+        res = clock.search([o for p in parts for o in p], _InSessionOrder(spec, parts, by_session))
         if res.valid is False:
             return ModelResult(SEQ, False, "checked", witness=_search_witness(res, "has no place in any order of all keys that keeps every session's order"))
         unknown = None if res.valid is True else res.reason
     if unknown is not None:
-        return ModelResult(SEQ, "unknown", "checked", reason=unknown)
+        return ModelResult(SEQ, "unknown", "checked", reason=_out_of_budget(unknown, budget))
     return ModelResult(SEQ, True, "checked")
 
 
@@ -460,10 +475,11 @@ def check_consistency(
     *,
     session_field: str | None = "session",
     quiet: float | None = None,
-    timeout: float | None = None,
+    timeout: float | None = SEARCH_TIMEOUT,
     max_memory_mb: float | None = 2048.0,
     init: Any = NO_INIT,
     nil_read: str | None = None,
+    started: float | None = None,
 ) -> ConsistencyResult:
     """Which consistency models does ``history`` keep, and which does it break?
 
@@ -472,18 +488,21 @@ def check_consistency(
     after the last write to a key a read must start to count as final (convergence,
     durability), in the history's time unit; by default the metadata's ``quiet_period``
     (a recorder that waited for its replicas before its final reads says how long), else
-    0. ``timeout`` bounds each search.
+    0. ``timeout`` (seconds, from ``started``, a ``time.monotonic()``, default now; None:
+    no limit) bounds the searches together, ``max_memory_mb`` the process's resident
+    size: past either, the models they decide are unknown, with a note.
     """
     if quiet is None:
         quiet = history.meta.get("quiet_period", 0)
         if isinstance(quiet, bool) or not isinstance(quiet, (int, float)) or quiet < 0:
             raise HistoryError(f"metadata 'quiet_period' must be a number >= 0, got {quiet!r}", history.path)
     with no_gc():
-        return _check(history, spec, models, session_field, quiet, timeout, max_memory_mb, init, nil_read)
+        budget = Budget(timeout, max_memory_mb, time.monotonic() if started is None else started)
+        return _check(history, spec, models, session_field, quiet, budget, init, nil_read)
 
 
 def _check(history: History, spec: Any, models: str | Iterable[str], session_field: str | None, quiet: float,
-           timeout: float | None, max_memory_mb: float | None, init: Any, nil_read: str | None) -> ConsistencyResult:
+           budget: Budget, init: Any, nil_read: str | None) -> ConsistencyResult:
     started = time.perf_counter()
     spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
     ops = history.ops
@@ -495,7 +514,6 @@ def _check(history: History, spec: Any, models: str | Iterable[str], session_fie
         raise ValueError(f"unknown consistency model {sorted(unknown_names)[0]!r}; expected one of {', '.join(CHOICES)}")
     obs = observe(ops, spec_obj)
     by_session, concurrent = sessions(ops, session_field)
-    budget = Budget(timeout, max_memory_mb)
     decided: dict[frozenset, tuple[bool, Witness | None]] = {}
 
     def guarantees(which: set[str]) -> tuple[bool, Witness | None]:
@@ -576,6 +594,8 @@ def render_consistency(result: ConsistencyResult, path: str | None = None) -> st
     name = path or getattr(result.history, "path", None) or "history"
     out = [f"{name}: {result.summary()}",
            f"  spec {result.spec}; {result.ops} operations in {result.sessions} sessions; {result.elapsed * 1000:.1f} ms"]
+    if not result.ops:
+        out.append("  note: the history has no client operations: nothing to contradict")
     for m, r in result.models.items():
         word = {True: "holds", False: "VIOLATED"}.get(r.valid, UNKNOWN_VERDICT)
         how = f"implied by {_display(r.implied_by)}" if r.how == "implied" else r.how

@@ -17,7 +17,7 @@ import re
 from typing import IO, Any, Callable, Iterable
 
 from .edn import EdnError, Reader
-from .history import NEMESIS, Event, History, HistoryError, event_from_dict, no_gc, tuplify
+from .history import Event, History, HistoryError, event_from_dict, no_gc, tuplify
 
 FORMATS = ("jsonl", "json", "edn", "jepsen-log")
 
@@ -85,8 +85,6 @@ def _parse(
     events, meta, skipped = reader(text, path, fraction)
     if progress is not None:
         progress(total, total)
-    if not any(e.process != NEMESIS for e in events):
-        raise HistoryError("no client operations found in the history", path)
     meta = {**FORMAT_DEFAULTS[format], **meta}
     history = History.from_events(events, path=path, meta=meta, format=format, skipped=skipped)
     if independent or meta.get("independent") is True:
@@ -327,8 +325,6 @@ def _read_edn(text: str, path: str | None, progress: Callable[[float], None] | N
         depth = 1 - depth
         forms, lines = _edn_read(Reader(), text, path, event_depth=depth)
     items = forms[0] if depth == 1 else forms
-    if not items:
-        raise HistoryError("empty history: no events", path)
     if len(lines) != len(items):
         lines = [None] * len(items)
     return [event_from_dict(d, path=path, line=line) for d, line in zip(items, lines)], {}, {}

@@ -30,6 +30,8 @@ def render_linearizability(result: Result, spec: Any = None, path: str | None = 
             notes.append(f"{count} {why} skipped")
         if history.faults:
             notes.append(f"{len(history.faults)} nemesis events kept as annotations")
+        if result.note:
+            notes.append(result.note)
         if notes:
             out.append("  note: " + "; ".join(notes))
     describe_state = getattr(spec, "describe_state", None) or fmt

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ import click
 from replicheck.checker import History, HistoryError, analyse, read_history
 from replicheck.checker.formats import FORMATS
 from replicheck.checker.history import tuplify
+from replicheck.checker.linearizable import Budget, BudgetExhausted, enforced
 from replicheck.checker.minimize import write_minimized
 from replicheck.checker.report import render_linearizability, render_minimal
 from replicheck.checker.specs import NIL_READS, NO_INIT
@@ -54,6 +56,7 @@ class Options:
     consistency: str | None
     session_field: str
     quiet_period: float | None
+    started: float | None = None  # time.monotonic() before reading the current file
 
 
 @click.command()
@@ -70,11 +73,14 @@ class Options:
 @click.option("--independent", is_flag=True,
               help="Values are Jepsen independent tuples [key value]: unwrap them and check each key alone.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Time budget per file; past it the verdict is unknown (exit 3).")
+              help="Time budget per file, reading included; past it the verdict is unknown (exit 3). "
+              "Default: none for linearizability, 60 for the --consistency searches.")
 @click.option("--memory", type=click.FloatRange(min=1), default=2048.0, show_default=True, metavar="MB",
-              help="Memory budget for the search cache; past it the verdict is unknown (exit 3).")
+              help="Memory budget: the process's resident size (history, search, workers) stays "
+              "under it; past it the verdict is unknown (exit 3).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Worker processes for large partitions. Default: one per core, when it pays.")
+              help="Worker processes sharing the partitions (keys). Default: one per core, when "
+              "there are enough operations to pay.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--minimize", is_flag=True,
               help="For an invalid history, shrink it to a minimal sub-history that is still invalid.")
@@ -112,7 +118,7 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
         try:
             reading = Progress("reading", opts.quiet)
             try:
-                history = read_history(path, format=fmt, independent=independent, progress=reading)
+                history = read_within_budget(path, fmt, independent, opts, reading)
             finally:
                 reading.close()
             judge = judge_consistency if consistency else judge_linearizable
@@ -127,7 +133,26 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
                 click.echo(f"error: {e}", err=True)
         except ValueError as e:  # a spec or model that cannot be made: usage, not input
             raise click.UsageError(str(e)) from None
+        except (BudgetExhausted, MemoryError) as e:  # only reading raises these
+            verdicts.append("unknown")
+            ran_out = e.args[0] if isinstance(e, BudgetExhausted) else "memory budget exhausted"
+            why = f"{ran_out} while reading"
+            if as_json:
+                d = {"valid": "unknown", "reason": why}
+                click.echo(json.dumps({"path": path, **d} if many else d))
+            elif many:
+                click.echo(f"{path}\tunknown")
+            else:
+                click.echo(f"{path}: unknown\n\nUnknown: {why}; no verdict is given rather than a guess.")
     sys.exit(worst_exit_code(EXIT_BAD_INPUT if v == "error" else exit_code(v) for v in verdicts))
+
+
+def read_within_budget(path: str, fmt: str | None, independent: bool, opts: Options,
+                       progress: Any = None) -> History:
+    """Read a history, the time and memory it takes counted in the file's budgets."""
+    opts.started = time.monotonic()
+    with enforced(Budget(opts.timeout, opts.memory, opts.started)):
+        return read_history(path, format=fmt, independent=independent, progress=progress)
 
 
 def judge_linearizable(path: str, history: History, opts: Options) -> Any:
@@ -135,7 +160,8 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
     try:
         analysis = analyse(history, opts.spec, init=opts.init, nil_read=opts.nil_read,
                            minimize=opts.minimize or bool(opts.html_out), timeout=opts.timeout,
-                           max_memory_mb=opts.memory, progress=progress, jobs=opts.jobs)
+                           max_memory_mb=opts.memory, progress=progress, jobs=opts.jobs,
+                           started=opts.started)
     finally:
         progress.close()
     result, spec, minimal = analysis.result, analysis.spec, analysis.minimal
@@ -163,12 +189,13 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
 
 def judge_consistency(path: str, history: History, opts: Options) -> Any:
     """One model's verdict (exit code as for linearizability), or the map of all."""
-    from replicheck.checker.consistency import check_consistency, render_consistency
+    from replicheck.checker.consistency import SEARCH_TIMEOUT, check_consistency, render_consistency
 
     model = opts.consistency
+    timeout = SEARCH_TIMEOUT if opts.timeout is None else opts.timeout
     result = check_consistency(history, opts.spec, model, session_field=opts.session_field or None,
-                               quiet=opts.quiet_period, timeout=opts.timeout, max_memory_mb=opts.memory,
-                               init=opts.init, nil_read=opts.nil_read)
+                               quiet=opts.quiet_period, timeout=timeout, max_memory_mb=opts.memory,
+                               init=opts.init, nil_read=opts.nil_read, started=opts.started)
     valid = True if model == "all" else result.models[model].valid
     if opts.as_json:
         d = result.to_dict()
