@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import IO, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import IO, Any
 
 from .edn import EdnError, Reader
 from .history import Event, History, HistoryError, event_from_dict, no_gc, tuplify
@@ -41,7 +42,9 @@ PROGRESS_EVERY = 65536  # characters of text between two progress calls
 
 
 def read_history(
-    path: str | os.PathLike, format: str | None = None, independent: bool = False,
+    path: str | os.PathLike,
+    format: str | None = None,
+    independent: bool = False,
     progress: Progress | None = None,
 ) -> History:
     """Read a history file, choosing the format by content unless ``format`` is given.
@@ -60,7 +63,11 @@ def read_history(
 
 
 def parse_history(
-    data: bytes | str, *, path: str | None = None, format: str | None = None, independent: bool = False,
+    data: bytes | str,
+    *,
+    path: str | None = None,
+    format: str | None = None,
+    independent: bool = False,
     progress: Progress | None = None,
 ) -> History:
     """Parse a history from bytes or text (see ``read_history``)."""
@@ -144,8 +151,7 @@ def detect_format(text: str, path: str | None = None) -> str:
     if first.startswith("#"):
         return "edn"  # tagged literals: Jepsen's #jepsen.history.Op{...} records
     raise HistoryError(
-        "cannot tell the format (expected JSON Lines, Jepsen EDN or Jepsen log lines); "
-        "name it with --format",
+        "cannot tell the format (expected JSON Lines, Jepsen EDN or Jepsen log lines); name it with --format",
         path,
         lines.index(first) + 1,
     )
@@ -192,8 +198,10 @@ def _read_jsonl(text: str, path: str | None, progress: Callable[[float], None] |
                 events: list[Event] = []
                 step = _steps(len(lines), text)
                 for start in range(at, len(lines), step):
-                    events += [event_from_dict(d, path=path, line=n) for n, d in
-                               enumerate(map(_fast_json, lines[start:start + step]), start + 1)]
+                    events += [
+                        event_from_dict(d, path=path, line=n)
+                        for n, d in enumerate(map(_fast_json, lines[start : start + step]), start + 1)
+                    ]
                     if progress:
                         progress(start / len(lines))
                 return events, meta, {}
@@ -265,7 +273,7 @@ def _json_array_by_lines(text: str, progress: Callable[[float], None] | None) ->
         last -= 1
     if last - first < 2 or lines[first].strip(" \t\r") != "[" or lines[last].strip(" \t\r") != "]":
         return None
-    body = [line.rstrip(" \t\r") for line in lines[first + 1:last]]
+    body = [line.rstrip(" \t\r") for line in lines[first + 1 : last]]
     if not all(line.endswith(",") for line in body[:-1]) or body[-1].endswith(","):
         return None
     body[:-1] = [line[:-1] for line in body[:-1]]
@@ -273,7 +281,7 @@ def _json_array_by_lines(text: str, progress: Callable[[float], None] | None) ->
     items: list = []
     try:
         for at in range(0, len(body), step):
-            items += map(_fast_json, body[at:at + step])
+            items += map(_fast_json, body[at : at + step])
             if progress:
                 progress(at / len(body))
     except _FAST_JSON_ERRORS:
@@ -302,8 +310,14 @@ def _json_element_lines(text: str) -> list[int]:
 # ---------------------------------------------------------------- EDN
 
 
-def _edn_read(reader: Reader, text: str, path: str | None, line: int = 1, event_depth: int = -1,
-              progress: Callable[[float], None] | None = None):
+def _edn_read(
+    reader: Reader,
+    text: str,
+    path: str | None,
+    line: int = 1,
+    event_depth: int = -1,
+    progress: Callable[[float], None] | None = None,
+):
     try:
         return reader.read(text, line, event_depth, progress)
     except EdnError as e:

@@ -232,14 +232,15 @@ def test_an_empty_edn_vector_is_a_valid_history(tmp_path):
 
 
 def test_timeout_counts_and_interrupts_reading(tmp_path):
-    # 100k events take seconds to read: a 0.1 s budget ends during the reading.
+    # 800k events take over a second to read on any machine (the fast readers do ~300k
+    # events/s): a 0.1 s budget ends during the reading.
     path = tmp_path / "big.jsonl"
     with open(path, "w") as fh:
         fh.write('{"replicheck": {"spec": "register"}}\n')
         fh.writelines(
             f'{{"process": {i % 10}, "type": "invoke", "f": "write", "value": {i}}}\n'
             f'{{"process": {i % 10}, "type": "ok", "f": "write", "value": {i}}}\n'
-            for i in range(50_000)
+            for i in range(400_000)
         )
     started = time.monotonic()
     res = CliRunner().invoke(cli, ["check", str(path), "--timeout", "0.1", "--json"])
