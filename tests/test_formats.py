@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from replicheck.checker import (
     UNKNOWN,
     History,
+    HistoryError,
     check,
     parse_history,
     read_history,
@@ -337,3 +338,58 @@ def test_progress_is_reported_in_bytes_every_64_kib_or_so(fmt):
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
     assert len(calls) >= total // 65536 >= 2  # the bar moves while a big file is read...
     assert len(calls) <= total // 65536 * 2 + 2  # ...and costs nothing per event
+
+
+_jsonl_line = st.one_of(
+    st.builds(
+        lambda p, t, v, extra: json.dumps(
+            {"process": p, "type": t, "f": "write", "value": v, **extra}, ensure_ascii=False
+        ),
+        st.integers(0, 2),
+        st.sampled_from(["invoke", "ok", "info", "fail"]),
+        st.one_of(st.integers(), st.text(max_size=4), st.lists(st.integers(), max_size=2)),
+        st.dictionaries(st.sampled_from(["key", "node", "note"]), st.text(max_size=3), max_size=2),
+    ),
+    st.sampled_from(
+        [
+            "",
+            "  ",
+            '{"replicheck": {"spec": "register"}}',
+            "{bad",
+            "[1]",
+            '{"process": 0, "type": "ok", "f": "write", "value": "a\u2028b"}',
+            '{"process": 0, "type": "ok", "f": "write", "value": "a\u0085b"}',
+        ]
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.lists(_jsonl_line, min_size=1, max_size=8),
+    st.sampled_from(["\n", "\r\n"]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_jsonl_from_bytes_reads_or_refuses_as_the_text_path_does(lines, end, last_end, bom):
+    # The bytes path (no text copy) may only ever read what the careful text path reads,
+    # to the same events, and leave everything else to it: same history or same error.
+    from replicheck.checker import formats
+
+    data = ("\ufeff" if bom else "") + end.join(lines) + (end if last_end else "")
+
+    def outcome(got):
+        try:
+            h = got()
+        except HistoryError as e:
+            return ("error", str(e))
+        return (h.events, h.ops, h.meta, h.skipped)
+
+    from_bytes = outcome(lambda: parse_history(data.encode(), path="h.jsonl"))
+    careful = formats._fast_json, formats._fast_lines
+    formats._fast_json = formats._fast_lines = None
+    try:
+        from_text = outcome(lambda: parse_history(data.encode(), path="h.jsonl"))
+    finally:
+        formats._fast_json, formats._fast_lines = careful
+    assert from_bytes == from_text
