@@ -169,7 +169,9 @@ def _unexplained(op: Op, value: Any, failed: Op | None) -> Witness:
 
 
 def _observe_register(ops: list[Op], spec: Register, obs: Observations) -> None:
-    is_write = lambda op: op.f in ("write", "cas")
+    def is_write(op: Op) -> bool:
+        return op.f in ("write", "cas")
+
     writer, failed = _writers(ops, is_write, spec.written_value, obs, "value")  # a cas writes its "to"
     init = spec.initial
     for kv in writer:

@@ -399,7 +399,10 @@ def table(max_n, min_n, timeout_ms, as_json) -> None:
     if as_json:
         _emit_json({"rows": rows})
     else:
-        header = f"{'N':>3} {'W':>3} {'R':>3}  {'read-write':<10}  {'write-write':<11}  {'write ft':>8}  {'read ft':>7}"
+        header = (
+            f"{'N':>3} {'W':>3} {'R':>3}  {'read-write':<10}  {'write-write':<11}  "
+            f"{'write ft':>8}  {'read ft':>7}"
+        )
         click.echo(header)
         click.echo("-" * len(header))
         mark = {q.PROVED: "proved", q.REFUTED: "REFUTED", q.UNKNOWN_VERDICT: "unknown"}

@@ -59,8 +59,12 @@ __all__ = [
 DESIGNS: dict[str, str] = {
     "lf-sync-leader-reads": "leader-follower --replication sync --reads leader",
     "lf-async-failover": "leader-follower --replication async --failover auto --stale-clients 1",
-    "lf-async-failover-fencing": "leader-follower --replication async --failover auto --fencing --stale-clients 1",
-    "lf-sync-failover-fencing": "leader-follower --replication sync --failover auto --fencing --stale-clients 1",
+    "lf-async-failover-fencing": (
+        "leader-follower --replication async --failover auto --fencing --stale-clients 1"
+    ),
+    "lf-sync-failover-fencing": (
+        "leader-follower --replication sync --failover auto --fencing --stale-clients 1"
+    ),
     "lf-pin-after-write": "leader-follower --replication async --reads pin-after-write:20",
     "lf-wait-for-position": "leader-follower --replication async --reads wait-for-position",
     "leaderless-quorum": "leaderless --nodes 3 -w 2 -r 2 --read-repair none",

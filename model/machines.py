@@ -211,9 +211,10 @@ def deposed_leader_acks(acks: list[dict]) -> str | None:
             continue
         if newest is not None and a["epoch"] < newest["epoch"]:
             return (
-                f"{a['node']} acknowledged write {a['value']} at epoch {a['epoch']} at {a['time'] / 1e6:g} ms, "
-                f"after {newest['node']} had acknowledged write {newest['value']} at epoch {newest['epoch']} "
-                f"at {newest['time'] / 1e6:g} ms: two leaders accepted writes (split brain)"
+                f"{a['node']} acknowledged write {a['value']} at epoch {a['epoch']} "
+                f"at {a['time'] / 1e6:g} ms, after {newest['node']} had acknowledged write "
+                f"{newest['value']} at epoch {newest['epoch']} at {newest['time'] / 1e6:g} ms: "
+                "two leaders accepted writes (split brain)"
             )
         if newest is None or a["epoch"] > newest["epoch"]:
             newest = a

@@ -438,12 +438,15 @@ def _leader_timeout(c: SimulatedCluster, s: dict) -> str:
     c.run_network(cfg.failover_ms + 3 * cfg.heartbeat_ms)
     # Failover tooling moves the leader's address (DNS, a virtual IP): clients that look
     # it up again find the new leader; stale clients (--stale-clients) do not.
-    for cid, client in c.clients.items():
+    for client in c.clients.values():
         if not client.session.get("static"):
             client.send("orch", ("whois",))
     c.run_network(SLICE_MS)
     what = "crashes" if how == "crash" else "is cut off from the replicas and the orchestrator"
-    return f"leader {old} {what}; after the failover timeout {c.leader()} leads (epoch {c.protocol.orch.epoch}); clients look the leader up again"
+    return (
+        f"leader {old} {what}; after the failover timeout {c.leader()} leads "
+        f"(epoch {c.protocol.orch.epoch}); clients look the leader up again"
+    )
 
 
 _STEPS = {
