@@ -289,6 +289,7 @@ def find_cycle(edges: Iterable[Edge]) -> list[Edge] | None:
             path = nx.shortest_path(sub, nxt, start)
             if best is None or len(path) < len(best):
                 best = path
+        assert best is not None  # in a strongly connected component of 2+ nodes, start has a successor
         nodes = [start, *best]
         return [g.edges[u, v]["edge"] for u, v in zip(nodes, nodes[1:])]
     return None

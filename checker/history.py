@@ -226,7 +226,7 @@ class History:
         writing every value as a tuple ``[key value]``; unwrapped, the history splits by
         key like any other.
         """
-        ops = []
+        ops: list[Op] = []
         for op in self.ops:
             parts = []
             for v in (op.value, op.output):
@@ -344,7 +344,11 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
             raise HistoryError(
                 f"process must be a number or a name, got {e.process!r}", path, e.line
             ) from None
-        now = e.time if timed else pos
+        if timed:
+            assert e.time is not None  # timed: every client event has a time
+            now: float = e.time
+        else:
+            now = pos
         if e.type == "invoke":
             if e.process in pending:
                 _, prev, _ = pending[e.process]

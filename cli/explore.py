@@ -209,6 +209,7 @@ def _search(
     if as_json:
         click.echo(json.dumps({**result.to_dict(), "out": path}, indent=2))
     elif result.counterexample is not None:
+        assert path is not None  # set above whenever there is a counterexample
         _print_counterexample(result.counterexample, path, f"replicheck explore --replay {shlex.quote(path)}")
         click.echo(f"\nsearch: seed {seed}, {result.examples} examples, {result.elapsed:.1f} s")
     else:

@@ -95,7 +95,7 @@ CLAIMS: dict[tuple[str, str], str] = {
 
 def ci_settings(max_examples: int = 100, steps: int = 30, **overrides: Any) -> settings:
     """Derandomized, no database, no deadline: the same outcome on every run and machine."""
-    base = dict(
+    base: dict[str, Any] = dict(
         max_examples=max_examples,
         stateful_step_count=steps,
         derandomize=True,
@@ -207,8 +207,8 @@ def explore(
         if j.holds == "unknown":
             undecided[0] += 1
 
-    machine.on_example = started_example  # type: ignore[assignment]
-    machine.on_judgement = judged  # type: ignore[assignment]
+    machine.on_example = started_example
+    machine.on_judgement = judged
     # Hypothesis's own shrinker is thorough but slow on long stateful runs (tens of
     # seconds); the concrete schedule replays in milliseconds, so shrink that instead.
     test = get_state_machine_test(
