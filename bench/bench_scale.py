@@ -20,6 +20,7 @@ a little later, since parsing is not under the budget): past it the row says
 
 Run: .venv/bin/python bench/bench_scale.py [--sizes 10k,100k] [--workloads kv,cas]
      [--formats jsonl,edn,log] [--repeat 3] [--timeout 120] [--invalid]
+     [--replicheck OTHER/.venv/bin/replicheck]   (compare another worktree's code)
 """
 
 from __future__ import annotations
@@ -70,12 +71,16 @@ def size_label(n: int) -> str:
     return str(n)
 
 
+# The replicheck under test: the console script next to this interpreter (what a user
+# runs), or --replicheck's, with the interpreter beside it for the parse-only runs.
+PYTHON = sys.executable
+
+
 def replicheck_cmd() -> list[str]:
-    """The installed console script next to this interpreter (what a user runs)."""
-    script = Path(sys.executable).with_name("replicheck")
+    script = Path(PYTHON).with_name("replicheck")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from replicheck.cli.main import main; main()"]
+    return [PYTHON, "-c", "from replicheck.cli.main import main; main()"]
 
 
 @dataclass
@@ -145,9 +150,9 @@ def measure(path: Path, flags: list[str], repeat: int, timeout: float) -> Row:
     parses, checks, wholes, rsss = [], [], [], []
     deadline = timeout * 1.5 + 10
     for _ in range(repeat):
-        r = run_measured([sys.executable, "-c", _PARSE, str(path), "1" if independent else "0"], deadline)
+        r = run_measured([PYTHON, "-c", _PARSE, str(path), "1" if independent else "0"], deadline)
         if r.returncode is None:
-            row.verdict = f"unknown after {deadline:.0f} s (parsing)"
+            row.verdict, row.note = f"unknown after {deadline:.0f} s", "killed while parsing"
             return row
         if r.returncode != 0:
             row.verdict, row.note = "error", (r.stderr.strip().splitlines() or [""])[-1][:100]
@@ -254,7 +259,18 @@ def main(argv: list[str] | None = None) -> int:
         default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "replicheck-bench"),
         help="where generated histories are cached",
     )
+    ap.add_argument(
+        "--replicheck",
+        metavar="PATH",
+        help="the replicheck script to measure (e.g. another worktree's .venv/bin/replicheck); "
+        "default: the one installed beside this interpreter",
+    )
     args = ap.parse_args(argv)
+    if args.replicheck:
+        global PYTHON
+        PYTHON = str(Path(args.replicheck).with_name("python"))
+        if not Path(PYTHON).exists():
+            ap.error(f"no python beside {args.replicheck}")
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]

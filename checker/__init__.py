@@ -16,8 +16,10 @@ The whole public surface for linearizability::
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .formats import parse_history, read_history, write_jsonl
 from .history import UNKNOWN, Event, History, HistoryError, Op
@@ -58,6 +60,7 @@ def check(
     max_memory_mb: float | None = 2048.0,
     progress: Callable[[int, int], None] | None = None,
     jobs: int | None = None,
+    started: float | None = None,
 ) -> Result:
     """Is ``history`` linearizable with respect to ``spec``?
 
@@ -66,14 +69,25 @@ def check(
     history's metadata line names it. ``init`` and ``nil_read`` ("absent": a read of
     nil means the object is empty; "unknown": Knossos's rule, a read of nil matches any
     state) override the metadata. Past ``timeout`` seconds or ``max_memory_mb`` the
-    verdict is ``"unknown"``, never a guess. ``progress(done, total)`` hears how far a
-    long search got; ``jobs`` bounds the worker processes for large partitions.
+    verdict is ``"unknown"``, never a guess: ``max_memory_mb`` bounds the resident size
+    of the whole process (workers included), measured while searching. ``started``: the
+    ``time.monotonic()`` the timeout counts from (default: before reading, when given a
+    path; pass the time before reading to count a reading done elsewhere).
+    ``progress(done, total)`` hears how far a long search got; ``jobs`` bounds the
+    worker processes.
     """
     if not isinstance(history, History):
+        started = time.monotonic() if started is None else started
         history = read_history(history)
     spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
-    return check_ops(history.ops, spec_obj, Budget(timeout, max_memory_mb), history=history,
-                     progress=progress, jobs=jobs)
+    return check_ops(
+        history.ops,
+        spec_obj,
+        Budget(timeout, max_memory_mb, started),
+        history=history,
+        progress=progress,
+        jobs=jobs,
+    )
 
 
 @dataclass
@@ -99,8 +113,9 @@ class Analysis:
         title = title or self.history.path or "history"
         if text_report is None:
             text_report = render_linearizability(self.result, self.spec, title)
-        page = render_html(self.history, self.result, self.spec, self.minimal, title=title,
-                           text_report=text_report)
+        page = render_html(
+            self.history, self.result, self.spec, self.minimal, title=title, text_report=text_report
+        )
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(page)
 
@@ -128,7 +143,12 @@ def analyse(
     result = check(history, spec_obj, timeout=timeout, **options)
     minimal = None
     if minimize and result.valid is False:
-        minimal = minimize_ops(history.ops, spec_obj, culprit=result.op, key=result.key,
-                               budget_per_check=5.0 if timeout is None else timeout,
-                               timeout=60.0 if timeout is None else max(timeout, 1.0) * 10)
+        minimal = minimize_ops(
+            history.ops,
+            spec_obj,
+            culprit=result.op,
+            key=result.key,
+            budget_per_check=5.0 if timeout is None else timeout,
+            timeout=60.0 if timeout is None else max(timeout, 1.0) * 10,
+        )
     return Analysis(history, spec_obj, spec_name if isinstance(spec_name, str) else None, result, minimal)

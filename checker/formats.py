@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import IO, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import IO, Any
 
 from .edn import EdnError, Reader
-from .history import NEMESIS, Event, History, HistoryError, event_from_dict, no_gc, tuplify
+from .history import Event, History, HistoryError, event_from_dict, no_gc, tuplify
 
 FORMATS = ("jsonl", "json", "edn", "jepsen-log")
 
@@ -41,7 +42,9 @@ PROGRESS_EVERY = 65536  # characters of text between two progress calls
 
 
 def read_history(
-    path: str | os.PathLike, format: str | None = None, independent: bool = False,
+    path: str | os.PathLike,
+    format: str | None = None,
+    independent: bool = False,
     progress: Progress | None = None,
 ) -> History:
     """Read a history file, choosing the format by content unless ``format`` is given.
@@ -60,7 +63,11 @@ def read_history(
 
 
 def parse_history(
-    data: bytes | str, *, path: str | None = None, format: str | None = None, independent: bool = False,
+    data: bytes | str,
+    *,
+    path: str | None = None,
+    format: str | None = None,
+    independent: bool = False,
     progress: Progress | None = None,
 ) -> History:
     """Parse a history from bytes or text (see ``read_history``)."""
@@ -85,8 +92,6 @@ def _parse(
     events, meta, skipped = reader(text, path, fraction)
     if progress is not None:
         progress(total, total)
-    if not any(e.process != NEMESIS for e in events):
-        raise HistoryError("no client operations found in the history", path)
     meta = {**FORMAT_DEFAULTS[format], **meta}
     history = History.from_events(events, path=path, meta=meta, format=format, skipped=skipped)
     if independent or meta.get("independent") is True:
@@ -146,8 +151,7 @@ def detect_format(text: str, path: str | None = None) -> str:
     if first.startswith("#"):
         return "edn"  # tagged literals: Jepsen's #jepsen.history.Op{...} records
     raise HistoryError(
-        "cannot tell the format (expected JSON Lines, Jepsen EDN or Jepsen log lines); "
-        "name it with --format",
+        "cannot tell the format (expected JSON Lines, Jepsen EDN or Jepsen log lines); name it with --format",
         path,
         lines.index(first) + 1,
     )
@@ -194,8 +198,10 @@ def _read_jsonl(text: str, path: str | None, progress: Callable[[float], None] |
                 events: list[Event] = []
                 step = _steps(len(lines), text)
                 for start in range(at, len(lines), step):
-                    events += [event_from_dict(d, path=path, line=n) for n, d in
-                               enumerate(map(_fast_json, lines[start:start + step]), start + 1)]
+                    events += [
+                        event_from_dict(d, path=path, line=n)
+                        for n, d in enumerate(map(_fast_json, lines[start : start + step]), start + 1)
+                    ]
                     if progress:
                         progress(start / len(lines))
                 return events, meta, {}
@@ -267,7 +273,7 @@ def _json_array_by_lines(text: str, progress: Callable[[float], None] | None) ->
         last -= 1
     if last - first < 2 or lines[first].strip(" \t\r") != "[" or lines[last].strip(" \t\r") != "]":
         return None
-    body = [line.rstrip(" \t\r") for line in lines[first + 1:last]]
+    body = [line.rstrip(" \t\r") for line in lines[first + 1 : last]]
     if not all(line.endswith(",") for line in body[:-1]) or body[-1].endswith(","):
         return None
     body[:-1] = [line[:-1] for line in body[:-1]]
@@ -275,7 +281,7 @@ def _json_array_by_lines(text: str, progress: Callable[[float], None] | None) ->
     items: list = []
     try:
         for at in range(0, len(body), step):
-            items += map(_fast_json, body[at:at + step])
+            items += map(_fast_json, body[at : at + step])
             if progress:
                 progress(at / len(body))
     except _FAST_JSON_ERRORS:
@@ -304,8 +310,14 @@ def _json_element_lines(text: str) -> list[int]:
 # ---------------------------------------------------------------- EDN
 
 
-def _edn_read(reader: Reader, text: str, path: str | None, line: int = 1, event_depth: int = -1,
-              progress: Callable[[float], None] | None = None):
+def _edn_read(
+    reader: Reader,
+    text: str,
+    path: str | None,
+    line: int = 1,
+    event_depth: int = -1,
+    progress: Callable[[float], None] | None = None,
+):
     try:
         return reader.read(text, line, event_depth, progress)
     except EdnError as e:
@@ -327,8 +339,6 @@ def _read_edn(text: str, path: str | None, progress: Callable[[float], None] | N
         depth = 1 - depth
         forms, lines = _edn_read(Reader(), text, path, event_depth=depth)
     items = forms[0] if depth == 1 else forms
-    if not items:
-        raise HistoryError("empty history: no events", path)
     if len(lines) != len(items):
         lines = [None] * len(items)
     return [event_from_dict(d, path=path, line=line) for d, line in zip(items, lines)], {}, {}

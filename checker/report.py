@@ -30,13 +30,17 @@ def render_linearizability(result: Result, spec: Any = None, path: str | None = 
             notes.append(f"{count} {why} skipped")
         if history.faults:
             notes.append(f"{len(history.faults)} nemesis events kept as annotations")
+        if result.note:
+            notes.append(result.note)
         if notes:
             out.append("  note: " + "; ".join(notes))
     describe_state = getattr(spec, "describe_state", None) or fmt
     if result.valid is True:
         flat = [i for part in result.witness or [] for i in part]
-        out.append(f"\nWitness: a linearization of {len(flat)} operations" + (
-            f" (per key, {result.partitions} keys)" if result.partitions > 1 else ""))
+        out.append(
+            f"\nWitness: a linearization of {len(flat)} operations"
+            + (f" (per key, {result.partitions} keys)" if result.partitions > 1 else "")
+        )
         for i in flat[:WITNESS_SHOWN]:
             out.append("  " + op_line(by_id[i], spec))
         if len(flat) > WITNESS_SHOWN:
@@ -84,7 +88,9 @@ def render_minimal(minimal: Any, spec: Any = None) -> str:
     """The minimal counterexample, in invocation order."""
     kind = (
         "the failing operation stays, and the anomaly stays one of timing"
-        if minimal.timing else "every value read is written within it" if minimal.grounded
+        if minimal.timing
+        else "every value read is written within it"
+        if minimal.grounded
         else "plain: the smallest invalid sub-history"
     )
     out = [
