@@ -177,9 +177,8 @@ def main() -> int:
     rows.sort(key=lambda r: -r[0])
     print(f"{'file':28} {'verdict':8} {'ops':>5} {'configs':>8} {'ms':>8}")
     for t, path, result in rows[: args.top]:
-        print(
-            f"{path.parent.name + '/' + path.name:28} {str(result.valid):8} {result.ops:5} {result.configs:8} {t * 1000:8.2f}"
-        )
+        name = path.parent.name + "/" + path.name
+        print(f"{name:28} {str(result.valid):8} {result.ops:5} {result.configs:8} {t * 1000:8.2f}")
     print(
         f"files: {len(rows)}  total check time: {total * 1000:.1f} ms (median of {args.repeat} per file)  "
         f"slowest: {rows[0][1].name} {rows[0][0] * 1000:.2f} ms"

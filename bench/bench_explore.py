@@ -35,8 +35,8 @@ def main() -> None:
         if r.outcome != "broken":
             continue
         print(
-            f"{names.get(r.design, r.design)[:27]:27} {r.property:17} {r.examples:8} {r.found_after:9.2f} {r.shrink_time:10.2f} "
-            f"{r.unshrunk_steps:>4} -> {r.counterexample.steps:<3}"
+            f"{names.get(r.design, r.design)[:27]:27} {r.property:17} {r.examples:8} "
+            f"{r.found_after:9.2f} {r.shrink_time:10.2f} {r.unshrunk_steps:>4} -> {r.counterexample.steps:<3}"
         )
     worst = max((r.found_after + r.shrink_time for r in results if r.outcome == "broken"), default=0.0)
     print(f"whole matrix: {total:.1f} s; slowest broken cell, search and shrink: {worst:.2f} s")

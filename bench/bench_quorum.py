@@ -13,6 +13,8 @@ import time
 from replicheck import quorum as q
 
 
+# Every lambda passed to timed() binds its loop variables as defaults: timed() calls it
+# at once, but binding them says so without needing to check.
 def timed(fn, repeat: int):
     runs, result = [], None
     for _ in range(repeat):
@@ -40,14 +42,16 @@ def main() -> None:
     print(f"{'N':>6}  {'claims ms':>9}  {'full check ms':>13}  verdicts")
     for n in (5, 11, 21, 101, 1001):
         system = q.threshold(n, n // 2 + 1, n // 2 + 1)
-        ms, report = timed(lambda: q.check(system, claims), args.repeat)
-        full_ms, _ = timed(lambda: q.check(system, q.default_properties(system, f=n // 2)), args.repeat)
+        ms, report = timed(lambda system=system: q.check(system, claims), args.repeat)
+        full_ms, _ = timed(
+            lambda system=system, n=n: q.check(system, q.default_properties(system, f=n // 2)), args.repeat
+        )
         print(f"{n:>6}  {ms:>9.1f}  {full_ms:>13.1f}  {', '.join(r.status for r in report.results)}")
     print("(full check = 2 claims + availability f=N//2 + fault tolerance + load, both kinds)\n")
 
     print("counting encoding, refutation: W=1 R=1 (a disjoint pair must be found and shrunk)")
     for n in (101, 1001):
-        ms, report = timed(lambda: q.check(q.threshold(n, 1, 1), claims), args.repeat)
+        ms, report = timed(lambda n=n: q.check(q.threshold(n, 1, 1), claims), args.repeat)
         print(f"{n:>6}  {ms:>9.1f} ms  {', '.join(r.status for r in report.results)}")
     print()
 
@@ -71,7 +75,7 @@ def main() -> None:
         for read in levels:
             system = q.multi_dc(dcs, write, read)
             ms, report = timed(
-                lambda: q.check(system, q.default_properties(system, f=1, domain_loss=True)), 1
+                lambda system=system: q.check(system, q.default_properties(system, f=1, domain_loss=True)), 1
             )
             per_cell.append(ms)
             cells += 1
@@ -91,17 +95,21 @@ def main() -> None:
         system = q.threshold(n, n // 2 + 1, n // 2 + 1)
         prop = [q.Intersects("read", "write")]
         ms, report = timed(
-            lambda: q.check(system, prop, encoding="per-node", timeout_ms=args.per_node_timeout_ms),
+            lambda system=system, prop=prop: q.check(
+                system, prop, encoding="per-node", timeout_ms=args.per_node_timeout_ms
+            ),
             args.repeat,
         )
-        counting_ms, _ = timed(lambda: q.check(system, prop), args.repeat)
+        counting_ms, _ = timed(lambda system=system, prop=prop: q.check(system, prop), args.repeat)
         print(f"{n:>6}  {ms:>11.1f}  {counting_ms:>11.1f}  {report.results[0].status}", flush=True)
     print("(unknown = the per-node solver hit its time limit; such runs are not repeated)\n")
 
     print("irregular system (distinct weights 1..N, majority of votes): counting degenerates to singletons")
     for n in (6, 10, 14, 18):
         system = q.weighted({f"v{i}": i for i in range(1, n + 1)})
-        ms, report = timed(lambda: q.check(system, claims, timeout_ms=args.per_node_timeout_ms), args.repeat)
+        ms, report = timed(
+            lambda system=system: q.check(system, claims, timeout_ms=args.per_node_timeout_ms), args.repeat
+        )
         print(f"{n:>6}  {ms:>9.1f} ms  [{report.encoding}]  {', '.join(r.status for r in report.results)}")
 
 

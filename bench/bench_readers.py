@@ -24,13 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from replicheck.checker import formats, read_history
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from gen_histories import generate, write_history
-
-from replicheck.checker import formats, read_history
+# gen_histories lives in tests/, importable only once the path above is set
+from gen_histories import generate, write_history  # noqa: E402
 
 CORPUS = Path(os.environ.get("REPLICHECK_CORPUS", HERE.parent.parent / "shared" / "corpus"))
 

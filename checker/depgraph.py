@@ -169,7 +169,9 @@ def _unexplained(op: Op, value: Any, failed: Op | None) -> Witness:
 
 
 def _observe_register(ops: list[Op], spec: Register, obs: Observations) -> None:
-    is_write = lambda op: op.f in ("write", "cas")
+    def is_write(op: Op) -> bool:
+        return op.f in ("write", "cas")
+
     writer, failed = _writers(ops, is_write, spec.written_value, obs, "value")  # a cas writes its "to"
     init = spec.initial
     for kv in writer:
@@ -287,6 +289,7 @@ def find_cycle(edges: Iterable[Edge]) -> list[Edge] | None:
             path = nx.shortest_path(sub, nxt, start)
             if best is None or len(path) < len(best):
                 best = path
+        assert best is not None  # in a strongly connected component of 2+ nodes, start has a successor
         nodes = [start, *best]
         return [g.edges[u, v]["edge"] for u, v in zip(nodes, nodes[1:])]
     return None

@@ -227,7 +227,7 @@ class History:
         writing every value as a tuple ``[key value]``; unwrapped, the history splits by
         key like any other.
         """
-        ops = []
+        ops: list[Op] = []
         for op in self.ops:
             parts = []
             for v in (op.value, op.output):
@@ -346,8 +346,14 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
         try:
             hash(e.process)
         except TypeError:
-            raise HistoryError(f"process must be a number or a name, got {e.process!r}", path, e.line)
-        now = e.time if timed else pos
+            raise HistoryError(
+                f"process must be a number or a name, got {e.process!r}", path, e.line
+            ) from None
+        if timed:
+            assert e.time is not None  # timed: every client event has a time
+            now: float = e.time
+        else:
+            now = pos
         if e.type == "invoke":
             if e.process in pending:
                 _, prev, _ = pending[e.process]
@@ -455,19 +461,19 @@ def events_for(ops: Iterable[Op], timed: bool) -> list[dict]:
     """
     points: list[tuple[float, int, dict]] = []
     for op in ops:
-        where = {k: v for k, v in (("key", op.key), ("node", op.node)) if v is not None}
-
-        def event(type_: str, value: Any, **extra: Any) -> dict:
-            return {"process": op.process, "type": type_, "f": op.f, "value": value, **where, **extra}
-
-        points.append((op.call, 0, event("invoke", op.value, **op.extra)))
+        points.append((op.call, 0, _event_of(op, "invoke", op.value, **op.extra)))
         if op.status in ("ok", "fail"):
-            points.append((op.ret, 1, event(op.status, op.output if op.ok else op.value)))
+            points.append((op.ret, 1, _event_of(op, op.status, op.output if op.ok else op.value)))
         elif op.ret_line is not None:
-            points.append((math.inf, 1, event("info", op.value)))
+            points.append((math.inf, 1, _event_of(op, "info", op.value)))
     points.sort(key=lambda p: (p[0], p[1]))
     if timed:
         last = max((t for t, _, _ in points if t != math.inf), default=0)
         for t, _, event in points:
             event["time"] = t if t != math.inf else last
     return [event for _, _, event in points]
+
+
+def _event_of(op: Op, type_: str, value: Any, **extra: Any) -> dict:
+    where = {k: v for k, v in (("key", op.key), ("node", op.node)) if v is not None}
+    return {"process": op.process, "type": type_, "f": op.f, "value": value, **where, **extra}

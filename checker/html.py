@@ -103,8 +103,9 @@ def render_html(
                 analysis["previous_ok"] = part.previous_ok.id
     if minimized is not None:
         analysis["minimal"] = [op.id for op in minimized.ops]
+    page_title = title or history.path or "history"
     data = {
-        "title": title or history.path or "history",
+        "title": page_title,
         "timed": timed,
         "end": end,
         "processes": processes,
@@ -116,7 +117,7 @@ def render_html(
     template = resources.files("replicheck.checker.assets").joinpath("timeline.html").read_text("utf-8")
     verdict_text = "not checked" if result is None else verdict_word(verdict).lower()
     return (
-        template.replace("{{TITLE}}", html.escape(data["title"]))
+        template.replace("{{TITLE}}", html.escape(page_title))
         .replace("{{VERDICT}}", verdict_text)
         .replace("{{VERDICT_CLASS}}", short_word(verdict))
         .replace("{{REPORT}}", html.escape(text_report or ""))

@@ -60,7 +60,7 @@ class ListAppend(BaseSpec):
     def prune(self, ops: list[Op]) -> list[Op]:
         # A crashed append whose element no read shows can only have taken effect after
         # every read, where it changes nothing: leaving it out keeps the verdict.
-        seen = set()
+        seen: set[Any] = set()
         for op in ops:
             if op.f == "read" and op.ok and isinstance(op.output, tuple):
                 seen.update(op.output)

@@ -167,4 +167,7 @@ def _did_not_see(read: Op, write: Op) -> str:
 
 def _ordered_first(read: Op, source: Op, must_see: Op, path: list[Edge]) -> str:
     why = " and ".join(e.why for e in path)
-    return f"{op_label(read)} returned {op_label(source)}'s value but must see {op_label(must_see)} ({why}), so that write is ordered first"
+    return (
+        f"{op_label(read)} returned {op_label(source)}'s value but must see {op_label(must_see)} "
+        f"({why}), so that write is ordered first"
+    )

@@ -89,8 +89,14 @@ def _check_cmd(prop: str, path: str) -> str:
     if prop == "read-your-writes":
         return f"replicheck check --consistency read-your-writes --session-field process {q}"
     if prop in ("durability", "convergence"):
-        return f"replicheck check --consistency {prop} {q}  (the property was judged on the model's state; the history may say unknown)"
-    return f"replicheck explore --replay {q}  (split brain is judged on acknowledgements' epochs, not on the history)"
+        return (
+            f"replicheck check --consistency {prop} {q}  "
+            "(the property was judged on the model's state; the history may say unknown)"
+        )
+    return (
+        f"replicheck explore --replay {q}  "
+        "(split brain is judged on acknowledgements' epochs, not on the history)"
+    )
 
 
 @click.command(cls=TopologyCommand, context_settings={"help_option_names": ["-h", "--help"]})
@@ -203,6 +209,7 @@ def _search(
     if as_json:
         click.echo(json.dumps({**result.to_dict(), "out": path}, indent=2))
     elif result.counterexample is not None:
+        assert path is not None  # set above whenever there is a counterexample
         _print_counterexample(result.counterexample, path, f"replicheck explore --replay {shlex.quote(path)}")
         click.echo(f"\nsearch: seed {seed}, {result.examples} examples, {result.elapsed:.1f} s")
     else:
@@ -244,9 +251,8 @@ def _replay(path: str, as_json: bool) -> int:
         click.echo(f"replayed {len(explore_meta['schedule'])} steps of {explore_meta['design']}")
         for i, said in enumerate(r.cluster.narration, 1):
             click.echo(f"  {i:>2}. {said}")
-        click.echo(
-            f"history: {'identical to the saved one, byte for byte' if same else 'DIFFERS from the saved one'}"
-        )
+        verdict = "identical to the saved one, byte for byte" if same else "DIFFERS from the saved one"
+        click.echo(f"history: {verdict}")
         if j is not None:
             click.echo(
                 f"{j.property}: {'holds' if j.holds is True else 'BROKEN' if j.holds is False else j.holds}"

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
 
 DELAY = 0.5  # seconds of silence before a bar appears: quick checks print nothing
 
@@ -21,7 +25,7 @@ class Progress:
         self.label = label
         self.enabled = not quiet and sys.stderr.isatty()
         self.started = time.monotonic()
-        self.bar = None
+        self.bar: ProgressBar[int] | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled or time.monotonic() - self.started < DELAY:

@@ -10,7 +10,7 @@ import json
 import os
 import re
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -25,7 +25,7 @@ from replicheck.checker.verdict import (
 from replicheck.quorum import staleness as pbs
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise click.UsageError(message)
 
 
@@ -399,7 +399,10 @@ def table(max_n, min_n, timeout_ms, as_json) -> None:
     if as_json:
         _emit_json({"rows": rows})
     else:
-        header = f"{'N':>3} {'W':>3} {'R':>3}  {'read-write':<10}  {'write-write':<11}  {'write ft':>8}  {'read ft':>7}"
+        header = (
+            f"{'N':>3} {'W':>3} {'R':>3}  {'read-write':<10}  {'write-write':<11}  "
+            f"{'write ft':>8}  {'read ft':>7}"
+        )
         click.echo(header)
         click.echo("-" * len(header))
         mark = {q.PROVED: "proved", q.REFUTED: "REFUTED", q.UNKNOWN_VERDICT: "unknown"}
@@ -510,10 +513,12 @@ def staleness(
         if latency or any(channels):
             preset = pbs.LATENCY_PRESETS.get((latency or "").lower())
             base = preset if preset else (latency,) * 4
-            dists = [_latency(own, default) for own, default in zip(channels, base)]
-            if any(d is None for d in dists):
+            w_lat, a_lat, r_lat, s_lat = (_latency(own, default) for own, default in zip(channels, base))
+            if w_lat is None or a_lat is None or r_lat is None or s_lat is None:
                 raise click.UsageError("give --latency, or all four of --w/--a/--r/--s-latency")
-            wars_report = pbs.wars(n, w, r, _parse_times(times), *dists, trials=trials, seed=seed)
+            wars_report = pbs.wars(
+                n, w, r, _parse_times(times), w_lat, a_lat, r_lat, s_lat, trials=trials, seed=seed
+            )
     except q.QuorumSpecError as error:
         raise click.UsageError(str(error)) from None
     if as_json:

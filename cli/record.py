@@ -170,14 +170,16 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
     if "replay_wait_ms" in s:
         w = s["replay_wait_ms"]
         click.echo(
-            f"  wait-for-lsn: {w['reads_waited']} reads waited, median {w['median']:g} ms, max {w['max']:g} ms"
+            f"  wait-for-lsn: {w['reads_waited']} reads waited, "
+            f"median {w['median']:g} ms, max {w['max']:g} ms"
         )
     if "failover" in s:
         f = s["failover"]
         click.echo(
             f"  failover did not happen: {f['error']}"
             if "error" in f
-            else f"  failover: replication cut at {f['cut_at_ms']:g} ms, replica promoted at {f['promoted_at_ms']:g} ms"
+            else f"  failover: replication cut at {f['cut_at_ms']:g} ms, "
+            f"replica promoted at {f['promoted_at_ms']:g} ms"
         )
     if s["interrupted"]:
         click.echo("  interrupted: the clients stopped after the operations they had in hand")

@@ -175,7 +175,8 @@ class ReadRouting:
                 v = -1.0
             if v < 0:
                 raise ValueError(
-                    f"--reads {text!r}: write pin-after-write:<ms> with a non-negative number, e.g. pin-after-write:100"
+                    f"--reads {text!r}: write pin-after-write:<ms> with a non-negative number, "
+                    "e.g. pin-after-write:100"
                 )
             return cls("pin-after-write", v)
         raise ValueError(f"--reads {text!r}: choose one of {', '.join(READ_ROUTING)}")

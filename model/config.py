@@ -78,11 +78,11 @@ def parse_faults(opts: dict) -> list[Fault]:
         node, at = _node_at("restart", text)
         faults.append(Fault(at, "restart", node))
     for text in opts.get("partition", ()):
-        at, sep, spec = str(text).partition(":")
+        at_text, sep, spec = str(text).partition(":")
         groups = tuple(tuple(n for n in g.split(",") if n) for g in spec.split("|"))
         if not sep or len(groups) < 2 or any(not g for g in groups):
             raise ConfigError(f"--partition {text!r}: write MS:GROUP|GROUP, e.g. 300:n1|n2,n3")
-        faults.append(Fault(num("partition", at), "partition", groups=groups))
+        faults.append(Fault(num("partition", at_text), "partition", groups=groups))
     for text in opts.get("heal", ()):
         faults.append(Fault(num("heal", text), "heal"))
     for text in opts.get("skew", ()):

@@ -59,8 +59,12 @@ __all__ = [
 DESIGNS: dict[str, str] = {
     "lf-sync-leader-reads": "leader-follower --replication sync --reads leader",
     "lf-async-failover": "leader-follower --replication async --failover auto --stale-clients 1",
-    "lf-async-failover-fencing": "leader-follower --replication async --failover auto --fencing --stale-clients 1",
-    "lf-sync-failover-fencing": "leader-follower --replication sync --failover auto --fencing --stale-clients 1",
+    "lf-async-failover-fencing": (
+        "leader-follower --replication async --failover auto --fencing --stale-clients 1"
+    ),
+    "lf-sync-failover-fencing": (
+        "leader-follower --replication sync --failover auto --fencing --stale-clients 1"
+    ),
     "lf-pin-after-write": "leader-follower --replication async --reads pin-after-write:20",
     "lf-wait-for-position": "leader-follower --replication async --reads wait-for-position",
     "leaderless-quorum": "leaderless --nodes 3 -w 2 -r 2 --read-repair none",
@@ -91,7 +95,7 @@ CLAIMS: dict[tuple[str, str], str] = {
 
 def ci_settings(max_examples: int = 100, steps: int = 30, **overrides: Any) -> settings:
     """Derandomized, no database, no deadline: the same outcome on every run and machine."""
-    base = dict(
+    base: dict[str, Any] = dict(
         max_examples=max_examples,
         stateful_step_count=steps,
         derandomize=True,
@@ -203,8 +207,8 @@ def explore(
         if j.holds == "unknown":
             undecided[0] += 1
 
-    machine.on_example = started_example  # type: ignore[assignment]
-    machine.on_judgement = judged  # type: ignore[assignment]
+    machine.on_example = started_example
+    machine.on_judgement = judged
     # Hypothesis's own shrinker is thorough but slow on long stateful runs (tens of
     # seconds); the concrete schedule replays in milliseconds, so shrink that instead.
     test = get_state_machine_test(

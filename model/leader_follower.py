@@ -87,7 +87,10 @@ class LeaderFollowerConfig:
         )
 
     def describe(self) -> str:
-        s = f"leader-follower --nodes {self.nodes} --replication {self.replication} --reads {self.reads.describe()} --failover {self.failover}"
+        s = (
+            f"leader-follower --nodes {self.nodes} --replication {self.replication} "
+            f"--reads {self.reads.describe()} --failover {self.failover}"
+        )
         return s + (" --fencing" if self.fencing else "")
 
 

@@ -22,6 +22,7 @@ whose ``counterexample`` is plain data (schedule, history, explanation).
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -76,7 +77,9 @@ class Counterexample:
     audit: bool
     detected_by: str = "teardown"  # or the invariant's name
 
-    @property
+    # builtins.property: mypy resolves a bare @property to the field ``property`` above
+    # (at run time an annotation without a value binds nothing, so both are the built-in).
+    @builtins.property
     def steps(self) -> int:
         return len(self.schedule)
 
@@ -211,9 +214,10 @@ def deposed_leader_acks(acks: list[dict]) -> str | None:
             continue
         if newest is not None and a["epoch"] < newest["epoch"]:
             return (
-                f"{a['node']} acknowledged write {a['value']} at epoch {a['epoch']} at {a['time'] / 1e6:g} ms, "
-                f"after {newest['node']} had acknowledged write {newest['value']} at epoch {newest['epoch']} "
-                f"at {newest['time'] / 1e6:g} ms: two leaders accepted writes (split brain)"
+                f"{a['node']} acknowledged write {a['value']} at epoch {a['epoch']} "
+                f"at {a['time'] / 1e6:g} ms, after {newest['node']} had acknowledged write "
+                f"{newest['value']} at epoch {newest['epoch']} at {newest['time'] / 1e6:g} ms: "
+                "two leaders accepted writes (split brain)"
             )
         if newest is None or a["epoch"] > newest["epoch"]:
             newest = a
@@ -267,7 +271,7 @@ class ReplicationMachine(RuleBasedStateMachine):
         parsed = cls.__dict__.get("_parsed_design")
         if parsed is None or parsed.text != cls.design:
             parsed = Design.parse(cls.design)
-            cls._parsed_design = parsed  # type: ignore[attr-defined]
+            cls._parsed_design = parsed
         return parsed
 
     # -- helpers

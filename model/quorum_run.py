@@ -195,7 +195,8 @@ def simulate_quorum(
             else:
                 one.explanation = verdict.reason
         if verdict.valid is False and out_dir is not None:
-            name = f"quorum-n{n}-w{w}-r{r}{'' if fallbacks is None else f'-sloppy{fallbacks}'}-{read_repair}-seed{seed}.jsonl"
+            sloppy = "" if fallbacks is None else f"-sloppy{fallbacks}"
+            name = f"quorum-n{n}-w{w}-r{r}{sloppy}-{read_repair}-seed{seed}.jsonl"
             path = os.path.join(os.fspath(out_dir), name)
             replay = f"replicheck simulate {config} --seed {seed} --out {shlex.quote(path)}"
             write_jsonl(path, events, {**result.meta, "source": replay})

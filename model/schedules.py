@@ -262,7 +262,9 @@ class SimulatedCluster:
         # completed counts as concurrent with it. A microsecond between steps keeps
         # one step's operations after the last step's, as a person reads the schedule.
         self.sim.advance(0.001)
-        c.workload.queued = (f, None, value)
+        workload = c.workload
+        assert isinstance(workload, _OneOpWorkload)  # every explorer client gets one (_add_client)
+        workload.queued = (f, None, value)
         c.budget[0] = 1
         self.view.route_to, self.view.plain = node, plain
         try:
@@ -352,16 +354,22 @@ class SimulatedCluster:
 # Each applies one step and returns one sentence for people.
 
 
+def _sent_to(c: SimulatedCluster, cid: str) -> str:
+    current = c.clients[cid].current
+    assert current is not None  # just invoked: no reply is delivered before the next step
+    return current[4]
+
+
 def _write(c: SimulatedCluster, s: dict) -> str:
     value = c._invoke(s["client"], "write", s.get("node"))
     c.writes[value] = (s["client"], c.clients[s["client"]].op_no)
-    said = f"client {s['client']} writes {value} (sent to {c.clients[s['client']].current[4]})"
+    said = f"client {s['client']} writes {value} (sent to {_sent_to(c, s['client'])})"
     return said + (c._await(s["client"]) if s.get("await") else "")
 
 
 def _read(c: SimulatedCluster, s: dict) -> str:
     c._invoke(s["client"], "read", s.get("node"))
-    said = f"client {s['client']} reads (sent to {c.clients[s['client']].current[4]})"
+    said = f"client {s['client']} reads (sent to {_sent_to(c, s['client'])})"
     return said + (c._await(s["client"]) if s.get("await") else "")
 
 
@@ -427,6 +435,8 @@ def _leader_timeout(c: SimulatedCluster, s: dict) -> str:
     if not c.design.has_failover:
         raise KeyError("leader-timeout needs a leader-follower design with --failover auto")
     old = c.leader()
+    if old is None:
+        raise KeyError("leader-timeout needs a leader, and this design has none")
     how = s.get("how", "crash")
     if how == "crash":
         c.sim.crash(old)
@@ -438,12 +448,15 @@ def _leader_timeout(c: SimulatedCluster, s: dict) -> str:
     c.run_network(cfg.failover_ms + 3 * cfg.heartbeat_ms)
     # Failover tooling moves the leader's address (DNS, a virtual IP): clients that look
     # it up again find the new leader; stale clients (--stale-clients) do not.
-    for cid, client in c.clients.items():
+    for client in c.clients.values():
         if not client.session.get("static"):
             client.send("orch", ("whois",))
     c.run_network(SLICE_MS)
     what = "crashes" if how == "crash" else "is cut off from the replicas and the orchestrator"
-    return f"leader {old} {what}; after the failover timeout {c.leader()} leads (epoch {c.protocol.orch.epoch}); clients look the leader up again"
+    return (
+        f"leader {old} {what}; after the failover timeout {c.leader()} leads "
+        f"(epoch {c.protocol.orch.epoch}); clients look the leader up again"
+    )
 
 
 _STEPS = {

@@ -36,7 +36,7 @@ import heapq
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from replicheck.quorum.latency import (  # noqa: F401  (re-exported: the model's latency vocabulary)
     LATENCY_SYNTAX,
@@ -149,6 +149,9 @@ class Node:
         return {"up": self.up}
 
 
+N = TypeVar("N", bound=Node)
+
+
 class Simulator:
     """Virtual time, one event queue, one network, one random source."""
 
@@ -169,7 +172,7 @@ class Simulator:
 
     # -- set-up
 
-    def add(self, node: Node) -> Node:
+    def add(self, node: N) -> N:
         if node.id in self.nodes:
             raise ValueError(f"duplicate node id {node.id!r}")
         node.sim = self

@@ -142,9 +142,10 @@ class Mixture(Latency):
         u = rng.random()
         for weight, dist in self.components:
             if u < weight:
-                break
+                return dist.sample(rng)
             u -= weight
-        return dist.sample(rng)
+        # Rounding can leave u at or past the sum of the weights: the last component takes it.
+        return self.components[-1][1].sample(rng)
 
     def describe(self) -> str:
         if len(self.components) == 1:

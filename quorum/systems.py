@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Union
 
 from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, UNKNOWN_VERDICT
 
@@ -93,7 +92,7 @@ class AnyOf:
     parts: tuple[Predicate, ...]
 
 
-Predicate = Union[AtLeast, AllOf, AnyOf]
+Predicate = AtLeast | AllOf | AnyOf
 
 
 def holds(predicate: Predicate, members: Iterable[str]) -> bool:
@@ -401,7 +400,7 @@ class Load:
         return f"the busiest node's share of {self.kind} quorums under the best strategy"
 
 
-Property = Union[Intersects, Available, SurvivesDomainLoss, FaultTolerance, Load]
+Property = Intersects | Available | SurvivesDomainLoss | FaultTolerance | Load
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ CASES = {
         "after its write at line 2 ended with info",
     ),
     "wrong value shape": (
-        '{"process": 0, "type": "invoke", "f": "cas", "value": 3}\n{"process": 0, "type": "ok", "f": "cas", "value": 3}\n',
+        '{"process": 0, "type": "invoke", "f": "cas", "value": 3}\n'
+        '{"process": 0, "type": "ok", "f": "cas", "value": 3}\n',
         "cas-register",
         1,
         "cas value must be a pair",

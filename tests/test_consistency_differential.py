@@ -69,7 +69,10 @@ def small_histories(draw, kind):
 
 def brute_force(h, kind, guarantee):
     ops = h.ops
-    so = lambda a, b: a.extra["session"] == b.extra["session"] and a.ok and a.ret < b.call
+
+    def so(a, b):
+        return a.extra["session"] == b.extra["session"] and a.ok and a.ret < b.call
+
     reads = [o for o in ops if o.ok and o.f == "read"]
     if kind == "register":
         writer = {(o.key, o.value): o for o in ops if o.f == "write" and o.status != "fail"}
@@ -135,7 +138,10 @@ def brute_force(h, kind, guarantee):
 def sequential_brute_force(h, kind):
     ok = [o for o in h.ops if o.ok]
     crashed = [o for o in h.ops if o.crashed]
-    so = lambda a, b: a.extra["session"] == b.extra["session"] and a.ok and a.ret < b.call
+
+    def so(a, b):
+        return a.extra["session"] == b.extra["session"] and a.ok and a.ret < b.call
+
     for n in range(len(crashed) + 1):
         for extra in itertools.combinations(crashed, n):
             for order in itertools.permutations(ok + list(extra)):

@@ -16,7 +16,10 @@ from replicheck.checker.consistency import check_consistency
 from replicheck.model.config import parse_config, run
 
 LIST_APPEND = "--workload list-append --keys 3 --ops 300"
-LWW_SKEWED = "multi-leader --nodes 2 --conflict lww --clients 2 --ops 200 --think-ms 20 --skew n2=500 --latency constant:1"
+LWW_SKEWED = (
+    "multi-leader --nodes 2 --conflict lww --clients 2 --ops 200 --think-ms 20 --skew n2=500 "
+    "--latency constant:1"
+)
 
 
 def simulated(text: str):

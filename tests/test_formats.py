@@ -134,7 +134,8 @@ def test_timestamps_order_events_even_out_of_file_order():
 def test_write_then_read_back_is_identical(tmp_path):
     original = (
         '{"replicheck": {"spec": "kv"}}\n'
-        '{"process": 0, "type": "invoke", "f": "append", "key": "k", "value": "x", "time": 1, "node": "n1", "session": "s"}\n'
+        '{"process": 0, "type": "invoke", "f": "append", "key": "k", "value": "x", "time": 1, "node": "n1", '
+        '"session": "s"}\n'
         '{"process": 0, "type": "ok", "f": "append", "key": "k", "value": "x", "time": 2, "node": "n1"}\n'
     )
     h = parse_history(original)
@@ -294,11 +295,11 @@ def test_jsonl_fast_and_careful_paths_read_the_same(monkeypatch):
 
     text = (
         '{"replicheck": {"spec": "kv", "init": [1, 2]}}\n'
-        '{"process": 0, "type": "invoke", "f": "write", "key": [1, {"a": [2]}], "value": 123456789012345678901234567890, '
-        '"time": 1.5, "session": "s"}\n'
+        '{"process": 0, "type": "invoke", "f": "write", "key": [1, {"a": [2]}], '
+        '"value": 123456789012345678901234567890, "time": 1.5, "session": "s"}\n'
         '{"process": "nemesis", "type": "info", "f": "kill", "value": null, "time": 2}\n'
-        '{"process": 0, "type": "ok", "f": "write", "key": [1, {"a": [2]}], "value": 123456789012345678901234567890, '
-        '"time": 3}\n'
+        '{"process": 0, "type": "ok", "f": "write", "key": [1, {"a": [2]}], '
+        '"value": 123456789012345678901234567890, "time": 3}\n'
     )
     fast = parse_history(text)
     monkeypatch.setattr(formats, "_fast_json", None)

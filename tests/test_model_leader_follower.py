@@ -45,7 +45,8 @@ def ryw_violations(events):
 def test_sync_replication_with_leader_reads_is_linearizable():
     for seed in range(4):
         _, ok = verdict(
-            f"leader-follower --replication sync --reads leader --ops 300 --seed {seed} --latency pareto-exp:1,0.05,5,1.5"
+            f"leader-follower --replication sync --reads leader --ops 300 --seed {seed} "
+            "--latency pareto-exp:1,0.05,5,1.5"
         )
         assert ok is True
 
@@ -110,7 +111,10 @@ def test_sync_failover_loses_no_acknowledged_write():
 
 
 def test_revived_leader_without_fencing_is_split_brain_and_fencing_stops_it():
-    base = "leader-follower --replication async --failover auto --ops 600 --crash n1@60 --restart n1@250 --stale-clients 2"
+    base = (
+        "leader-follower --replication async --failover auto --ops 600 --crash n1@60 --restart n1@250 "
+        "--stale-clients 2"
+    )
     naive, _ = verdict(base)
     assert naive.measurements["split_brain"] is True
     assert naive.final_states["n1"]["role"] == "leader" and naive.final_states["n2"]["role"] == "leader"
@@ -136,7 +140,8 @@ def test_pin_after_write_fails_read_your_writes_once_lag_exceeds_the_window():
 def test_wait_for_position_always_reads_your_writes():
     for seed in range(3):
         r, _ = verdict(
-            f"leader-follower --reads wait-for-position --ops 400 --clients 3 --timeout-ms 200 --seed {seed} {SLOW} --reorder 0.1 --loss 0.01"
+            f"leader-follower --reads wait-for-position --ops 400 --clients 3 --timeout-ms 200 --seed {seed} "
+            f"{SLOW} --reorder 0.1 --loss 0.01"
         )
         assert ryw_violations(r.events) == 0
         assert any(e["type"] == "ok" and e["f"] == "read" and e["node"] != "n1" for e in r.events)

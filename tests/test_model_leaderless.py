@@ -153,7 +153,8 @@ def test_sloppy_breaks_even_abd_under_a_seeded_partition_while_strict_abd_holds(
     part = "--partition 20:n1,f1,f2|n2,n3 --heal 150 --ops 200"
     for seed in range(3):
         r, ok = verdict(
-            f"leaderless --nodes 3 -w 2 -r 2 --read-repair blocking --sloppy --fallback 2 {part} --seed {seed}"
+            f"leaderless --nodes 3 -w 2 -r 2 --read-repair blocking --sloppy --fallback 2 "
+            f"{part} --seed {seed}"
         )
         assert ok is False
         sloppy = r.measurements["sloppy"]
