@@ -292,6 +292,7 @@ def _sequential(
     if pram is not None:
         holds, witness = pram()
         if holds is False:
+            assert witness is not None  # a failed guarantee comes with its cycle
             return ModelResult(
                 SEQ,
                 False,
@@ -439,7 +440,7 @@ def _convergence(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
         if not reads:
             undecided.append(k)
             continue
-        values = {}
+        values: dict[Any, Op] = {}
         for r in reads:
             values.setdefault(_read_value(r, obs.kind), r)
         if len(values) > 1:
@@ -702,8 +703,8 @@ def render_consistency(result: ConsistencyResult, path: str | None = None) -> st
     if not result.ops:
         out.append("  note: the history has no client operations: nothing to contradict")
     for m, r in result.models.items():
-        word = {True: "holds", False: "VIOLATED"}.get(r.valid, UNKNOWN_VERDICT)
-        how = f"implied by {_display(r.implied_by)}" if r.how == "implied" else r.how
+        word = "holds" if r.valid is True else "VIOLATED" if r.valid is False else UNKNOWN_VERDICT
+        how = f"implied by {_display(r.implied_by)}" if r.how == "implied" and r.implied_by else r.how
         note = f"; {r.reason}" if r.reason and r.valid == UNKNOWN_VERDICT else ""
         approx = "; approximate" if not r.exact else ""
         out.append(f"  {m:<20} {word:<9} ({how}{approx}){note}")

@@ -189,6 +189,8 @@ def _json_decoder() -> tuple[Any, tuple[type[Exception], ...]]:
 
 
 _decoder, _FAST_JSON_ERRORS = _json_decoder()
+# what sends a fast path back to the careful one, which then names the problem
+_FALL_BACK: tuple[type[Exception], ...] = (*_FAST_JSON_ERRORS, HistoryError)
 _fast_json = None if _decoder is None else _decoder.decode
 _fast_lines = None if _decoder is None else _decoder.decode_lines
 
@@ -224,7 +226,7 @@ def _read_jsonl(text: str, path: str | None, progress: Callable[[float], None] |
                     if progress:
                         progress(start / len(lines))
                 return events, meta, {}
-        except (*_FAST_JSON_ERRORS, HistoryError):
+        except _FALL_BACK:
             pass
     return _read_jsonl_lines(text, lines, path)
 
@@ -241,7 +243,7 @@ def _read_jsonl_bytes(
     for anything the text path must judge - a byte-order mark, a blank or malformed line,
     metadata past the first line, a line end only str.splitlines knows - so that errors
     and skipped lines are reported exactly as the text path reports them."""
-    if _fast_lines is None or data[:3] == b"\xef\xbb\xbf" or b"\x00" in data[:65536]:
+    if _fast_json is None or _fast_lines is None or data[:3] == b"\xef\xbb\xbf" or b"\x00" in data[:65536]:
         return None
     if any(end in data for end in _UNICODE_LINE_ENDS):
         return None
@@ -271,7 +273,7 @@ def _read_jsonl_bytes(
             at = end
             if progress:
                 progress(at / total)
-    except (*_FAST_JSON_ERRORS, HistoryError):
+    except _FALL_BACK:
         return None
     return events, meta
 

@@ -47,6 +47,8 @@ def render_linearizability(result: Result, spec: Any = None, path: str | None = 
             out.append(f"  ... {len(flat) - WITNESS_SHOWN} more (--json gives them all)")
     elif result.valid is False:
         part = result.part
+        # an invalid result names the partition that failed and the op that could not go
+        assert part is not None and part.op is not None
         if result.key is not None:
             out.append(f"\nOn key {fmt(result.key)} (keys are checked independently):")
         out.append("\nThis operation cannot be linearized:")

@@ -299,6 +299,7 @@ def judge_consistency(path: str, history: History, opts: Options) -> Any:
     from replicheck.checker.consistency import SEARCH_TIMEOUT, check_consistency, render_consistency
 
     model = opts.consistency
+    assert model is not None  # called only with --consistency
     timeout = SEARCH_TIMEOUT if opts.timeout is None else opts.timeout
     result = check_consistency(
         history,
