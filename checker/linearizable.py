@@ -113,6 +113,9 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
     death = _dead_crashed(spec, ops, ok_ops, crashed)
     kind_death = [max(death[x] for x in xs) for xs in members]
     member_calls = [[crashed[x].call for x in xs] for xs in members]
+    blind = getattr(spec, "blind", None)
+    ok_blind = [bool(blind and blind(o)) for o in ok_ops]
+    blind_kind = [bool(blind) and all(blind(crashed[x]) for x in xs) for xs in members]
 
     # For each frontier j: which ranks >= j may go next (invoked by the time rank j
     # returned), as a mask relative to j; reads among them; the kinds of crashed op in
@@ -170,18 +173,39 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             trans[u][sid] = nsid
         return nsid
 
-    def crash_options(j: int, placed: tuple) -> list[int]:
+    def crash_options(j: int, placed: tuple) -> tuple[list[int], list[int]]:
         # The earliest unplaced op of each kind in play, if invoked by now: ops of one
-        # kind have the same effect, so placing it stands for placing any of them.
+        # kind have the same effect, so placing it stands for placing any of them. Blind
+        # ones apart: they go only right before an op that sees what they leave.
         counts = dict(zip(placed[::2], placed[1::2])) if placed else {}
         deadline = deadlines[j]
-        out = []
+        alone, before = [], []
         for q in in_play[j]:
             n = counts.get(q, 0)
             calls = member_calls[q]
             if n < len(calls) and calls[n] <= deadline:
-                out.append(members[q][n])
-        out.sort(reverse=True)  # popped from the end: earliest call first
+                (before if blind_kind[q] else alone).append(members[q][n])
+        alone.sort(reverse=True)  # popped from the end: earliest call first
+        return alone, before
+
+    def fused_options(j: int, okx: int, sid: int, alone: list[int], before: list[int]) -> list:
+        # A crashed blind op (a write) placed anywhere in a linearization can be moved
+        # later, up to the next op, as it has no completion: if that op is blind too it
+        # overwrites it and the write can go, else the write sits right before an op
+        # that sees its value. So the search places it only as a pair with that op.
+        out = []
+        if not before:
+            return out
+        seers = [j + x for x in _bits(ok_cands[j] & ~okx) if not ok_blind[j + x]] + [m + x for x in alone]
+        for w in before:
+            t = advance(sid, m + w)
+            if t < 0 or t == sid:
+                continue
+            for u in seers:
+                nsid = advance(t, u)
+                if nsid >= 0 and (u < m or nsid != t):
+                    out.append((w, u, nsid))
+        out.reverse()
         return out
 
     def frame(j: int, okx: int, cr: tuple, sid: int, node: Any) -> list:
@@ -192,10 +216,10 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             b = r & -r
             r ^= b
             if advance(sid, j + b.bit_length() - 1) >= 0:
-                return [j, okx, cr, sid, b, [], node]
+                return [j, okx, cr, sid, b, [], node, []]
         # Completed ops are tried before crashed ones (found only when needed): crashed
         # ops never have to be placed, so trying them first only delays a witness.
-        return [j, okx, cr, sid, ok_cands[j] & ~okx, None, node]
+        return [j, okx, cr, sid, ok_cands[j] & ~okx, None, node, None]
 
     stack = [frame(0, 0, (), 0, None)]
     best_j = 0
@@ -204,7 +228,7 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
     iterations = 0
     while stack:
         fr = stack[-1]
-        j, okx, cr, sid, okc, crc, node = fr
+        j, okx, cr, sid, okc, crc, node, fused = fr
         if okc:
             b = okc & -okc
             fr[4] = okc ^ b
@@ -212,6 +236,31 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             nsid = advance(sid, u)
             if nsid < 0:
                 continue
+        else:
+            if crc is None:
+                crc, before = crash_options(j, cr)
+                fr[5] = crc
+                fr[7] = fused = fused_options(j, okx, sid, crc, before)
+            if crc:
+                x = crc.pop()
+                u = m + x
+                nsid = advance(sid, u)
+                if nsid < 0 or nsid == sid:
+                    # a crashed op that changes nothing here is no better placed than left out
+                    continue
+                cr = _placed(cr, kinds[x])
+            elif fused:
+                w, u, nsid = fused.pop()
+                node = (m + w, node)
+                cr = _placed(cr, kinds[w])
+                if u >= m:
+                    cr = _placed(cr, kinds[u - m])
+                else:
+                    b = 1 << (u - j)
+            else:
+                stack.pop()
+                continue
+        if u < m:
             okx |= b
             if okx & 1:
                 j0 = j
@@ -223,19 +272,6 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
                                       configs=len(seen), reached=m)
                 if cr and deaths[j] != deaths[j0]:  # forget crashed ops that can no longer matter
                     cr = _forget(cr, kind_death, j)
-        else:
-            if crc is None:
-                crc = fr[5] = crash_options(j, cr)
-            if not crc:
-                stack.pop()
-                continue
-            x = crc.pop()
-            u = m + x
-            nsid = advance(sid, u)
-            if nsid < 0 or nsid == sid:
-                # a crashed op that changes nothing here is no better placed than left out
-                continue
-            cr = _placed(cr, kinds[x])
         key = (j, nsid, okx, cr)
         if key in seen:
             continue
