@@ -177,6 +177,8 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
         # The earliest unplaced op of each kind in play, if invoked by now: ops of one
         # kind have the same effect, so placing it stands for placing any of them. Blind
         # ones apart: they go only right before an op that sees what they leave.
+        if not in_play[j]:
+            return [], []
         counts = dict(zip(placed[::2], placed[1::2])) if placed else {}
         deadline = deadlines[j]
         alone, before = [], []
@@ -218,8 +220,9 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             if advance(sid, j + b.bit_length() - 1) >= 0:
                 return [j, okx, cr, sid, b, [], node, []]
         # Completed ops are tried before crashed ones (found only when needed): crashed
-        # ops never have to be placed, so trying them first only delays a witness.
-        return [j, okx, cr, sid, ok_cands[j] & ~okx, None, node, None]
+        # ops never have to be placed, so trying them first only delays a witness. The
+        # reads have just failed in this state: not again.
+        return [j, okx, cr, sid, ok_cands[j] & ~okx & ~ro_cands[j], None, node, None]
 
     stack = [frame(0, 0, (), 0, None)]
     best_j = 0
@@ -233,7 +236,9 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             b = okc & -okc
             fr[4] = okc ^ b
             u = j + b.bit_length() - 1
-            nsid = advance(sid, u)
+            nsid = trans[u].get(sid)
+            if nsid is None:
+                nsid = advance(sid, u)
             if nsid < 0:
                 continue
         else:
