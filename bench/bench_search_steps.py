@@ -19,12 +19,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from gen_histories import generate  # noqa: E402
-
-from replicheck.checker import History  # noqa: E402
-from replicheck.checker.history import no_gc  # noqa: E402
-from replicheck.checker.linearizable import Budget, check_ops  # noqa: E402
-from replicheck.checker.specs import make_spec  # noqa: E402
+from gen_histories import generate
+from replicheck.checker import History
+from replicheck.checker.history import no_gc
+from replicheck.checker.linearizable import Budget, check_ops
+from replicheck.checker.specs import make_spec
 
 
 def main() -> None:
@@ -47,8 +46,8 @@ def main() -> None:
             res = check_ops(history.ops, make_spec("cas-register"), Budget(timeout=None, max_memory_mb=None),
                             jobs=1)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        print(f"{n:>8} ops  {res.valid!s:>5}  {res.configs:>8} configs  wall {wall:6.2f} s  cpu {cpu:6.2f} s  "
-              f"{cpu / max(res.configs, 1) * 1e6:5.1f} us/config", flush=True)
+        print(f"{n:>8} ops  {res.valid!s:>5}  {res.configs:>8} configs  wall {wall:6.2f} s  "
+              f"cpu {cpu:6.2f} s  {cpu / max(res.configs, 1) * 1e6:5.1f} us/config", flush=True)
 
 
 if __name__ == "__main__":
