@@ -117,6 +117,15 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
     ok_blind = [bool(blind and blind(o)) for o in ok_ops]
     blind_kind = [bool(blind) and all(blind(crashed[x]) for x in xs) for xs in members]
 
+    # deaths[j]: how many kinds are dead at frontier j; where it does not change, no
+    # sweep of the crashed ops in play or placed is needed
+    deaths = [0] * (m + 1)
+    for d in kind_death:
+        if d <= m:
+            deaths[d] += 1
+    for j in range(1, m + 1):
+        deaths[j] += deaths[j - 1]
+
     # For each frontier j: which ranks >= j may go next (invoked by the time rank j
     # returned), as a mask relative to j; reads among them; the kinds of crashed op in
     # play (one invoked by then, not yet dead), a tuple shared while it does not change.
@@ -139,22 +148,16 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
         k0 = kf
         while kf < len(first) and member_calls[first[kf]][0] <= deadline:
             kf += 1
-        if kf > k0 or any(kind_death[q] <= j for q in playing):
+        if kf > k0 or deaths[j] != (deaths[j - 1] if j else 0):
             playing = tuple(q for q in playing + tuple(first[k0:kf]) if kind_death[q] > j)
         in_play.append(playing)
-    # deaths[j]: kinds dead at frontier j, a count: the placed set needs a sweep only
-    # when it changes
-    deaths = [0] * (m + 1)
-    for d in kind_death:
-        if d <= m:
-            deaths[d] += 1
-    for j in range(1, m + 1):
-        deaths[j] += deaths[j - 1]
 
     init = spec.init()
     state_ids: dict[Any, int] = {init: 0}
     states: list[Any] = [init]
-    trans: list[dict[int, int]] = [{} for _ in every]
+    # ops of one kind have the same effect on every state: they share their transitions
+    kind_trans: list[dict[int, int]] = [{} for _ in members]
+    trans: list[dict[int, int]] = [{} for _ in ok_ops] + [kind_trans[q] for q in kinds]
     step = spec.step
     seen: set[tuple[int, int, int, tuple]] = set()
     max_configs = clock.max_configs(c)
@@ -204,7 +207,9 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             if t < 0 or t == sid:
                 continue
             for u in seers:
-                nsid = advance(t, u)
+                nsid = trans[u].get(t)
+                if nsid is None:
+                    nsid = advance(t, u)
                 if nsid >= 0 and (u < m or nsid != t):
                     out.append((w, u, nsid))
         out.reverse()
