@@ -115,7 +115,7 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
     member_calls = [[crashed[x].call for x in xs] for xs in members]
     blind = getattr(spec, "blind", None)
     ok_blind = [bool(blind and blind(o)) for o in ok_ops]
-    blind_kind = [bool(blind) and all(blind(crashed[x]) for x in xs) for xs in members]
+    blind_kind = [blind is not None and all(blind(crashed[x]) for x in xs) for xs in members]
 
     # deaths[j]: how many kinds are dead at frontier j; where it does not change, no
     # sweep of the crashed ops in play or placed is needed
@@ -184,7 +184,8 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             return [], []
         counts = dict(zip(placed[::2], placed[1::2])) if placed else {}
         deadline = deadlines[j]
-        alone, before = [], []
+        alone: list[int] = []
+        before: list[int] = []
         for q in in_play[j]:
             n = counts.get(q, 0)
             calls = member_calls[q]
@@ -198,7 +199,7 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
         # later, up to the next op, as it has no completion: if that op is blind too it
         # overwrites it and the write can go, else the write sits right before an op
         # that sees its value. So the search places it only as a pair with that op.
-        out = []
+        out: list[tuple[int, int, int]] = []
         if not before:
             return out
         seers = [j + x for x in _bits(ok_cands[j] & ~okx) if not ok_blind[j + x]] + [m + x for x in alone]
