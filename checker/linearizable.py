@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from .history import HistoryError, Op
+from .history import HistoryError, Op, no_gc
 
 VALID, INVALID, UNKNOWN_VERDICT = True, False, "unknown"
 
@@ -94,6 +94,13 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
     kind of crashed op still in play). Keys and steps stay small however long the
     history: the cost of a step does not grow with its length.
     """
+    # The search allocates a frame and a key per step and makes no cycles: the cyclic
+    # collector would only rescan the history's million objects again and again.
+    with no_gc():
+        return _wgl(ops, spec, clock)
+
+
+def _wgl(ops: list[Op], spec: Any, clock: _Clock | None) -> PartResult:
     clock = clock or Budget(timeout=None, max_memory_mb=None).start()
     ok_ops = sorted((o for o in ops if o.ok), key=lambda o: (o.ret, o.call, o.id))
     crashed = sorted((o for o in ops if o.crashed), key=lambda o: (o.call, o.id))  # failed: did nothing
