@@ -59,19 +59,43 @@ def main() -> None:
     tool = _replicheck()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "la.jsonl")
-        gen = [*tool, "simulate", "leader-follower", "--workload", "list-append", "--keys", str(args.keys),
-               "--ops", str(args.ops), "--clients", str(args.clients), "--replication", "async",
-               "--reads", "replica", "--seed", str(args.seed), "--out", path]
-        print(f"seed {args.seed}: generating {args.ops} list-append ops over {args.keys} keys "
-              f"(not timed): {' '.join(gen[len(tool):])}", flush=True)
+        gen = [
+            *tool,
+            "simulate",
+            "leader-follower",
+            "--workload",
+            "list-append",
+            "--keys",
+            str(args.keys),
+            "--ops",
+            str(args.ops),
+            "--clients",
+            str(args.clients),
+            "--replication",
+            "async",
+            "--reads",
+            "replica",
+            "--seed",
+            str(args.seed),
+            "--out",
+            path,
+        ]
+        print(
+            f"seed {args.seed}: generating {args.ops} list-append ops over {args.keys} keys "
+            f"(not timed): {' '.join(gen[len(tool) :])}",
+            flush=True,
+        )
         subprocess.run(gen, check=True, stdout=subprocess.DEVNULL)
         print(f"{'model':<20} {'median s':>9} {'runs s':>22} {'peak MB':>8}  exit")
         for model in args.models:
             runs = [_timed([*tool, "check", path, "--consistency", model]) for _ in range(args.runs)]
             walls = [w for w, _, _ in runs]
             peak = max(m for _, m, _ in runs)
-            print(f"{model:<20} {statistics.median(walls):>9.2f} {' '.join(f'{w:.2f}' for w in walls):>22} "
-                  f"{peak:>8.0f}  {runs[-1][2]}", flush=True)
+            print(
+                f"{model:<20} {statistics.median(walls):>9.2f} {' '.join(f'{w:.2f}' for w in walls):>22} "
+                f"{peak:>8.0f}  {runs[-1][2]}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

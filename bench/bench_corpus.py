@@ -51,9 +51,13 @@ FLAGS = {
     "knossos": ["--spec", "cas-register", "--init", "0"],
     "porcupine-kv": ["--spec", "kv"],
 }
-KNOSSOS_EXPECTED = {"rethink-fail-minimal.edn": "invalid", "cas-failure.edn": "invalid",
-                    "bad-analysis.edn": "invalid", "cas-register-bug.edn": "valid",
-                    "memstress3-33.edn": "valid"}
+KNOSSOS_EXPECTED = {
+    "rethink-fail-minimal.edn": "invalid",
+    "cas-failure.edn": "invalid",
+    "bad-analysis.edn": "invalid",
+    "cas-register-bug.edn": "valid",
+    "memstress3-33.edn": "valid",
+}
 
 # One interpreter judging every group through the CLI's code; exit codes are the CLI's
 # (SystemExit), printed lines are PATH<TAB>VERDICT.
@@ -101,21 +105,29 @@ def whole(repeat: int) -> int:
     replicheck = [str(script)] if script.exists() else [sys.executable, "-m", "replicheck.cli.main"]
     want = expected_verdicts()
     n_files = sum(len(args) - len(FLAGS[f]) for f, args in groups)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"{n_files} corpus files; median of {repeat}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"{n_files} corpus files; median of {repeat}"
+    )
 
     def verdict_errors(out: str, args: list[str]) -> list[str]:
         got = dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
-        return [f"{p}: {got.get(p, 'missing')} (expected {v})" for p, v in want.items()
-                if p in args and got.get(p) != v]
+        return [
+            f"{p}: {got.get(p, 'missing')} (expected {v})"
+            for p, v in want.items()
+            if p in args and got.get(p) != v
+        ]
 
     one = [sys.executable, "-c", _ONE_PROCESS, json.dumps([args for _, args in groups])]
     runs = [_timed(one) for _ in range(repeat)]
-    wrong = verdict_errors(runs[-1][2], [a for _, args in groups for a in args])
+    wrong: list[str] = verdict_errors(runs[-1][2], [a for _, args in groups for a in args])
     t = statistics.median(r[0] for r in runs)
     rss = statistics.median(r[1] for r in runs)
-    print(f"one process, all {n_files} files: {t:.3f} s whole-process (target <= 0.5 s), peak RSS {rss:.0f} MB"
-          f"{'' if not wrong else '  WRONG VERDICTS: ' + '; '.join(wrong)}")
+    print(
+        f"one process, all {n_files} files: {t:.3f} s whole-process (target <= 0.5 s), "
+        f"peak RSS {rss:.0f} MB"
+        f"{'' if not wrong else '  WRONG VERDICTS: ' + '; '.join(wrong)}"
+    )
     total = 0.0
     for folder, args in groups:
         runs = [_timed([*replicheck, "check", "--quiet", *args]) for _ in range(repeat)]
@@ -123,8 +135,10 @@ def whole(repeat: int) -> int:
         total += t
         wrong += verdict_errors(runs[-1][2], args)
         flags = " ".join(FLAGS[folder])
-        print(f"  replicheck check {flags} {folder}/* : {t:.3f} s, peak RSS "
-              f"{statistics.median(r[1] for r in runs):.0f} MB")
+        print(
+            f"  replicheck check {flags} {folder}/* : {t:.3f} s, peak RSS "
+            f"{statistics.median(r[1] for r in runs):.0f} MB"
+        )
     print(f"three commands, one per folder: {total:.3f} s in all")
     t = statistics.median(_timed([*replicheck, "--help"])[0] for _ in range(repeat))
     print(f"start-up alone (replicheck --help): {t:.3f} s")
@@ -137,8 +151,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--top", type=int, default=10, help="show the N slowest files")
-    ap.add_argument("--whole", action="store_true",
-                    help="whole-process time of judging every file (one process, and per folder)")
+    ap.add_argument(
+        "--whole",
+        action="store_true",
+        help="whole-process time of judging every file (one process, and per folder)",
+    )
     args = ap.parse_args()
     files = corpus_files()
     if not files:
@@ -160,9 +177,13 @@ def main() -> int:
     rows.sort(key=lambda r: -r[0])
     print(f"{'file':28} {'verdict':8} {'ops':>5} {'configs':>8} {'ms':>8}")
     for t, path, result in rows[: args.top]:
-        print(f"{path.parent.name + '/' + path.name:28} {str(result.valid):8} {result.ops:5} {result.configs:8} {t * 1000:8.2f}")
-    print(f"files: {len(rows)}  total check time: {total * 1000:.1f} ms (median of {args.repeat} per file)  "
-          f"slowest: {rows[0][1].name} {rows[0][0] * 1000:.2f} ms")
+        print(
+            f"{path.parent.name + '/' + path.name:28} {str(result.valid):8} {result.ops:5} {result.configs:8} {t * 1000:8.2f}"
+        )
+    print(
+        f"files: {len(rows)}  total check time: {total * 1000:.1f} ms (median of {args.repeat} per file)  "
+        f"slowest: {rows[0][1].name} {rows[0][0] * 1000:.2f} ms"
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (max RSS of this process, interpreter included): {peak:.1f} MB")
     return 0

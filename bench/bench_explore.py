@@ -22,8 +22,10 @@ def main() -> None:
     ap.add_argument("--max-examples", type=int, default=300)
     ap.add_argument("--steps", type=int, default=30)
     args = ap.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"seed {args.seed}, up to {args.max_examples} examples of up to {args.steps} steps per cell")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"seed {args.seed}, up to {args.max_examples} examples of up to {args.steps} steps per cell"
+    )
     started = time.perf_counter()
     results = matrix(max_examples=args.max_examples, steps=args.steps, seed=args.seed, derandomize=False)
     total = time.perf_counter() - started
@@ -32,8 +34,10 @@ def main() -> None:
     for r in results:
         if r.outcome != "broken":
             continue
-        print(f"{names.get(r.design, r.design)[:27]:27} {r.property:17} {r.examples:8} {r.found_after:9.2f} {r.shrink_time:10.2f} "
-              f"{r.unshrunk_steps:>4} -> {r.counterexample.steps:<3}")
+        print(
+            f"{names.get(r.design, r.design)[:27]:27} {r.property:17} {r.examples:8} {r.found_after:9.2f} {r.shrink_time:10.2f} "
+            f"{r.unshrunk_steps:>4} -> {r.counterexample.steps:<3}"
+        )
     worst = max((r.found_after + r.shrink_time for r in results if r.outcome == "broken"), default=0.0)
     print(f"whole matrix: {total:.1f} s; slowest broken cell, search and shrink: {worst:.2f} s")
 

@@ -19,7 +19,7 @@ def timed(fn, repeat: int):
         start = time.perf_counter()
         result = fn()
         runs.append((time.perf_counter() - start) * 1000)
-        if any(r.status == q.UNKNOWN for r in result.results):
+        if any(r.status == q.UNKNOWN_VERDICT for r in result.results):
             break  # a time-out costs the whole budget and says all there is to say
     return statistics.median(runs), result
 
@@ -53,30 +53,47 @@ def main() -> None:
 
     print("3-datacenter matrix east=3,west=3,south=3: every write level x read level, full check")
     dcs = {"east": 3, "west": 3, "south": 3}
-    levels = ["ONE", "TWO", "THREE", "QUORUM", "LOCAL_ONE@east", "LOCAL_QUORUM@east",
-              "LOCAL_QUORUM@west", "EACH_QUORUM", "ALL"]
+    levels = [
+        "ONE",
+        "TWO",
+        "THREE",
+        "QUORUM",
+        "LOCAL_ONE@east",
+        "LOCAL_QUORUM@east",
+        "LOCAL_QUORUM@west",
+        "EACH_QUORUM",
+        "ALL",
+    ]
     start = time.perf_counter()
     refuted = cells = 0
     per_cell = []
     for write in levels:
         for read in levels:
             system = q.multi_dc(dcs, write, read)
-            ms, report = timed(lambda: q.check(system, q.default_properties(system, f=1, domain_loss=True)), 1)
+            ms, report = timed(
+                lambda: q.check(system, q.default_properties(system, f=1, domain_loss=True)), 1
+            )
             per_cell.append(ms)
             cells += 1
             refuted += report.results[0].status == q.REFUTED
     total = (time.perf_counter() - start) * 1000
-    print(f"  {cells} cells in {total:.0f} ms; median cell {statistics.median(per_cell):.1f} ms, "
-          f"max {max(per_cell):.1f} ms; read-write refuted in {refuted} cells\n")
+    print(
+        f"  {cells} cells in {total:.0f} ms; median cell {statistics.median(per_cell):.1f} ms, "
+        f"max {max(per_cell):.1f} ms; read-write refuted in {refuted} cells\n"
+    )
 
-    print(f"per-node Boolean encoding, majority read-write intersection "
-          f"(time limit {args.per_node_timeout_ms} ms per call; median of {args.repeat})")
+    print(
+        f"per-node Boolean encoding, majority read-write intersection "
+        f"(time limit {args.per_node_timeout_ms} ms per call; median of {args.repeat})"
+    )
     print(f"{'N':>6}  {'per-node ms':>11}  {'counting ms':>11}  per-node verdict")
     for n in (15, 17, 19, 21, 31, 41, 51, 61, 71, 101):
         system = q.threshold(n, n // 2 + 1, n // 2 + 1)
         prop = [q.Intersects("read", "write")]
-        ms, report = timed(lambda: q.check(system, prop, encoding="per-node",
-                                           timeout_ms=args.per_node_timeout_ms), args.repeat)
+        ms, report = timed(
+            lambda: q.check(system, prop, encoding="per-node", timeout_ms=args.per_node_timeout_ms),
+            args.repeat,
+        )
         counting_ms, _ = timed(lambda: q.check(system, prop), args.repeat)
         print(f"{n:>6}  {ms:>11.1f}  {counting_ms:>11.1f}  {report.results[0].status}", flush=True)
     print("(unknown = the per-node solver hit its time limit; such runs are not repeated)\n")

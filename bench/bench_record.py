@@ -76,15 +76,21 @@ def bench_recorder(args: argparse.Namespace, work: str) -> None:
             wall, size = recorder_run(os.path.join(work, "rec.jsonl"), threads, ops, durable)
             walls.append(wall)
         wall = statistics.median(walls)
-        print(f"{threads:>8} {str(durable):>8} {ops:>7} {2 * ops / wall:>11,.0f} "
-              f"{wall / ops * 1e6:>8.1f} {size / ops:>9.1f}")
+        print(
+            f"{threads:>8} {str(durable):>8} {ops:>7} {2 * ops / wall:>11,.0f} "
+            f"{wall / ops * 1e6:>8.1f} {size / ops:>9.1f}"
+        )
 
 
 def start_cluster(cdir: str, delay: int) -> tuple[str, str] | str:
     """(primary DSN, replica DSN), or why the cluster could not start."""
     try:
-        p = subprocess.run(["bash", str(CLUSTER), "start", cdir, "--delay", str(delay)],
-                           capture_output=True, text=True, timeout=180)
+        p = subprocess.run(
+            ["bash", str(CLUSTER), "start", cdir, "--delay", str(delay)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"{type(e).__name__}: {e}"
     dsns = dict(line.split("=", 1) for line in p.stdout.splitlines() if line.endswith("'") and "=" in line)
@@ -98,8 +104,10 @@ def bench_postgres(args: argparse.Namespace, work: str) -> None:
     from replicheck.checker.consistency import RYW, check_consistency
     from replicheck.record.postgres import record_postgres
 
-    print(f"\n== PostgreSQL, --delay {args.delay} ms, {args.clients} clients, {args.pg_ops} ops, think 0, "
-          f"{args.pg_repeat} runs per routing (ops/s: median)")
+    print(
+        f"\n== PostgreSQL, --delay {args.delay} ms, {args.clients} clients, {args.pg_ops} ops, think 0, "
+        f"{args.pg_repeat} runs per routing (ops/s: median)"
+    )
     cdir = tempfile.mkdtemp(prefix="rc-bench-")
     try:
         dsns = start_cluster(cdir, args.delay)
@@ -107,17 +115,29 @@ def bench_postgres(args: argparse.Namespace, work: str) -> None:
             print(f"skipped: the cluster did not start: {dsns}")
             return
         primary, replica = dsns
-        print(f"{'routing':<20} {'ops/s':>7} {'reads p/r':>11} {'wait med/max ms':>16} "
-              f"{'read-your-writes':>17} {'info/fail':>10} {'check s':>8}")
+        print(
+            f"{'routing':<20} {'ops/s':>7} {'reads p/r':>11} {'wait med/max ms':>16} "
+            f"{'read-your-writes':>17} {'info/fail':>10} {'check s':>8}"
+        )
         for routing in ROUTINGS:
             rates, verdicts, info, fail, checks, waits, reads = [], [], 0, 0, [], [], []
             for run in range(args.pg_repeat):
                 out = os.path.join(work, f"pg-{routing.replace(':', '-')}-{run}.jsonl")
-                s = record_postgres(out, primary=primary, replicas=[replica], routing=routing,
-                                    clients=args.clients, ops=args.pg_ops, think_ms=0, seed=run)
+                s = record_postgres(
+                    out,
+                    primary=primary,
+                    replicas=[replica],
+                    routing=routing,
+                    clients=args.clients,
+                    ops=args.pg_ops,
+                    think_ms=0,
+                    seed=run,
+                )
                 if s["clients_stopped"] or s["never_completed"]:
-                    print(f"  !! {routing} run {run}: stopped {s['clients_stopped']}, "
-                          f"never completed {s['never_completed']}")
+                    print(
+                        f"  !! {routing} run {run}: stopped {s['clients_stopped']}, "
+                        f"never completed {s['never_completed']}"
+                    )
                 rates.append((s["operations"] - sum(s["final_reads"].values())) / s["seconds"])
                 reads.append(f"{s['reads']['primary']}/{s['reads']['replica']}")
                 info, fail = info + s["info"], fail + s["fail"]
@@ -130,15 +150,27 @@ def bench_postgres(args: argparse.Namespace, work: str) -> None:
                 verdicts.append(ryw.valid)
                 if ryw.valid is False and routing in ("primary", "wait-for-lsn"):
                     kept = shutil.copy(out, os.path.join(args.keep, os.path.basename(out)))
-                    print(f"  !!! BUG: {routing} broke read-your-writes: {ryw.witness}; history kept at {kept}")
+                    print(
+                        f"  !!! BUG: {routing} broke read-your-writes: {ryw.witness}; history kept at {kept}"
+                    )
             mid = sorted(range(len(rates)), key=rates.__getitem__)[len(rates) // 2]
-            wait = (f"{statistics.median(w[0] for w in waits):.1f}/{max(w[1] for w in waits):.1f}"
-                    if waits else "-")
+            wait = (
+                f"{statistics.median(w[0] for w in waits):.1f}/{max(w[1] for w in waits):.1f}"
+                if waits
+                else "-"
+            )
             broken, unknown = sum(v is False for v in verdicts), sum(v == "unknown" for v in verdicts)
-            verdict = (f"broken {broken}/{len(verdicts)}" if broken else
-                       f"unknown {unknown}/{len(verdicts)}" if unknown else "holds")
-            print(f"{routing:<20} {rates[mid]:>7,.0f} {reads[mid]:>11} {wait:>16} {verdict:>17} "
-                  f"{f'{info}/{fail}':>10} {statistics.median(checks):>8.3f}")
+            verdict = (
+                f"broken {broken}/{len(verdicts)}"
+                if broken
+                else f"unknown {unknown}/{len(verdicts)}"
+                if unknown
+                else "holds"
+            )
+            print(
+                f"{routing:<20} {rates[mid]:>7,.0f} {reads[mid]:>11} {wait:>16} {verdict:>17} "
+                f"{f'{info}/{fail}':>10} {statistics.median(checks):>8.3f}"
+            )
     finally:
         subprocess.run(["bash", str(CLUSTER), "stop", cdir], capture_output=True, timeout=120)
         shutil.rmtree(cdir, ignore_errors=True)

@@ -20,6 +20,7 @@ a little later, since parsing is not under the budget): past it the row says
 
 Run: .venv/bin/python bench/bench_scale.py [--sizes 10k,100k] [--workloads kv,cas]
      [--formats jsonl,edn,log] [--repeat 3] [--timeout 120] [--invalid]
+     [--replicheck OTHER/.venv/bin/replicheck]   (compare another worktree's code)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import gen_histories as gh  # noqa: E402  (a sibling script, not a package)
+import gen_histories as gh
 
 WORKLOADS: dict[str, dict[str, Any]] = {
     "kv": {"spec": "kv", "keys": 1000, "crash": 0.01, "concurrency": 10},
@@ -70,12 +71,16 @@ def size_label(n: int) -> str:
     return str(n)
 
 
+# The replicheck under test: the console script next to this interpreter (what a user
+# runs), or --replicheck's, with the interpreter beside it for the parse-only runs.
+PYTHON = sys.executable
+
+
 def replicheck_cmd() -> list[str]:
-    """The installed console script next to this interpreter (what a user runs)."""
-    script = Path(sys.executable).with_name("replicheck")
+    script = Path(PYTHON).with_name("replicheck")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from replicheck.cli.main import main; main()"]
+    return [PYTHON, "-c", "from replicheck.cli.main import main; main()"]
 
 
 @dataclass
@@ -90,8 +95,9 @@ class Run:
 def run_measured(cmd: list[str], deadline: float) -> Run:
     """Run ``cmd``; wall time, and peak RSS of this child alone (``os.wait4``)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     killed = threading.Event()
 
     def kill() -> None:
@@ -106,8 +112,10 @@ def run_measured(cmd: list[str], deadline: float) -> Run:
     out: list[str] = []
     err: list[str] = []
     # read both pipes while the child runs, or a large output would block it
-    readers = [threading.Thread(target=lambda s=s, b=b: b.append(s.read()))
-               for s, b in ((proc.stdout, out), (proc.stderr, err))]
+    readers = [
+        threading.Thread(target=lambda s=s, b=b: b.append(s.read()))
+        for s, b in ((proc.stdout, out), (proc.stderr, err))
+    ]
     for r in readers:
         r.start()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -116,8 +124,9 @@ def run_measured(cmd: list[str], deadline: float) -> Run:
     for r in readers:
         r.join()
     proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
-    return Run(wall, usage.ru_maxrss / 1024, None if killed.is_set() else proc.returncode,
-               "".join(out), "".join(err))
+    return Run(
+        wall, usage.ru_maxrss / 1024, None if killed.is_set() else proc.returncode, "".join(out), "".join(err)
+    )
 
 
 @dataclass
@@ -141,16 +150,18 @@ def measure(path: Path, flags: list[str], repeat: int, timeout: float) -> Row:
     parses, checks, wholes, rsss = [], [], [], []
     deadline = timeout * 1.5 + 10
     for _ in range(repeat):
-        r = run_measured([sys.executable, "-c", _PARSE, str(path), "1" if independent else "0"], deadline)
+        r = run_measured([PYTHON, "-c", _PARSE, str(path), "1" if independent else "0"], deadline)
         if r.returncode is None:
-            row.verdict = f"unknown after {deadline:.0f} s (parsing)"
+            row.verdict, row.note = f"unknown after {deadline:.0f} s", "killed while parsing"
             return row
         if r.returncode != 0:
             row.verdict, row.note = "error", (r.stderr.strip().splitlines() or [""])[-1][:100]
             return row
         parses.append(float(r.stdout.split()[0]))
-        r = run_measured(replicheck_cmd() + ["check", "--json", "--quiet", "--timeout", str(timeout),
-                                             *flags, str(path)], deadline)
+        r = run_measured(
+            replicheck_cmd() + ["check", "--json", "--quiet", "--timeout", str(timeout), *flags, str(path)],
+            deadline,
+        )
         if r.returncode is None:
             row.verdict = f"unknown after {timeout:g} s"
             row.parse = statistics.median(parses)
@@ -179,8 +190,9 @@ def measure(path: Path, flags: list[str], repeat: int, timeout: float) -> Row:
     return row
 
 
-def history_file(directory: Path, workload: str, n: int, fmt: str, seed: int, linearizable: bool,
-                 values: int | None) -> tuple[Path, list[str]]:
+def history_file(
+    directory: Path, workload: str, n: int, fmt: str, seed: int, linearizable: bool, values: int | None
+) -> tuple[Path, list[str]]:
     """The generated history (made once, then reused) and the flags it is checked with."""
     w = WORKLOADS[workload]
     opts = {k: v for k, v in w.items() if k != "spec"}
@@ -192,8 +204,9 @@ def history_file(directory: Path, workload: str, n: int, fmt: str, seed: int, li
         tmp = path.with_suffix(path.suffix + ".part")
         gh.write_history(gen, tmp, fmt)
         tmp.rename(path)
-    flags = gh.check_flags(gen or gh.Generated(w["spec"], "" if w["spec"] == "kv" else None, seed,
-                                               linearizable, [], []), fmt)
+    flags = gh.check_flags(
+        gen or gh.Generated(w["spec"], "" if w["spec"] == "kv" else None, seed, linearizable, [], []), fmt
+    )
     return path, flags
 
 
@@ -204,8 +217,10 @@ def fmt_s(x: float | None) -> str:
 
 
 def print_table(rows: list[Row]) -> None:
-    head = (f"{'workload':8} {'ops':>5} {'format':6} {'expect':7} {'verdict':24} {'parse s':>8} "
-            f"{'check s':>8} {'whole s':>8} {'RSS MB':>7} {'configs':>10} {'configs/s':>10} {'us/config':>9}")
+    head = (
+        f"{'workload':8} {'ops':>5} {'format':6} {'expect':7} {'verdict':24} {'parse s':>8} "
+        f"{'check s':>8} {'whole s':>8} {'RSS MB':>7} {'configs':>10} {'configs/s':>10} {'us/config':>9}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -214,10 +229,13 @@ def print_table(rows: list[Row]) -> None:
             rate = f"{r.configs / r.check:,.0f}"
             cost = f"{r.check / r.configs * 1e6:.2f}"
         mark = "" if r.verdict.startswith(("unknown", "error")) or r.verdict == r.expected else "  <-- WRONG"
-        print(f"{r.workload:8} {size_label(r.size):>5} {r.fmt:6} {r.expected:7} {r.verdict:24} "
-              f"{fmt_s(r.parse):>8} {fmt_s(r.check):>8} {fmt_s(r.whole):>8} "
-              f"{(f'{r.rss:.0f}' if r.rss else '-'):>7} {(str(r.configs) if r.configs is not None else '-'):>10} "
-              f"{rate:>10} {cost:>9}{mark}{('  ' + str(r.note)) if r.note else ''}")
+        print(
+            f"{r.workload:8} {size_label(r.size):>5} {r.fmt:6} {r.expected:7} {r.verdict:24} "
+            f"{fmt_s(r.parse):>8} {fmt_s(r.check):>8} {fmt_s(r.whole):>8} "
+            f"{(f'{r.rss:.0f}' if r.rss else '-'):>7} "
+            f"{(str(r.configs) if r.configs is not None else '-'):>10} "
+            f"{rate:>10} {cost:>9}{mark}{('  ' + str(r.note)) if r.note else ''}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,12 +246,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per row; the median is shown")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--values", type=gh._parse_values, default=None, metavar="unique|N",
-                    help="written values: all distinct (default) or drawn from N")
+    ap.add_argument(
+        "--values",
+        type=gh.parse_values,
+        default=None,
+        metavar="unique|N",
+        help="written values: all distinct (default) or drawn from N",
+    )
     ap.add_argument("--invalid", action="store_true", help="also measure the stale-read version")
-    ap.add_argument("--dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "replicheck-bench"),
-                    help="where generated histories are cached")
+    ap.add_argument(
+        "--dir",
+        default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "replicheck-bench"),
+        help="where generated histories are cached",
+    )
+    ap.add_argument(
+        "--replicheck",
+        metavar="PATH",
+        help="the replicheck script to measure (e.g. another worktree's .venv/bin/replicheck); "
+        "default: the one installed beside this interpreter",
+    )
     args = ap.parse_args(argv)
+    if args.replicheck:
+        global PYTHON
+        PYTHON = str(Path(args.replicheck).with_name("python"))
+        if not Path(PYTHON).exists():
+            ap.error(f"no python beside {args.replicheck}")
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
@@ -242,26 +279,35 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown workload or format: {', '.join(bad)}")
     directory = Path(args.dir)
     directory.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"seed {args.seed}; values {'unique' if args.values is None else args.values}; "
-          f"median of {args.repeat}; timeout {args.timeout:g} s per run")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"seed {args.seed}; values {'unique' if args.values is None else args.values}; "
+        f"median of {args.repeat}; timeout {args.timeout:g} s per run"
+    )
     print("workloads: " + "; ".join(f"{k}: {v}" for k, v in WORKLOADS.items() if k in workloads))
-    print(f"command: {' '.join(replicheck_cmd())} check --json --quiet --timeout {args.timeout:g} [flags] FILE")
+    print(
+        f"command: {' '.join(replicheck_cmd())} check --json --quiet --timeout {args.timeout:g} [flags] FILE"
+    )
     rows: list[Row] = []
     for n in sizes:
         for workload in workloads:
             for linearizable in (True, False) if args.invalid else (True,):
                 for fmt in formats:
                     t0 = time.perf_counter()
-                    path, flags = history_file(directory, workload, n, fmt, args.seed, linearizable, args.values)
+                    path, flags = history_file(
+                        directory, workload, n, fmt, args.seed, linearizable, args.values
+                    )
                     gen_s = time.perf_counter() - t0
                     row = measure(path, flags, args.repeat, args.timeout)
                     row.workload, row.size, row.fmt = workload, n, fmt
                     row.expected = "valid" if linearizable else "invalid"
                     rows.append(row)
-                    print(f"  ... {path.name} {' '.join(flags)}: {row.verdict} "
-                          f"(generated in {gen_s:.1f} s)" if gen_s > 0.5 else
-                          f"  ... {path.name} {' '.join(flags)}: {row.verdict}", flush=True)
+                    print(
+                        f"  ... {path.name} {' '.join(flags)}: {row.verdict} (generated in {gen_s:.1f} s)"
+                        if gen_s > 0.5
+                        else f"  ... {path.name} {' '.join(flags)}: {row.verdict}",
+                        flush=True,
+                    )
     print()
     print_table(rows)
     wrong = [r for r in rows if r.verdict in ("valid", "invalid") and r.verdict != r.expected]

@@ -19,17 +19,26 @@ def main() -> None:
     ap.add_argument("--reads", default="leader")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    cfg = make_config("leader-follower", {
-        "nodes": 5, "ops": args.ops, "clients": 8, "seed": args.seed,
-        "replication": args.replication, "reads": args.reads,
-    })
+    cfg = make_config(
+        "leader-follower",
+        {
+            "nodes": 5,
+            "ops": args.ops,
+            "clients": 8,
+            "seed": args.seed,
+            "replication": args.replication,
+            "reads": args.reads,
+        },
+    )
     t0 = time.perf_counter()
     result = run(cfg)
     wall = time.perf_counter() - t0
     done = result.summary()["operations"]
-    print(f"leader-follower 5 nodes, {args.replication}, reads {args.reads}: {done} ops, "
-          f"{result.network['sent']} messages, {result.end_ms:.0f} ms virtual, {wall:.2f} s wall, "
-          f"{done / wall:,.0f} simulated ops/s")
+    print(
+        f"leader-follower 5 nodes, {args.replication}, reads {args.reads}: {done} ops, "
+        f"{result.network['sent']} messages, {result.end_ms:.0f} ms virtual, {wall:.2f} s wall, "
+        f"{done / wall:,.0f} simulated ops/s"
+    )
 
 
 if __name__ == "__main__":

@@ -29,14 +29,18 @@ def main() -> None:
         t0 = time.perf_counter()
         subprocess.run(cmd, capture_output=True, check=False)
         times.append(time.perf_counter() - t0)
-    probe = ("import sys, runpy; sys.argv = ['replicheck', 'check', %r]\n"
-             "try:\n    runpy.run_module('replicheck.cli.main', run_name='__main__')\n"
-             "except SystemExit:\n    pass\n"
-             "print('HEAVY:' + ' '.join(m for m in %r if m in sys.modules))") % (str(history), HEAVY)
+    probe = (
+        "import sys, runpy; sys.argv = ['replicheck', 'check', %r]\n"
+        "try:\n    runpy.run_module('replicheck.cli.main', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('HEAVY:' + ' '.join(m for m in %r if m in sys.modules))"
+    ) % (str(history), HEAVY)
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout
-    loaded = [ln[len("HEAVY:"):] for ln in out.splitlines() if ln.startswith("HEAVY:")]
-    print(f"replicheck check {history.name}: median {statistics.median(times) * 1000:.0f} ms over {args.runs} runs "
-          f"(min {min(times) * 1000:.0f} ms)")
+    loaded = [ln[len("HEAVY:") :] for ln in out.splitlines() if ln.startswith("HEAVY:")]
+    print(
+        f"replicheck check {history.name}: median {statistics.median(times) * 1000:.0f} ms over {args.runs} runs "
+        f"(min {min(times) * 1000:.0f} ms)"
+    )
     print(f"heavy modules loaded: {loaded[0] if loaded and loaded[0] else 'none'}")
 
 

@@ -10,8 +10,8 @@ Why that read is certainly a violation: the marker writes a value M that no othe
 operation writes (not even a crashed one), and completes ``ok`` before the overwriting
 write W (also ``ok``) is invoked; W completes before the read is invoked. So in every
 linearization the marker precedes W, which precedes the read, and after W nothing can
-make the object hold M again (kv: every state after W starts with a token written by W
-or a later put or append, none of which is M, and M is a single token). Both versions
+make the object hold M again (kv: every state after W starts with the value of W or of
+another put that is not the marker, never with M, and M is one token). Both versions
 share every other event, the marker and W included: only that read's value differs.
 
 Usage as a script (every random choice flows from the printed seed):
@@ -34,8 +34,9 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 SPECS = ("kv", "cas-register")
 FORMATS = ("jsonl", "edn", "log")
@@ -70,10 +71,14 @@ class Generated:
 
     def meta(self) -> dict:
         """The JSON Lines metadata line: how to judge the file with no flags."""
-        return {"spec": self.spec, "init": self.init, "nil_read": "absent",
-                "source": f"bench/gen_histories.py seed={self.seed} " + " ".join(
-                    f"{k}={v}" for k, v in self.params.items()),
-                "expected": "valid" if self.linearizable else "invalid"}
+        return {
+            "spec": self.spec,
+            "init": self.init,
+            "nil_read": "absent",
+            "source": f"bench/gen_histories.py seed={self.seed} "
+            + " ".join(f"{k}={v}" for k, v in self.params.items()),
+            "expected": "valid" if self.linearizable else "invalid",
+        }
 
     def events(self) -> Iterator[dict]:
         """Jepsen-shaped event dicts in real-time order (for ``History.from_events``)."""
@@ -91,9 +96,18 @@ class Generated:
             yield d
 
 
-def generate(spec: str = "kv", n_ops: int = 10_000, *, concurrency: int = 10, crash: float = 0.01,
-             keys: int = 1000, values: int | None = None, seed: int = 1, init: Any = None,
-             linearizable: bool = True) -> Generated:
+def generate(
+    spec: str = "kv",
+    n_ops: int = 10_000,
+    *,
+    concurrency: int = 10,
+    crash: float = 0.01,
+    keys: int = 1000,
+    values: int | None = None,
+    seed: int = 1,
+    init: Any = None,
+    linearizable: bool = True,
+) -> Generated:
     """Simulate ``n_ops`` operations on a sequential ``spec`` object.
 
     ``values``: ``None`` makes every written value unique; an int draws written values
@@ -171,7 +185,10 @@ def generate(spec: str = "kv", n_ops: int = 10_000, *, concurrency: int = 10, cr
                 crashed = False
                 if what == "overwrite":
                     f = "put" if kv else "write"
-                    value = (f"x {pids[slot]} {i} y" if unique else f"x {randrange(nvalues)} y") if kv else fresh()
+                    if kv:
+                        value = f"x {pids[slot]} {i} y" if unique else f"x {randrange(nvalues)} y"
+                    else:
+                        value = fresh()
                     stale["overwrite"] = i
                 else:
                     f, value = ("get" if kv else "read"), None
@@ -196,7 +213,10 @@ def generate(spec: str = "kv", n_ops: int = 10_000, *, concurrency: int = 10, cr
                     cur = state.get(None, init)
                     if cur is None or rand() < 0.3:
                         # a guess: unique values guess one written lately, so some succeed
-                        frm = randrange(max(1, counter[0] - 3), counter[0] + 1) if unique else randrange(nvalues)
+                        if unique:
+                            frm = randrange(max(1, counter[0] - 3), counter[0] + 1)
+                        else:
+                            frm = randrange(nvalues)
                     else:
                         frm = cur
                     value = (frm, fresh())
@@ -242,8 +262,12 @@ def generate(spec: str = "kv", n_ops: int = 10_000, *, concurrency: int = 10, cr
     stale["stale_value"] = marker_value
     if not linearizable:
         read[OUT] = marker_value
-    params = {"ops": len(ops), "concurrency": concurrency, "crash": crash,
-              "values": "unique" if unique else values}
+    params = {
+        "ops": len(ops),
+        "concurrency": concurrency,
+        "crash": crash,
+        "values": "unique" if unique else values,
+    }
     if kv:
         params["keys"] = keys
     return Generated(spec, init, seed, linearizable, ops, order, params, stale)
@@ -286,13 +310,19 @@ def _lines(gen: Generated, fmt: str) -> Iterator[str]:
     if fmt == "jsonl":
         yield json.dumps({"replicheck": gen.meta()}, separators=(", ", ": ")) + "\n"
         enc = _json_value
-        tmpl = ('{"process": %d, "type": "%s", "f": "%s", "key": "%s", "value": %s}\n' if kv
-                else '{"process": %d, "type": "%s", "f": "%s", "value": %s}\n')
+        tmpl = (
+            '{"process": %d, "type": "%s", "f": "%s", "key": "%s", "value": %s}\n'
+            if kv
+            else '{"process": %d, "type": "%s", "f": "%s", "value": %s}\n'
+        )
     elif fmt == "edn":
         yield f"; generated: {' '.join(check_flags(gen, 'edn'))}; {gen.meta()['source']}\n"
         enc = _edn_value
-        tmpl = ("{:process %d, :type :%s, :f :%s, :key \"%s\", :value %s}\n" if kv
-                else "{:process %d, :type :%s, :f :%s, :value %s}\n")
+        tmpl = (
+            '{:process %d, :type :%s, :f :%s, :key "%s", :value %s}\n'
+            if kv
+            else "{:process %d, :type :%s, :f :%s, :value %s}\n"
+        )
     elif fmt == "log":
         enc = _edn_value
         tmpl = "INFO  jepsen.util - %d\t:%s\t:%s\t%s\n"
@@ -350,7 +380,8 @@ def check_flags(gen: Generated, fmt: str) -> list[str]:
 # ---------------------------------------------------------------- script
 
 
-def _parse_values(text: str) -> int | None:
+def parse_values(text: str) -> int | None:
+    """``--values``: "unique" or a number of distinct values."""
     return None if text == "unique" else int(text)
 
 
@@ -361,8 +392,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=10, help="concurrent clients")
     ap.add_argument("--crash", type=float, default=0.01, help="fraction of ops completing info")
     ap.add_argument("--keys", type=int, default=1000, help="kv: number of keys")
-    ap.add_argument("--values", type=_parse_values, default=None, metavar="unique|N",
-                    help="written values: all distinct (unique, the default) or drawn from N")
+    ap.add_argument(
+        "--values",
+        type=parse_values,
+        default=None,
+        metavar="unique|N",
+        help="written values: all distinct (unique, the default) or drawn from N",
+    )
     ap.add_argument("--init", default=None, metavar="JSON", help="cas-register: initial value (default nil)")
     ap.add_argument("--seed", type=int, default=None, help="default: drawn at random and printed")
     ap.add_argument("--invalid", action="store_true", help="inject one stale read (NOT linearizable)")
@@ -372,23 +408,38 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     init = None if args.init in (None, "nil") else json.loads(args.init)
     t0 = time.perf_counter()
-    gen = generate(args.spec, args.ops, concurrency=args.concurrency, crash=args.crash, keys=args.keys,
-                   values=args.values, seed=seed, init=init, linearizable=not args.invalid)
+    gen = generate(
+        args.spec,
+        args.ops,
+        concurrency=args.concurrency,
+        crash=args.crash,
+        keys=args.keys,
+        values=args.values,
+        seed=seed,
+        init=init,
+        linearizable=not args.invalid,
+    )
     t1 = time.perf_counter()
-    print(f"seed {seed}: {args.spec}, {len(gen.ops)} ops, {gen.crashed} crashed, "
-          f"{'NOT linearizable' if args.invalid else 'linearizable'} "
-          f"({t1 - t0:.2f} s to simulate)")
+    print(
+        f"seed {seed}: {args.spec}, {len(gen.ops)} ops, {gen.crashed} crashed, "
+        f"{'NOT linearizable' if args.invalid else 'linearizable'} "
+        f"({t1 - t0:.2f} s to simulate)"
+    )
     if args.invalid:
         s = gen.stale
-        print(f"  stale read: op {s['read']} returns {s['stale_value']!r} (true value {s['true_value']!r}); "
-              f"marker op {s['marker']}, overwritten by op {s['overwrite']}")
+        print(
+            f"  stale read: op {s['read']} returns {s['stale_value']!r} (true value {s['true_value']!r}); "
+            f"marker op {s['marker']}, overwritten by op {s['overwrite']}"
+        )
     fmts = FORMATS if args.format == "all" else (args.format,)
     for fmt in fmts:
         path = args.out + SUFFIX[fmt] if args.format == "all" else args.out
         t2 = time.perf_counter()
         write_history(gen, path, fmt)
-        print(f"  {path} ({time.perf_counter() - t2:.2f} s)  check: "
-              f"replicheck check {' '.join(check_flags(gen, fmt) + [path])}")
+        print(
+            f"  {path} ({time.perf_counter() - t2:.2f} s)  check: "
+            f"replicheck check {' '.join(check_flags(gen, fmt) + [path])}"
+        )
     return 0
 
 

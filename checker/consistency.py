@@ -26,27 +26,46 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe, op_label
+from .basespec import validate_ops
+from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe
+from .formats import jsonable
 from .history import History, HistoryError, Op, no_gc
-from .linearizable import Budget, check_ops, searchable_parts, wgl
+from .linearizable import Budget, check_ops, searchable_parts
 from .sessions import GUARANTEES, MR, MW, RYW, WFR, _before, _did_not_see, _saw, check_guarantees, sessions
-from .specs import NO_INIT, fmt
+from .specs import NO_INIT, resolve_spec
+from .text import fmt, op_label
+from .verdict import UNKNOWN_VERDICT
 
 LIN, SEQ, CAUSAL, PRAM = "linearizable", "sequential", "causal", "PRAM"
 MODELS = (LIN, SEQ, CAUSAL, PRAM, RYW, MR, MW, WFR)
 CONVERGENCE, DURABILITY = "convergence", "durability"
 PROPERTIES = (CONVERGENCE, DURABILITY)
 CHOICES = (LIN, SEQ, RYW, MR, MW, WFR, CONVERGENCE, DURABILITY, "all")
+# The searches (linearizable, sequential) are exponential at worst: an 85-op register
+# history once took 78 s for sequential consistency. Without a limit from the caller
+# they stop here and say unknown.
+SEARCH_TIMEOUT = 60.0
 
-_STRONGER_THAN = [(LIN, SEQ), (SEQ, CAUSAL), (CAUSAL, PRAM), (PRAM, RYW), (PRAM, MR), (PRAM, MW), (CAUSAL, WFR)]
+_STRONGER_THAN = [
+    (LIN, SEQ),
+    (SEQ, CAUSAL),
+    (CAUSAL, PRAM),
+    (PRAM, RYW),
+    (PRAM, MR),
+    (PRAM, MW),
+    (CAUSAL, WFR),
+]
 
 
 def hierarchy():
     """The models as a networkx DAG, an edge from each model to the next weaker one."""
+    # networkx (~0.3 s to import) is loaded by the first result, not by this module, so
+    # that importing it for its names (CHOICES, MODELS) stays quick; likewise below.
     import networkx as nx
 
     g = nx.DiGraph()
@@ -107,19 +126,19 @@ class ConsistencyResult:
         ]
 
     def to_dict(self) -> dict:
-        from .formats import jsonable
-
-        return jsonable({
-            "spec": self.spec,
-            "ops": self.ops,
-            "sessions": self.sessions,
-            "strongest": self.strongest,
-            "violated": self.violated,
-            "summary": self.summary(),
-            "models": {m: r.to_dict() for m, r in self.models.items()},
-            "conflicts": self.conflicts,
-            "elapsed": round(self.elapsed, 6),
-        })
+        return jsonable(
+            {
+                "spec": self.spec,
+                "ops": self.ops,
+                "sessions": self.sessions,
+                "strongest": self.strongest,
+                "violated": self.violated,
+                "summary": self.summary(),
+                "models": {m: r.to_dict() for m, r in self.models.items()},
+                "conflicts": self.conflicts,
+                "elapsed": round(self.elapsed, 6),
+            }
+        )
 
     def summary(self) -> str:
         """One sentence: "converges, keeps read-your-writes, but not monotonic reads (...)"."""
@@ -135,11 +154,13 @@ class ConsistencyResult:
         direct = [m for m in self.violated if self.models[m].how == "checked"]
         weakest = [m for m in direct if not any(d in direct for d in _descendants(m))]
         if weakest:
-            parts.append("but not " + _and([f"{_display(m)} ({_where(self.models[m].witness)})" for m in weakest]))
+            parts.append(
+                "but not " + _and([f"{_display(m)} ({_where(self.models[m].witness)})" for m in weakest])
+            )
         dur = self.models.get(DURABILITY)
         if dur is not None and dur.valid is False:
             parts.append(f"and loses acknowledged writes ({_where(dur.witness)})")
-        unknown = [_display(m) for m, r in self.models.items() if r.valid == "unknown"]
+        unknown = [_display(m) for m, r in self.models.items() if r.valid == UNKNOWN_VERDICT]
         if unknown:
             parts.append("unknown: " + ", ".join(unknown))
         return ", ".join(parts) if parts else "nothing decided"
@@ -154,7 +175,7 @@ def _and(xs: list[str]) -> str:
 
 
 def _descendants(m: str) -> set[str]:
-    import networkx as nx
+    import networkx as nx  # on first use: see hierarchy()
 
     return nx.descendants(hierarchy(), m)
 
@@ -171,21 +192,24 @@ def _where(w: Witness | None) -> str:
 # --------------------------------------------------------------------------- the checks
 
 
-def _validate(ops: list[Op], spec: Any, history: History | None) -> None:
-    validate = getattr(spec, "validate", None)
-    for op in ops if validate else ():
-        msg = validate(op)
-        if msg:
-            raise HistoryError(msg, getattr(history, "path", None), op.line)
-
-
 def _linearizable(ops: list[Op], spec: Any, budget: Budget, history: Any) -> ModelResult:
     res = check_ops(ops, spec, budget, history=history)
     if res.valid is True:
         return ModelResult(LIN, True, "checked")
     if res.valid is False:
         return ModelResult(LIN, False, "checked", witness=_search_witness(res.part, "cannot be linearized"))
-    return ModelResult(LIN, "unknown", "checked", reason=res.reason)
+    return ModelResult(LIN, "unknown", "checked", reason=_out_of_budget(res.reason, budget))
+
+
+def _out_of_budget(reason: str | None, budget: Budget) -> str:
+    """Why a search gave up, and how to give it more."""
+    reason = reason or "budget exhausted"
+    if reason.startswith("time") and budget.timeout is not None:
+        default = " (the default for these searches)" if budget.timeout == SEARCH_TIMEOUT else ""
+        return f"{reason} after {budget.timeout:g} s{default}; raise --timeout for a verdict"
+    if reason.startswith("memory") and budget.max_memory_mb is not None:
+        return f"{reason}; raise --memory for a verdict"
+    return reason
 
 
 def _search_witness(part: Any, what: str) -> Witness:
@@ -254,8 +278,13 @@ class _InSessionOrder:
         return explain(s, op) if explain else f"not allowed in state {s!r}"
 
 
-def _sequential(ops: list[Op], spec: Any, by_session: dict, budget: Budget,
-                pram: Callable[[], tuple[bool, Witness | None]] | None = None) -> ModelResult:
+def _sequential(
+    ops: list[Op],
+    spec: Any,
+    by_session: dict,
+    budget: Budget,
+    pram: Callable[[], tuple[bool, Witness | None]] | None = None,
+) -> ModelResult:
     # Any order that keeps every session's order is an execution with PRAM (its prefix
     # is what each op sees), so a PRAM cycle, found in linear time, already proves no
     # such order exists; the search, exponential at worst, is left for what it cannot
@@ -263,8 +292,16 @@ def _sequential(ops: list[Op], spec: Any, by_session: dict, budget: Budget,
     if pram is not None:
         holds, witness = pram()
         if holds is False:
-            return ModelResult(SEQ, False, "checked", witness=Witness(
-                f"no order keeps every session's order, as even PRAM fails: {witness.summary}", witness.ops, witness.cycle))
+            return ModelResult(
+                SEQ,
+                False,
+                "checked",
+                witness=Witness(
+                    f"no order keeps every session's order, as even PRAM fails: {witness.summary}",
+                    witness.ops,
+                    witness.cycle,
+                ),
+            )
     parts = searchable_parts(ops, spec)
     # Prune's reasons (a read accepting any value; a crashed write nobody observed) hold
     # for any order, not just real-time ones, so pruning stays sound here.
@@ -275,18 +312,30 @@ def _sequential(ops: list[Op], spec: Any, by_session: dict, budget: Budget,
     # key: so a key alone can rule the model out. The converse fails (sequential
     # consistency is not compositional), so passing keys still need the joint search.
     for part in sorted(parts, key=len):
-        res = wgl(part, _InSessionOrder(spec, [part], by_session), clock)
+        res = clock.search(part, _InSessionOrder(spec, [part], by_session))
         if res.valid is False:
-            return ModelResult(SEQ, False, "checked", witness=_search_witness(res, "has no place in any order that keeps every session's order"))
-        if res.valid != True:
+            return ModelResult(
+                SEQ,
+                False,
+                "checked",
+                witness=_search_witness(res, "has no place in any order that keeps every session's order"),
+            )
+        if res.valid is not True:
             unknown = res.reason
     if unknown is None and len(parts) > 1:
-        res = wgl([o for p in parts for o in p], _InSessionOrder(spec, parts, by_session), clock)
+        res = clock.search([o for p in parts for o in p], _InSessionOrder(spec, parts, by_session))
         if res.valid is False:
-            return ModelResult(SEQ, False, "checked", witness=_search_witness(res, "has no place in any order of all keys that keeps every session's order"))
+            return ModelResult(
+                SEQ,
+                False,
+                "checked",
+                witness=_search_witness(
+                    res, "has no place in any order of all keys that keeps every session's order"
+                ),
+            )
         unknown = None if res.valid is True else res.reason
     if unknown is not None:
-        return ModelResult(SEQ, "unknown", "checked", reason=unknown)
+        return ModelResult(SEQ, "unknown", "checked", reason=_out_of_budget(unknown, budget))
     return ModelResult(SEQ, True, "checked")
 
 
@@ -315,14 +364,23 @@ def _sequential_lists(obs: Observations, by_session: dict) -> ModelResult:
         full = obs.visible[lid]
         if full[: len(seen)] != seen:
             r, other = by_id[rid], by_id[lid]
-            return ModelResult(SEQ, False, "checked", witness=Witness(
-                f"{op_label(r)} and {op_label(other)} show lists neither of which extends the other: "
-                "no one order of the appends explains both", [r, other]))
+            return ModelResult(
+                SEQ,
+                False,
+                "checked",
+                witness=Witness(
+                    f"{op_label(r)} and {op_label(other)} show lists neither of which extends the other: "
+                    "no one order of the appends explains both",
+                    [r, other],
+                ),
+            )
         read = by_id[rid]
         if seen:
             edges.append(Edge(seen[-1], rid, "wr", partial(_saw, read, by_id[seen[-1]])))
         if len(seen) < len(full):
-            edges.append(Edge(rid, full[len(seen)], "rw", partial(_did_not_see, read, by_id[full[len(seen)]])))
+            edges.append(
+                Edge(rid, full[len(seen)], "rw", partial(_did_not_see, read, by_id[full[len(seen)]]))
+            )
         else:
             last_reads.setdefault(obs.key_of[rid], []).append(rid)
     shown = {i for lid in longest.values() for i in obs.visible[lid]}
@@ -342,8 +400,12 @@ def _sequential_lists(obs: Observations, by_session: dict) -> ModelResult:
     cycle = find_cycle(edges)
     if cycle is None:
         return ModelResult(SEQ, True, "checked")
-    return ModelResult(SEQ, False, "checked", witness=cycle_witness(
-        cycle, by_id, "no order of all operations keeps every session's order"))
+    return ModelResult(
+        SEQ,
+        False,
+        "checked",
+        witness=cycle_witness(cycle, by_id, "no order of all operations keeps every session's order"),
+    )
 
 
 def _final_reads(obs: Observations, ops: list[Op], quiet: float) -> tuple[dict, set]:
@@ -370,7 +432,7 @@ def _convergence(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
     if obs.anomalies:
         return ModelResult(CONVERGENCE, False, "checked", witness=obs.anomalies[0])
     if obs.kind == "other":
-        return ModelResult(CONVERGENCE, "unknown", "not checked", reason=obs.unsupported)
+        return ModelResult(CONVERGENCE, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported)
     finals, crashed = _final_reads(obs, ops, quiet)
     undecided = []
     for k, reads in finals.items():
@@ -385,14 +447,26 @@ def _convergence(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
                 undecided.append(k)
                 continue
             a, b = list(values.values())[:2]
-            where = lambda r: f" on node {r.node}" if r.node is not None else ""
-            return ModelResult(CONVERGENCE, False, "checked", witness=Witness(
-                f"after the last write to key {fmt(k)}, {op_label(a)}{where(a)} and {op_label(b)}{where(b)} disagree", [a, b]))
+            # op_label names the node that served each read
+            return ModelResult(
+                CONVERGENCE,
+                False,
+                "checked",
+                witness=Witness(
+                    f"after the last write to key {fmt(k)}, {op_label(a)} and {op_label(b)} disagree", [a, b]
+                ),
+            )
     if undecided:
-        return ModelResult(CONVERGENCE, "unknown", "checked", reason=(
-            f"cannot judge key{'s' if len(undecided) > 1 else ''} {', '.join(fmt(k) for k in undecided[:5])}: no reads "
-            "after the last write (and quiet period), or a crashed write that may land between them; "
-            "end the history with a read of every key from every replica"))
+        return ModelResult(
+            CONVERGENCE,
+            UNKNOWN_VERDICT,
+            "checked",
+            reason=(
+                f"cannot judge {_keys_text(undecided)}: no reads after the last write (and quiet "
+                "period), or a crashed write that may land between them; end the history with a "
+                "read of every key from every replica"
+            ),
+        )
     return ModelResult(CONVERGENCE, True, "checked")
 
 
@@ -404,7 +478,7 @@ def _read_value(r: Op, kind: str) -> Any:
 
 def _durability(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
     if obs.unsupported:
-        return ModelResult(DURABILITY, "unknown", "not checked", reason=obs.unsupported)
+        return ModelResult(DURABILITY, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported)
     finals, _ = _final_reads(obs, ops, quiet)
     register = obs.kind == "register"
     undecided = set()
@@ -422,23 +496,38 @@ def _durability(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
         if register:
             # It or a write that may be later is still seen: a read's source counts as
             # later unless it completed before w began (the version order is unknown).
-            def later_or_same(r: Op) -> bool:
+            def later_or_same(r: Op, w: Op = w) -> bool:
                 s = obs.source[r.id]
                 return not isinstance(s, tuple) and not obs.by_id[s].ret < w.call
+
             survives = any(later_or_same(r) for r in reads)
         else:
             survives = w.id in shown[w.key]
         if not survives:
             r = reads[-1]
-            return ModelResult(DURABILITY, False, "checked", exact=not register,
-                               reason=_REGISTER_DURABILITY if register else None,
-                               witness=Witness(f"{op_label(w)} was acknowledged, but no read after the last write sees it"
-                                               + (" or any write that may follow it" if register else ""), [w, r],
-                                               [Edge(r.id, w.id, "rw", _did_not_see(r, w))]))
+            return ModelResult(
+                DURABILITY,
+                False,
+                "checked",
+                exact=not register,
+                reason=_REGISTER_DURABILITY if register else None,
+                witness=Witness(
+                    f"{op_label(w)} was acknowledged, but no read after the last write sees it"
+                    + (" or any write that may follow it" if register else ""),
+                    [w, r],
+                    [Edge(r.id, w.id, "rw", _did_not_see(r, w))],
+                ),
+            )
     if undecided:
-        return ModelResult(DURABILITY, "unknown", "checked", reason=(
-            f"no reads after the last write on key{'s' if len(undecided) > 1 else ''} {', '.join(fmt(k) for k in sorted(undecided, key=repr)[:5])}"))
-    return ModelResult(DURABILITY, True, "checked", exact=not register, reason=_REGISTER_DURABILITY if register else None)
+        return ModelResult(
+            DURABILITY,
+            UNKNOWN_VERDICT,
+            "checked",
+            reason=f"no reads after the last write on {_keys_text(sorted(undecided, key=repr))}",
+        )
+    return ModelResult(
+        DURABILITY, True, "checked", exact=not register, reason=_REGISTER_DURABILITY if register else None
+    )
 
 
 _REGISTER_DURABILITY = (
@@ -447,12 +536,13 @@ _REGISTER_DURABILITY = (
 )
 
 
-def _session_model(model: str, decide: Callable[[], tuple[bool, Witness | None]], obs: Observations,
-                   concurrent: str | None) -> ModelResult:
+def _session_model(
+    model: str, decide: Callable[[], tuple[bool, Witness | None]], obs: Observations, concurrent: str | None
+) -> ModelResult:
     if obs.anomalies:
         return ModelResult(model, False, "checked", witness=obs.anomalies[0])
     if obs.unsupported or concurrent:
-        return ModelResult(model, "unknown", "not checked", reason=obs.unsupported or concurrent)
+        return ModelResult(model, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported or concurrent)
     holds, witness = decide()
     return ModelResult(model, holds, "checked", witness=witness)
 
@@ -464,10 +554,11 @@ def check_consistency(
     *,
     session_field: str | None = "session",
     quiet: float | None = None,
-    timeout: float | None = None,
+    timeout: float | None = SEARCH_TIMEOUT,
     max_memory_mb: float | None = 2048.0,
     init: Any = NO_INIT,
     nil_read: str | None = None,
+    started: float | None = None,
 ) -> ConsistencyResult:
     """Which consistency models does ``history`` keep, and which does it break?
 
@@ -476,32 +567,42 @@ def check_consistency(
     after the last write to a key a read must start to count as final (convergence,
     durability), in the history's time unit; by default the metadata's ``quiet_period``
     (a recorder that waited for its replicas before its final reads says how long), else
-    0. ``timeout`` bounds each search.
+    0. ``timeout`` (seconds, from ``started``, a ``time.monotonic()``, default now; None:
+    no limit) bounds the searches together, ``max_memory_mb`` the process's resident
+    size: past either, the models they decide are unknown, with a note.
     """
     if quiet is None:
         quiet = history.meta.get("quiet_period", 0)
         if isinstance(quiet, bool) or not isinstance(quiet, (int, float)) or quiet < 0:
             raise HistoryError(f"metadata 'quiet_period' must be a number >= 0, got {quiet!r}", history.path)
     with no_gc():
-        return _check(history, spec, models, session_field, quiet, timeout, max_memory_mb, init, nil_read)
+        budget = Budget(timeout, max_memory_mb, time.monotonic() if started is None else started)
+        return _check(history, spec, models, session_field, quiet, budget, init, nil_read)
 
 
-def _check(history: History, spec: Any, models: str | Iterable[str], session_field: str | None, quiet: float,
-           timeout: float | None, max_memory_mb: float | None, init: Any, nil_read: str | None) -> ConsistencyResult:
-    from . import resolve_spec
-
+def _check(
+    history: History,
+    spec: Any,
+    models: str | Iterable[str],
+    session_field: str | None,
+    quiet: float,
+    budget: Budget,
+    init: Any,
+    nil_read: str | None,
+) -> ConsistencyResult:
     started = time.perf_counter()
     spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
     ops = history.ops
-    _validate(ops, spec_obj, history)
+    validate_ops(ops, spec_obj, history.path)
     names = [models] if isinstance(models, str) else list(models)
     wanted = set(MODELS + PROPERTIES) if "all" in names else set(names)
     unknown_names = wanted - set(MODELS + PROPERTIES)
     if unknown_names:
-        raise ValueError(f"unknown consistency model {sorted(unknown_names)[0]!r}; expected one of {', '.join(CHOICES)}")
+        raise ValueError(
+            f"unknown consistency model {sorted(unknown_names)[0]!r}; expected one of {', '.join(CHOICES)}"
+        )
     obs = observe(ops, spec_obj)
     by_session, concurrent = sessions(ops, session_field)
-    budget = Budget(timeout, max_memory_mb)
     decided: dict[frozenset, tuple[bool, Witness | None]] = {}
 
     def guarantees(which: set[str]) -> tuple[bool, Witness | None]:
@@ -513,9 +614,9 @@ def _check(history: History, spec: Any, models: str | Iterable[str], session_fie
     direct: dict[str, ModelResult] = {}
     if LIN in wanted:
         direct[LIN] = _linearizable(ops, spec_obj, budget, history)
-    if SEQ in wanted and direct.get(LIN, ModelResult(LIN, "unknown", "")).valid is not True:
+    if SEQ in wanted and direct.get(LIN, ModelResult(LIN, UNKNOWN_VERDICT, "")).valid is not True:
         if concurrent:
-            direct[SEQ] = ModelResult(SEQ, "unknown", "not checked", reason=concurrent)
+            direct[SEQ] = ModelResult(SEQ, UNKNOWN_VERDICT, "not checked", reason=concurrent)
         else:
             pram = None if obs.unsupported else lambda: guarantees({RYW, MR, MW})
             if obs.kind == "list-append" and not obs.unsupported and not obs.anomalies:
@@ -545,7 +646,7 @@ def _check(history: History, spec: Any, models: str | Iterable[str], session_fie
 
 def _propagate(direct: dict[str, ModelResult], wanted: set[str]) -> tuple[dict[str, ModelResult], list[str]]:
     """Fill in the models not decided directly from the ones that were."""
-    import networkx as nx
+    import networkx as nx  # on first use: see hierarchy()
 
     g = hierarchy()
     out: dict[str, ModelResult] = {}
@@ -568,24 +669,42 @@ def _propagate(direct: dict[str, ModelResult], wanted: set[str]) -> tuple[dict[s
         elif r is not None:
             out[m] = r
         elif m in wanted:
-            out[m] = ModelResult(m, "unknown", "not checked", reason=(
-                "not checked directly: it holds when sequential consistency does, and fails when "
-                "PRAM or writes-follow-reads does" if m == CAUSAL else "not checked"))
+            out[m] = ModelResult(
+                m,
+                UNKNOWN_VERDICT,
+                "not checked",
+                reason=(
+                    "not checked directly: it holds when sequential consistency does, and fails when "
+                    "PRAM or writes-follow-reads does"
+                    if m == CAUSAL
+                    else "not checked"
+                ),
+            )
     return out, conflicts
 
 
 # --------------------------------------------------------------------------- text
 
 
-def render_text(result: ConsistencyResult, path: str | None = None) -> str:
+def _keys_text(keys: list) -> str:
+    """'key "a"' or 'keys "a", "b"', at most five named."""
+    return f"key{'s' if len(keys) > 1 else ''} {', '.join(fmt(k) for k in keys[:5])}"
+
+
+def render_consistency(result: ConsistencyResult, path: str | None = None) -> str:
     """The map for people: each model's verdict, then the witness of each direct violation."""
     name = path or getattr(result.history, "path", None) or "history"
-    out = [f"{name}: {result.summary()}",
-           f"  spec {result.spec}; {result.ops} operations in {result.sessions} sessions; {result.elapsed * 1000:.1f} ms"]
+    out = [
+        f"{name}: {result.summary()}",
+        f"  spec {result.spec}; {result.ops} operations in {result.sessions} sessions; "
+        f"{result.elapsed * 1000:.1f} ms",
+    ]
+    if not result.ops:
+        out.append("  note: the history has no client operations: nothing to contradict")
     for m, r in result.models.items():
-        word = {True: "holds", False: "VIOLATED"}.get(r.valid, "unknown")
+        word = {True: "holds", False: "VIOLATED"}.get(r.valid, UNKNOWN_VERDICT)
         how = f"implied by {_display(r.implied_by)}" if r.how == "implied" else r.how
-        note = f"; {r.reason}" if r.reason and r.valid == "unknown" else ""
+        note = f"; {r.reason}" if r.reason and r.valid == UNKNOWN_VERDICT else ""
         approx = "; approximate" if not r.exact else ""
         out.append(f"  {m:<20} {word:<9} ({how}{approx}){note}")
     for m, r in result.models.items():

@@ -15,13 +15,15 @@ that ``replicheck check`` without ``--consistency`` never pays for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .history import Op
 from .listappend import ListAppend
-from .specs import Register, fmt
+from .specs import Register
+from .text import fmt, op_label
 
 EDGE_KINDS = ("process", "realtime", "ww", "wr", "rw")
 
@@ -86,14 +88,6 @@ class Witness:
         }
 
 
-def op_label(op: Op) -> str:
-    what = f"read {fmt(op.output)}" if op.f == "read" else f"{op.f} {fmt(op.value)}"
-    key = f" key {fmt(op.key)}" if op.key is not None else ""
-    node = f" on {op.node}" if op.node is not None else ""  # which replica served it
-    line = f", line {op.line}" if op.line is not None else ""
-    return f"op {op.id} ({what}{key}{node}{line})"
-
-
 @dataclass
 class Observations:
     """Reads traced to writes, per spec. ``unsupported`` says why tracing is impossible."""
@@ -122,10 +116,6 @@ class Observations:
             return self.visible[read_id]
         src = self.source[read_id]
         return () if isinstance(src, tuple) else (src,)
-
-
-def written_value(op: Op) -> Any:
-    return op.value[1] if op.f == "cas" else op.value
 
 
 def observe(ops: list[Op], spec: Any) -> Observations:
@@ -173,12 +163,14 @@ def _unexplained(op: Op, value: Any, failed: Op | None) -> Witness:
     if failed is not None:
         why = f"{op_label(op)} returned {fmt(value)}, written only by {op_label(failed)}, which failed"
         return Witness(why, [op, failed])
-    return Witness(f"{op_label(op)} returned {fmt(value)}, which no operation wrote (a value from thin air)", [op])
+    return Witness(
+        f"{op_label(op)} returned {fmt(value)}, which no operation wrote (a value from thin air)", [op]
+    )
 
 
 def _observe_register(ops: list[Op], spec: Register, obs: Observations) -> None:
     is_write = lambda op: op.f in ("write", "cas")
-    writer, failed = _writers(ops, is_write, written_value, obs, "value")
+    writer, failed = _writers(ops, is_write, spec.written_value, obs, "value")  # a cas writes its "to"
     init = spec.initial
     for kv in writer:
         if kv[1] == init and obs.unsupported is None:
@@ -238,7 +230,9 @@ def _observe_lists(ops: list[Op], spec: ListAppend, obs: Observations) -> None:
             continue
         if len(set(ids)) != len(ids):
             dup = next(e for e in seen if seen.count(e) > 1)
-            obs.anomalies.append(Witness(f"{op_label(op)} shows element {fmt(dup)} twice, but it was appended once", [op]))
+            obs.anomalies.append(
+                Witness(f"{op_label(op)} shows element {fmt(dup)} twice, but it was appended once", [op])
+            )
             continue
         obs.reads[op.id] = op
         obs.key_of[op.id] = op.key

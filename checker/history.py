@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import gc
 import math
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Iterator
+from typing import Any, NoReturn
 
 EVENT_TYPES = ("invoke", "ok", "fail", "info")
 NEMESIS = "nemesis"
@@ -44,7 +45,7 @@ class _Unknown:
 
     _instance = None
 
-    def __new__(cls) -> "_Unknown":
+    def __new__(cls) -> _Unknown:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -107,9 +108,13 @@ class Event:
         return d
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Op:
     """An operation: an invocation paired with its completion.
+
+    Treated as immutable, but not frozen, for the reason ``Event`` is not: a frozen
+    dataclass costs twice as much to build, and ``pair`` builds one per operation.
+    Hashable by its fields (``extra`` aside) as a frozen one would be.
 
     ``value`` is what the invocation carried (the value written, the cas pair);
     ``output`` is what the completion returned, or ``UNKNOWN`` when the operation did not
@@ -201,7 +206,7 @@ class History:
         meta: dict | None = None,
         format: str | None = None,
         skipped: dict[str, int] | None = None,
-    ) -> "History":
+    ) -> History:
         evs = [e if isinstance(e, Event) else event_from_dict(e, path=path) for e in events]
         ops, faults = pair(evs, path=path)
         return cls(
@@ -214,7 +219,7 @@ class History:
             events=evs,
         )
 
-    def independent(self) -> "History":
+    def independent(self) -> History:
         """Unwrap Jepsen's independent keys: ``value`` ``[k v]`` becomes key ``k``, value ``v``.
 
         Jepsen's ``independent`` tests run one small history per key inside one big one,
@@ -232,7 +237,8 @@ class History:
                 else:
                     raise HistoryError(
                         f"independent history: {op.f} value must be a pair [key value], got {v!r}",
-                        self.path, op.line,
+                        self.path,
+                        op.line,
                     )
             key = parts[0][0] if parts[0][0] is not None else parts[1][0]
             if key is None:
@@ -240,8 +246,15 @@ class History:
                     f"independent history: {op.f} names no key in [key value]", self.path, op.line
                 )
             ops.append(replace(op, key=key, value=parts[0][1], output=parts[1][1]))
-        return History(ops=ops, faults=self.faults, meta=self.meta,
-                       path=self.path, format=self.format, skipped=self.skipped, events=self.events)
+        return History(
+            ops=ops,
+            faults=self.faults,
+            meta=self.meta,
+            path=self.path,
+            format=self.format,
+            skipped=self.skipped,
+            events=self.events,
+        )
 
 
 _KNOWN_FIELDS = frozenset(("process", "type", "f", "value", "key", "time", "index", "node"))
@@ -267,50 +280,47 @@ def tuplify(v: Any) -> Any:
 _NESTED = (list, dict)
 
 
+_TYPES = {**{t: t for t in EVENT_TYPES}, **{":" + t: t for t in EVENT_TYPES}}
+_NUMBERS = (int, float)
+
+
 def event_from_dict(d: dict, *, path: str | None = None, line: int | None = None) -> Event:
     """Build an Event from a Jepsen-shaped map, checking the fields every event needs."""
+    # Written for speed (it runs once per event of a big history): the common case takes
+    # no isinstance call and no comprehension; anything unusual goes to _refuse.
+    try:
+        typ = _TYPES[d["type"]]
+        process = d["process"]
+    except (KeyError, TypeError):
+        _refuse(d, path, line)
+    if process.__class__ is str and process[:1] == ":":
+        process = process[1:]
+    f = d.get("f")
+    if f is None and "f" not in d and process != NEMESIS:
+        raise HistoryError("event has no 'f' field", path, line)
+    if f.__class__ is str and f[:1] == ":":
+        f = f[1:]
+    t = d.get("time")
+    if t is not None and t.__class__ not in _NUMBERS and (isinstance(t, bool) or not isinstance(t, _NUMBERS)):
+        raise HistoryError(f"'time' must be a number, got {t!r}", path, line)
+    extra = {} if d.keys() <= _KNOWN_FIELDS else {k: v for k, v in d.items() if k not in _KNOWN_FIELDS}
+    # most values and keys are scalars: skip the call for them (200k events, two each)
+    value, key = d.get("value"), d.get("key")
+    if value.__class__ in _NESTED:
+        value = tuplify(value)
+    if key.__class__ in _NESTED:
+        key = tuplify(key)
+    return Event(process, typ, f, value, key, t, d.get("index"), d.get("node"), line, extra)
+
+
+def _refuse(d: Any, path: str | None, line: int | None) -> NoReturn:
+    """Raise the error that says what is wrong with an event map the fast path refused."""
     if not isinstance(d, dict):
         raise HistoryError(f"expected an event map, got {type(d).__name__}", path, line)
     for name in ("process", "type"):
         if name not in d:
             raise HistoryError(f"event has no '{name}' field", path, line)
-    typ = d["type"]
-    if isinstance(typ, str) and typ.startswith(":"):
-        typ = typ[1:]
-    if typ not in EVENT_TYPES:
-        raise HistoryError(
-            f"unknown type {d['type']!r}; expected one of invoke, ok, fail, info", path, line
-        )
-    process = d["process"]
-    if isinstance(process, str) and process.startswith(":"):
-        process = process[1:]
-    if process != NEMESIS and "f" not in d:
-        raise HistoryError("event has no 'f' field", path, line)
-    f = d.get("f")
-    if isinstance(f, str) and f.startswith(":"):
-        f = f[1:]
-    t = d.get("time")
-    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))):
-        raise HistoryError(f"'time' must be a number, got {t!r}", path, line)
-    extra = {k: v for k, v in d.items() if k not in _KNOWN_FIELDS}
-    # most values and keys are scalars: skip the call for them (200k events, two each)
-    value, key = d.get("value"), d.get("key")
-    if type(value) in _NESTED:
-        value = tuplify(value)
-    if type(key) in _NESTED:
-        key = tuplify(key)
-    return Event(
-        process=process,
-        type=typ,
-        f=f,
-        value=value,
-        key=key,
-        time=t,
-        index=d.get("index"),
-        node=d.get("node"),
-        line=line,
-        extra=extra,
-    )
+    raise HistoryError(f"unknown type {d['type']!r}; expected one of invoke, ok, fail, info", path, line)
 
 
 def _describe(e: Event) -> str:
@@ -366,8 +376,7 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
             )
         if timed and now < call:
             raise HistoryError(
-                f"completion time {now} is before its invocation's time {call} "
-                f"(line {inv.line})",
+                f"completion time {now} is before its invocation's time {call} (line {inv.line})",
                 path,
                 e.line,
             )

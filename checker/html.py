@@ -18,8 +18,8 @@ from typing import Any
 
 from .formats import jsonable
 from .history import NEMESIS, UNKNOWN, History, Op
-from .report import describe_op
-from .specs import fmt
+from .text import describe_op, fmt
+from .verdict import short_word, verdict_word
 
 
 def _linearization_points(order: list[Op]) -> dict[int, float]:
@@ -51,28 +51,38 @@ def render_html(
     for op in history.ops:
         ret = op.ret if op.ret != math.inf else None
         end = max(end, op.call, ret or 0)
-        ops_data.append([
-            op.id,
-            str(op.process),
-            describe_op(op, spec),
-            op.status,
-            op.call,
-            ret,
-            op.line,
-            op.ret_line,
-            jsonable({
-                "f": op.f, "value": op.value,
-                "output": None if op.output is UNKNOWN else op.output,
-                "key": op.key, "node": op.node, **op.extra,
-            }),
-        ])
+        ops_data.append(
+            [
+                op.id,
+                str(op.process),
+                describe_op(op, spec),
+                op.status,
+                op.call,
+                ret,
+                op.line,
+                op.ret_line,
+                jsonable(
+                    {
+                        "f": op.f,
+                        "value": op.value,
+                        "output": None if op.output is UNKNOWN else op.output,
+                        "key": op.key,
+                        "node": op.node,
+                        **op.extra,
+                    }
+                ),
+            ]
+        )
     faults = []
     for pos, e in enumerate(history.events):
         if e.process == NEMESIS:
             t = e.time if timed else pos
             faults.append([t, str(e.f), fmt(e.value) if e.value is not None else "", e.type])
             end = max(end, t or 0)
-    processes = sorted({str(op.process) for op in history.ops}, key=lambda p: (not p.lstrip("-").isdigit(), int(p) if p.lstrip("-").isdigit() else 0, p))
+    processes = sorted(
+        {str(op.process) for op in history.ops},
+        key=lambda p: (not p.lstrip("-").isdigit(), int(p) if p.lstrip("-").isdigit() else 0, p),
+    )
     verdict = None if result is None else result.valid
     analysis: dict[str, Any] = {"verdict": verdict}
     if result is not None:
@@ -104,11 +114,11 @@ def render_html(
     }
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     template = resources.files("replicheck.checker.assets").joinpath("timeline.html").read_text("utf-8")
-    verdict_text = {True: "linearizable", False: "not linearizable", None: "not checked"}.get(verdict, "unknown")
+    verdict_text = "not checked" if result is None else verdict_word(verdict).lower()
     return (
         template.replace("{{TITLE}}", html.escape(data["title"]))
         .replace("{{VERDICT}}", verdict_text)
-        .replace("{{VERDICT_CLASS}}", {True: "valid", False: "invalid"}.get(verdict, "unknown"))
+        .replace("{{VERDICT_CLASS}}", short_word(verdict))
         .replace("{{REPORT}}", html.escape(text_report or ""))
         .replace("{{DATA}}", payload)
     )

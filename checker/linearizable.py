@@ -17,30 +17,82 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import sys
+import threading
 import time
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from .history import HistoryError, Op, no_gc
-
-VALID, INVALID, UNKNOWN_VERDICT = True, False, "unknown"
+from .basespec import validate_ops
+from .formats import jsonable
+from .history import Op, no_gc
+from .verdict import INVALID, UNKNOWN_VERDICT, VALID
 
 # Bytes one cached configuration costs (the set slot and the key tuple), plus a bit per
 # crashed op in play: measured with tracemalloc (~155 bytes on a 30-process register
-# history) and rounded up. The budget is approximate by nature.
+# history) and rounded up. Only an early estimate: what bounds memory is the process's
+# measured resident size (see _Clock), which also counts the states themselves.
 _BYTES_PER_CONFIG = 160
+
+# The search stops gracefully (keeping how far it got) once the process's resident size
+# passes SOFT of the budget, and is interrupted outright past HARD: between two samples
+# a search making megabyte states can grow by tens of megabytes.
+_SOFT, _HARD = 0.8, 0.9
+_CEILING = 0.93  # RLIMIT_DATA's share: it counts private memory only, a little else is resident
+_SAMPLE_EVERY = 0.02  # seconds between resident-size samples (and timer ticks)
+_GRACE = 0.2  # seconds a search may run past its deadline before it is interrupted
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def rss_bytes() -> int:
+    """This process's resident set size now (Linux); elsewhere its peak so far."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _data_bytes() -> int | None:
+    """Private writable memory mapped now: what RLIMIT_DATA counts (Linux only)."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[5]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class BudgetExhausted(BaseException):
+    """Raised into a search that overran its budget and did not stop by itself.
+
+    A BaseException so that a spec's own ``except Exception`` cannot swallow it.
+    """
 
 
 @dataclass
 class Budget:
-    """Limits for one check. Past either, the verdict is unknown."""
+    """Limits for one check. Past either, the verdict is unknown.
+
+    ``max_memory_mb`` bounds the resident size of the whole process (history, search
+    cache, states), measured, not estimated; ``started`` is the ``time.monotonic()``
+    the timeout counts from (a caller that read the history counts the reading too).
+    """
 
     timeout: float | None = None  # seconds
     max_memory_mb: float | None = 2048.0
+    started: float | None = None
 
-    def start(self, progress: Callable[[int, int], None] | None = None) -> "_Clock":
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        return _Clock(deadline, self, progress)
+    def start(self, progress: Callable[[int, int], None] | None = None) -> _Clock:
+        origin = time.monotonic() if self.started is None else self.started
+        deadline = None if self.timeout is None else origin + self.timeout
+        limit = None if self.max_memory_mb is None else int(self.max_memory_mb * 1e6)
+        return _Clock(deadline, self, progress, limit=limit)
 
 
 @dataclass
@@ -48,18 +100,204 @@ class _Clock:
     deadline: float | None
     budget: Budget
     # progress(done, total): completed operations placed so far, over all partitions
-    progress: Callable[[int, int], None] | None = None
+    hook: Callable[[int, int], None] | None = None
     done: int = 0  # completed operations in partitions already decided
     total: int = 0
+    limit: int | None = None  # bytes of resident memory this process may reach
+    why: str | None = None  # set once a budget ran out
+    reached: int = 0  # furthest completed op placed in the current partition
+    peak: int = 0  # largest resident size sampled, bytes
+    # A worker shares the budget with others: it starts at ``base`` bytes (a copy of the
+    # parent) and may grow by 1/``shares`` of what each threshold leaves above that.
+    base: int = 0
+    shares: int = 1
+    _next_sample: float = 0.0
+    _rss: int = 0  # the last sample
+    _in_search: bool = False
+    _armed: int = 0
+
+    def progress(self, done: int, total: int) -> None:
+        # wgl reports here every so often; remembering it tells an interrupted search's
+        # result how far it got.
+        self.reached = max(self.reached, done - self.done)
+        if self.hook is not None:
+            self.hook(done, total)
 
     def expired(self) -> bool:
-        return self.deadline is not None and time.monotonic() > self.deadline
+        """Has a budget run out? Cheap: the resident size is read at most every 20 ms."""
+        if self.why is not None:
+            return True
+        now = time.monotonic()
+        if self.deadline is not None and now > self.deadline:
+            self.why = "time budget exhausted"
+            return True
+        if self.limit is not None and now >= self._next_sample:
+            self._sample_memory()
+        return self.why is not None
+
+    def _sample_memory(self) -> int:
+        rss = self._rss = rss_bytes()
+        self._next_sample = time.monotonic() + _SAMPLE_EVERY
+        self.peak = max(self.peak, rss)
+        if self.limit is not None and rss > self.threshold(_SOFT) and self.why is None:
+            self.why = "memory budget exhausted"
+        return rss
+
+    def threshold(self, fraction: float) -> float:
+        """Bytes of resident size at which this process acts on ``fraction`` of the budget."""
+        assert self.limit is not None
+        return self.base + max(0.0, fraction * self.limit - self.base) / self.shares
 
     def max_configs(self, crashed: int) -> float:
-        if self.budget.max_memory_mb is None:
+        if self.limit is None:
             return math.inf
-        per = _BYTES_PER_CONFIG + crashed // 8
-        return self.budget.max_memory_mb * 1e6 / per
+        # a sample up to 20 ms old will do: thousands of small partitions each ask
+        fresh = time.monotonic() >= self._next_sample
+        room = self.threshold(_SOFT) - (self._sample_memory() if fresh else self._rss)
+        return max(0.0, room) / (_BYTES_PER_CONFIG + crashed // 8)
+
+    def _tick(self, signum: int, frame: Any) -> None:
+        # SIGALRM, every _SAMPLE_EVERY while armed: flag an overrun so the search stops
+        # at its next check; interrupt it if it does not (a slow step, fast-growing states).
+        if not self._in_search:
+            return
+        now = time.monotonic()
+        rss = self._sample_memory() if self.limit is not None else 0
+        late = self.deadline is not None and now > self.deadline + _GRACE
+        if self.deadline is not None and now > self.deadline and self.why is None:
+            self.why = "time budget exhausted"
+        if late or (self.limit is not None and rss > self.threshold(_HARD)):
+            if self.why is None or (late and not self.why.startswith("time")):
+                self.why = "time budget exhausted" if late else "memory budget exhausted"
+            self._in_search = False  # one interruption per search
+            raise BudgetExhausted(self.why)
+
+    @contextmanager
+    def armed(self) -> Iterator[None]:
+        """Enforce the budget on searches run inside: a timer samples time and memory
+        between the search's own checks, and RLIMIT_DATA is a hard ceiling (an allocation
+        past it raises MemoryError). The timer needs the main thread and a free SIGALRM,
+        the ceiling a process with no other threads; without them the search's own
+        checks remain."""
+        if self._armed or (self.deadline is None and self.limit is None):
+            self._armed += 1
+            try:
+                yield
+            finally:
+                self._armed -= 1
+            return
+        old_handler = old_limit = None
+        timer = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+                 and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None))
+        if timer:
+            old_handler = signal.signal(signal.SIGALRM, self._tick)
+            signal.setitimer(signal.ITIMER_REAL, _SAMPLE_EVERY, _SAMPLE_EVERY)
+        if self.limit is not None and threading.active_count() == 1:
+            # process-wide: only when no other thread of the caller's could be starved
+            old_limit = _cap_data(self.threshold(_CEILING))
+        self._armed += 1
+        try:
+            yield
+        finally:
+            self._armed -= 1
+            self._in_search = False
+            if timer:
+                signal.setitimer(signal.ITIMER_REAL, 0, 0)
+                signal.signal(signal.SIGALRM, old_handler)
+            if old_limit is not None:
+                _set_data_limit(old_limit)
+
+    def search(self, ops: list[Op], spec: Any) -> PartResult:
+        """``wgl`` on one partition under this budget: never raises for a budget overrun,
+        and an unknown result says which budget ran out and how far the search got."""
+        if self.why is not None and self.why.startswith("memory"):
+            self.why = None  # the last partition's memory is freed; this one starts afresh
+            self._next_sample = 0.0  # and is judged by a fresh sample
+        self.expired()  # past the deadline already: no new search starts
+        self.reached = 0
+        res: PartResult | None = None
+        overrun = self.why is not None
+        if not overrun:
+            with self.armed():
+                try:
+                    self._in_search = True
+                    res = wgl(ops, spec, self)
+                    self._in_search = False
+                except (BudgetExhausted, MemoryError):
+                    # Only flagged here: while the exception is handled its traceback
+                    # keeps the search's memory alive.
+                    overrun = True
+            self._in_search = False
+        if overrun and (res is None or res.valid == UNKNOWN_VERDICT):
+            self.why = self.why or "memory budget exhausted"
+            res = PartResult(UNKNOWN_VERDICT, ops, reason=self.why, reached=self.reached)
+        assert res is not None
+        if res.valid == UNKNOWN_VERDICT:
+            # wgl names the budget by its own checks; the clock knows which ran out
+            res.reason = self.why or res.reason or "budget exhausted"
+            if res.reason.startswith("memory") and self.limit is not None:
+                shared = f", shared by {self.shares} workers" if self.shares > 1 else ""
+                res.reason += (f" (resident size {max(self.peak, rss_bytes()) / 1e6:.0f} MB, "
+                               f"budget {self.limit / 1e6:.0f} MB{shared})")
+        if self.why is not None and self.why.startswith("memory"):
+            _release_memory()
+        return res
+
+
+@contextmanager
+def enforced(budget: Budget) -> Iterator[_Clock]:
+    """Run a block that is not a search (reading a history) under ``budget``: past it,
+    BudgetExhausted (the timer) or MemoryError (the RLIMIT_DATA ceiling) escapes."""
+    clock = budget.start()
+    with clock.armed():
+        clock._in_search = True  # lets the timer interrupt the block
+        try:
+            yield clock
+        finally:
+            clock._in_search = False
+
+
+def _cap_data(limit: float) -> Any:
+    """Lower RLIMIT_DATA so that private memory can grow by no more than the resident
+    size may; returns the old limit to restore, or None when it cannot be set."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    data = _data_bytes()
+    if data is None or not hasattr(resource, "RLIMIT_DATA"):
+        return None
+    old = resource.getrlimit(resource.RLIMIT_DATA)
+    cap = max(data + int(limit) - rss_bytes(), data)
+    if old[0] != resource.RLIM_INFINITY and old[0] <= cap:
+        return None
+    if old[1] != resource.RLIM_INFINITY:
+        cap = min(cap, old[1])
+    try:
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, old[1]))
+    except (ValueError, OSError):
+        return None
+    return old
+
+
+def _set_data_limit(old: Any) -> None:
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_DATA, old)
+    except (ValueError, OSError):
+        pass
+
+
+def _release_memory() -> None:
+    # glibc keeps freed large blocks in the heap; handing them back keeps the next
+    # partition from starting over the budget.
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass
@@ -446,6 +684,7 @@ class Result:
     witness: list[list[int]] | None = None  # one linearization per partition
     reason: str | None = None
     decided: int = 0  # partitions decided valid before stopping
+    note: str | None = None  # e.g. that there was nothing to check
 
     @property
     def op(self) -> Op | None:
@@ -456,8 +695,6 @@ class Result:
         return self.part.previous_ok if self.part else None
 
     def to_dict(self) -> dict:
-        from .formats import jsonable
-
         d: dict = {
             "valid": self.valid,
             "spec": self.spec,
@@ -467,6 +704,8 @@ class Result:
             "configs": self.configs,
             "elapsed": round(self.elapsed, 6),
         }
+        if self.note:
+            d["note"] = self.note
         if self.valid is True:
             d["linearization"] = self.witness
         if self.part is not None:
@@ -513,113 +752,166 @@ def check_ops(
 
     ``progress(done, total)`` is called now and then during long searches with the
     number of completed operations placed so far, over all partitions. ``jobs``: worker
-    processes for large partitions (None: one per core, used only when at least two
-    partitions are large enough to repay starting a process).
+    processes (None: one per core, used only when the partitions are large enough, in
+    all, to repay starting processes). Partitions are decided smallest first and the
+    first invalid one (in that order, whatever ``jobs``) decides the verdict; the rest
+    are not searched.
     """
     budget = budget or Budget()
-    validate = getattr(spec, "validate", None)
-    if validate is not None:
-        for op in ops:
-            msg = validate(op)
-            if msg:
-                path = getattr(history, "path", None)
-                raise HistoryError(msg, path, op.line)
+    validate_ops(ops, spec, getattr(history, "path", None))
     started = time.perf_counter()
     clock = budget.start(progress)
-    parts = searchable_parts(ops, spec)
+    parts: list[list[Op] | None] = list(searchable_parts(ops, spec))
+    n_parts = len(parts)
+    searched = sum(len(p) for p in parts if p)
     # Small parts first: an invalid verdict found early saves the big searches.
-    order = sorted(range(len(parts)), key=lambda k: len(parts[k]))
-    clock.total = sum(op.ok for p in parts for op in p)
+    order = sorted(range(n_parts), key=lambda k: len(parts[k] or ()))
+    position = {k: i for i, k in enumerate(order)}
+    got = [False] * n_parts  # by position: result received
+    lowest = 0  # every position below has its result
+    clock.total = sum(op.ok for p in parts if p for op in p)
     witness: list[list[int]] = [[] for _ in parts]
     configs = 0
-    unknown: tuple[int, PartResult] | None = None
+    first_bad: dict[bool | str, tuple[int, int, PartResult, list[Op]]] = {}  # verdict -> earliest
     decided = 0
-    for k, res in _search(parts, order, spec, clock, budget, jobs):
-        part = parts[k]
-        configs += res.configs
-        clock.done += sum(op.ok for op in part)
-        if progress is not None:
-            progress(clock.done, clock.total)
-        if res.valid is True:
-            witness[k] = res.linearization or []
-            decided += 1
-            continue
-        if res.valid is False:
-            return _result(False, spec, ops, parts, configs, started, history, res, part, decided=decided)
-        if unknown is None:
-            unknown = (k, res)
-        if clock.expired():
-            break
-    if unknown is not None:
-        k, res = unknown
-        return _result(
-            UNKNOWN_VERDICT, spec, ops, parts, configs, started, history, res, parts[k],
-            reason=res.reason, decided=decided,
-        )
-    return _result(True, spec, ops, parts, configs, started, history, None, None, witness=witness, decided=decided)
+
+    def result(valid: bool | str, found: tuple | None = None, **kw: Any) -> Result:
+        res, part = (found[2], found[3]) if found else (None, None)
+        return Result(
+            valid=valid, spec=getattr(spec, "name", type(spec).__name__), ops=len(ops), searched=searched,
+            partitions=n_parts, configs=configs, elapsed=time.perf_counter() - started, history=history,
+            part=res, key=part[0].key if part else None, **kw)
+
+    search = _search(parts, order, spec, clock, jobs)
+    try:
+        for k, res in search:
+            part = parts[k] or []
+            # Only an undecided or invalid partition is needed again (for the report):
+            # a decided one's operations and search state go now.
+            parts[k] = None
+            configs += res.configs
+            clock.done += sum(op.ok for op in part)
+            if progress is not None:
+                progress(clock.done, clock.total)
+            got[position[k]] = True
+            while lowest < n_parts and got[lowest]:
+                lowest += 1
+            if res.valid is True:
+                witness[k] = res.linearization or []
+                decided += 1
+            else:
+                res.ops = part
+                verdict = res.valid
+                if verdict not in first_bad or position[k] < first_bad[verdict][0]:
+                    first_bad[verdict] = (position[k], k, res, part)
+            bad = first_bad.get(False)
+            if bad is not None and lowest >= bad[0]:
+                return result(False, bad, decided=decided)
+            if UNKNOWN_VERDICT in first_bad and clock.why is not None and clock.why.startswith("time"):
+                break
+    finally:
+        search.close()
+    if False in first_bad:  # time ran out while earlier partitions were still undecided
+        return result(False, first_bad[False], decided=decided)
+    if UNKNOWN_VERDICT in first_bad:
+        found = first_bad[UNKNOWN_VERDICT]
+        reason = found[2].reason or "budget exhausted"
+        return result(UNKNOWN_VERDICT, found, reason=reason, decided=decided)
+    note = "the history has no client operations: nothing to contradict" if not ops else None
+    return result(True, witness=witness, decided=decided, note=note)
 
 
-PARALLEL_MIN_OPS = 2000  # a partition this size takes long enough to repay a process
+PARALLEL_MIN_OPS = 2000  # operations a worker's task should hold to repay handing it over
+_SEARCH_HERE_FIRST = 0.5  # seconds of searching here before workers are started (jobs=None)
 
-_FORKED: tuple = ()  # (parts, spec, timeout, memory), inherited by forked workers
+_FORKED: tuple = ()  # (parts, spec, deadline, budget, base, shares), inherited by forked workers
 
 
-def _search(parts, order, spec, clock, budget, jobs) -> Iterator[tuple[int, PartResult]]:
-    """Each partition's result, searched here or, for large ones, in forked workers.
+def _groups(parts: list, order: list[int]) -> list[list[int]]:
+    """Consecutive runs of ``order`` of at least PARALLEL_MIN_OPS operations each, so
+    that thousands of small keys become a few hundred tasks, not thousands."""
+    groups: list[list[int]] = []
+    size = 0
+    for k in order:
+        if not groups or size >= PARALLEL_MIN_OPS:
+            groups.append([])
+            size = 0
+        groups[-1].append(k)
+        size += len(parts[k])
+    return groups
+
+
+def _search(parts, order, spec, clock, jobs) -> Generator[tuple[int, PartResult], None, None]:
+    """Each partition's result as it comes: searched here, or in forked workers when
+    there are partitions enough for two or more tasks (by default, only once searching
+    here has taken long enough that workers would pay for their start).
 
     Workers inherit the partitions by fork, so nothing is pickled on the way in and
-    only the small result comes back. Stopping the iteration (an invalid partition was
-    found) terminates the workers.
+    only the small results come back, a task's at a time. Closing the iteration (an
+    invalid partition was found) terminates the workers.
     """
     global _FORKED
-    big = [k for k in order if len(parts[k]) >= PARALLEL_MIN_OPS]
-    jobs = (os.cpu_count() or 1) if jobs is None else jobs
-    if jobs < 2 or len(big) < 2:
-        big = []
-    else:
+    auto = jobs is None
+    jobs = (os.cpu_count() or 1) if auto else jobs
+    if jobs > 1 and len(_groups(parts, order)) > 1:
         import multiprocessing  # only now: importing it costs a small check a few ms
 
         if "fork" not in multiprocessing.get_all_start_methods():
-            big = []
-    for k in order:
-        if k not in big:
-            yield k, wgl(parts[k], spec, clock)
-    if not big:
+            jobs = 1
+    else:
+        jobs = 1
+    if auto and jobs > 1:
+        # Most histories are decided in well under a second: those stay in this process.
+        order = yield from _search_here(parts, order, spec, clock, time.monotonic() + _SEARCH_HERE_FIRST)
+    if jobs == 1 or len(_groups(parts, order)) < 2:
+        yield from _search_here(parts, order, spec, clock)
         return
-    remaining = None if clock.deadline is None else max(0.0, clock.deadline - time.monotonic())
-    workers = min(jobs, len(big))
-    memory = None if budget.max_memory_mb is None else budget.max_memory_mb / workers
-    _FORKED = (parts, spec, remaining, memory)
+    groups = _groups(parts, order)
+    workers = min(jobs, len(groups))
+    # Each worker starts as a copy of this process (shared until written) and may grow
+    # by its share of what the budget leaves.
+    base = clock._sample_memory() if clock.limit is not None else 0
+    _FORKED = (parts, spec, clock.deadline, clock.limit, base, workers)
+    retry = set()
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for k, res in pool.imap_unordered(_search_forked, big):
-                res.ops = parts[k]
-                yield k, res
+            for batch in pool.imap_unordered(_search_forked, groups):
+                for k, res in batch:
+                    if clock.why is None and (res.reason or "").startswith("time"):
+                        clock.why = res.reason  # the workers share the deadline: stop waiting
+                    if res.valid == UNKNOWN_VERDICT and (res.reason or "").startswith("memory"):
+                        retry.add(k)  # held back: see below
+                        continue
+                    yield k, res
     finally:
         _FORKED = ()
+    # A worker had a share of the memory; with the workers gone, this process has all of
+    # it: the partitions that ran out of their share get one more try here.
+    yield from _search_here(parts, [k for k in order if k in retry], spec, clock)
 
 
-def _search_forked(k: int) -> tuple[int, PartResult]:
-    parts, spec, timeout, memory = _FORKED
-    res = wgl(parts[k], spec, Budget(timeout, memory).start())
-    res.ops = []  # the parent has them; the rest of the result refers to them by value
-    return k, res
+def _search_here(parts, order, spec, clock, until: float | None = None
+                 ) -> Generator[tuple[int, PartResult], None, list[int]]:
+    """Search partitions in this process (until ``until``, if given); returns the rest."""
+    with clock.armed():
+        for n, k in enumerate(order):
+            if until is not None and time.monotonic() >= until:
+                return order[n:]
+            yield k, clock.search(parts[k], spec)
+            if clock.why is not None and clock.why.startswith("time"):
+                for rest in order[n + 1:]:
+                    yield rest, PartResult(UNKNOWN_VERDICT, [], reason=clock.why)
+                return []
+    return []
 
 
-def _result(valid, spec, ops, parts, configs, started, history, res, part, *, witness=None, reason=None, decided=0):
-    key = part[0].key if part else None
-    return Result(
-        valid=valid,
-        spec=getattr(spec, "name", type(spec).__name__),
-        ops=len(ops),
-        searched=sum(len(p) for p in parts),
-        partitions=len(parts),
-        configs=configs,
-        elapsed=time.perf_counter() - started,
-        history=history,
-        part=res,
-        key=key,
-        witness=witness,
-        reason=reason,
-        decided=decided,
-    )
+def _search_forked(group: list[int]) -> list[tuple[int, PartResult]]:
+    parts, spec, deadline, limit, base, shares = _FORKED
+    clock = _Clock(deadline, Budget(), limit=limit, base=base, shares=shares)
+    out = []
+    with clock.armed():
+        for k in group:
+            res = clock.search(parts[k], spec)
+            res.ops = []  # the parent has them; the rest of the result refers to them by value
+            out.append((k, res))
+    return out

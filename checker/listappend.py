@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from .basespec import BaseSpec, hashable
 from .history import UNKNOWN, Op
-from .specs import BaseSpec, _hashable, fmt
+from .text import fmt
 
 
 class ListAppend(BaseSpec):
@@ -48,11 +49,11 @@ class ListAppend(BaseSpec):
         err = super().validate(op)
         if err:
             return err
-        if op.f == "append" and not _hashable(op.value):
+        if op.f == "append" and not hashable(op.value):
             return f"append value must be a plain value, got {op.value!r}"
         if op.f == "read" and op.output not in (UNKNOWN, None):
             # a tuple hashes exactly when each element does: one C call, not one per element
-            if not isinstance(op.output, tuple) or not _hashable(op.output):
+            if not isinstance(op.output, tuple) or not hashable(op.output):
                 return f"read must return a list of elements, got {fmt(op.output)}"
         return None
 

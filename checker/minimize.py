@@ -25,12 +25,16 @@ within the budget, which is reported.
 from __future__ import annotations
 
 import math
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import IO, Any
 
-from .history import Op
+from .formats import write_jsonl
+from .history import History, Op, events_for
 from .linearizable import Budget, check_ops
+from .verdict import UNKNOWN_VERDICT
 
 
 @dataclass
@@ -88,7 +92,7 @@ def minimize(
         nonlocal checks
         checks += 1
         res = check_ops(subset, spec, Budget(timeout=budget_per_check))
-        if res.valid == "unknown":
+        if res.valid == UNKNOWN_VERDICT:
             undecided.update(op.id for op in subset)
         return res.valid is False
 
@@ -135,7 +139,9 @@ def minimize(
     for op in current:
         by_process.setdefault(op.process, []).append(op)
     deadline = None if timeout is None else time.monotonic() + timeout
-    groups = _ddmin(list(by_process.values()), lambda gs: target(closed([o for g in gs for o in g])), deadline)
+    groups = _ddmin(
+        list(by_process.values()), lambda gs: target(closed([o for g in gs for o in g])), deadline
+    )
     current = closed([o for g in groups for o in g])
     current = closed(_ddmin(sorted(current, key=lambda o: o.id), lambda ops: target(closed(ops)), deadline))
 
@@ -166,6 +172,28 @@ def minimize(
         grounded=grounded,
         out_of_time=out_of_time,
     )
+
+
+def write_minimized(
+    out: str | os.PathLike | IO[str],
+    minimal: Minimized,
+    history: History,
+    spec: Any,
+    spec_name: str | None = None,
+) -> None:
+    """Write ``minimal`` as JSON Lines whose metadata makes it check alone, with no flags,
+    as the original was checked: the spec by name (``spec_name``, else the spec's own),
+    its initial value and its rule for nil reads, whatever flags or format set them."""
+    meta = {
+        **history.meta,
+        "spec": spec_name or getattr(spec, "name", None),
+        "source": f"minimized from {history.path or 'a history'}",
+    }
+    if hasattr(spec, "initial"):
+        meta["init"] = spec.initial
+    if getattr(spec, "nil_read", None):
+        meta["nil_read"] = spec.nil_read
+    write_jsonl(out, events_for(minimal.ops, history.timed), meta)
 
 
 def _closure(spec: Any, ops: list[Op]) -> Callable[[list[Op]], list[Op]]:

@@ -4,35 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .history import Op
 from .linearizable import Result
-from .specs import fmt
+from .text import describe_op, fmt, op_line
+from .verdict import verdict_word
 
 WITNESS_SHOWN = 20
 
 
-def verdict_word(valid: Any) -> str:
-    return {True: "linearizable", False: "NOT linearizable"}.get(valid, "unknown")
-
-
-def describe_op(op: Op, spec: Any = None) -> str:
-    """The spec's words for an op where it has them (``describe_op``), else f, value, output."""
-    describe = getattr(spec, "describe_op", None)
-    return describe(op) if describe else f"{op.f} {fmt(op.value)} -> {fmt(op.output)}"
-
-
-def _op_line(op: Op, spec: Any) -> str:
-    what = describe_op(op, spec)
-    where = f"line {op.line}" if op.line is not None else f"op {op.id}"
-    if op.ret_line is not None and op.line is not None:
-        where = f"lines {op.line}-{op.ret_line}"
-    status = "" if op.ok else f" ({op.status})"
-    key = f" key {fmt(op.key)}" if op.key is not None else ""
-    node = f" on {op.node}" if op.node is not None else ""
-    return f"op {op.id}: process {op.process} {what}{key}{node}{status}  [{where}]"
-
-
-def render_text(result: Result, spec: Any = None, path: str | None = None) -> str:
+def render_linearizability(result: Result, spec: Any = None, path: str | None = None) -> str:
     """A report a person can read: the verdict, then the evidence for it."""
     history = result.history
     by_id = {op.id: op for op in history.ops} if history is not None else {}
@@ -51,15 +30,19 @@ def render_text(result: Result, spec: Any = None, path: str | None = None) -> st
             notes.append(f"{count} {why} skipped")
         if history.faults:
             notes.append(f"{len(history.faults)} nemesis events kept as annotations")
+        if result.note:
+            notes.append(result.note)
         if notes:
             out.append("  note: " + "; ".join(notes))
     describe_state = getattr(spec, "describe_state", None) or fmt
     if result.valid is True:
         flat = [i for part in result.witness or [] for i in part]
-        out.append(f"\nWitness: a linearization of {len(flat)} operations" + (
-            f" (per key, {result.partitions} keys)" if result.partitions > 1 else ""))
+        out.append(
+            f"\nWitness: a linearization of {len(flat)} operations"
+            + (f" (per key, {result.partitions} keys)" if result.partitions > 1 else "")
+        )
         for i in flat[:WITNESS_SHOWN]:
-            out.append("  " + _op_line(by_id[i], spec))
+            out.append("  " + op_line(by_id[i], spec))
         if len(flat) > WITNESS_SHOWN:
             out.append(f"  ... {len(flat) - WITNESS_SHOWN} more (--json gives them all)")
     elif result.valid is False:
@@ -67,18 +50,18 @@ def render_text(result: Result, spec: Any = None, path: str | None = None) -> st
         if result.key is not None:
             out.append(f"\nOn key {fmt(result.key)} (keys are checked independently):")
         out.append("\nThis operation cannot be linearized:")
-        out.append("  " + _op_line(part.op, spec))
+        out.append("  " + op_line(part.op, spec))
         out.append(
             "  every order of the operations that completed before it leaves no state in\n"
             "  which it can take effect before it returned."
         )
         if part.previous_ok is not None:
             out.append("The last operation that was still fine:")
-            out.append("  " + _op_line(part.previous_ok, spec))
+            out.append("  " + op_line(part.previous_ok, spec))
         if part.linearization:
             out.append(f"Longest linearizable prefix ({len(part.linearization)} operations), ending:")
             for i in part.linearization[-5:]:
-                out.append("  " + _op_line(by_id[i], spec))
+                out.append("  " + op_line(by_id[i], spec))
         for n, att in enumerate(part.attempts[:4]):
             head = "At that point" if n == 0 else "Or, after another order"
             out.append(f"{head} the state is {describe_state(att.state)}; the candidates:")
@@ -105,7 +88,9 @@ def render_minimal(minimal: Any, spec: Any = None) -> str:
     """The minimal counterexample, in invocation order."""
     kind = (
         "the failing operation stays, and the anomaly stays one of timing"
-        if minimal.timing else "every value read is written within it" if minimal.grounded
+        if minimal.timing
+        else "every value read is written within it"
+        if minimal.grounded
         else "plain: the smallest invalid sub-history"
     )
     out = [
@@ -113,7 +98,7 @@ def render_minimal(minimal: Any, spec: Any = None) -> str:
         f"({minimal.checks} checks, {minimal.elapsed * 1000:.0f} ms; {kind})"
     ]
     for op in minimal.ops:
-        out.append("  " + _op_line(op, spec))
+        out.append("  " + op_line(op, spec))
     if minimal.out_of_time:
         out.append("  not proved 1-minimal: the time limit stopped the shrinking first")
     elif not minimal.one_minimal:

@@ -33,8 +33,9 @@ from collections import defaultdict
 from functools import partial
 from typing import Any
 
-from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, op_label
+from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle
 from .history import Op
+from .text import op_label
 
 RYW, MR, MW, WFR = "read-your-writes", "monotonic-reads", "monotonic-writes", "writes-follow-reads"
 GUARANTEES = (RYW, MR, MW, WFR)
@@ -126,7 +127,9 @@ def check_guarantees(
                         edges.append(Edge(op.id, ("pos", s, i + 1), "process", ""))
             if is_write:
                 if mw and last_ok_write is not None:
-                    edges.append(Edge(last_ok_write, op.id, "process", partial(_before, by_id[last_ok_write], op, s)))
+                    edges.append(
+                        Edge(last_ok_write, op.id, "process", partial(_before, by_id[last_ok_write], op, s))
+                    )
                 if wfr:
                     edges.append(Edge(("pos", s, i), op.id, "process", ""))
             if wfr:

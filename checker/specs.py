@@ -43,121 +43,17 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import json
 from collections import defaultdict
-from typing import Any, Iterable, Protocol, runtime_checkable
+from typing import Any
 
-from .history import UNKNOWN, Op
+from .basespec import NIL_READS, BaseSpec, Spec, hashable, split_by_key
+from .history import UNKNOWN, History, HistoryError, Op
+from .listappend import ListAppend
+from .text import fmt
 
-NIL_READS = ("absent", "unknown")
-
-
-@runtime_checkable
-class Spec(Protocol):
-    name: str
-
-    def init(self) -> Any: ...
-
-    def step(self, state: Any, op: Op) -> tuple[bool, Any]: ...
-
-
-LONG = 16  # a collection longer than this shows its ends, so a line of report stays readable
-
-
-def _some(items: Any) -> str:
-    items = list(items)
-    if len(items) <= LONG:
-        return " ".join(items)
-    return " ".join(items[:6] + [f"... ({len(items) - 9} more)"] + items[-3:])
-
-
-def fmt(v: Any) -> str:
-    """Values the way Jepsen users read them: nil, [1 2], #{1 2}."""
-    if v is None:
-        return "nil"
-    if v is UNKNOWN:
-        return "?"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        return "[" + _some(fmt(x) for x in v) + "]"
-    if isinstance(v, frozenset):
-        return "#{" + _some(sorted(fmt(x) for x in v)) + "}"
-    if isinstance(v, str):
-        return v if v.startswith(":") and " " not in v else json.dumps(v)
-    return str(v)
-
-
-def _hashable(v: Any) -> bool:
-    try:
-        hash(v)
-    except TypeError:
-        return False
-    return True
-
-
-def split_by_key(ops: Iterable[Op]) -> list[list[Op]]:
-    """Operations on different keys touch independent objects."""
-    parts: dict[Any, list[Op]] = defaultdict(list)
-    for op in ops:
-        parts[op.key].append(op)
-    return list(parts.values())
-
-
-class BaseSpec:
-    """Defaults shared by the built-in specs; user specs need not inherit from it."""
-
-    name = "spec"
-    functions: tuple[str, ...] = ()
-
-    def __init__(self, init: Any = None, nil_read: str = "absent"):
-        if nil_read not in NIL_READS:
-            raise ValueError(f"nil_read must be one of {NIL_READS}, not {nil_read!r}")
-        self.initial = init
-        self.nil_read = nil_read
-
-    def init(self) -> Any:
-        return self.initial
-
-    def partition(self, ops: list[Op]) -> list[list[Op]]:
-        return split_by_key(ops)
-
-    def validate(self, op: Op) -> str | None:
-        if op.f == "txn":
-            return ("a transaction of several micro-operations: replicheck checks single-object "
-                    "operations (a txn of one micro-operation is unwrapped; Elle checks transactions)")
-        if op.f not in self.functions:
-            return f"{self.name} has no operation {op.f!r}; expected one of {', '.join(self.functions)}"
-        return None
-
-    def prune(self, ops: list[Op]) -> list[Op]:
-        return ops
-
-    def effect_key(self, op: Op) -> Any:
-        """What ``step`` looks at: ops with equal keys are interchangeable to the search.
-        Built-in steps read only the function, the value and the output."""
-        return (op.f, op.value, op.output)
-
-    def read_only(self, op: Op) -> bool:
-        """True when op never changes the state (a read): the search places such ops
-        greedily. Must be exact: a wrong True loses linearizations."""
-        return op.f in ("read", "get")
-
-    def describe_state(self, state: Any) -> str:
-        return fmt(state)
-
-    def describe_op(self, op: Op) -> str:
-        out = op.output
-        if op.f == "read" or op.f == "get":
-            return f"{op.f} {fmt(out)}"
-        return f"{op.f} {fmt(op.value)}"
-
-    def explain(self, state: Any, op: Op) -> str:
-        return f"can't {self.describe_op(op)} in state {self.describe_state(state)}"
-
-    def unknown_read(self, op: Op) -> bool:
-        """A read with no usable result constrains nothing and changes nothing."""
-        return op.output is UNKNOWN or (op.output is None and self.nil_read == "unknown")
+__all__ = ["BUILTIN", "NIL_READS", "NO_INIT", "BaseSpec", "CasRegister", "FifoQueue", "KV", "ListAppend",
+           "Mutex", "Register", "SetSpec", "Spec", "fmt", "make_spec", "resolve_spec",
+           "split_by_key"]
 
 
 class Register(BaseSpec):
@@ -182,7 +78,7 @@ class Register(BaseSpec):
         if err:
             return err
         v = op.output if op.f == "read" else op.value
-        if v is not UNKNOWN and not _hashable(v):
+        if v is not UNKNOWN and not hashable(v):
             return f"{op.f} value {v!r} is not a plain value"
         return None
 
@@ -190,11 +86,6 @@ class Register(BaseSpec):
         if op.f == "read":
             return f"can't read {fmt(op.output)} from {self.noun} {fmt(state)}"
         return super().explain(state, op)
-
-    def describe_op(self, op: Op) -> str:
-        if op.f == "cas":
-            return f"cas {fmt(op.value[0])}->{fmt(op.value[1])}"
-        return super().describe_op(op)
 
     def required_values(self, op: Op) -> list[Any]:
         """Values an operation can observe; a crashed write of any other value is moot."""
@@ -251,7 +142,7 @@ class CasRegister(Register):
     def validate(self, op: Op) -> str | None:
         if op.f == "cas":
             v = op.value
-            if not (isinstance(v, tuple) and len(v) == 2 and _hashable(v)):
+            if not (isinstance(v, tuple) and len(v) == 2 and hashable(v)):
                 return f"cas value must be a pair [from to], got {fmt(v)}"
             return None
         return super().validate(op)
@@ -365,10 +256,10 @@ class SetSpec(BaseSpec):
         err = super().validate(op)
         if err:
             return err
-        if op.f == "add" and not _hashable(op.value):
+        if op.f == "add" and not hashable(op.value):
             return f"add value must be a plain value, got {op.value!r}"
         if op.f == "read" and op.output not in (UNKNOWN, None):
-            if not isinstance(op.output, (tuple, frozenset)) or not _hashable(op.output):
+            if not isinstance(op.output, (tuple, frozenset)) or not hashable(op.output):
                 return f"read must return a collection of elements, got {fmt(op.output)}"
         return None
 
@@ -429,7 +320,7 @@ class FifoQueue(BaseSpec):
         if err:
             return err
         v = op.value if op.f == "enqueue" else op.output
-        if v is not UNKNOWN and not _hashable(v):
+        if v is not UNKNOWN and not hashable(v):
             return f"{op.f} value must be a plain value, got {v!r}"
         return None
 
@@ -488,7 +379,7 @@ class Mutex(BaseSpec):
 
 
 BUILTIN: dict[str, type[BaseSpec]] = {
-    s.name: s for s in (Register, CasRegister, KV, SetSpec, FifoQueue, Mutex)
+    s.name: s for s in (Register, CasRegister, KV, SetSpec, FifoQueue, Mutex, ListAppend)
 }
 
 NO_INIT = object()  # make_spec's "no --init given": each spec keeps its own default
@@ -529,7 +420,22 @@ def make_spec(name: str, init: Any = NO_INIT, nil_read: str = "absent") -> Any:
     return obj
 
 
-
-from .listappend import ListAppend  # noqa: E402  (it builds on BaseSpec above)
-
-BUILTIN[ListAppend.name] = ListAppend
+def resolve_spec(
+    history: History, spec: Any = None, *, init: Any = NO_INIT, nil_read: str | None = None
+) -> Any:
+    """The spec to judge ``history`` by: the arguments first, then its metadata line."""
+    meta = history.meta
+    if spec is None:
+        spec = meta.get("spec")
+        if spec is None:
+            raise HistoryError(
+                "no spec: say which object the history is about, e.g. --spec cas-register "
+                f"(built-in: {', '.join(BUILTIN)}), or put it in a metadata line",
+                history.path,
+            )
+    if not isinstance(spec, str):
+        return spec
+    if init is NO_INIT and "init" in meta:
+        init = meta["init"]
+    nil_read = nil_read or meta.get("nil_read") or "absent"
+    return make_spec(spec, init=init, nil_read=nil_read)

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from replicheck.checker import History, HistoryError, check as check_linearizable, read_history, resolve_spec
-from replicheck.checker.formats import FORMATS, write_jsonl
-from replicheck.checker.history import events_for, tuplify
-from replicheck.checker.report import render_minimal, render_text
+from replicheck.checker import History, HistoryError, analyse, read_history
+from replicheck.checker.formats import FORMATS
+from replicheck.checker.history import tuplify
+from replicheck.checker.linearizable import Budget, BudgetExhausted, enforced
+from replicheck.checker.minimize import write_minimized
+from replicheck.checker.report import render_linearizability, render_minimal
 from replicheck.checker.specs import NIL_READS, NO_INIT
+from replicheck.checker.verdict import EXIT_BAD_INPUT, exit_code, short_word, worst_exit_code
 from replicheck.cli.progress import Progress
 
-EXIT_VALID, EXIT_INVALID, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
 # Kept here (not imported from checker.consistency) so that --help does not load networkx.
-CONSISTENCY_CHOICES = ("linearizable", "sequential", "read-your-writes", "monotonic-reads",
-                       "monotonic-writes", "writes-follow-reads", "convergence", "durability", "all")
+CONSISTENCY_CHOICES = (
+    "linearizable",
+    "sequential",
+    "read-your-writes",
+    "monotonic-reads",
+    "monotonic-writes",
+    "writes-follow-reads",
+    "convergence",
+    "durability",
+    "all",
+)
 
 
 def parse_init(text: str | None) -> Any:
@@ -32,21 +44,6 @@ def parse_init(text: str | None) -> Any:
         return tuplify(json.loads(text))
     except ValueError:
         return text
-
-
-def exit_code(verdicts: list[Any]) -> int:
-    """Bad input outranks a violation, which outranks an unknown."""
-    if "error" in verdicts:
-        return EXIT_BAD_INPUT
-    if False in verdicts:
-        return EXIT_INVALID
-    if "unknown" in verdicts:
-        return EXIT_UNKNOWN
-    return EXIT_VALID
-
-
-def short(valid: Any) -> str:
-    return {True: "valid", False: "invalid"}.get(valid, "unknown")
 
 
 @dataclass
@@ -68,47 +65,125 @@ class Options:
     consistency: str | None
     session_field: str
     quiet_period: float | None
+    started: float | None = None  # time.monotonic() before reading the current file
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--spec", help="cas-register, register, kv, set, fifo-queue, mutex, list-append, or "
-              "package.module:Class. Default: the history's metadata line.")
+@click.option(
+    "--spec",
+    help="cas-register, register, kv, set, fifo-queue, mutex, list-append, or "
+    "package.module:Class. Default: the history's metadata line.",
+)
 @click.option("--init", "init_text", metavar="VALUE", help="Initial value, as JSON (nil for null).")
-@click.option("--nil-read", type=click.Choice(NIL_READS), default=None,
-              help="What a read returning nil means: 'absent' (the object is empty) or 'unknown' "
-              "(Knossos's rule: matches any state). Default: unknown for Jepsen EDN and logs, "
-              "absent for JSON Lines, unless the metadata line says.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Input format. Default: chosen by content.")
-@click.option("--independent", is_flag=True,
-              help="Values are Jepsen independent tuples [key value]: unwrap them and check each key alone.")
-@click.option("--timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Time budget per file; past it the verdict is unknown (exit 3).")
-@click.option("--memory", type=click.FloatRange(min=1), default=2048.0, show_default=True, metavar="MB",
-              help="Memory budget for the search cache; past it the verdict is unknown (exit 3).")
-@click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Worker processes for large partitions. Default: one per core, when it pays.")
+@click.option(
+    "--nil-read",
+    type=click.Choice(NIL_READS),
+    default=None,
+    help="What a read returning nil means: 'absent' (the object is empty) or 'unknown' "
+    "(Knossos's rule: matches any state). Default: unknown for Jepsen EDN and logs, "
+    "absent for JSON Lines, unless the metadata line says.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Input format. Default: chosen by content.",
+)
+@click.option(
+    "--independent",
+    is_flag=True,
+    help="Values are Jepsen independent tuples [key value]: unwrap them and check each key alone.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Time budget per file, reading included; past it the verdict is unknown (exit 3). "
+    "Default: none for linearizability, 60 for the --consistency searches.",
+)
+@click.option(
+    "--memory",
+    type=click.FloatRange(min=1),
+    default=2048.0,
+    show_default=True,
+    metavar="MB",
+    help="Memory budget: the process's resident size (history, search, workers) stays "
+    "under it; past it the verdict is unknown (exit 3).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Worker processes sharing the partitions (keys). Default: one per core, when "
+    "there are enough operations to pay.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("--minimize", is_flag=True,
-              help="For an invalid history, shrink it to a minimal sub-history that is still invalid.")
-@click.option("--minimize-out", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
-              help="Write the minimal sub-history as JSON Lines (implies --minimize).")
-@click.option("--html", "html_out", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
-              help="Write a self-contained HTML timeline of the history and its verdict.")
+@click.option(
+    "--minimize",
+    is_flag=True,
+    help="For an invalid history, shrink it to a minimal sub-history that is still invalid.",
+)
+@click.option(
+    "--minimize-out",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE",
+    help="Write the minimal sub-history as JSON Lines (implies --minimize).",
+)
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE",
+    help="Write a self-contained HTML timeline of the history and its verdict.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, even on a terminal.")
-@click.option("--consistency", type=click.Choice(CONSISTENCY_CHOICES), default=None,
-              help="Check this consistency model instead of linearizability; 'all' prints the map "
-              "of every model (exit 0 unless the input is bad).")
-@click.option("--session-field", default="session", show_default=True, metavar="FIELD",
-              help="With --consistency: the event field naming an op's session; ops without it "
-              "form one session per process.")
-@click.option("--quiet-period", type=click.FloatRange(min=0), default=None, metavar="TIME",
-              help="With --consistency: how long after the last write to a key a read must start "
-              "to count as final (convergence, durability), in the history's time unit. Default: "
-              "the metadata's quiet_period, else 0.")
-def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, jobs, as_json, minimize,
-          minimize_out, html_out, quiet, consistency, session_field, quiet_period) -> None:
+@click.option(
+    "--consistency",
+    type=click.Choice(CONSISTENCY_CHOICES),
+    default=None,
+    help="Check this consistency model instead of linearizability; 'all' prints the map "
+    "of every model (exit 0 unless the input is bad).",
+)
+@click.option(
+    "--session-field",
+    default="session",
+    show_default=True,
+    metavar="FIELD",
+    help="With --consistency: the event field naming an op's session; ops without it "
+    "form one session per process.",
+)
+@click.option(
+    "--quiet-period",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="TIME",
+    help="With --consistency: how long after the last write to a key a read must start "
+    "to count as final (convergence, durability), in the history's time unit. Default: "
+    "the metadata's quiet_period, else 0.",
+)
+def check(
+    files,
+    spec,
+    init_text,
+    nil_read,
+    fmt,
+    independent,
+    timeout,
+    memory,
+    jobs,
+    as_json,
+    minimize,
+    minimize_out,
+    html_out,
+    quiet,
+    consistency,
+    session_field,
+    quiet_period,
+) -> None:
     """Check recorded histories for linearizability (or, with --consistency, weaker models).
 
     Exit codes: 0 valid, 1 invalid, 2 bad input or usage, 3 unknown (budget exhausted).
@@ -119,12 +194,31 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
         raise click.UsageError("--minimize-out and --html take one history at a time")
     if consistency and (minimize or minimize_out or html_out):
         raise click.UsageError("--minimize and --html go with linearizability, not --consistency")
-    opts = Options(spec, parse_init(init_text), nil_read, timeout, memory, jobs, as_json, many, quiet or many,
-                   minimize or bool(minimize_out), minimize_out, html_out, consistency, session_field, quiet_period)
+    opts = Options(
+        spec,
+        parse_init(init_text),
+        nil_read,
+        timeout,
+        memory,
+        jobs,
+        as_json,
+        many,
+        quiet or many,
+        minimize or bool(minimize_out),
+        minimize_out,
+        html_out,
+        consistency,
+        session_field,
+        quiet_period,
+    )
     verdicts = []
     for path in files:
         try:
-            history = read_history(path, format=fmt, independent=independent)
+            reading = Progress("reading", opts.quiet)
+            try:
+                history = read_within_budget(path, fmt, independent, opts, reading)
+            finally:
+                reading.close()
             judge = judge_consistency if consistency else judge_linearizable
             verdicts.append(judge(path, history, opts))
         except HistoryError as e:
@@ -137,46 +231,60 @@ def check(files, spec, init_text, nil_read, fmt, independent, timeout, memory, j
                 click.echo(f"error: {e}", err=True)
         except ValueError as e:  # a spec or model that cannot be made: usage, not input
             raise click.UsageError(str(e)) from None
-    sys.exit(exit_code(verdicts))
+        except (BudgetExhausted, MemoryError) as e:  # only reading raises these
+            verdicts.append("unknown")
+            ran_out = e.args[0] if isinstance(e, BudgetExhausted) else "memory budget exhausted"
+            why = f"{ran_out} while reading"
+            if as_json:
+                d = {"valid": "unknown", "reason": why}
+                click.echo(json.dumps({"path": path, **d} if many else d))
+            elif many:
+                click.echo(f"{path}\tunknown")
+            else:
+                click.echo(f"{path}: unknown\n\nUnknown: {why}; no verdict is given rather than a guess.")
+    sys.exit(worst_exit_code(EXIT_BAD_INPUT if v == "error" else exit_code(v) for v in verdicts))
+
+
+def read_within_budget(
+    path: str, fmt: str | None, independent: bool, opts: Options, progress: Any = None
+) -> History:
+    """Read a history, the time and memory it takes counted in the file's budgets."""
+    opts.started = time.monotonic()
+    with enforced(Budget(opts.timeout, opts.memory, opts.started)):
+        return read_history(path, format=fmt, independent=independent, progress=progress)
 
 
 def judge_linearizable(path: str, history: History, opts: Options) -> Any:
-    spec = resolve_spec(history, opts.spec, init=opts.init, nil_read=opts.nil_read)
     progress = Progress("linearizing", opts.quiet)
     try:
-        result = check_linearizable(history, spec, timeout=opts.timeout, max_memory_mb=opts.memory, progress=progress,
-                       jobs=opts.jobs)
+        analysis = analyse(
+            history,
+            opts.spec,
+            init=opts.init,
+            nil_read=opts.nil_read,
+            minimize=opts.minimize or bool(opts.html_out),
+            timeout=opts.timeout,
+            max_memory_mb=opts.memory,
+            progress=progress,
+            jobs=opts.jobs,
+            started=opts.started,
+        )
     finally:
         progress.close()
-    minimal = None
-    if result.valid is False and (opts.minimize or opts.html_out):
-        from replicheck.checker.minimize import minimize
-
-        minimal = minimize(history.ops, spec, culprit=result.op, key=result.key,
-                           budget_per_check=opts.timeout if opts.timeout is not None else 5.0,
-                           timeout=60.0 if opts.timeout is None else max(opts.timeout, 1.0) * 10)
+    result, spec, minimal = analysis.result, analysis.spec, analysis.minimal
     if opts.minimize_out and minimal is not None:
-        meta = {**history.meta, "spec": result.spec, "source": f"minimized from {path}"}
-        if hasattr(spec, "initial"):
-            meta.setdefault("init", spec.initial)
-        if getattr(spec, "nil_read", None):
-            meta["nil_read"] = spec.nil_read  # so the file is judged the same with no flags
-        write_jsonl(opts.minimize_out, events_for(minimal.ops, history.timed), meta)
+        write_minimized(opts.minimize_out, minimal, history, spec, analysis.spec_name)
     if opts.html_out:
-        from replicheck.checker.html import render_html
-
-        page = render_html(history, result, spec, minimal, title=path, text_report=render_text(result, spec, path))
-        with open(opts.html_out, "w", encoding="utf-8") as fh:
-            fh.write(page)
+        analysis.write_html(opts.html_out, title=path)
     if opts.as_json:
         d = result.to_dict()
         if minimal is not None and opts.minimize:
             d["minimal"] = minimal.to_dict()
         click.echo(json.dumps({"path": path, **d} if opts.many else d))
     elif opts.many:
-        click.echo(f"{path}\t{short(result.valid)}")
+        click.echo(f"{path}\t{short_word(result.valid)}")
     else:
-        click.echo(render_text(result, spec, path))
+        click.echo(render_linearizability(result, spec, path))
         if minimal is not None and opts.minimize:
             click.echo("\n" + render_minimal(minimal, spec))
         if opts.minimize_out and minimal is not None:
@@ -188,12 +296,22 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
 
 def judge_consistency(path: str, history: History, opts: Options) -> Any:
     """One model's verdict (exit code as for linearizability), or the map of all."""
-    from replicheck.checker.consistency import check_consistency, render_text as render_map
+    from replicheck.checker.consistency import SEARCH_TIMEOUT, check_consistency, render_consistency
 
     model = opts.consistency
-    result = check_consistency(history, opts.spec, model, session_field=opts.session_field or None,
-                               quiet=opts.quiet_period, timeout=opts.timeout, max_memory_mb=opts.memory,
-                               init=opts.init, nil_read=opts.nil_read)
+    timeout = SEARCH_TIMEOUT if opts.timeout is None else opts.timeout
+    result = check_consistency(
+        history,
+        opts.spec,
+        model,
+        session_field=opts.session_field or None,
+        quiet=opts.quiet_period,
+        timeout=timeout,
+        max_memory_mb=opts.memory,
+        init=opts.init,
+        nil_read=opts.nil_read,
+        started=opts.started,
+    )
     valid = True if model == "all" else result.models[model].valid
     if opts.as_json:
         d = result.to_dict()
@@ -201,7 +319,7 @@ def judge_consistency(path: str, history: History, opts: Options) -> Any:
             d = {"model": model, "valid": valid, **d}
         click.echo(json.dumps({"path": path, **d} if opts.many else d))
     elif opts.many:
-        click.echo(f"{path}\t{short(valid) if model != 'all' else result.summary()}")
+        click.echo(f"{path}\t{short_word(valid) if model != 'all' else result.summary()}")
     else:
-        click.echo(render_map(result, path))
+        click.echo(render_consistency(result, path))
     return valid

@@ -12,8 +12,9 @@ import sys
 import click
 
 from replicheck.checker import write_jsonl
-from replicheck.cli.check import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
-from .protocol_options import collect_protocol_options, protocol_options
+from replicheck.checker.verdict import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
+
+from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
 
 PROPERTY_CHOICES = ("linearizable", "read-your-writes", "durability", "single-leader", "convergence")
 
@@ -51,8 +52,10 @@ def _print_counterexample(cx, path: str | None, replay_cmd: str | None) -> None:
     for i, said in enumerate(cx.narration, 1):
         click.echo(f"  {i:>2}. {said}")
     if cx.settled:
-        click.echo("  then: heal, restart every node, let replication settle"
-                   + (", and read every replica once" if cx.audit else ""))
+        click.echo(
+            "  then: heal, restart every node, let replication settle"
+            + (", and read every replica once" if cx.audit else "")
+        )
     click.echo("\nthe history:")
     for e in cx.events:
         click.echo("  " + json.dumps(e))
@@ -68,21 +71,14 @@ def _print_counterexample(cx, path: str | None, replay_cmd: str | None) -> None:
 def _write_html(cx, saved: str, html_out: str) -> None:
     """The counterexample's history as a timeline, judged for linearizability (the
     explorer's own verdict and schedule go in the page's report)."""
-    from replicheck.checker import check, read_history, resolve_spec
-    from replicheck.checker.html import render_html
-    from replicheck.checker.minimize import minimize
+    from replicheck.checker import analyse
 
-    history = read_history(saved)
-    spec = resolve_spec(history)
-    result = check(history, spec)
-    minimal = minimize(history.ops, spec, culprit=result.op, key=result.key) if result.valid is False else None
     story = [f"{cx.property} BROKEN by {cx.design} in {cx.steps} steps (simulator seed {cx.seed}):"]
     story += [f"  {i:>2}. {said}" for i, said in enumerate(cx.narration, 1)]
     story += ["", cx.explanation]
-    page = render_html(history, result, spec, minimal, title=f"explore: {cx.design} / {cx.property}",
-                       text_report="\n".join(story))
-    with open(html_out, "w", encoding="utf-8") as fh:
-        fh.write(page)
+    analyse(saved, minimize=True).write_html(
+        html_out, title=f"explore: {cx.design} / {cx.property}", text_report="\n".join(story)
+    )
     click.echo(f"HTML timeline written to {html_out}", err=True)
 
 
@@ -97,26 +93,59 @@ def _check_cmd(prop: str, path: str) -> str:
     return f"replicheck explore --replay {q}  (split brain is judged on acknowledgements' epochs, not on the history)"
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=TopologyCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("topology", metavar="TOPOLOGY", required=False)
-@click.option("--property", "prop", type=click.Choice(PROPERTY_CHOICES), default=None,
-              help="the guarantee to try to break")
-@click.option("--max-examples", type=click.IntRange(min=1), default=300, show_default=True,
-              help="schedules to try before saying the property held")
-@click.option("--steps", type=click.IntRange(min=1), default=30, show_default=True, help="steps per schedule, at most")
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the search: same seed, same counterexample")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="where to save a counterexample [histories/explore-...jsonl]")
-@click.option("--replay", "replay_file", type=click.Path(dir_okay=False), default=None,
-              help="rerun a saved counterexample exactly")
+@click.option(
+    "--property",
+    "prop",
+    type=click.Choice(PROPERTY_CHOICES),
+    default=None,
+    help="the guarantee to try to break",
+)
+@click.option(
+    "--max-examples",
+    type=click.IntRange(min=1),
+    default=300,
+    show_default=True,
+    help="schedules to try before saying the property held",
+)
+@click.option(
+    "--steps", type=click.IntRange(min=1), default=30, show_default=True, help="steps per schedule, at most"
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="seed of the search: same seed, same counterexample",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="where to save a counterexample [histories/explore-...jsonl]",
+)
+@click.option(
+    "--replay",
+    "replay_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="rerun a saved counterexample exactly",
+)
 @click.option("--matrix", is_flag=True, help="every known design against every property, as a table")
-@click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="write the counterexample as a self-contained HTML timeline")
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="write the counterexample as a self-contained HTML timeline",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the result as data")
 @click.option("--quiet", "-q", is_flag=True, help="no progress, even on a terminal")
-@protocol_options
-def explore(topology, prop, max_examples, steps, seed, out, replay_file, matrix, html_out, as_json, quiet,
-            **params) -> None:
+def explore(
+    topology, prop, max_examples, steps, seed, out, replay_file, matrix, html_out, as_json, quiet, **params
+) -> None:
     """Search TOPOLOGY (options as for simulate) for a schedule that breaks --property.
 
     \b
@@ -135,9 +164,11 @@ def explore(topology, prop, max_examples, steps, seed, out, replay_file, matrix,
         if matrix:
             sys.exit(_matrix(max_examples, steps, seed, as_json, quiet))
         if not topology:
-            raise click.UsageError("name a TOPOLOGY (leader-follower, multi-leader, leaderless), or use --matrix or --replay FILE")
+            raise click.UsageError(f"name a TOPOLOGY ({topology_list()}), or use --matrix or --replay FILE")
         if prop is None:
-            raise click.UsageError(f"say which guarantee to try to break: --property {'|'.join(PROPERTY_CHOICES)}")
+            raise click.UsageError(
+                f"say which guarantee to try to break: --property {'|'.join(PROPERTY_CHOICES)}"
+            )
         opts, words = collect_protocol_options(params)
         design = f"{topology} {words}".strip()
         sys.exit(_search(design, prop, max_examples, steps, seed, out, as_json, quiet, html_out))
@@ -145,8 +176,17 @@ def explore(topology, prop, max_examples, steps, seed, out, replay_file, matrix,
         raise click.UsageError(str(e)) from None
 
 
-def _search(design: str, prop: str, max_examples: int, steps: int, seed: int, out: str | None, as_json: bool,
-            quiet: bool, html_out: str | None = None) -> int:
+def _search(
+    design: str,
+    prop: str,
+    max_examples: int,
+    steps: int,
+    seed: int,
+    out: str | None,
+    as_json: bool,
+    quiet: bool,
+    html_out: str | None = None,
+) -> int:
     from replicheck.model.explore import explore as search
 
     counter = _Counter(f"exploring {prop}", quiet)
@@ -166,14 +206,18 @@ def _search(design: str, prop: str, max_examples: int, steps: int, seed: int, ou
         _print_counterexample(result.counterexample, path, f"replicheck explore --replay {shlex.quote(path)}")
         click.echo(f"\nsearch: seed {seed}, {result.examples} examples, {result.elapsed:.1f} s")
     else:
-        click.echo(f"{prop} {result.cell()} of up to {steps} steps ({design}; seed {seed}, {result.elapsed:.1f} s)"
-                   + (f": {result.reason}" if result.reason else ""))
-    return {"broken": EXIT_INVALID, "held": EXIT_VALID, "unknown": EXIT_UNKNOWN}.get(result.outcome, EXIT_BAD_INPUT if result.outcome == "not modelled" else EXIT_VALID)
+        click.echo(
+            f"{prop} {result.cell()} of up to {steps} steps ({design}; seed {seed}, {result.elapsed:.1f} s)"
+            + (f": {result.reason}" if result.reason else "")
+        )
+    return {"broken": EXIT_INVALID, "held": EXIT_VALID, "unknown": EXIT_UNKNOWN}.get(
+        result.outcome, EXIT_BAD_INPUT if result.outcome == "not modelled" else EXIT_VALID
+    )
 
 
 def _replay(path: str, as_json: bool) -> int:
     from replicheck.checker import HistoryError, read_history
-    from replicheck.model.explore import replay
+    from replicheck.model.explore import replay_counterexample
 
     try:
         meta = read_history(path).meta
@@ -181,27 +225,35 @@ def _replay(path: str, as_json: bool) -> int:
         raise click.UsageError(f"cannot read {path}: {e}") from None
     explore_meta = meta.get("explore")
     if not isinstance(explore_meta, dict):
-        raise click.UsageError(f"{path} has no explore metadata: only files saved by replicheck explore replay")
-    r = replay(explore_meta)
+        raise click.UsageError(
+            f"{path} has no explore metadata: only files saved by replicheck explore replay"
+        )
+    r = replay_counterexample(explore_meta)
     buf = io.StringIO()
     write_jsonl(buf, r.events, meta)
     with open(path, encoding="utf-8") as fh:
         same = fh.read() == buf.getvalue()
     j = r.judgement
     if as_json:
-        click.echo(json.dumps({"path": path, "same_history": same, "judgement": j.to_dict() if j else None}, indent=2))
+        click.echo(
+            json.dumps(
+                {"path": path, "same_history": same, "judgement": j.to_dict() if j else None}, indent=2
+            )
+        )
     else:
         click.echo(f"replayed {len(explore_meta['schedule'])} steps of {explore_meta['design']}")
         for i, said in enumerate(r.cluster.narration, 1):
             click.echo(f"  {i:>2}. {said}")
-        click.echo(f"history: {'identical to the saved one, byte for byte' if same else 'DIFFERS from the saved one'}")
+        click.echo(
+            f"history: {'identical to the saved one, byte for byte' if same else 'DIFFERS from the saved one'}"
+        )
         if j is not None:
-            click.echo(f"{j.property}: {'holds' if j.holds is True else 'BROKEN' if j.holds is False else j.holds}")
+            click.echo(
+                f"{j.property}: {'holds' if j.holds is True else 'BROKEN' if j.holds is False else j.holds}"
+            )
             for line in j.explanation.splitlines()[:12]:
                 click.echo("  " + line)
-    if j is None or j.holds is None or j.holds == "unknown":
-        return EXIT_UNKNOWN
-    return EXIT_INVALID if j.holds is False else EXIT_VALID
+    return exit_code(None if j is None else j.holds)  # a property that does not apply: unknown
 
 
 def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool) -> int:

@@ -27,8 +27,9 @@ class Progress:
         if not self.enabled or time.monotonic() - self.started < DELAY:
             return
         if self.bar is None:
-            self.bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr,
-                                         show_pos=True, show_eta=False)
+            self.bar = click.progressbar(
+                length=max(total, 1), label=self.label, file=sys.stderr, show_pos=True, show_eta=False
+            )
             self.bar.__enter__()
         self.bar.update(max(0, done - self.bar.pos))
 

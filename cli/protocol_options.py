@@ -1,4 +1,9 @@
-"""The protocol flags `simulate` and `explore` share, and their mapping to model config names."""
+"""The protocol flags `simulate` and `explore` share, built from the model's option tables.
+
+Each topology declares its options once (:mod:`replicheck.model.topology`); the commands
+here read the registry when they run, not when they are imported, so a topology
+registered later (a plugin, a test's toy topology) has its flags too.
+"""
 
 from __future__ import annotations
 
@@ -6,80 +11,69 @@ import shlex
 
 import click
 
-# (click option name, config option name, help)
-_VALUED = [
-    ("--nodes", "nodes", "replicas (leader-follower, leaderless) or leaders (multi-leader)"),
-    ("--ops", "ops", "client operations in all [200]"),
-    ("--clients", "clients", "concurrent client sessions [4]"),
-    ("--workload", "workload", "register, cas-register (leader-follower only), kv or list-append [register]"),
-    ("--read-ratio", "read-ratio", "fraction of operations that read [0.5]"),
-    ("--keys", "keys", "keys for kv and list-append [3]"),
-    ("--timeout-ms", "timeout-ms", "client timeout [50]"),
-    ("--think-ms", "think-ms", "mean pause between a client's operations [1]"),
-    ("--latency", "latency", "link latency: constant:MS, uniform:LO,HI, exponential:MEAN, pareto-exp:MEAN,P,SCALE,ALPHA"),
-    ("--loss", "loss", "message loss probability"),
-    ("--duplicate", "duplicate", "message duplication probability"),
-    ("--reorder", "reorder", "probability a message is held back (reordering)"),
-    ("--replication", "replication", "leader-follower: sync, async or semi-sync:K [async]"),
-    ("--reads", "reads", "leader-follower: leader, replica, pin-after-write:MS, wait-for-position [leader]"),
-    ("--failover", "failover", "leader-follower: none or auto [none]"),
-    ("--heartbeat-ms", "heartbeat-ms", "heartbeat period [10]"),
-    ("--failover-ms", "failover-ms", "leader silence before promotion [100]"),
-    ("--flush-ms", "flush-ms", "disk flush period; 0 = every write durable [0]"),
-    ("--stale-clients", "stale-clients", "leader-follower: clients that never re-discover the leader [0]"),
-    ("-w", "w", "leaderless: write quorum"),
-    ("-r", "r", "leaderless: read quorum"),
-    ("--read-repair", "read-repair", "leaderless: none, async or blocking (ABD) [none]"),
-    ("--anti-entropy-ms", "anti-entropy-ms", "leaderless: anti-entropy period, 0 = off [0]"),
-    ("--fallback", "fallback", "leaderless --sloppy: fallback nodes f1..fK that stand in for silent replicas [1]"),
-    ("--sloppy-wait-ms", "sloppy-wait-ms", "leaderless --sloppy: wait for preferred replicas before asking fallbacks [10]"),
-    ("--handoff-ms", "handoff-ms", "leaderless --sloppy: period of hinted hand-off attempts [20]"),
-    ("--graph", "graph", "multi-leader: all-to-all, ring or star [all-to-all]"),
-    ("--conflict", "conflict", "multi-leader: lww, version-vectors or merge [lww]"),
-]
-_REPEATED = [
-    ("--link", "link", "per-link latency SRC-DST=LATENCY (repeatable)"),
-    ("--crash", "crash", "crash NODE@MS, NODE may be 'leader' (repeatable)"),
-    ("--restart", "restart", "restart NODE@MS (repeatable)"),
-    ("--partition", "partition", "partition MS:GROUP|GROUP, e.g. 300:n1|n2,n3 (repeatable)"),
-    ("--heal", "heal", "heal all partitions at MS (repeatable)"),
-    ("--skew", "skew", "clock skew NODE=MS (repeatable)"),
-]
-_FLAGS = [
-    ("--fencing", "fencing", "leader-follower: epochs checked, a revived leader is fenced"),
-    ("--lose-unflushed", "lose-unflushed", "crashes lose writes not yet flushed"),
-    ("--sloppy", "sloppy", "leaderless: sloppy quorums with hinted handoff to --fallback nodes"),
-]
+from replicheck.model.options import FLAG, REPEATED, VALUE, Option
+from replicheck.model.topology import all_options, names, topologies
 
 
-def protocol_options(f):
-    """Add every protocol flag to a click command."""
-    for flag, name, help_ in reversed(_FLAGS):
-        f = click.option(flag, name.replace("-", "_"), is_flag=True, help=help_)(f)
-    for flag, name, help_ in reversed(_REPEATED):
-        f = click.option(flag, name.replace("-", "_"), multiple=True, metavar="SPEC", help=help_)(f)
-    for flag, name, help_ in reversed(_VALUED):
-        f = click.option(flag, name.replace("-", "_"), default=None, metavar="V", help=help_)(f)
-    return f
+def _py_name(option: Option) -> str:
+    return option.dest.replace("-", "_")
+
+
+def _click_option(option: Option, owners: list[str]) -> click.Option:
+    help_ = option.describe_help(" and ".join(owners) or None)
+    decls = [option.flag, _py_name(option)]
+    if option.kind == FLAG:
+        return click.Option(decls, is_flag=True, help=help_)
+    if option.kind == REPEATED:
+        return click.Option(decls, multiple=True, metavar="SPEC", help=help_)
+    return click.Option(decls, default=None, metavar="V", help=help_)
+
+
+class TopologyCommand(click.Command):
+    """A command whose protocol flags are every registered topology's, read at run time."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        taken = {p.name for p in params}
+        extra = [_click_option(o, owners) for o, owners in all_options() if _py_name(o) not in taken]
+        help_option = self.get_help_option(ctx)
+        if help_option is not None and params and params[-1] is help_option:
+            return params[:-1] + extra + [help_option]
+        return params + extra
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Topologies"):
+            formatter.write_dl([(t.name, t.help) for t in topologies()])
+        super().format_epilog(ctx, formatter)
+
+
+def topology_list() -> str:
+    return ", ".join(names())
 
 
 def collect_protocol_options(params: dict) -> tuple[dict, str]:
-    """Options as the model's config names, and the canonical command line that made them."""
+    """Options as the model's config names, and the canonical command line that made them.
+
+    The command line lists valued options in table order (the common ones first), then
+    repeated ones, then flags by name, so the order does not depend on which topology
+    registered first: the same options always print, and seed, the same way.
+    """
+    table = [o for o, _ in all_options()]
     opts: dict = {}
     words: list[str] = []
-    for flag, name, _ in _VALUED:
-        v = params.get(name.replace("-", "_"))
+    for o in (o for o in table if o.kind == VALUE):
+        v = params.get(_py_name(o))
         if v is not None:
-            opts[name] = v
-            words += [flag, str(v)]
-    for flag, name, _ in _REPEATED:
-        vs = params.get(name.replace("-", "_")) or ()
+            opts[o.dest] = v
+            words += [o.flag, str(v)]
+    for o in (o for o in table if o.kind == REPEATED):
+        vs = params.get(_py_name(o)) or ()
         if vs:
-            opts[name] = list(vs)
+            opts[o.dest] = list(vs)
             for v in vs:
-                words += [flag, str(v)]
-    for flag, name, _ in _FLAGS:
-        if params.get(name.replace("-", "_")):
-            opts[name] = True
-            words.append(flag)
+                words += [o.flag, str(v)]
+    for o in sorted((o for o in table if o.kind == FLAG), key=lambda o: o.dest):
+        if params.get(_py_name(o)):
+            opts[o.dest] = True
+            words.append(o.flag)
     return opts, " ".join(shlex.quote(w) for w in words)

@@ -15,6 +15,13 @@ from typing import Any
 import click
 
 from replicheck import quorum as q
+from replicheck.checker.verdict import (
+    EXIT_INVALID,
+    EXIT_UNKNOWN,
+    EXIT_VALID,
+    verdict_word,
+    worst_exit_code,
+)
 from replicheck.quorum import staleness as pbs
 
 
@@ -82,11 +89,13 @@ def compact(nodes: list[str]) -> str:
 def render_report(report: q.CheckReport) -> str:
     lines = [f"{report.system.description}   [encoding: {report.encoding}]"]
     for r in report.results:
-        tag = {"refuted": "REFUTED", "unknown": "UNKNOWN"}.get(r.status, r.status)
+        tag = {q.REFUTED: "REFUTED", q.UNKNOWN_VERDICT: "UNKNOWN"}.get(r.status, r.status)
         if r.status == q.MEASURED:
             lines.append(f"  {tag:<9} {r.property} = {r.value}" + (f"   ({r.note})" if r.note else ""))
             if r.counterexample and r.counterexample.failed and "fault tolerance" in r.property:
-                lines.append(f"            smallest failure set that stops it: {compact(r.counterexample.failed)}")
+                lines.append(
+                    f"            smallest failure set that stops it: {compact(r.counterexample.failed)}"
+                )
             continue
         lines.append(f"  {tag:<9} {r.property}: {r.claim}" + (f"   ({r.note})" if r.note else ""))
         ce = r.counterexample
@@ -101,8 +110,14 @@ def render_report(report: q.CheckReport) -> str:
         if ce.quorums:
             lines.append("            these quorums share no node")
         if ce.failed:
-            lines.append(f"            failed: {compact(ce.failed)}   leaves no {r.property.split()[0]} quorum alive")
-    verdict = {0: "all claims hold", 1: "a claim is refuted", 3: "some claims are unknown"}[report.exit_code]
+            lines.append(
+                f"            failed: {compact(ce.failed)}   leaves no {r.property.split()[0]} quorum alive"
+            )
+    verdict = {
+        EXIT_VALID: "all claims hold",
+        EXIT_INVALID: "a claim is refuted",
+        EXIT_UNKNOWN: "some claims are unknown",
+    }[report.exit_code]
     lines.append(f"=> {verdict}")
     return "\n".join(lines)
 
@@ -116,8 +131,11 @@ def quorum() -> None:
 
 
 def _build_system(n, w, r, sloppy, fallback, dc, write, read, coordinator, weights, q1, q2, grid):
-    modes = [name for name, used in (("--dc", dc), ("--weights", weights), ("--q1/--q2", q1 or q2),
-                                     ("--grid", grid)) if used]
+    modes = [
+        name
+        for name, used in (("--dc", dc), ("--weights", weights), ("--q1/--q2", q1 or q2), ("--grid", grid))
+        if used
+    ]
     if len(modes) > 1:
         _fail(f"choose one kind of system; got {' and '.join(modes)}")
     if (write or read or coordinator) and not dc:
@@ -169,30 +187,83 @@ def _build_system(n, w, r, sloppy, fallback, dc, write, read, coordinator, weigh
 @click.option("--dc-down", is_flag=True, help="Also check availability with any one datacenter down.")
 @click.option("--no-measure", is_flag=True, help="Skip fault tolerance and load.")
 @click.option("--encoding", type=click.Choice(["auto", "per-node"]), default="auto", show_default=True)
-@click.option("--timeout-ms", type=click.IntRange(min=1), default=10_000, show_default=True,
-              help="Budget per solver call; running out gives 'unknown' (exit 3).")
+@click.option(
+    "--timeout-ms",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Budget per solver call; running out gives 'unknown' (exit 3).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--simulate", is_flag=True,
-              help="Also run the leaderless model with these N/W/R (and fallbacks) under faults and "
-                   "check every history for linearizability.")
-@click.option("--read-repair", type=click.Choice(["none", "async", "blocking"]), default=None,
-              help="With --simulate: read repair of the model; blocking is ABD write-back [none].")
+@click.option(
+    "--simulate",
+    is_flag=True,
+    help="Also run the leaderless model with these N/W/R (and fallbacks) under faults and "
+    "check every history for linearizability.",
+)
+@click.option(
+    "--read-repair",
+    type=click.Choice(["none", "async", "blocking"]),
+    default=None,
+    help="With --simulate: read repair of the model; blocking is ABD write-back [none].",
+)
 @click.option("--runs", type=click.IntRange(min=1), default=None, help="With --simulate: seeds to run [8].")
-@click.option("--seed", type=int, default=None, help="With --simulate: the first seed; runs use seed, seed+1, ... [0].")
-@click.option("--ops", type=click.IntRange(min=1), default=None, help="With --simulate: operations per run [1000].")
-@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
-              help="With --simulate: where histories that are not linearizable are saved [.].")
-def check(n, w, r, sloppy, fallback, dc, write, read, coordinator, weights, q1, q2, grid, f, dc_down,
-          no_measure, encoding, timeout_ms, as_json, simulate=False, read_repair=None, runs=None, seed=None,
-          ops=None, out_dir=None) -> None:
+@click.option(
+    "--seed", type=int, default=None, help="With --simulate: the first seed; runs use seed, seed+1, ... [0]."
+)
+@click.option(
+    "--ops", type=click.IntRange(min=1), default=None, help="With --simulate: operations per run [1000]."
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="With --simulate: where histories that are not linearizable are saved [.].",
+)
+def check(
+    n,
+    w,
+    r,
+    sloppy,
+    fallback,
+    dc,
+    write,
+    read,
+    coordinator,
+    weights,
+    q1,
+    q2,
+    grid,
+    f,
+    dc_down,
+    no_measure,
+    encoding,
+    timeout_ms,
+    as_json,
+    simulate=False,
+    read_repair=None,
+    runs=None,
+    seed=None,
+    ops=None,
+    out_dir=None,
+) -> None:
     """Prove each claim of a quorum system, or print the nodes that break it.
 
     With --simulate, also run the leaderless protocol with the same N/W/R and report
     whether its histories stay linearizable (a non-linearizable run counts as a refuted
     claim for the exit code).
     """
-    sim_only = [name for name, v in (("--read-repair", read_repair), ("--runs", runs), ("--seed", seed),
-                                     ("--ops", ops), ("--out-dir", out_dir)) if v is not None]
+    sim_only = [
+        name
+        for name, v in (
+            ("--read-repair", read_repair),
+            ("--runs", runs),
+            ("--seed", seed),
+            ("--ops", ops),
+            ("--out-dir", out_dir),
+        )
+        if v is not None
+    ]
     if sim_only and not simulate:
         _fail(f"{sim_only[0]} applies to --simulate")
     try:
@@ -200,8 +271,10 @@ def check(n, w, r, sloppy, fallback, dc, write, read, coordinator, weights, q1, 
         if dc_down and not system.domains:
             _fail("--dc-down needs datacenters (--dc)")
         if simulate and (dc or weights or q1 is not None or q2 is not None or grid):
-            _fail("--simulate runs the leaderless model, which takes a plain --n/--w/--r "
-                  "(optionally --sloppy --fallback K)")
+            _fail(
+                "--simulate runs the leaderless model, which takes a plain --n/--w/--r "
+                "(optionally --sloppy --fallback K)"
+            )
         props = q.default_properties(system, f=f, domain_loss=dc_down, measure=not no_measure)
         report = q.check(system, props, encoding=encoding, timeout_ms=timeout_ms)
     except q.QuorumSpecError as error:
@@ -215,9 +288,16 @@ def check(n, w, r, sloppy, fallback, dc, write, read, coordinator, weights, q1, 
         try:
             if out_dir is not None:
                 os.makedirs(out_dir, exist_ok=True)
-            simulation = simulate_quorum(n, w, r, fallbacks=fallbacks, read_repair=read_repair or "none",
-                                         seeds=range(first, first + (runs or 8)), ops=ops or 1000,
-                                         out_dir=out_dir or ".")
+            simulation = simulate_quorum(
+                n,
+                w,
+                r,
+                fallbacks=fallbacks,
+                read_repair=read_repair or "none",
+                seeds=range(first, first + (runs or 8)),
+                ops=ops or 1000,
+                out_dir=out_dir or ".",
+            )
         except (ConfigError, OSError) as error:
             raise click.UsageError(str(error)) from None
     if as_json:
@@ -229,35 +309,38 @@ def check(n, w, r, sloppy, fallback, dc, write, read, coordinator, weights, q1, 
         click.echo(render_report(report))
         if simulation is not None:
             click.echo(render_simulation(simulation))
-    sys.exit(combined_exit_code(report.exit_code, simulation.exit_code if simulation else None))
-
-
-def combined_exit_code(claims: int, simulated: int | None) -> int:
-    """A refutation (by Z3 or by a history) wins over unknown, unknown over holding."""
-    codes = {claims} | ({simulated} if simulated is not None else set())
-    return 1 if 1 in codes else 3 if 3 in codes else 0
+    # a refutation (by Z3 or by a history) wins over unknown, unknown over holding
+    codes = [report.exit_code] + ([simulation.exit_code] if simulation else [])
+    sys.exit(worst_exit_code(codes))
 
 
 def _anomaly_line(a: dict) -> str:
     def read(d: dict) -> str:
-        return f"read {json.dumps(d['value'])} via {d['node']} ({d['invoke_ms']:.3f}-{d['complete_ms']:.3f} ms)"
+        return (
+            f"read {json.dumps(d['value'])} via {d['node']} ({d['invoke_ms']:.3f}-{d['complete_ms']:.3f} ms)"
+        )
 
     if a["kind"] == "new-then-old":
         return f"new value, then old: {read(a['first_read'])}, then {read(a['later_read'])}"
     nw = a["newer_write"]
-    return (f"stale read: {read(a['read'])}, although write {json.dumps(nw['value'])} was acknowledged "
-            f"at {nw['acked_ms']:.3f} ms")
+    return (
+        f"stale read: {read(a['read'])}, although write {json.dumps(nw['value'])} was acknowledged "
+        f"at {nw['acked_ms']:.3f} ms"
+    )
 
 
 def render_simulation(sim: Any) -> str:
     """The per-seed verdicts of ``quorum check --simulate``, with what to run to replay a violation."""
     seeds = [r.seed for r in sim.runs]
     kind = f"sloppy, {sim.fallbacks} fallback(s)" if sim.fallbacks is not None else "strict"
-    lines = ["", f"simulated: leaderless N={sim.n} W={sim.w} R={sim.r} ({kind}), read repair {sim.read_repair}; "
-             f"{len(seeds)} run(s), seeds {seeds[0]}..{seeds[-1]}",
-             f"  replicheck simulate {sim.config} --seed S"]
+    lines = [
+        "",
+        f"simulated: leaderless N={sim.n} W={sim.w} R={sim.r} ({kind}), read repair {sim.read_repair}; "
+        f"{len(seeds)} run(s), seeds {seeds[0]}..{seeds[-1]}",
+        f"  replicheck simulate {sim.config} --seed S",
+    ]
     for run in sim.runs:
-        word = {True: "linearizable", False: "NOT linearizable"}.get(run.valid, "unknown")
+        word = verdict_word(run.valid)
         extra = f"   ({run.sloppy_operations} ops used fallbacks)" if sim.fallbacks is not None else ""
         lines.append(f"  seed {run.seed:<4} {word:<17} {run.operations} ops, {run.reads_ok} reads ok{extra}")
         if run.valid is not True:
@@ -270,8 +353,10 @@ def render_simulation(sim: Any) -> str:
             lines.extend(f"              {cmd}" for cmd in run.replay)
     bad = sum(1 for r in sim.runs if r.valid is False)
     if sim.verdict is True:
-        lines.append(f"=> every history was linearizable ({len(seeds)} runs; a simulation finds violations, "
-                     "it cannot prove their absence)")
+        lines.append(
+            f"=> every history was linearizable ({len(seeds)} runs; a simulation finds violations, "
+            "it cannot prove their absence)"
+        )
     elif sim.verdict is False:
         lines.append(f"=> {bad} of {len(seeds)} histories are NOT linearizable")
     else:
@@ -289,37 +374,65 @@ def table(max_n, min_n, timeout_ms, as_json) -> None:
     if min_n > max_n:
         raise click.UsageError(f"--min-n {min_n} is larger than --max-n {max_n}")
     rows = []
-    props = [q.Intersects("read", "write"), q.Intersects("write", "write"),
-             q.FaultTolerance("write"), q.FaultTolerance("read")]
+    props = [
+        q.Intersects("read", "write"),
+        q.Intersects("write", "write"),
+        q.FaultTolerance("write"),
+        q.FaultTolerance("read"),
+    ]
     for n in range(min_n, max_n + 1):
         for w in range(1, n + 1):
             for r in range(1, n + 1):
                 results = q.check(q.threshold(n, w, r), props, timeout_ms=timeout_ms).results
-                rows.append({"n": n, "w": w, "r": r,
-                             "read_write": results[0].status, "write_write": results[1].status,
-                             "write_fault_tolerance": results[2].value, "read_fault_tolerance": results[3].value})
-    unknown = any(row[k] == q.UNKNOWN for row in rows for k in ("read_write", "write_write"))
+                rows.append(
+                    {
+                        "n": n,
+                        "w": w,
+                        "r": r,
+                        "read_write": results[0].status,
+                        "write_write": results[1].status,
+                        "write_fault_tolerance": results[2].value,
+                        "read_fault_tolerance": results[3].value,
+                    }
+                )
+    unknown = any(row[k] == q.UNKNOWN_VERDICT for row in rows for k in ("read_write", "write_write"))
     if as_json:
         _emit_json({"rows": rows})
     else:
         header = f"{'N':>3} {'W':>3} {'R':>3}  {'read-write':<10}  {'write-write':<11}  {'write ft':>8}  {'read ft':>7}"
         click.echo(header)
         click.echo("-" * len(header))
-        mark = {q.PROVED: "proved", q.REFUTED: "REFUTED", q.UNKNOWN: "unknown"}
+        mark = {q.PROVED: "proved", q.REFUTED: "REFUTED", q.UNKNOWN_VERDICT: "unknown"}
         for row in rows:
-            click.echo(f"{row['n']:>3} {row['w']:>3} {row['r']:>3}  {mark[row['read_write']]:<10}  "
-                       f"{mark[row['write_write']]:<11}  {row['write_fault_tolerance']!s:>8}  "
-                       f"{row['read_fault_tolerance']!s:>7}")
-    sys.exit(3 if unknown else 0)
+            click.echo(
+                f"{row['n']:>3} {row['w']:>3} {row['r']:>3}  {mark[row['read_write']]:<10}  "
+                f"{mark[row['write_write']]:<11}  {row['write_fault_tolerance']!s:>8}  "
+                f"{row['read_fault_tolerance']!s:>7}"
+            )
+    sys.exit(EXIT_UNKNOWN if unknown else EXIT_VALID)
 
 
 @quorum.command()
-@click.option("--write-failures", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Writes must stay available with this many nodes down.")
-@click.option("--read-failures", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Reads must stay available with this many nodes down.")
-@click.option("--read-write/--no-read-write", default=True, show_default=True,
-              help="Every read quorum must meet every write quorum.")
+@click.option(
+    "--write-failures",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Writes must stay available with this many nodes down.",
+)
+@click.option(
+    "--read-failures",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Reads must stay available with this many nodes down.",
+)
+@click.option(
+    "--read-write/--no-read-write",
+    default=True,
+    show_default=True,
+    help="Every read quorum must meet every write quorum.",
+)
 @click.option("--write-write", is_flag=True, help="Every two write quorums must meet.")
 @click.option("--n", type=click.IntRange(min=1), help="Fix the number of replicas.")
 @click.option("--max-n", type=click.IntRange(min=1), default=1001, show_default=True)
@@ -328,11 +441,14 @@ def table(max_n, min_n, timeout_ms, as_json) -> None:
 def solve(write_failures, read_failures, read_write, write_write, n, max_n, timeout_ms, as_json) -> None:
     """The smallest N (then W + R, then R) meeting the requirements, via Z3's optimiser."""
     try:
-        solution = q.solve_threshold(write_failures, read_failures, read_write, write_write, n, max_n, timeout_ms)
+        solution = q.solve_threshold(
+            write_failures, read_failures, read_write, write_write, n, max_n, timeout_ms
+        )
     except q.QuorumSpecError as error:
         raise click.UsageError(str(error)) from None
-    code = {"found": 0, "unsatisfiable": 1, q.UNKNOWN: 3}[solution.status]
-    if solution.verified is not None and solution.verified.exit_code != 0:
+    codes = {"found": EXIT_VALID, "unsatisfiable": EXIT_INVALID, q.UNKNOWN_VERDICT: EXIT_UNKNOWN}
+    code = codes[solution.status]
+    if solution.verified is not None and solution.verified.exit_code != EXIT_VALID:
         code = solution.verified.exit_code
     if as_json:
         _emit_json(solution.to_dict())
@@ -350,7 +466,9 @@ def _parse_times(text: str) -> list[float]:
     try:
         times = [float(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise click.UsageError(f"--t expects comma-separated milliseconds such as 0,1,5,10, got {text!r}") from None
+        raise click.UsageError(
+            f"--t expects comma-separated milliseconds such as 0,1,5,10, got {text!r}"
+        ) from None
     if not times or any(t < 0 for t in times):
         raise click.UsageError(f"--t expects non-negative milliseconds, got {text!r}")
     return times
@@ -366,9 +484,13 @@ def _latency(text: str | None, default: str | None) -> pbs.Latency | None:
 @click.option("--w", type=int, required=True)
 @click.option("--r", type=int, required=True)
 @click.option("--k", type=int, default=1, show_default=True, help="Staleness in versions (k-staleness).")
-@click.option("--latency", help="WARS delays for all four channels: a distribution "
-              "(exp:RATE, pareto:XM:ALPHA, const:MS, P*dist+P*dist) or a preset: "
-              + ", ".join(pbs.LATENCY_PRESETS) + ".")
+@click.option(
+    "--latency",
+    help="WARS delays for all four channels: a distribution "
+    "(exp:MEAN_MS, pareto:XM:ALPHA, const:MS, P*dist+P*dist) or a preset: "
+    + ", ".join(pbs.LATENCY_PRESETS)
+    + ".",
+)
 @click.option("--w-latency", help="Override the write-propagation delay W.")
 @click.option("--a-latency", help="Override the write-ack delay A.")
 @click.option("--r-latency", help="Override the read-request delay R.")
@@ -377,8 +499,9 @@ def _latency(text: str | None, default: str | None) -> pbs.Latency | None:
 @click.option("--trials", type=click.IntRange(min=1), default=100_000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def staleness(n, w, r, k, latency, w_latency, a_latency, r_latency, s_latency, times, trials, seed,
-              as_json) -> None:
+def staleness(
+    n, w, r, k, latency, w_latency, a_latency, r_latency, s_latency, times, trials, seed, as_json
+) -> None:
     """How often a partial quorum (W + R <= N) reads a stale value."""
     try:
         report = pbs.staleness(n, w, r, k, trials, seed)
@@ -397,13 +520,17 @@ def staleness(n, w, r, k, latency, w_latency, a_latency, r_latency, s_latency, t
         _emit_json({"staleness": report.to_dict(), "wars": wars_report.to_dict() if wars_report else None})
         return
     click.echo(f"N={n} W={w} R={r}" + ("   (W + R > N: quorums always meet)" if w + r > n else ""))
-    click.echo(f"  P(read misses the latest write) = C(N-W,R)/C(N,R) = {report.closed_form}"
-               f" = {report.closed_form_float:.6g}")
+    click.echo(
+        f"  P(read misses the latest write) = C(N-W,R)/C(N,R) = {report.closed_form}"
+        f" = {report.closed_form_float:.6g}"
+    )
     if report.exhaustive is not None:
         click.echo(f"  by counting every read quorum:    {report.exhaustive}")
     click.echo(f"  P(read older than the last {k} version(s)) = {report.k_stale:.6g}")
-    click.echo(f"  Monte Carlo ({trials} trials, seed {seed}): {report.monte_carlo:.6g}"
-               f" +/- {report.monte_carlo_ci95:.2g} (95%)")
+    click.echo(
+        f"  Monte Carlo ({trials} trials, seed {seed}): {report.monte_carlo:.6g}"
+        f" +/- {report.monte_carlo_ci95:.2g} (95%)"
+    )
     if wars_report:
         click.echo(f"  WARS Monte Carlo ({trials} trials, seed {seed}); delays in ms:")
         for channel, text in wars_report.latencies.items():

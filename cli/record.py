@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from replicheck.checker.verdict import EXIT_BAD_INPUT
 from replicheck.record.postgres import ROUTINGS, WORKLOADS, PostgresError, Routing, record_postgres
 
 from .progress import Progress
@@ -33,34 +34,94 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 @record.command()
 @click.option("--primary", required=True, metavar="DSN", help="libpq connection string of the primary")
-@click.option("--replica", "replicas", multiple=True, metavar="DSN",
-              help="libpq connection string of a streaming replica; repeat for several, reads then "
-                   "pick one at random (needed unless --routing primary)")
-@click.option("--routing", default="replica", show_default=True, callback=_routing,
-              metavar="|".join(ROUTINGS), help="where reads go")
-@click.option("--workload", type=click.Choice(WORKLOADS), default="list-append", show_default=True,
-              help="list-append: reads show every write they saw; register: the latest only")
-@click.option("--clients", type=click.IntRange(min=1), default=8, show_default=True, help="concurrent clients (threads)")
+@click.option(
+    "--replica",
+    "replicas",
+    multiple=True,
+    metavar="DSN",
+    help="libpq connection string of a streaming replica; repeat for several, reads then "
+    "pick one at random (needed unless --routing primary)",
+)
+@click.option(
+    "--routing",
+    default="replica",
+    show_default=True,
+    callback=_routing,
+    metavar="|".join(ROUTINGS),
+    help="where reads go",
+)
+@click.option(
+    "--workload",
+    type=click.Choice(WORKLOADS),
+    default="list-append",
+    show_default=True,
+    help="list-append: reads show every write they saw; register: the latest only",
+)
+@click.option(
+    "--clients", type=click.IntRange(min=1), default=8, show_default=True, help="concurrent clients (threads)"
+)
 @click.option("--ops", type=click.IntRange(min=1), default=5000, show_default=True, help="operations in all")
-@click.option("--keys", type=click.IntRange(min=1), default=8, show_default=True,
-              help="user rows the clients share at a time")
-@click.option("--max-writes-per-key", type=click.IntRange(min=1), default=128, show_default=True,
-              help="writes after which a row retires for a fresh one, so reads stay short (as Elle does)")
+@click.option(
+    "--keys",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="user rows the clients share at a time",
+)
+@click.option(
+    "--max-writes-per-key",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="writes after which a row retires for a fresh one, so reads stay short (as Elle does)",
+)
 @click.option("--read-ratio", type=click.FloatRange(0, 1), default=0.5, show_default=True)
-@click.option("--think", "think_ms", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="MS",
-              help="mean pause between a client's operations (exponential)")
-@click.option("--timeout", type=click.FloatRange(min=0.001), default=5.0, show_default=True, metavar="SECONDS",
-              help="statement timeout, and the longest a wait-for-lsn read waits")
-@click.option("--table", default="replicheck_rows", show_default=True,
-              help="table the workload drops and recreates on the primary")
+@click.option(
+    "--think",
+    "think_ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="MS",
+    help="mean pause between a client's operations (exponential)",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.001),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="statement timeout, and the longest a wait-for-lsn read waits",
+)
+@click.option(
+    "--table",
+    default="replicheck_rows",
+    show_default=True,
+    help="table the workload drops and recreates on the primary",
+)
 @click.option("--seed", type=int, default=None, help="seed for every random choice; printed when left out")
-@click.option("--failover-after", "failover_after_ms", type=click.FloatRange(min=0), default=None, metavar="MS",
-              help="cut the replica off the primary's WAL stream at MS, promote it --failover-gap later, "
-                   "and send every client to it (leaves the cluster failed over)")
-@click.option("--failover-gap", "failover_gap_ms", type=click.FloatRange(min=0), default=200.0, show_default=True,
-              metavar="MS", help="how long the primary takes writes alone before the promotion")
+@click.option(
+    "--failover-after",
+    "failover_after_ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="MS",
+    help="cut the replica off the primary's WAL stream at MS, promote it --failover-gap later, "
+    "and send every client to it (leaves the cluster failed over)",
+)
+@click.option(
+    "--failover-gap",
+    "failover_gap_ms",
+    type=click.FloatRange(min=0),
+    default=200.0,
+    show_default=True,
+    metavar="MS",
+    help="how long the primary takes writes alone before the promotion",
+)
 @click.option("--durable", is_flag=True, help="fsync the history after every event")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="history file to write")
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, writable=True), help="history file to write"
+)
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> None:
@@ -77,10 +138,10 @@ def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -
         summary = record_postgres(out, seed=seed, progress=progress, **params)
     except (PostgresError, ValueError) as e:
         click.echo(f"error: {e}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
     except OSError as e:
         click.echo(f"error: cannot write the history to {out}: {e.strerror}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
     finally:
         progress.close()
     if as_json:
@@ -94,19 +155,30 @@ def _per_node(counts: dict) -> str:
 
 
 def _print_summary(s: dict, out: str, seed: int) -> None:
-    click.echo(f"recorded {s['operations']} operations from {s['clients']} clients in {s['seconds']:g} s "
-               f"to {out} (routing {s['routing']}, seed {seed})")
-    click.echo(f"  ok {s['ok']}, fail {s['fail']}, info {s['info']}, never completed {s['never_completed']}; "
-               f"reads: {_per_node(s['reads'])}; final reads of every row: {_per_node(s['final_reads'])}")
+    click.echo(
+        f"recorded {s['operations']} operations from {s['clients']} clients in {s['seconds']:g} s "
+        f"to {out} (routing {s['routing']}, seed {seed})"
+    )
+    click.echo(
+        f"  ok {s['ok']}, fail {s['fail']}, info {s['info']}, never completed {s['never_completed']}; "
+        f"reads: {_per_node(s['reads'])}; final reads of every row: {_per_node(s['final_reads'])}"
+    )
     delays = ", ".join(f"{node} {d} ms" for node, d in s.get("replay_delay_ms", {}).items())
-    click.echo(f"  PostgreSQL {s['server_version']}" + (f"; recovery_min_apply_delay: {delays}" if delays else ""))
+    click.echo(
+        f"  PostgreSQL {s['server_version']}" + (f"; recovery_min_apply_delay: {delays}" if delays else "")
+    )
     if "replay_wait_ms" in s:
         w = s["replay_wait_ms"]
-        click.echo(f"  wait-for-lsn: {w['reads_waited']} reads waited, median {w['median']:g} ms, max {w['max']:g} ms")
+        click.echo(
+            f"  wait-for-lsn: {w['reads_waited']} reads waited, median {w['median']:g} ms, max {w['max']:g} ms"
+        )
     if "failover" in s:
         f = s["failover"]
-        click.echo(f"  failover did not happen: {f['error']}" if "error" in f else
-                   f"  failover: replication cut at {f['cut_at_ms']:g} ms, replica promoted at {f['promoted_at_ms']:g} ms")
+        click.echo(
+            f"  failover did not happen: {f['error']}"
+            if "error" in f
+            else f"  failover: replication cut at {f['cut_at_ms']:g} ms, replica promoted at {f['promoted_at_ms']:g} ms"
+        )
     if s["interrupted"]:
         click.echo("  interrupted: the clients stopped after the operations they had in hand")
     for why in s["clients_stopped"]:

@@ -10,17 +10,22 @@ import click
 from replicheck.checker import write_jsonl
 from replicheck.model.config import ConfigError, make_config, run
 
-from .protocol_options import collect_protocol_options, protocol_options
+from .protocol_options import TopologyCommand, collect_protocol_options
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=TopologyCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("topology", metavar="TOPOLOGY")
 @click.option("--seed", type=int, default=None, help="seed for every random choice; printed when left out")
-@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), default=None, help="write the history here (JSON Lines)")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="write the history here (JSON Lines)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-@protocol_options
 def simulate(topology: str, seed: int | None, out: str | None, as_json: bool, **params) -> None:
-    """Simulate TOPOLOGY (leader-follower, multi-leader, leaderless) and record its history.
+    """Simulate TOPOLOGY (see the list below) and record its history.
 
     \b
     replicheck simulate leader-follower --replication async --reads replica --seed 1 --out h.jsonl
@@ -47,11 +52,15 @@ def simulate(topology: str, seed: int | None, out: str | None, as_json: bool, **
 
 def _print_summary(source: str, s: dict, out: str | None) -> None:
     click.echo(f"{source}")
-    click.echo(f"seed {s['seed']}; {s['operations']} operations in {s['virtual_time_ms']:g} ms of virtual time: "
-               + ", ".join(f"{k} {v}" for k, v in sorted(s["outcomes"].items())))
+    click.echo(
+        f"seed {s['seed']}; {s['operations']} operations in {s['virtual_time_ms']:g} ms of virtual time: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(s["outcomes"].items()))
+    )
     net = s["network"]
-    click.echo(f"network: {net['sent']} messages sent, {net['delivered']} delivered, {net['lost']} lost, "
-               f"{net['duplicated']} duplicated, {net['partitioned']} cut by partitions")
+    click.echo(
+        f"network: {net['sent']} messages sent, {net['delivered']} delivered, {net['lost']} lost, "
+        f"{net['duplicated']} duplicated, {net['partitioned']} cut by partitions"
+    )
     if s["faults"]:
         click.echo(f"faults injected ({len(s['faults'])}):")
         for f in s["faults"]:
@@ -78,20 +87,24 @@ def _print_summary(source: str, s: dict, out: str | None) -> None:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--seed", type=int, default=1, show_default=True, help="seed for every run")
-@click.option("--ops", type=click.IntRange(min=20), default=2000, show_default=True, help="operations per run")
+@click.option(
+    "--ops", type=click.IntRange(min=20), default=2000, show_default=True, help="operations per run"
+)
 @click.option("--nodes", type=click.IntRange(min=2), default=3, show_default=True, help="replicas")
 @click.option("--latency", default="exponential:1", show_default=True, help="link latency distribution")
 @click.option("--json", "as_json", is_flag=True, help="print the table as data")
 def compare(seed: int, ops: int, nodes: int, latency: str, as_json: bool) -> None:
     """Measure sync vs semi-sync vs async leader-follower replication, side by side."""
-    from replicheck.model.leader_follower import compare_replication
+    from replicheck.model.compare import compare_replication
 
     try:
         rows = compare_replication(seed=seed, ops=ops, nodes=nodes, latency=latency)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
     if as_json:
-        click.echo(json.dumps({"seed": seed, "ops": ops, "nodes": nodes, "latency": latency, "rows": rows}, indent=2))
+        click.echo(
+            json.dumps({"seed": seed, "ops": ops, "nodes": nodes, "latency": latency, "rows": rows}, indent=2)
+        )
         return
     headers = [
         ("replication", "replication"),
@@ -107,7 +120,9 @@ def compare(seed: int, ops: int, nodes: int, latency: str, as_json: bool) -> Non
         cells = []
         for k, _ in headers:
             v = row[k]
-            cells.append(f"{v:.1%}" if k in ("stale_read_rate", "write_availability_replica_down") else str(v))
+            cells.append(
+                f"{v:.1%}" if k in ("stale_read_rate", "write_availability_replica_down") else str(v)
+            )
         table.append(cells)
     widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
     click.echo(f"leader-follower, {nodes} nodes, {ops} ops per run, latency {latency}, seed {seed}")

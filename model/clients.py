@@ -125,7 +125,9 @@ class Workload:
             if len(self.recent) > 4:
                 self.recent.pop(0)
 
-    def external(self, f: str, key: Any, value: Any, result: Any = None, done: bool = False) -> tuple[str, Any]:
+    def external(
+        self, f: str, key: Any, value: Any, result: Any = None, done: bool = False
+    ) -> tuple[str, Any]:
         """The (f, value) the history records for an internal op (and its result)."""
         if self.name in ("register", "cas-register"):
             if f == "read":
@@ -136,7 +138,9 @@ class Workload:
                 return "get", (result if result is not None else "") if done else None
             return ("put" if f == "write" else "append"), value
         if f == "read":
-            return "txn", [["r", key, list(result) if (done and result is not None) else ([] if done else None)]]
+            return "txn", [
+                ["r", key, list(result) if (done and result is not None) else ([] if done else None)]
+            ]
         return "txn", [["append", key, value]]
 
 
@@ -159,7 +163,7 @@ class ReadRouting:
     pin_ms: float = 0.0
 
     @classmethod
-    def parse(cls, text: str) -> "ReadRouting":
+    def parse(cls, text: str) -> ReadRouting:
         s = text.strip()
         if s in ("leader", "replica", "wait-for-position"):
             return cls(s)
@@ -170,7 +174,9 @@ class ReadRouting:
             except ValueError:
                 v = -1.0
             if v < 0:
-                raise ValueError(f"--reads {text!r}: write pin-after-write:<ms> with a non-negative number, e.g. pin-after-write:100")
+                raise ValueError(
+                    f"--reads {text!r}: write pin-after-write:<ms> with a non-negative number, e.g. pin-after-write:100"
+                )
             return cls("pin-after-write", v)
         raise ValueError(f"--reads {text!r}: choose one of {', '.join(READ_ROUTING)}")
 
@@ -181,7 +187,7 @@ class ReadRouting:
 # ---------------------------------------------------------------- clients
 
 
-class Recorder:
+class HistoryLog:
     """The client history, in virtual-time order, plus which writes were acknowledged."""
 
     def __init__(self) -> None:
@@ -203,16 +209,25 @@ class Client(Node):
     ``client.session`` (cached leader, last write position, ...) in ``on_reply``.
     """
 
-    def __init__(self, id: str, protocol: Any, workload: Workload, recorder: Recorder, budget: list[int],
-                 *, timeout_ms: float, think_ms: float):
+    def __init__(
+        self,
+        id: str,
+        protocol: Any,
+        workload: Workload,
+        history: HistoryLog,
+        budget: list[int],
+        *,
+        timeout_ms: float,
+        think_ms: float,
+    ):
         super().__init__(id)
         self.protocol = protocol
         self.workload = workload
-        self.recorder = recorder
+        self.history = history
         self.budget = budget  # shared [remaining ops]
         self.timeout_ns = ms_to_ns(timeout_ms)
         self.think_ms = think_ms
-        self.process = recorder.new_process()
+        self.process = history.new_process()
         self.session: dict = {}
         self.op_no = 0
         self.current: tuple | None = None
@@ -228,10 +243,17 @@ class Client(Node):
         self.op_no += 1
         dst = self.protocol.route(self, f)
         ef, ev = self.workload.external(f, key, value)
-        ev_ = {"process": self.process, "type": "invoke", "f": ef, "value": ev, "time": self.sim.now, "session": self.id}
+        ev_ = {
+            "process": self.process,
+            "type": "invoke",
+            "f": ef,
+            "value": ev,
+            "time": self.sim.now,
+            "session": self.id,
+        }
         if key is not None:
             ev_["key"] = key
-        self.recorder.events.append(ev_)
+        self.history.events.append(ev_)
         self.current = (self.op_no, f, key, value, dst)
         self.send(dst, ("req", self.op_no, f, key, value, self.protocol.request_meta(self, f, dst)))
         self.after(self.timeout_ns, self.on_timeout, self.op_no)
@@ -241,19 +263,26 @@ class Client(Node):
         ef, ev = self.workload.external(f, key, value, result, done=typ == "ok")
         if f == "read" and typ != "ok":
             ev = None if self.workload.name != "list-append" else [["r", key, None]]
-        e = {"process": self.process, "type": typ, "f": ef, "value": ev, "time": self.sim.now, "session": self.id}
+        e = {
+            "process": self.process,
+            "type": typ,
+            "f": ef,
+            "value": ev,
+            "time": self.sim.now,
+            "session": self.id,
+        }
         if key is not None:
             e["key"] = key
         if node is not None:
             e["node"] = node
-        self.recorder.events.append(e)
+        self.history.events.append(e)
         if typ == "ok" and f != "read":
             written = value[1] if f == "cas" else value
-            self.recorder.acked_writes.append((key, written, self.sim.now))
-            self.recorder.acked_uids.append((self.id, self.current[0]))  # type: ignore[index]
+            self.history.acked_writes.append((key, written, self.sim.now))
+            self.history.acked_uids.append((self.id, self.current[0]))  # type: ignore[index]
             self.workload.wrote(written)
         if typ == "info":
-            self.process = self.recorder.new_process()
+            self.process = self.history.new_process()
         self.current = None
         think = ms_to_ns(self.sim.rng.expovariate(1.0 / self.think_ms)) if self.think_ms > 0 else 0
         self.after(think, self.invoke)

@@ -10,7 +10,7 @@ The search is Hypothesis's: a :class:`~replicheck.model.machines.ReplicationMach
 the design and property, run for ``max_examples`` examples of up to ``steps`` steps,
 shrunk on failure. ``seed`` fixes Hypothesis's choices and ``derandomize`` derives them
 from the test itself (the CI profile), so the same call finds the same counterexample.
-A counterexample replays outside Hypothesis with :func:`replay`: the schedule applied to
+A counterexample replays outside Hypothesis with :func:`replay_counterexample`: the schedule applied to
 a fresh simulator gives the same history, byte for byte.
 
 :data:`DESIGNS` names the designs the claims matrix covers and :data:`CLAIMS` what the
@@ -20,8 +20,9 @@ field knows about them; :func:`matrix` runs every design against every property.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import seed as hypothesis_seed
@@ -29,13 +30,30 @@ from hypothesis.stateful import get_state_machine_test
 
 from .config import ConfigError
 from .machines import (
-    NEEDS_AUDIT, PROPERTIES, Counterexample, Judgement, PropertyViolated, ReplicationMachine, judge, machine_for,
+    NEEDS_AUDIT,
+    PROPERTIES,
+    Counterexample,
+    Judgement,
+    PropertyViolated,
+    ReplicationMachine,
+    judge,
+    machine_for,
 )
 from .schedules import Design, SimulatedCluster
 
 __all__ = [
-    "CLAIMS", "DESIGNS", "PROPERTIES", "Counterexample", "ReplicationMachine", "SearchResult",
-    "ci_settings", "explore", "machine_for", "matrix", "not_applicable", "replay",
+    "CLAIMS",
+    "DESIGNS",
+    "PROPERTIES",
+    "Counterexample",
+    "ReplicationMachine",
+    "SearchResult",
+    "ci_settings",
+    "explore",
+    "machine_for",
+    "matrix",
+    "not_applicable",
+    "replay_counterexample",
 ]
 
 DESIGNS: dict[str, str] = {
@@ -73,9 +91,17 @@ CLAIMS: dict[tuple[str, str], str] = {
 
 def ci_settings(max_examples: int = 100, steps: int = 30, **overrides: Any) -> settings:
     """Derandomized, no database, no deadline: the same outcome on every run and machine."""
-    base = dict(max_examples=max_examples, stateful_step_count=steps, derandomize=True, deadline=None,
-                database=None, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
-                report_multiple_bugs=False, print_blob=False)
+    base = dict(
+        max_examples=max_examples,
+        stateful_step_count=steps,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        verbosity=Verbosity.quiet,
+        report_multiple_bugs=False,
+        print_blob=False,
+    )
     base.update(overrides)
     return settings(**base)
 
@@ -107,8 +133,15 @@ class SearchResult:
         return self.outcome
 
     def to_dict(self) -> dict:
-        d: dict = {"design": self.design, "property": self.property, "outcome": self.outcome, "cell": self.cell(),
-                   "examples": self.examples, "elapsed": round(self.elapsed, 3), "seed": self.seed}
+        d: dict = {
+            "design": self.design,
+            "property": self.property,
+            "outcome": self.outcome,
+            "cell": self.cell(),
+            "examples": self.examples,
+            "elapsed": round(self.elapsed, 3),
+            "seed": self.seed,
+        }
         if self.reason:
             d["reason"] = self.reason
         if self.unknown_examples:
@@ -125,9 +158,7 @@ def not_applicable(design: Design, prop: str) -> str | None:
     """Why ``prop`` says nothing about ``design``, or None when it does."""
     if prop == "single-leader" and not design.leader_based:
         return f"{design.topology} has no single leader"
-    if design.topology == "multi-leader" and design.protocol.conflict != "lww" and prop in ("linearizable", "read-your-writes"):
-        return "reads return sibling sets, not register values"
-    return None
+    return design.kind.not_applicable(design.protocol, prop)
 
 
 def explore(
@@ -176,8 +207,12 @@ def explore(
     machine.on_judgement = judged  # type: ignore[assignment]
     # Hypothesis's own shrinker is thorough but slow on long stateful runs (tens of
     # seconds); the concrete schedule replays in milliseconds, so shrink that instead.
-    test = get_state_machine_test(machine, settings=ci_settings(
-        max_examples, steps, derandomize=derandomize, phases=(Phase.explicit, Phase.reuse, Phase.generate)))
+    test = get_state_machine_test(
+        machine,
+        settings=ci_settings(
+            max_examples, steps, derandomize=derandomize, phases=(Phase.explicit, Phase.reuse, Phase.generate)
+        ),
+    )
     if not derandomize:
         test = hypothesis_seed(seed)(test)
     try:
@@ -186,12 +221,22 @@ def explore(
         found = time.perf_counter()
         small = shrink(e.counterexample)
         done = time.perf_counter()
-        return SearchResult(text, prop, "broken", tried[0], done - started, counterexample=small, seed=seed,
-                            found_after=found - started, shrink_time=done - found,
-                            unshrunk_steps=e.counterexample.steps)
+        return SearchResult(
+            text,
+            prop,
+            "broken",
+            tried[0],
+            done - started,
+            counterexample=small,
+            seed=seed,
+            found_after=found - started,
+            shrink_time=done - found,
+            unshrunk_steps=e.counterexample.steps,
+        )
     outcome = "unknown" if undecided[0] else "held"
-    return SearchResult(text, prop, outcome, tried[0], time.perf_counter() - started,
-                        unknown_examples=undecided[0], seed=seed)
+    return SearchResult(
+        text, prop, outcome, tried[0], time.perf_counter() - started, unknown_examples=undecided[0], seed=seed
+    )
 
 
 def shrink(cx: Counterexample) -> Counterexample:
@@ -206,7 +251,7 @@ def shrink(cx: Counterexample) -> Counterexample:
     while changed:
         changed = False
         for i in range(len(best.schedule)):
-            candidate = best.schedule[:i] + best.schedule[i + 1:]
+            candidate = best.schedule[:i] + best.schedule[i + 1 :]
             found = _still_broken(best, candidate)
             if found is not None:
                 best, changed = found, True
@@ -217,15 +262,24 @@ def shrink(cx: Counterexample) -> Counterexample:
 def _still_broken(cx: Counterexample, schedule: list[dict]) -> Counterexample | None:
     meta = {**cx.meta()["explore"], "schedule": schedule}
     try:
-        r = replay(meta)
+        r = replay_counterexample(meta)
     except ConfigError:
         return None
     if r.judgement is None or r.judgement.holds is not False:
         return None
     c = r.cluster
-    return Counterexample(design=cx.design, property=cx.property, seed=cx.seed, schedule=list(c.schedule),
-                          narration=list(c.narration), events=list(c.events), explanation=r.judgement.explanation,
-                          settled=cx.settled, audit=cx.audit, detected_by=cx.detected_by)
+    return Counterexample(
+        design=cx.design,
+        property=cx.property,
+        seed=cx.seed,
+        schedule=list(c.schedule),
+        narration=list(c.narration),
+        events=list(c.events),
+        explanation=r.judgement.explanation,
+        settled=cx.settled,
+        audit=cx.audit,
+        detected_by=cx.detected_by,
+    )
 
 
 @dataclass
@@ -240,7 +294,7 @@ class Replayed:
         return self.cluster.events
 
 
-def replay(explore_meta: dict) -> Replayed:
+def replay_counterexample(explore_meta: dict) -> Replayed:
     """Rerun the ``explore`` part of a counterexample's metadata line, exactly.
 
     A run cut short by an invariant is replayed without settling and judged by the same
@@ -248,7 +302,9 @@ def replay(explore_meta: dict) -> Replayed:
     """
     for k in ("design", "property", "seed", "schedule"):
         if k not in explore_meta:
-            raise ConfigError(f"the metadata line has no explore.{k}: was this file written by replicheck explore?")
+            raise ConfigError(
+                f"the metadata line has no explore.{k}: was this file written by replicheck explore?"
+            )
     prop = explore_meta["property"]
     if prop not in PROPERTIES:
         raise ConfigError(f"unknown property {prop!r} in the metadata line")
@@ -263,8 +319,11 @@ def replay(explore_meta: dict) -> Replayed:
     else:
         from .machines import deposed_leader_acks, leaders_sharing_an_epoch
 
-        bad = deposed_leader_acks(cluster.acks) if explore_meta.get("detected_by") == "no_write_acknowledged_by_a_deposed_leader" \
+        bad = (
+            deposed_leader_acks(cluster.acks)
+            if explore_meta.get("detected_by") == "no_write_acknowledged_by_a_deposed_leader"
             else leaders_sharing_an_epoch(cluster)
+        )
         judgement = Judgement(prop, bad is None, bad or "the invariant holds on replay")
     return Replayed(cluster, judgement)
 
@@ -286,12 +345,20 @@ def matrix(
     results = []
     for name, text in (designs or DESIGNS).items():
         for prop in properties:
-            r = explore(text, prop, max_examples=max_examples, steps=steps, seed=seed, derandomize=derandomize)
+            r = explore(
+                text, prop, max_examples=max_examples, steps=steps, seed=seed, derandomize=derandomize
+            )
             if r.outcome == "held" and CLAIMS.get((name, prop)) == "broken":
                 # The field says a counterexample exists: search deeper before the table
                 # disagrees. The cell still reports how many examples it took.
-                r = explore(text, prop, max_examples=max_examples * ESCALATE, steps=steps, seed=seed,
-                            derandomize=derandomize)
+                r = explore(
+                    text,
+                    prop,
+                    max_examples=max_examples * ESCALATE,
+                    steps=steps,
+                    seed=seed,
+                    derandomize=derandomize,
+                )
             results.append(r)
             if on_cell is not None:
                 on_cell(name, prop, r)

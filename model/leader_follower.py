@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .clients import Protocol, ReadRouting, apply_op
+from .options import FLAG, ConfigError, Option, OptionValues, num
 from .sim import Node, ms_to_ns
+from .topology import Topology, register
 
 BATCH = 64
 
@@ -52,13 +54,45 @@ class LeaderFollowerConfig:
             return self.nodes - 1
         return int(self.replication.split(":")[1])
 
+    @classmethod
+    def from_options(cls, opts: OptionValues) -> LeaderFollowerConfig:
+        rep = str(opts["replication"])
+        nodes = num("nodes", opts["nodes"], int, 1)
+        if rep.startswith("semi-sync"):
+            _, sep, k = rep.partition(":")
+            kk = int(k) if sep and k.isdigit() else None
+            if kk is None or not 1 <= kk <= nodes - 1:
+                raise ConfigError(
+                    f"--replication {rep!r}: write semi-sync:K with 1 <= K <= {nodes - 1} (followers)"
+                )
+        elif rep not in ("sync", "async"):
+            raise ConfigError(f"--replication {rep!r}: choose sync, async or semi-sync:K")
+        failover = str(opts["failover"])
+        if failover not in ("none", "auto"):
+            raise ConfigError(f"--failover {failover!r}: choose none or auto")
+        try:
+            reads = ReadRouting.parse(str(opts["reads"]))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        return cls(
+            nodes=nodes,
+            replication=rep,
+            reads=reads,
+            failover=failover,
+            fencing=bool(opts.get("fencing", False)),
+            heartbeat_ms=num("heartbeat-ms", opts["heartbeat-ms"], minimum=0.001),
+            failover_ms=num("failover-ms", opts["failover-ms"], minimum=0.001),
+            flush_ms=num("flush-ms", opts["flush-ms"]),
+            stale_clients=num("stale-clients", opts["stale-clients"], int),
+        )
+
     def describe(self) -> str:
         s = f"leader-follower --nodes {self.nodes} --replication {self.replication} --reads {self.reads.describe()} --failover {self.failover}"
         return s + (" --fencing" if self.fencing else "")
 
 
 class Replica(Node):
-    def __init__(self, id: str, cluster: "LeaderFollower"):
+    def __init__(self, id: str, cluster: LeaderFollower):
         super().__init__(id)
         self.c = cluster
         self.role = "follower"
@@ -101,7 +135,7 @@ class Replica(Node):
     def on_crash(self, lose_unflushed: bool) -> None:
         self.waiting_acks, self.waiting_reads = [], []
         if lose_unflushed and self.flushed >= 0 and self.flushed < len(self.log):
-            del self.log[self.flushed:]
+            del self.log[self.flushed :]
             self._rebuild()
 
     def on_restart(self) -> None:
@@ -151,7 +185,7 @@ class Replica(Node):
         # Optimistic: send from what we last sent; a follower with a gap answers with its
         # length and the next round resends from there (lost messages heal this way).
         start = min(self.next[f], len(self.log))
-        entries = tuple(self.log[start:start + BATCH])
+        entries = tuple(self.log[start : start + BATCH])
         prev = self.log[start - 1][0] if start > 0 else 0
         self.send(f, ("append", self.epoch, start, prev, entries, len(self.log), ack))
         self.next[f] = start + len(entries)
@@ -173,7 +207,7 @@ class Replica(Node):
             self.send(src, ("ack", self.epoch, len(log), self.source))
             return
         if start > 0 and log[start - 1][0] != prev:
-            del log[start - 1:]
+            del log[start - 1 :]
             self._rebuild()
             self.send(src, ("ack", self.epoch, len(log), self.source))
             return
@@ -232,7 +266,11 @@ class Replica(Node):
     def on_request(self, client: str, p: tuple) -> None:
         _, op, f, key, value, meta = p
         if f == "read":
-            if meta.get("position") is not None and self.role == "follower" and len(self.log) < meta["position"]:
+            if (
+                meta.get("position") is not None
+                and self.role == "follower"
+                and len(self.log) < meta["position"]
+            ):
                 self.waiting_reads.append((meta["position"], client, op, key))
                 return
             if meta.get("leader_only") and self.role != "leader":
@@ -247,12 +285,21 @@ class Replica(Node):
         if not took:
             self.send(client, ("resp", op, "fail", None, {}))
             return
-        entry = (self.epoch, "write" if f == "cas" else f, key, value[1] if f == "cas" else value, self.sim.now, (client, op))
+        entry = (
+            self.epoch,
+            "write" if f == "cas" else f,
+            key,
+            value[1] if f == "cas" else value,
+            self.sim.now,
+            (client, op),
+        )
         self.log.append(entry)
         n = len(self.log)
         for fo in self.followers:
             if self.next[fo] == n - 1:
-                self.send(fo, ("append", self.epoch, n - 1, self.log[n - 2][0] if n > 1 else 0, (entry,), n, False))
+                self.send(
+                    fo, ("append", self.epoch, n - 1, self.log[n - 2][0] if n > 1 else 0, (entry,), n, False)
+                )
                 self.next[fo] = n
         if self.c.cfg.sync_acks == 0:
             self._ack_write(client, op)
@@ -276,7 +323,10 @@ class Replica(Node):
             "role": self.role,
             "epoch": self.epoch,
             "log_length": len(self.log),
-            "state": {("" if k is None else k): _plain(v) for k, v in sorted(self.store.items(), key=lambda kv: str(kv[0]))},
+            "state": {
+                ("" if k is None else k): _plain(v)
+                for k, v in sorted(self.store.items(), key=lambda kv: str(kv[0]))
+            },
         }
 
 
@@ -287,7 +337,7 @@ def _plain(v: Any) -> Any:
 class Orchestrator(Node):
     """Failure detector, promoter and discovery service (think Orchestrator or Patroni)."""
 
-    def __init__(self, cluster: "LeaderFollower"):
+    def __init__(self, cluster: LeaderFollower):
         super().__init__("orch")
         self.c = cluster
         self.leader = cluster.replica_ids[0]
@@ -304,7 +354,11 @@ class Orchestrator(Node):
         now = self.sim.now
         timeout = ms_to_ns(self.c.cfg.failover_ms)
         if now - self.last_seen.get(self.leader, 0) > timeout:
-            alive = [n for n in self.c.replica_ids if n != self.leader and now - self.last_seen.get(n, -timeout - 1) <= timeout]
+            alive = [
+                n
+                for n in self.c.replica_ids
+                if n != self.leader and now - self.last_seen.get(n, -timeout - 1) <= timeout
+            ]
             if alive:
                 best = max(alive, key=lambda n: (self.position.get(n, 0), -self.c.replica_ids.index(n)))
                 self.epoch += 1
@@ -383,7 +437,9 @@ class LeaderFollower(Protocol):
         kind = self.cfg.reads.kind
         if kind == "wait-for-position":
             return {"position": client.session.get("position")}
-        if kind in ("leader", "pin-after-write") and dst == (client.session.get("leader") or self.replica_ids[0]):
+        if kind in ("leader", "pin-after-write") and dst == (
+            client.session.get("leader") or self.replica_ids[0]
+        ):
             # Meant for the leader: a node that is no longer leader must refuse, not answer stale.
             return {"leader_only": True}
         return {}
@@ -413,10 +469,10 @@ class LeaderFollower(Protocol):
         """The replica whose log is the system's truth at the end: the orchestrator's leader."""
         return next(r for r in self.replicas if r.id == self.orch.leader)
 
-    def measurements(self, recorder: Any) -> dict:
+    def measurements(self, history: Any) -> dict:
         truth = self.authoritative()
         kept = {e[5] for e in truth.log}
-        acked_uids = recorder.acked_uids
+        acked_uids = history.acked_uids
         lost = [u for u in acked_uids if u not in kept]
         lags = sorted(x for r in self.replicas for x in r.lags)
         leaders = {}
@@ -428,14 +484,14 @@ class LeaderFollower(Protocol):
         return {
             "acked_writes": len(acked_uids),
             "acked_writes_lost": len(lost),
-            "replication_lag_ms": _summary_ms(lags),
+            "replication_lag_ms": summary_ms(lags),
             "failovers": self.orch.failovers,
             "leaders_that_acked_writes": sorted(leaders),
             "split_brain": split,
         }
 
 
-def _summary_ms(xs: list[int]) -> dict:
+def summary_ms(xs: list[int]) -> dict:
     if not xs:
         return {"count": 0}
     n = len(xs)
@@ -484,47 +540,42 @@ def stale_read_rate(events: list[dict]) -> float:
     return stale / len(reads) if reads else 0.0
 
 
-def compare_replication(*, seed: int = 1, ops: int = 2000, nodes: int = 3, latency: str = "exponential:1") -> list[dict]:
-    """sync vs semi-sync:1 vs async, measured: latency, durability, freshness, availability.
-
-    Three runs per mode: a quiet one (latency, lag, stale reads with replica reads), one
-    whose leader is cut off from its followers and then crashes, with automatic failover
-    (acknowledged writes lost), and one with a follower down from the start (writes that
-    still succeed).
-    """
-    from .config import make_config, run
-
-    modes = ["sync", "semi-sync:1", "async"] if nodes > 2 else ["sync", "async"]
-    followers = ",".join(f"n{i}" for i in range(2, nodes + 1))
-    rows = []
-    for mode in modes:
-        base = {"seed": seed, "ops": ops, "nodes": nodes, "latency": latency, "replication": mode}
-        quiet = run(make_config("leader-follower", {**base, "reads": "replica"}))
-        lat = _summary_ms(sorted(e["time"] - inv for inv, e in _write_latencies(quiet.events)))
-        crash = run(make_config("leader-follower", {
-            **base, "failover": "auto", "partition": [f"20:n1|{followers}"], "crash": ["n1@60"],
-        }))
-        down = run(make_config("leader-follower", {**base, "crash": [f"n{nodes}@0"]}))
-        writes = [e for e in down.events if e["type"] != "invoke" and e["f"] == "write"]
-        rows.append({
-            "replication": mode,
-            "write_latency_median_ms": lat.get("median"),
-            "write_latency_p99_ms": lat.get("p99"),
-            "acked_writes_lost_on_leader_crash": crash.measurements["acked_writes_lost"],
-            "replication_lag_median_ms": quiet.measurements["replication_lag_ms"].get("median"),
-            "replication_lag_p99_ms": quiet.measurements["replication_lag_ms"].get("p99"),
-            "stale_read_rate": round(stale_read_rate(quiet.events), 4),
-            "write_availability_replica_down": round(sum(e["type"] == "ok" for e in writes) / len(writes), 4) if writes else None,
-        })
-    return rows
+def _lost_acknowledged_writes(cluster: Any) -> tuple[bool, str]:
+    """Durability as leader-follower defines it: every acknowledged write is in the log of
+    the leader at the end (the log the system serves from)."""
+    truth = cluster.protocol.authoritative()
+    kept = {e[5] for e in truth.log}
+    history = cluster.history
+    lost = [(uid, w[1]) for uid, w in zip(history.acked_uids, history.acked_writes) if uid not in kept]
+    if lost:
+        (client, _), value = lost[0]
+        plural = "s" if len(lost) > 1 else ""
+        return False, (
+            f"write {value} by client {client} was acknowledged, but the log of {truth.id}, the "
+            f"leader at the end, does not hold it ({len(lost)} acknowledged write{plural} lost)"
+        )
+    return True, f"every acknowledged write is in the log of {truth.id}, the leader at the end"
 
 
-def _write_latencies(events: list[dict]):
-    invoked: dict = {}
-    for e in events:
-        if e.get("process") == "nemesis" or e["f"] != "write":
-            continue
-        if e["type"] == "invoke":
-            invoked[e["process"]] = e["time"]
-        elif e["type"] == "ok":
-            yield invoked[e["process"]], e
+TOPOLOGY = register(
+    Topology(
+        name="leader-follower",
+        help="one leader orders writes into a log that followers copy",
+        options=(
+            Option("--replication", "sync, async or semi-sync:K", "async"),
+            Option("--reads", "leader, replica, pin-after-write:MS, wait-for-position", "leader"),
+            Option("--failover", "none or auto", "none"),
+            Option("--heartbeat-ms", "heartbeat period", 10),
+            Option("--failover-ms", "leader silence before promotion", 100),
+            Option("--flush-ms", "disk flush period; 0 = every write durable", 0),
+            Option("--stale-clients", "clients that never re-discover the leader", 0),
+            Option("--fencing", "epochs checked, a revived leader is fenced", kind=FLAG),
+        ),
+        build_config=LeaderFollowerConfig.from_options,
+        build=LeaderFollower,
+        leader_based=True,
+        has_failover=lambda cfg: cfg.failover == "auto",
+        other_nodes=lambda cfg: ["orch"],
+        lost_acknowledged_writes=_lost_acknowledged_writes,
+    )
+)

@@ -37,10 +37,12 @@ offered: it needs one place that orders operations (a leader or consensus).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .clients import Protocol, appended
+from .options import FLAG, ConfigError, Option, OptionValues, num
 from .sim import Node, ms_to_ns
+from .topology import Topology, register
 
 READ_REPAIRS = ("none", "async", "blocking")
 WORKLOADS = ("register", "kv", "list-append")
@@ -59,35 +61,41 @@ class LeaderlessConfig:
     handoff_ms: float = 20.0
 
     @classmethod
-    def from_options(cls, opts: dict, error: type, num: Callable) -> "LeaderlessConfig":
-        n = num("nodes", opts.get("nodes", 3), int, 1)
+    def from_options(cls, opts: OptionValues) -> LeaderlessConfig:
+        n = num("nodes", opts["nodes"], int, 1)
         w = num("w", opts.get("w", n // 2 + 1), int, 1)
         r = num("r", opts.get("r", n // 2 + 1), int, 1)
         if w > n:
-            raise error(f"-w {w}: a write quorum cannot exceed the {n} replicas (--nodes {n})")
+            raise ConfigError(f"-w {w}: a write quorum cannot exceed the {n} replicas (--nodes {n})")
         if r > n:
-            raise error(f"-r {r}: a read quorum cannot exceed the {n} replicas (--nodes {n})")
-        rr = str(opts.get("read-repair", "none"))
+            raise ConfigError(f"-r {r}: a read quorum cannot exceed the {n} replicas (--nodes {n})")
+        rr = str(opts["read-repair"])
         if rr not in READ_REPAIRS:
-            raise error(f"--read-repair {rr!r}: choose none, async or blocking")
+            raise ConfigError(f"--read-repair {rr!r}: choose none, async or blocking")
         sloppy = bool(opts.get("sloppy", False))
-        sloppy_only = [k for k in ("fallback", "sloppy-wait-ms", "handoff-ms") if k in opts]
+        sloppy_only = [k for k in ("fallback", "sloppy-wait-ms", "handoff-ms") if k in opts.given]
         if sloppy_only and not sloppy:
-            raise error(f"--{sloppy_only[0]} applies to sloppy quorums: add --sloppy")
-        fallbacks = num("fallback", opts.get("fallback", 1), int, 0) if sloppy else 0
+            raise ConfigError(f"--{sloppy_only[0]} applies to sloppy quorums: add --sloppy")
+        fallbacks = num("fallback", opts["fallback"], int, 0) if sloppy else 0
         return cls(
-            n, w, r, rr, num("anti-entropy-ms", opts.get("anti-entropy-ms", 0)),
+            n,
+            w,
+            r,
+            rr,
+            num("anti-entropy-ms", opts["anti-entropy-ms"]),
             sloppy=sloppy,
             fallbacks=fallbacks,
-            sloppy_wait_ms=num("sloppy-wait-ms", opts.get("sloppy-wait-ms", 10.0), float, 0.001),
-            handoff_ms=num("handoff-ms", opts.get("handoff-ms", 20.0), float, 0.001),
+            sloppy_wait_ms=num("sloppy-wait-ms", opts["sloppy-wait-ms"], float, 0.001),
+            handoff_ms=num("handoff-ms", opts["handoff-ms"], float, 0.001),
         )
 
     def describe(self) -> str:
         s = f"leaderless --nodes {self.nodes} -w {self.w} -r {self.r} --read-repair {self.read_repair}"
         if self.sloppy:
-            s += (f" --sloppy --fallback {self.fallbacks} --sloppy-wait-ms {self.sloppy_wait_ms:g}"
-                  f" --handoff-ms {self.handoff_ms:g}")
+            s += (
+                f" --sloppy --fallback {self.fallbacks} --sloppy-wait-ms {self.sloppy_wait_ms:g}"
+                f" --handoff-ms {self.handoff_ms:g}"
+            )
         return s + (f" --anti-entropy-ms {self.anti_entropy_ms:g}" if self.anti_entropy_ms else "")
 
 
@@ -98,8 +106,21 @@ def _newer(a: tuple | None, b: tuple | None) -> bool:
 
 
 class _Request:
-    __slots__ = ("client", "op", "f", "key", "value", "phase", "phase_no", "payload", "responders",
-                 "best", "seen", "stood_in", "write_value")
+    __slots__ = (
+        "client",
+        "op",
+        "f",
+        "key",
+        "value",
+        "phase",
+        "phase_no",
+        "payload",
+        "responders",
+        "best",
+        "seen",
+        "stood_in",
+        "write_value",
+    )
 
     def __init__(self, client: str, op: int, f: str, key: Any, value: Any):
         self.client, self.op, self.f, self.key, self.value = client, op, f, key, value
@@ -117,7 +138,7 @@ class _Request:
 class Replica(Node):
     """A preferred replica (``n1..``) or, under sloppy quorums, a fallback (``f1..``)."""
 
-    def __init__(self, id: str, cluster: "Leaderless"):
+    def __init__(self, id: str, cluster: Leaderless):
         super().__init__(id)
         self.c = cluster
         self.store: dict = {}  # key -> (ts, value): what this node owns
@@ -255,7 +276,9 @@ class Replica(Node):
                 counter = best_ts[0] + 1 if best_ts is not None else 1
                 if cfg.read_repair != "blocking":
                     counter = max(counter, self.clock())
-                self._phase(rid, req, "write", ("put", rid, req.key, (counter, self.id, rid), req.write_value))
+                self._phase(
+                    rid, req, "write", ("put", rid, req.key, (counter, self.id, rid), req.write_value)
+                )
             elif cfg.read_repair == "blocking" and best_ts is not None:
                 req.write_value = best_value
                 self._phase(rid, req, "write-back", ("put", rid, req.key, best_ts, best_value))
@@ -285,7 +308,9 @@ class Replica(Node):
 
 
 def _plain_store(store: dict) -> dict:
-    return {("" if k is None else k): _plain(v[1]) for k, v in sorted(store.items(), key=lambda kv: str(kv[0]))}
+    return {
+        ("" if k is None else k): _plain(v[1]) for k, v in sorted(store.items(), key=lambda kv: str(kv[0]))
+    }
 
 
 def _plain(v: Any) -> Any:
@@ -319,11 +344,16 @@ class Leaderless(Protocol):
         nodes = self.node_ids
         return nodes[self.sim.rng.randrange(len(nodes))]
 
-    def measurements(self, recorder: Any) -> dict:
+    def measurements(self, history: Any) -> dict:
         states = [r.describe()["state"] for r in self.replicas if r.id in self.preferred_set]
         m: dict = {
-            "acked_writes": len(recorder.acked_uids),
-            "quorums": {"n": self.cfg.nodes, "w": self.cfg.w, "r": self.cfg.r, "overlap": self.cfg.w + self.cfg.r > self.cfg.nodes},
+            "acked_writes": len(history.acked_uids),
+            "quorums": {
+                "n": self.cfg.nodes,
+                "w": self.cfg.w,
+                "r": self.cfg.r,
+                "overlap": self.cfg.w + self.cfg.r > self.cfg.nodes,
+            },
             "replicas_agree": all(s == states[0] for s in states),
         }
         if self.cfg.sloppy:
@@ -335,3 +365,43 @@ class Leaderless(Protocol):
                 "hints_pending": sum(len(h) for r in self.replicas for h in r.hints.values()),
             }
         return m
+
+
+def _workload_problem(cfg: LeaderlessConfig, workload: str) -> str | None:
+    if workload == "cas-register":
+        return (
+            "--workload cas-register is not supported on leaderless: leaderless replicas have no single "
+            "place that orders a compare-and-set (Cassandra needs Paxos for it); use leader-follower, "
+            "or --workload register, kv or list-append"
+        )
+    return None
+
+
+def _replica_ids(cfg: LeaderlessConfig) -> list[str]:
+    return [f"n{i + 1}" for i in range(cfg.nodes)] + [f"f{i + 1}" for i in range(cfg.fallbacks)]
+
+
+TOPOLOGY = register(
+    Topology(
+        name="leaderless",
+        help="Dynamo-style quorums: any node coordinates, W acks a write, R replies answer a read",
+        options=(
+            Option("-w", "write quorum [majority]"),
+            Option("-r", "read quorum [majority]"),
+            Option("--read-repair", "none, async or blocking (ABD)", "none"),
+            Option("--anti-entropy-ms", "anti-entropy period, 0 = off", 0),
+            Option("--fallback", "with --sloppy: fallback nodes f1..fK that stand in for silent replicas", 1),
+            Option(
+                "--sloppy-wait-ms", "with --sloppy: wait for preferred replicas before asking fallbacks", 10
+            ),
+            Option("--handoff-ms", "with --sloppy: period of hinted hand-off attempts", 20),
+            Option("--sloppy", "sloppy quorums with hinted handoff to --fallback nodes", kind=FLAG),
+        ),
+        build_config=LeaderlessConfig.from_options,
+        build=Leaderless,
+        uses_clocks=lambda cfg: cfg.read_repair != "blocking",
+        client_picks_node=True,
+        replica_ids=_replica_ids,
+        workload_problem=_workload_problem,
+    )
+)

@@ -22,21 +22,27 @@ whose ``counterexample`` is plain data (schedule, history, explanation).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from replicheck.checker import History, HistoryError, check
-from replicheck.checker.report import render_text
+from replicheck.checker.report import render_linearizability
 
 from .schedules import SKEW_MS, WAIT_MS, Design, SimulatedCluster
 
 # crash: crash a replica, or restart one that is down; partition: cut one off, or heal.
 FAULT_KINDS = ("partition", "crash", "skew", "leader-timeout")
 LINEARIZABLE, RYW, DURABILITY, SINGLE_LEADER, CONVERGENCE = (
-    "linearizable", "read-your-writes", "durability", "single-leader", "convergence")
+    "linearizable",
+    "read-your-writes",
+    "durability",
+    "single-leader",
+    "convergence",
+)
 PROPERTIES = (LINEARIZABLE, RYW, DURABILITY, SINGLE_LEADER, CONVERGENCE)
 # Properties judged on final reads taken after the system settles.
 NEEDS_AUDIT = {DURABILITY, CONVERGENCE}
@@ -76,24 +82,44 @@ class Counterexample:
 
     def meta(self) -> dict:
         """The metadata line of the saved history: enough to judge it and to replay it."""
-        return {**HISTORY_META, "source": f"replicheck explore {self.design} --property {self.property}",
-                "explore": {"design": self.design, "property": self.property, "seed": self.seed,
-                            "schedule": self.schedule, "settled": self.settled, "audit": self.audit,
-                            "detected_by": self.detected_by}}
+        return {
+            **HISTORY_META,
+            "source": f"replicheck explore {self.design} --property {self.property}",
+            "explore": {
+                "design": self.design,
+                "property": self.property,
+                "seed": self.seed,
+                "schedule": self.schedule,
+                "settled": self.settled,
+                "audit": self.audit,
+                "detected_by": self.detected_by,
+            },
+        }
 
     def to_dict(self) -> dict:
-        return {"design": self.design, "property": self.property, "seed": self.seed, "steps": self.steps,
-                "schedule": self.schedule, "narration": self.narration, "events": self.events,
-                "explanation": self.explanation, "settled": self.settled, "audit": self.audit,
-                "detected_by": self.detected_by}
+        return {
+            "design": self.design,
+            "property": self.property,
+            "seed": self.seed,
+            "steps": self.steps,
+            "schedule": self.schedule,
+            "narration": self.narration,
+            "events": self.events,
+            "explanation": self.explanation,
+            "settled": self.settled,
+            "audit": self.audit,
+            "detected_by": self.detected_by,
+        }
 
 
 class PropertyViolated(AssertionError):
     """Raised inside a state machine run; Hypothesis shrinks the schedule that raised it."""
 
     def __init__(self, counterexample: Counterexample):
-        super().__init__(f"{counterexample.property} violated by {counterexample.design}: "
-                         f"{counterexample.explanation.splitlines()[0] if counterexample.explanation else ''}")
+        super().__init__(
+            f"{counterexample.property} violated by {counterexample.design}: "
+            f"{counterexample.explanation.splitlines()[0] if counterexample.explanation else ''}"
+        )
         self.counterexample = counterexample
 
 
@@ -118,7 +144,9 @@ def judge(cluster: SimulatedCluster, prop: str) -> Judgement:
         if not cluster.design.leader_based:
             return Judgement(prop, None, f"{cluster.design.topology} has no single leader to keep")
         bad = deposed_leader_acks(cluster.acks)
-        return Judgement(prop, bad is None, bad or "every acknowledged write came from the newest leader so far")
+        return Judgement(
+            prop, bad is None, bad or "every acknowledged write came from the newest leader so far"
+        )
     raise ValueError(f"unknown property {prop!r}; choose one of {', '.join(PROPERTIES)}")
 
 
@@ -129,11 +157,11 @@ def _linearizable(cluster: SimulatedCluster) -> Judgement:
         # Sibling sets (version vectors) are not register values: the design does not
         # even claim to be a register, so linearizability of one does not apply.
         return Judgement(LINEARIZABLE, None, f"not a register history: {e}")
-    return Judgement(LINEARIZABLE, result.valid, render_text(result, path="history"))
+    return Judgement(LINEARIZABLE, result.valid, render_linearizability(result, path="history"))
 
 
 def _consistency(cluster: SimulatedCluster, model: str) -> Judgement:
-    from replicheck.checker.consistency import check_consistency, render_text as render_consistency
+    from replicheck.checker.consistency import check_consistency, render_consistency
 
     try:
         # One session per process: a client that lost track of a write (info) continues
@@ -159,41 +187,18 @@ def audit_reads_disagree(events: list[dict]) -> str | None:
     reads = [e for e in events if e.get("session") == "audit" and e["type"] == "ok" and e["f"] == "read"]
     for e in reads[1:]:
         if e["value"] != reads[0]["value"]:
-            return (f"after settling, replica {reads[0].get('node')} returns {reads[0]['value']!r} but "
-                    f"replica {e.get('node')} returns {e['value']!r}: the replicas never converge")
+            return (
+                f"after settling, replica {reads[0].get('node')} returns {reads[0]['value']!r} but "
+                f"replica {e.get('node')} returns {e['value']!r}: the replicas never converge"
+            )
     return None
 
 
 def _durability(cluster: SimulatedCluster) -> Judgement:
-    proto = cluster.protocol
-    if cluster.design.leader_based:
-        truth = proto.authoritative()
-        kept = {e[5] for e in truth.log}
-        lost = [(uid, w[1]) for uid, w in zip(cluster.recorder.acked_uids, cluster.recorder.acked_writes) if uid not in kept]
-        if lost:
-            (client, _), value = lost[0]
-            return Judgement(DURABILITY, False, (
-                f"write {value} by client {client} was acknowledged, but the log of {truth.id}, the leader "
-                f"at the end, does not hold it ({len(lost)} acknowledged write{'s' if len(lost) > 1 else ''} lost)"))
-        return Judgement(DURABILITY, True, f"every acknowledged write is in the log of {truth.id}, the leader at the end")
-    if cluster.design.topology == "multi-leader":
-        from .multi_leader import lost_updates
-
-        for r in proto.replicas:
-            state = r.describe()["state"]
-            # Judge each replica on the writes it received: a write that never reached it
-            # (a lost message, no anti-entropy) is a convergence failure, not a conflict
-            # resolution that threw an acknowledged update away.
-            received = {uid[1:] for uid in r.seen}
-            events = [e for e in cluster.events if e.get("f") != "write"
-                      or cluster.writes.get(e.get("value")) in received]
-            n = lost_updates(events, state)
-            if n:
-                return Judgement(DURABILITY, False, (
-                    f"{n} acknowledged write{'s' if n > 1 else ''} invoked after the write {r.id} finally holds "
-                    f"({state.get('', state)!r}) was acknowledged, yet {r.id} does not hold "
-                    f"{'them' if n > 1 else 'it'}: conflict resolution threw an acknowledged update away"))
-        return Judgement(DURABILITY, True, "no acknowledged update was thrown away by conflict resolution")
+    judged = cluster.design.kind.lost_acknowledged_writes
+    if judged is not None:
+        holds, explanation = judged(cluster)
+        return Judgement(DURABILITY, holds, explanation)
     return _consistency(cluster, DURABILITY)
 
 
@@ -205,9 +210,11 @@ def deposed_leader_acks(acks: list[dict]) -> str | None:
         if a.get("epoch") is None:
             continue
         if newest is not None and a["epoch"] < newest["epoch"]:
-            return (f"{a['node']} acknowledged write {a['value']} at epoch {a['epoch']} at {a['time'] / 1e6:g} ms, "
-                    f"after {newest['node']} had acknowledged write {newest['value']} at epoch {newest['epoch']} "
-                    f"at {newest['time'] / 1e6:g} ms: two leaders accepted writes (split brain)")
+            return (
+                f"{a['node']} acknowledged write {a['value']} at epoch {a['epoch']} at {a['time'] / 1e6:g} ms, "
+                f"after {newest['node']} had acknowledged write {newest['value']} at epoch {newest['epoch']} "
+                f"at {newest['time'] / 1e6:g} ms: two leaders accepted writes (split brain)"
+            )
         if newest is None or a["epoch"] > newest["epoch"]:
             newest = a
     return None
@@ -239,7 +246,9 @@ class ReplicationMachine(RuleBasedStateMachine):
     property: ClassVar[str] = LINEARIZABLE
     seed: ClassVar[int] = 0
     max_ops: ClassVar[int] = 6
-    faults: ClassVar[frozenset] = frozenset({"deliver", "drop", "wait", "partition", "crash", "skew", "leader-timeout"})
+    faults: ClassVar[frozenset] = frozenset(
+        {"deliver", "drop", "wait", "partition", "crash", "skew", "leader-timeout"}
+    )
     # Called with the machine when an example starts: how the CLI counts examples tried.
     on_example: ClassVar[Callable[[Any], None] | None] = None
     # Called with the teardown's Judgement: how a search counts undecided examples.
@@ -272,10 +281,20 @@ class ReplicationMachine(RuleBasedStateMachine):
     def _violated(self, explanation: str, detected_by: str) -> None:
         self._failed = True
         c = self.cluster
-        raise PropertyViolated(Counterexample(
-            design=c.design.text, property=self.property, seed=c.seed, schedule=list(c.schedule),
-            narration=list(c.narration), events=list(c.events), explanation=explanation,
-            settled=c.finished, audit=self.property in NEEDS_AUDIT, detected_by=detected_by))
+        raise PropertyViolated(
+            Counterexample(
+                design=c.design.text,
+                property=self.property,
+                seed=c.seed,
+                schedule=list(c.schedule),
+                narration=list(c.narration),
+                events=list(c.events),
+                explanation=explanation,
+                settled=c.finished,
+                audit=self.property in NEEDS_AUDIT,
+                detected_by=detected_by,
+            )
+        )
 
     def _client_op(self, f: str, client: int, node: int, wait: bool) -> None:
         idle = self.cluster.idle_clients()
@@ -285,7 +304,7 @@ class ReplicationMachine(RuleBasedStateMachine):
     def _apply_op(self, step: dict, node: int, wait: bool) -> None:
         if wait:
             step["await"] = True
-        if self.cluster.design.topology == "leaderless":
+        if self.cluster.design.client_picks_node:
             step["node"] = self.cluster.replicas[node % len(self.cluster.replicas)]
         if step["do"] == "write":
             self._writers.add(step["client"])
@@ -353,7 +372,9 @@ class ReplicationMachine(RuleBasedStateMachine):
                 preferred = [n for n in c.replicas if not n.startswith("f")]
                 fallbacks = [n for n in c.replicas if n.startswith("f")]
                 cut = [preferred[k % len(preferred)]] + (fallbacks if (k // len(preferred)) % 2 else [])
-                c.apply({"do": "partition", "groups": [cut, [n for n in c.protocol.node_ids if n not in cut]]})
+                c.apply(
+                    {"do": "partition", "groups": [cut, [n for n in c.protocol.node_ids if n not in cut]]}
+                )
         elif kind == "crash" and self._has("crash"):
             down = c.down()
             if down:
@@ -362,8 +383,13 @@ class ReplicationMachine(RuleBasedStateMachine):
                 c.apply({"do": "crash", "node": c.replicas[k % len(c.replicas)]})
         elif kind == "skew" and self._has("skew") and c.design.uses_clocks:
             c.apply({"do": "skew", "node": c.replicas[k % len(c.replicas)], "ms": ms})
-        elif (kind == "leader-timeout" and self._has("leader-timeout") and c.design.has_failover
-              and c.leader() not in c.down() and not c.sim._group):
+        elif (
+            kind == "leader-timeout"
+            and self._has("leader-timeout")
+            and c.design.has_failover
+            and c.leader() not in c.down()
+            and not c.sim._group
+        ):
             c.apply({"do": "leader-timeout", "how": "crash" if k % 2 else "isolate"})
 
     # -- invariants, checked after every step
@@ -394,8 +420,15 @@ class ReplicationMachine(RuleBasedStateMachine):
         self.judgement = j
 
 
-def machine_for(design: str, prop: str, *, seed: int = 0, max_ops: int = 6,
-                faults: frozenset | None = None, name: str | None = None) -> type[ReplicationMachine]:
+def machine_for(
+    design: str,
+    prop: str,
+    *,
+    seed: int = 0,
+    max_ops: int = 6,
+    faults: frozenset | None = None,
+    name: str | None = None,
+) -> type[ReplicationMachine]:
     """A :class:`ReplicationMachine` subclass for ``design`` and ``prop``; ``.TestCase`` runs it."""
     if prop not in PROPERTIES:
         raise ValueError(f"unknown property {prop!r}; choose one of {', '.join(PROPERTIES)}")

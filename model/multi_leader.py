@@ -20,36 +20,44 @@ Conflict resolution, per key:
 Workloads: ``register`` under every resolution; ``kv`` and ``list-append`` under ``lww``
 only (an append is applied by the home leader to the value it holds and the whole value
 replicated, so concurrent appends at two leaders conflict and one is lost); no
-``cas-register`` (see :func:`check_workload`).
+``cas-register`` (see :func:`workload_problem`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import networkx as nx
 
 from .clients import Protocol, appended
+from .options import ConfigError, Option, OptionValues, num
 from .sim import Node
+from .topology import Topology, register
 
 GRAPHS = ("all-to-all", "ring", "star")
 CONFLICTS = ("lww", "version-vectors", "merge")
 
 
-def check_workload(cfg: "MultiLeaderConfig", workload: str) -> None:
-    """Raise ValueError (one line) when ``workload`` cannot be expressed with ``cfg``.
+def workload_problem(cfg: MultiLeaderConfig, workload: str) -> str | None:
+    """Why ``workload`` cannot be expressed with ``cfg`` (one line), or None.
 
     Under ``version-vectors`` and ``merge`` a read can return several siblings, which a
     register history records as a list; a kv string or an appended-to list has no way to
     say "these two versions at once", so those workloads need ``lww``.
     """
     if workload == "cas-register":
-        raise ValueError("--workload cas-register is not supported on multi-leader: each leader would decide a "
-                         "compare-and-set alone, so two could both succeed; use leader-follower")
+        return (
+            "--workload cas-register is not supported on multi-leader: each leader would decide a "
+            "compare-and-set alone, so two could both succeed; use leader-follower, "
+            "or --workload register, kv or list-append"
+        )
     if workload in ("kv", "list-append") and cfg.conflict != "lww":
-        raise ValueError(f"--workload {workload} with --conflict {cfg.conflict}: a read may return several "
-                         f"siblings, which a {workload} value cannot hold; use --conflict lww, or --workload register")
+        return (
+            f"--workload {workload} with --conflict {cfg.conflict}: a read may return several "
+            f"siblings, which a {workload} value cannot hold; use --conflict lww, or --workload register"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -59,14 +67,14 @@ class MultiLeaderConfig:
     conflict: str = "lww"
 
     @classmethod
-    def from_options(cls, opts: dict, error: type, num: Callable) -> "MultiLeaderConfig":
-        n = num("nodes", opts.get("nodes", 3), int, 2)
-        g = str(opts.get("graph", "all-to-all"))
+    def from_options(cls, opts: OptionValues) -> MultiLeaderConfig:
+        n = num("nodes", opts["nodes"], int, 2)
+        g = str(opts["graph"])
         if g not in GRAPHS:
-            raise error(f"--graph {g!r}: choose one of {', '.join(GRAPHS)}")
-        c = str(opts.get("conflict", "lww"))
+            raise ConfigError(f"--graph {g!r}: choose one of {', '.join(GRAPHS)}")
+        c = str(opts["conflict"])
         if c not in CONFLICTS:
-            raise error(f"--conflict {c!r}: choose one of {', '.join(CONFLICTS)}")
+            raise ConfigError(f"--conflict {c!r}: choose one of {', '.join(CONFLICTS)}")
         return cls(n, g, c)
 
     def describe(self) -> str:
@@ -99,7 +107,7 @@ def _merge_vv(vvs: list[tuple]) -> dict:
 
 
 class Leader(Node):
-    def __init__(self, id: str, cluster: "MultiLeader"):
+    def __init__(self, id: str, cluster: MultiLeader):
         super().__init__(id)
         self.c = cluster
         self.store: dict = {}  # lww: key -> (ts, value); otherwise key -> [(vv, value)]
@@ -167,7 +175,10 @@ class Leader(Node):
         return values[0]
 
     def describe(self) -> dict:
-        return {"up": self.up, "state": {("" if k is None else k): self.read(k) for k in sorted(self.store, key=str)}}
+        return {
+            "up": self.up,
+            "state": {("" if k is None else k): self.read(k) for k in sorted(self.store, key=str)},
+        }
 
 
 class MultiLeader(Protocol):
@@ -194,14 +205,14 @@ class MultiLeader(Protocol):
     def route(self, client: Any, f: str) -> str:
         return client.session["home"]
 
-    def measurements(self, recorder: Any) -> dict:
+    def measurements(self, history: Any) -> dict:
         states = [r.describe()["state"] for r in self.replicas]
         return {
-            "acked_writes": len(recorder.acked_uids),
+            "acked_writes": len(history.acked_uids),
             "graph": self.cfg.graph,
             "edges": [list(e) for e in sorted(self.graph.edges())],
             "replicas_agree": all(s == states[0] for s in states),
-            "lost_updates": lost_updates(recorder.events, states[0]),
+            "lost_updates": lost_updates(history.events, states[0]),
         }
 
 
@@ -230,3 +241,50 @@ def lost_updates(events: list[dict], final_state: dict) -> int:
         last_final_ack = max(acks)
         lost += sum(1 for w in writes if w[0] == key and w[1] not in finals and w[2] > last_final_ack)
     return lost
+
+
+def _lost_acknowledged_writes(cluster: Any) -> tuple[bool, str]:
+    """Durability as conflict resolution can break it: an acknowledged update thrown away."""
+    for r in cluster.protocol.replicas:
+        state = r.describe()["state"]
+        # Judge each replica on the writes it received: a write that never reached it
+        # (a lost message, no anti-entropy) is a convergence failure, not a conflict
+        # resolution that threw an acknowledged update away.
+        received = {uid[1:] for uid in r.seen}
+        events = [
+            e
+            for e in cluster.events
+            if e.get("f") != "write" or cluster.writes.get(e.get("value")) in received
+        ]
+        n = lost_updates(events, state)
+        if n:
+            return False, (
+                f"{n} acknowledged write{'s' if n > 1 else ''} invoked after the write {r.id} finally holds "
+                f"({state.get('', state)!r}) was acknowledged, yet {r.id} does not hold "
+                f"{'them' if n > 1 else 'it'}: conflict resolution threw an acknowledged update away"
+            )
+    return True, "no acknowledged update was thrown away by conflict resolution"
+
+
+def _not_applicable(cfg: MultiLeaderConfig, prop: str) -> str | None:
+    if cfg.conflict != "lww" and prop in ("linearizable", "read-your-writes"):
+        return "reads return sibling sets, not register values"
+    return None
+
+
+TOPOLOGY = register(
+    Topology(
+        name="multi-leader",
+        help="every node leads and replicates to its neighbours; conflicts resolved by --conflict",
+        options=(
+            Option("--graph", "all-to-all, ring or star", "all-to-all"),
+            Option("--conflict", "lww, version-vectors or merge", "lww"),
+        ),
+        build_config=MultiLeaderConfig.from_options,
+        build=MultiLeader,
+        uses_clocks=lambda cfg: cfg.conflict == "lww",
+        workload_problem=workload_problem,
+        not_applicable=_not_applicable,
+        lost_acknowledged_writes=_lost_acknowledged_writes,
+    )
+)

@@ -28,11 +28,13 @@ from __future__ import annotations
 import bisect
 import os
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from replicheck.checker import History, check, write_jsonl
-from replicheck.checker.specs import fmt
+from replicheck.checker.text import describe_op
+from replicheck.checker.verdict import exit_code as verdict_exit_code
 
 from .config import ConfigError, parse_config, run
 
@@ -95,7 +97,7 @@ class QuorumSimulation:
 
     @property
     def exit_code(self) -> int:
-        return {True: 0, False: 1}.get(self.verdict, 3)  # type: ignore[arg-type]
+        return verdict_exit_code(self.verdict)
 
     def to_dict(self) -> dict:
         return {
@@ -112,26 +114,52 @@ class QuorumSimulation:
         }
 
 
-def scenario(n: int, w: int, r: int, *, fallbacks: int | None = None, read_repair: str = "none",
-             ops: int = 1000) -> str:
+def scenario(
+    n: int, w: int, r: int, *, fallbacks: int | None = None, read_repair: str = "none", ops: int = 1000
+) -> str:
     """The ``replicheck simulate`` configuration (without ``--seed``) for these quorums."""
     words = ["leaderless", "--nodes", str(n), "-w", str(w), "-r", str(r), "--read-repair", read_repair]
     if fallbacks is not None:
         words += ["--sloppy", "--fallback", str(fallbacks)]
-    words += ["--ops", str(ops), "--clients", str(CLIENTS), "--read-ratio", str(READ_RATIO), "--latency", LATENCY, "--loss", str(LOSS)]
+    words += [
+        "--ops",
+        str(ops),
+        "--clients",
+        str(CLIENTS),
+        "--read-ratio",
+        str(READ_RATIO),
+        "--latency",
+        LATENCY,
+        "--loss",
+        str(LOSS),
+    ]
     preferred = [f"n{i + 1}" for i in range(n)]
     # R preferred replicas on one side: enough for reads there, and the rest plus the
     # fallbacks on the other, where a sloppy write can still gather W acknowledgements.
     small = preferred[: max(1, n - r)] + [f"f{i + 1}" for i in range(fallbacks or 0)]
     large = [p for p in preferred if p not in small]
     if small and large:
-        words += ["--partition", f"{PARTITION_MS}:{','.join(small)}|{','.join(large)}", "--heal", str(HEAL_MS)]
+        words += [
+            "--partition",
+            f"{PARTITION_MS}:{','.join(small)}|{','.join(large)}",
+            "--heal",
+            str(HEAL_MS),
+        ]
     return " ".join(shlex.quote(x) for x in words)
 
 
-def simulate_quorum(n: int, w: int, r: int, *, fallbacks: int | None = None, read_repair: str = "none",
-                    seeds: Iterable[int] = range(8), ops: int = 1000, out_dir: str | os.PathLike | None = ".",
-                    timeout_s: float | None = 30.0) -> QuorumSimulation:
+def simulate_quorum(
+    n: int,
+    w: int,
+    r: int,
+    *,
+    fallbacks: int | None = None,
+    read_repair: str = "none",
+    seeds: Iterable[int] = range(8),
+    ops: int = 1000,
+    out_dir: str | os.PathLike | None = ".",
+    timeout_s: float | None = 30.0,
+) -> QuorumSimulation:
     """Run the leaderless model once per seed and judge each history.
 
     A history the checker rejects is written to ``out_dir`` (unless None) as JSON Lines
@@ -140,7 +168,9 @@ def simulate_quorum(n: int, w: int, r: int, *, fallbacks: int | None = None, rea
     :class:`ConfigError` for parameters the model cannot run.
     """
     if n > MAX_NODES:
-        raise ConfigError(f"--simulate runs every replica message by message; it takes N <= {MAX_NODES}, not {n}")
+        raise ConfigError(
+            f"--simulate runs every replica message by message; it takes N <= {MAX_NODES}, not {n}"
+        )
     config = scenario(n, w, r, fallbacks=fallbacks, read_repair=read_repair, ops=ops)
     runs = []
     for seed in seeds:
@@ -161,8 +191,7 @@ def simulate_quorum(n: int, w: int, r: int, *, fallbacks: int | None = None, rea
             one.anomaly = find_anomaly(events)
             if verdict.valid is False and verdict.op is not None:
                 op = verdict.op
-                shown = fmt(op.output if op.f == "read" else op.value)
-                one.explanation = f"cannot linearize op {op.id}: process {op.process} {op.f} {shown}"
+                one.explanation = f"cannot linearize op {op.id}: process {op.process} {describe_op(op)}"
             else:
                 one.explanation = verdict.reason
         if verdict.valid is False and out_dir is not None:
@@ -231,8 +260,9 @@ def find_anomaly(events: list[dict]) -> dict | None:
     found = []
     # new-then-old: among reads completed before r2 began, the newest write invoke seen.
     by_end = sorted(reads, key=lambda x: x[1])
-    best = _running_max((write_invoke.get(x[2], float("-inf")) if x[2] is not None else float("-inf"), x)
-                        for x in by_end)
+    best = _running_max(
+        (write_invoke.get(x[2], float("-inf")) if x[2] is not None else float("-inf"), x) for x in by_end
+    )
     hit = first_overtaken([x[1] for x in by_end], best, lambda r1: r1[2])
     if hit:
         r2, _, r1 = hit
@@ -243,11 +273,16 @@ def find_anomaly(events: list[dict]) -> dict | None:
     hit = first_overtaken([a[0] for a in acks], newest, lambda v: v)
     if hit:
         rd, t, v = hit
-        found.append((rd[0], {
-            "kind": "stale-read",
-            "read": _read(rd),
-            "newer_write": {"value": v, "invoke_ms": t / 1e6, "acked_ms": write_done[v] / 1e6},
-        }))
+        found.append(
+            (
+                rd[0],
+                {
+                    "kind": "stale-read",
+                    "read": _read(rd),
+                    "newer_write": {"value": v, "invoke_ms": t / 1e6, "acked_ms": write_done[v] / 1e6},
+                },
+            )
+        )
     return min(found, key=lambda f: f[0])[1] if found else None
 
 

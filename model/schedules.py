@@ -36,9 +36,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from .clients import Client, Recorder, Workload
+from . import topology as registry
+from .clients import Client, HistoryLog, Workload
 from .config import ConfigError, RunConfig, build_protocol, parse_config, record_faults
 from .sim import Simulator, ms_to_ns
+from .topology import Topology
 
 SLICE_MS = 5.0  # "run" delivers everything, then lets this much time pass, and repeats
 SETTLE_MS = 200.0  # at the end: heal, restart, and let replication and failover finish
@@ -59,7 +61,7 @@ class Design:
     config: RunConfig = field(compare=False, repr=False)
 
     @classmethod
-    def parse(cls, text: str) -> "Design":
+    def parse(cls, text: str) -> Design:
         words = shlex.split(text)
         cfg = parse_config(text)  # ConfigError says what to write instead
         if "--clients" not in words and not any(w.startswith("--clients=") for w in words):
@@ -75,26 +77,37 @@ class Design:
         return self.config.protocol
 
     @property
+    def kind(self) -> Topology:
+        """The registered topology: what the explorer may ask of this design."""
+        topo = registry.get(self.topology)
+        assert topo is not None, "a parsed design names a registered topology"
+        return topo
+
+    @property
     def leader_based(self) -> bool:
-        return self.topology == "leader-follower"
+        return self.kind.leader_based
 
     @property
     def has_failover(self) -> bool:
-        return self.leader_based and self.protocol.failover == "auto"
+        return self.kind.has_failover(self.protocol)
 
     @property
     def uses_clocks(self) -> bool:
         """Does any decision read a node's wall clock (so skew can matter)?"""
-        if self.topology == "multi-leader":
-            return self.protocol.conflict == "lww"
-        if self.topology == "leaderless":
-            return self.protocol.read_repair != "blocking"
-        return False
+        return self.kind.uses_clocks(self.protocol)
+
+    @property
+    def client_picks_node(self) -> bool:
+        """Any node coordinates, so a client step names the node it goes to."""
+        return self.kind.client_picks_node
 
     def replica_ids(self) -> list[str]:
         """Every storage node: preferred replicas, then a sloppy quorum's fallbacks."""
-        fallbacks = getattr(self.protocol, "fallbacks", 0) if self.topology == "leaderless" else 0
-        return [f"n{i + 1}" for i in range(self.protocol.nodes)] + [f"f{i + 1}" for i in range(fallbacks)]
+        return self.kind.replica_ids(self.protocol)
+
+    def other_nodes(self) -> list[str]:
+        """Nodes that are not replicas but that a partition must place (an orchestrator)."""
+        return self.kind.other_nodes(self.protocol)
 
     def client_ids(self) -> list[str]:
         return [f"c{i}" for i in range(self.config.clients)]
@@ -125,7 +138,7 @@ class _AsClientsSeeIt:
     acknowledged each write: what the single-leader property is about.
     """
 
-    def __init__(self, protocol: Any, cluster: "SimulatedCluster") -> None:
+    def __init__(self, protocol: Any, cluster: SimulatedCluster) -> None:
         self._protocol = protocol
         self._cluster = cluster
         self.route_to: str | None = None
@@ -142,10 +155,15 @@ class _AsClientsSeeIt:
 
     def on_reply(self, client: Any, f: str, status: str, meta: dict) -> None:
         if status == "ok" and f != "read" and client.current is not None:
-            self._cluster.acks.append({
-                "time": self._cluster.sim.now, "client": client.id, "node": client.current[4],
-                "epoch": meta.get("epoch"), "value": client.current[3],
-            })
+            self._cluster.acks.append(
+                {
+                    "time": self._cluster.sim.now,
+                    "client": client.id,
+                    "node": client.current[4],
+                    "epoch": meta.get("epoch"),
+                    "value": client.current[3],
+                }
+            )
         self._protocol.on_reply(client, f, status, meta)
 
 
@@ -163,7 +181,7 @@ class SimulatedCluster:
         cfg = self.design.config
         self.sim = Simulator(seed, cfg.network, auto_deliver=False)
         self.protocol = build_protocol(self.sim, cfg)
-        self.recorder = Recorder()
+        self.history = HistoryLog()
         self.acks: list[dict] = []
         self.view = _AsClientsSeeIt(self.protocol, self)
         self.clients: dict[str, Client] = {}
@@ -179,8 +197,15 @@ class SimulatedCluster:
         self.finished = False
 
     def _add_client(self, cid: str, index: int) -> Client:
-        c = Client(cid, self.view, _OneOpWorkload(self.sim.rng), self.recorder, [0],
-                   timeout_ms=self.design.config.timeout_ms, think_ms=0)
+        c = Client(
+            cid,
+            self.view,
+            _OneOpWorkload(self.sim.rng),
+            self.history,
+            [0],
+            timeout_ms=self.design.config.timeout_ms,
+            think_ms=0,
+        )
         self.sim.add(c)
         self.protocol.init_client(c, index)
         return c
@@ -189,7 +214,7 @@ class SimulatedCluster:
 
     @property
     def events(self) -> list[dict]:
-        return self.recorder.events
+        return self.history.events
 
     def pending(self) -> list:
         return self.sim.pending()
@@ -220,7 +245,7 @@ class SimulatedCluster:
         self._note_faults()
 
     def _note_faults(self) -> None:
-        record_faults(self.recorder, self.sim.faults[self._faults_seen:])
+        record_faults(self.history, self.sim.faults[self._faults_seen :])
         self._faults_seen = len(self.sim.faults)
 
     def _invoke(self, cid: str, f: str, node: str | None, *, plain: bool = False) -> Any:
@@ -296,11 +321,11 @@ class SimulatedCluster:
 
     def _await(self, cid: str) -> str:
         """Run the network until the client's operation completes (or its timeout fires)."""
-        before = len(self.recorder.events)
+        before = len(self.history.events)
         limit = self.sim.now + ms_to_ns(self.design.config.timeout_ms + SLICE_MS)
         while self.clients[cid].current is not None and self.sim.now <= limit:
             self.run_network(SLICE_MS)
-        done = [e for e in self.recorder.events[before:] if e.get("session") == cid and e["type"] != "invoke"]
+        done = [e for e in self.history.events[before:] if e.get("session") == cid and e["type"] != "invoke"]
         if not done:
             return " and waits, with the network running"
         e = done[-1]
@@ -442,7 +467,9 @@ WAIT_MS = (1, 5, 25, 60)
 SKEW_MS = (-100, -20, 20, 100)
 
 
-def replay(design: Design | str, schedule: list[dict], *, seed: int = 0, audit: bool = False) -> SimulatedCluster:
+def run_schedule(
+    design: Design | str, schedule: list[dict], *, seed: int = 0, audit: bool = False
+) -> SimulatedCluster:
     """Apply ``schedule`` to a fresh cluster, then settle: the same inputs, the same history."""
     c = SimulatedCluster(design, seed)
     for step in schedule:
@@ -471,26 +498,42 @@ def steps(design: Design | str) -> st.SearchStrategy[dict]:
         st.just({"do": "deliver-client-traffic"}),
         st.builds(lambda ms: {"do": "wait", "ms": ms}, st.sampled_from(WAIT_MS)),
         st.builds(lambda ms: {"do": "run", "ms": ms}, st.sampled_from(WAIT_MS)),
-        st.builds(lambda n: {"do": "partition", "groups": [[n], [r for r in replicas if r != n] + _others(d)]}, nodes),
+        st.builds(
+            lambda n: {"do": "partition", "groups": [[n], [r for r in replicas if r != n] + _others(d)]},
+            nodes,
+        ),
         # a side of several nodes: what lets a sloppy write land on fallbacks only
-        st.builds(lambda side: {"do": "partition", "groups": [sorted(side), [r for r in replicas if r not in side] + _others(d)]},
-                  st.sets(nodes, min_size=2, max_size=max(2, len(replicas) - 1))),
+        st.builds(
+            lambda side: {
+                "do": "partition",
+                "groups": [sorted(side), [r for r in replicas if r not in side] + _others(d)],
+            },
+            st.sets(nodes, min_size=2, max_size=max(2, len(replicas) - 1)),
+        ),
         st.just({"do": "heal"}),
         st.builds(lambda n: {"do": "crash", "node": n}, nodes),
         st.builds(lambda n: {"do": "restart", "node": n}, nodes),
     ]
-    if d.topology == "leaderless":
-        choices[0] = st.builds(lambda c, n: {"do": "write", "client": c, "node": n}, st.sampled_from(clients), nodes)
-        choices[1] = st.builds(lambda c, n: {"do": "read", "client": c, "node": n}, st.sampled_from(clients), nodes)
+    if d.client_picks_node:
+        choices[0] = st.builds(
+            lambda c, n: {"do": "write", "client": c, "node": n}, st.sampled_from(clients), nodes
+        )
+        choices[1] = st.builds(
+            lambda c, n: {"do": "read", "client": c, "node": n}, st.sampled_from(clients), nodes
+        )
     if d.uses_clocks:
-        choices.append(st.builds(lambda n, ms: {"do": "skew", "node": n, "ms": ms}, nodes, st.sampled_from(SKEW_MS)))
+        choices.append(
+            st.builds(lambda n, ms: {"do": "skew", "node": n, "ms": ms}, nodes, st.sampled_from(SKEW_MS))
+        )
     if d.has_failover:
-        choices.append(st.builds(lambda h: {"do": "leader-timeout", "how": h}, st.sampled_from(["crash", "isolate"])))
+        choices.append(
+            st.builds(lambda h: {"do": "leader-timeout", "how": h}, st.sampled_from(["crash", "isolate"]))
+        )
     return st.one_of(choices)
 
 
 def _others(d: Design) -> list[str]:
-    return ["orch"] if d.leader_based else []
+    return d.other_nodes()
 
 
 def schedules(design: Design | str, *, max_steps: int = 20) -> st.SearchStrategy[list[dict]]:
@@ -498,7 +541,9 @@ def schedules(design: Design | str, *, max_steps: int = 20) -> st.SearchStrategy
     return st.lists(steps(design), max_size=max_steps)
 
 
-def histories(design: Design | str, *, max_steps: int = 20, seed: int = 0, audit: bool = False) -> st.SearchStrategy[SimulatedCluster]:
+def histories(
+    design: Design | str, *, max_steps: int = 20, seed: int = 0, audit: bool = False
+) -> st.SearchStrategy[SimulatedCluster]:
     """A finished cluster run (``.events`` is the history) from a drawn schedule.
 
     Steps that do not apply where they fall (a client still busy, a message no longer in

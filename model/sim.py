@@ -33,11 +33,22 @@ written down as such calls replays exactly.
 from __future__ import annotations
 
 import heapq
-import math
 import random
-import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
+
+from replicheck.quorum.latency import (  # noqa: F401  (re-exported: the model's latency vocabulary)
+    LATENCY_SYNTAX,
+    Constant,
+    Exponential,
+    Latency,
+    Mixture,
+    Pareto,
+    ParetoExponential,
+    Uniform,
+    parse_latency,
+)
 
 NS_PER_MS = 1_000_000
 
@@ -46,115 +57,8 @@ def ms_to_ns(ms: float) -> int:
     return int(round(ms * NS_PER_MS))
 
 
-# ---------------------------------------------------------------- latency distributions
-
-
-class Latency:
-    """A one-way message delay distribution; ``sample`` returns nanoseconds."""
-
-    def sample(self, rng: random.Random) -> int:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def describe(self) -> str:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class Constant(Latency):
-    ms: float
-
-    def sample(self, rng: random.Random) -> int:
-        return ms_to_ns(self.ms)
-
-    def describe(self) -> str:
-        return f"constant:{self.ms:g}"
-
-
-@dataclass(frozen=True)
-class Uniform(Latency):
-    low_ms: float
-    high_ms: float
-
-    def sample(self, rng: random.Random) -> int:
-        return ms_to_ns(rng.uniform(self.low_ms, self.high_ms))
-
-    def describe(self) -> str:
-        return f"uniform:{self.low_ms:g},{self.high_ms:g}"
-
-
-@dataclass(frozen=True)
-class Exponential(Latency):
-    mean_ms: float
-
-    def sample(self, rng: random.Random) -> int:
-        return ms_to_ns(rng.expovariate(1.0 / self.mean_ms)) if self.mean_ms > 0 else 0
-
-    def describe(self) -> str:
-        return f"exponential:{self.mean_ms:g}"
-
-
-@dataclass(frozen=True)
-class ParetoExponential(Latency):
-    """Mostly exponential with a heavy tail: with probability ``tail`` a Pareto delay.
-
-    The shape datacenter networks show: a fast common case and rare, very long waits
-    (GC pauses, queueing). ``scale_ms`` is the Pareto minimum, ``alpha`` its shape.
-    """
-
-    mean_ms: float
-    tail: float
-    scale_ms: float
-    alpha: float
-
-    def sample(self, rng: random.Random) -> int:
-        if rng.random() < self.tail:
-            return ms_to_ns(self.scale_ms * rng.paretovariate(self.alpha))
-        return ms_to_ns(rng.expovariate(1.0 / self.mean_ms)) if self.mean_ms > 0 else 0
-
-    def describe(self) -> str:
-        return f"pareto-exp:{self.mean_ms:g},{self.tail:g},{self.scale_ms:g},{self.alpha:g}"
-
-
-LATENCY_SYNTAX = (
-    "constant:MS, uniform:LOW,HIGH, exponential:MEAN or pareto-exp:MEAN,TAIL_P,SCALE,ALPHA "
-    "(milliseconds; a bare number means constant)"
-)
-
-
-def parse_latency(text: str) -> Latency:
-    """``"constant:1"``, ``"uniform:0.5,2"``, ``"exponential:1"``, ``"pareto-exp:1,0.01,20,1.5"``."""
-    s = str(text).strip()
-    kind, _, args = s.partition(":")
-    if not args:
-        kind, args = "constant", s
-    parts = [p for p in re.split(r"[,\s]+", args) if p]
-    try:
-        nums = [float(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"latency {text!r}: numbers expected; write {LATENCY_SYNTAX}") from None
-    if any(math.isnan(n) or math.isinf(n) for n in nums):
-        raise ValueError(f"latency {text!r}: numbers must be finite")
-    if any(n < 0 for n in nums):
-        raise ValueError(f"latency {text!r}: a latency cannot be negative")
-    arity = {"constant": 1, "uniform": 2, "exponential": 1, "exp": 1, "pareto-exp": 4}
-    if kind not in arity:
-        raise ValueError(f"latency {text!r}: unknown distribution {kind!r}; write {LATENCY_SYNTAX}")
-    if len(nums) != arity[kind]:
-        raise ValueError(f"latency {text!r}: {kind} takes {arity[kind]} number(s); write {LATENCY_SYNTAX}")
-    if kind == "constant":
-        return Constant(nums[0])
-    if kind == "uniform":
-        if nums[0] > nums[1]:
-            raise ValueError(f"latency {text!r}: uniform needs LOW <= HIGH")
-        return Uniform(nums[0], nums[1])
-    if kind in ("exponential", "exp"):
-        return Exponential(nums[0])
-    mean, tail, scale, alpha = nums
-    if not 0 <= tail <= 1:
-        raise ValueError(f"latency {text!r}: the tail probability must be between 0 and 1")
-    if alpha <= 0:
-        raise ValueError(f"latency {text!r}: the Pareto shape alpha must be positive")
-    return ParetoExponential(mean, tail, scale, alpha)
+# Latency distributions and their grammar live in replicheck.quorum.latency, shared with
+# PBS/WARS; they sample milliseconds, turned into nanoseconds at the send.
 
 
 # ---------------------------------------------------------------- network
@@ -281,7 +185,8 @@ class Simulator:
     def timer(self, node: Node, delay_ns: int, fn: Callable, args: tuple = ()) -> None:
         self._seq += 1
         heapq.heappush(
-            self._queue, (self.now + max(0, delay_ns), self._seq, self._fire_timer, (node, node.incarnation, fn, args))
+            self._queue,
+            (self.now + max(0, delay_ns), self._seq, self._fire_timer, (node, node.incarnation, fn, args)),
         )
 
     def at(self, t_ns: int, fn: Callable, *args: Any) -> None:
@@ -352,7 +257,7 @@ class Simulator:
             self._next_msg += 1
             due = self.now
             if self.auto_deliver:
-                d = lat.sample(rng)
+                d = ms_to_ns(lat.sample(rng))
                 if net.reorder and rng.random() < net.reorder:
                     d += int(rng.random() * 10 * max(d, NS_PER_MS))
                 due += d

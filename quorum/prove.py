@@ -20,17 +20,35 @@ set arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import product
-from typing import Sequence
 
 import z3
 
 from .systems import (
-    MEASURED, PROVED, REFUTED, UNKNOWN, AllOf, AtLeast, Available, CheckReport, Counterexample,
-    FaultTolerance, Intersects, Load, Predicate, Property, PropertyResult, QuorumSpecError, QuorumSystem,
-    SurvivesDomainLoss, _require, default_properties, threshold,
+    MEASURED,
+    PROVED,
+    REFUTED,
+    UNKNOWN_VERDICT,
+    AllOf,
+    AtLeast,
+    Available,
+    CheckReport,
+    FaultTolerance,
+    Intersects,
+    Load,
+    NodeSets,
+    Predicate,
+    Property,
+    PropertyResult,
+    QuorumSpecError,
+    QuorumSystem,
+    SurvivesDomainLoss,
+    _require,
+    default_properties,
+    threshold,
 )
 
 # Count vectors enumerated for the load linear programme; beyond this, load is unknown.
@@ -118,7 +136,7 @@ class Encoder:
     def _nodes(self, counts: list[int], from_end: bool = False) -> list[str]:
         chosen = []
         for group, c in zip(self.groups, counts):
-            chosen += list(group[len(group) - c:] if from_end else group[:c])
+            chosen += list(group[len(group) - c :] if from_end else group[:c])
         order = {n: i for i, n in enumerate(self.system.nodes)}
         return sorted(chosen, key=order.__getitem__)
 
@@ -149,8 +167,12 @@ class Encoder:
         raise TypeError(f"not a quorum property: {prop!r}")
 
     def _unknown(self, prop, solver) -> PropertyResult:
-        return PropertyResult(prop.name, prop.describe(), UNKNOWN,
-                              note=f"solver gave up ({solver.reason_unknown()}) within {self.timeout_ms} ms")
+        return PropertyResult(
+            prop.name,
+            prop.describe(),
+            UNKNOWN_VERDICT,
+            note=f"solver gave up ({solver.reason_unknown()}) within {self.timeout_ms} ms",
+        )
 
     def _proved_or_unknown(self, prop, solver) -> PropertyResult | None:
         """Check the claim's negation: proved if unsatisfiable, unknown if the solver gave
@@ -176,8 +198,9 @@ class Encoder:
         cb = self._shrink(pb, [self._value(model, x) for x in xb])
         qa, qb = self._nodes(ca), self._nodes(cb, from_end=True)
         label_a, label_b = (prop.a, prop.b) if prop.a != prop.b else (f"{prop.a} 1", f"{prop.b} 2")
-        example = Counterexample(quorums={label_a: qa, label_b: qb},
-                                 down_while=self._stand_ins({label_a: qa, label_b: qb}))
+        example = NodeSets(
+            quorums={label_a: qa, label_b: qb}, down_while=self._stand_ins({label_a: qa, label_b: qb})
+        )
         return PropertyResult(prop.name, prop.describe(), REFUTED, example)
 
     def _stand_ins(self, quorums: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -213,8 +236,7 @@ class Encoder:
         if (decided := self._proved_or_unknown(prop, solver)) is not None:
             return decided
         failed = [self._value(solver.model(), d) for d in ds]
-        return PropertyResult(prop.name, prop.describe(), REFUTED,
-                              Counterexample(failed=self._nodes(failed)))
+        return PropertyResult(prop.name, prop.describe(), REFUTED, NodeSets(failed=self._nodes(failed)))
 
     def _domain_loss(self, prop: SurvivesDomainLoss) -> PropertyResult:
         predicate = self.system.predicate(prop.kind)
@@ -225,9 +247,12 @@ class Encoder:
         for index, (_, members) in enumerate(self.system.domains):
             inside = set(members)
             # Domains are unions of groups, so each group is wholly in or out.
-            pattern = [d == (z3.BoolVal(True) if self.per_node else s) if group[0] in inside
-                       else d == (z3.BoolVal(False) if self.per_node else 0)
-                       for d, s, group in zip(ds, self.size, self.groups)]
+            pattern = [
+                d == (z3.BoolVal(True) if self.per_node else s)
+                if group[0] in inside
+                else d == (z3.BoolVal(False) if self.per_node else 0)
+                for d, s, group in zip(ds, self.size, self.groups)
+            ]
             options.append(z3.And([lost == index] + pattern))
         solver.add(z3.Or(options), self._no_quorum_alive(predicate, ds))
         if (decided := self._proved_or_unknown(prop, solver)) is not None:
@@ -235,8 +260,13 @@ class Encoder:
         model = solver.model()
         name = self.system.domains[model.eval(lost).as_long()][0]
         failed = [self._value(model, d) for d in ds]
-        return PropertyResult(prop.name, prop.describe(), REFUTED,
-                              Counterexample(failed=self._nodes(failed)), note=f"datacenter {name} down")
+        return PropertyResult(
+            prop.name,
+            prop.describe(),
+            REFUTED,
+            NodeSets(failed=self._nodes(failed)),
+            note=f"datacenter {name} down",
+        )
 
     def _fault_tolerance(self, prop: FaultTolerance) -> PropertyResult:
         predicate = self.system.predicate(prop.kind)
@@ -248,15 +278,25 @@ class Encoder:
         verdict = opt.check()
         if verdict == z3.unsat:
             # No failure set can stop it (an empty set is a quorum): tolerates everything.
-            return PropertyResult(prop.name, prop.describe(), MEASURED, value=len(self.system.nodes),
-                                  note="the empty set is a quorum")
+            return PropertyResult(
+                prop.name,
+                prop.describe(),
+                MEASURED,
+                value=len(self.system.nodes),
+                note="the empty set is a quorum",
+            )
         if verdict == z3.unknown:
             return self._unknown(prop, opt)
         failed = [self._value(opt.model(), d) for d in ds]
         smallest = sum(failed)
-        return PropertyResult(prop.name, prop.describe(), MEASURED, Counterexample(failed=self._nodes(failed)),
-                              value=smallest - 1,
-                              note=f"{smallest} failure(s) can leave no {prop.kind} quorum")
+        return PropertyResult(
+            prop.name,
+            prop.describe(),
+            MEASURED,
+            NodeSets(failed=self._nodes(failed)),
+            value=smallest - 1,
+            note=f"{smallest} failure(s) can leave no {prop.kind} quorum",
+        )
 
     def _minimal_shapes(self, predicate: Predicate) -> list[list[int]] | None:
         """Count vectors of the minimal quorums (None past the enumeration limit).
@@ -297,7 +337,9 @@ class Encoder:
                 else:
                     lo = mid + 1
             c = place(counts, lo)
-            if all(c[g] == 0 or not self.evaluate(predicate, c[:g] + [c[g] - 1] + c[g + 1:]) for g in others):
+            if all(
+                c[g] == 0 or not self.evaluate(predicate, c[:g] + [c[g] - 1] + c[g + 1 :]) for g in others
+            ):
                 minimal.append(c)
         return minimal
 
@@ -311,8 +353,12 @@ class Encoder:
         predicate = self.system.predicate(prop.kind)
         minimal = self._minimal_shapes(predicate)
         if minimal is None:
-            return PropertyResult(prop.name, prop.describe(), UNKNOWN,
-                                  note=f"the quorum shapes exceed the enumeration limit {LOAD_ENUMERATION_LIMIT}")
+            return PropertyResult(
+                prop.name,
+                prop.describe(),
+                UNKNOWN_VERDICT,
+                note=f"the quorum shapes exceed the enumeration limit {LOAD_ENUMERATION_LIMIT}",
+            )
         if not minimal:
             return PropertyResult(prop.name, prop.describe(), MEASURED, value="0", note="no quorum exists")
         opt = self._solver(z3.Optimize)
@@ -320,23 +366,40 @@ class Encoder:
         load = z3.Real("load")
         opt.add(*[p >= 0 for p in ps], z3.Sum(ps) == 1)
         for g, s in enumerate(self.size):
-            opt.add(z3.Sum([p * z3.RealVal(Fraction(c[g], s)) for p, c in zip(ps, minimal) if c[g]] or [z3.RealVal(0)])
-                    <= load)
+            opt.add(
+                z3.Sum(
+                    [p * z3.RealVal(Fraction(c[g], s)) for p, c in zip(ps, minimal) if c[g]]
+                    or [z3.RealVal(0)]
+                )
+                <= load
+            )
         opt.minimize(load)
         if opt.check() != z3.sat:
             return self._unknown(prop, opt)
         value = opt.model().eval(load)
         exact = Fraction(value.numerator_as_long(), value.denominator_as_long())
-        return PropertyResult(prop.name, prop.describe(), MEASURED, value=str(exact),
-                              note=f"{float(exact):.4g} over {len(minimal)} minimal quorum shape(s)")
+        return PropertyResult(
+            prop.name,
+            prop.describe(),
+            MEASURED,
+            value=str(exact),
+            note=f"{float(exact):.4g} over {len(minimal)} minimal quorum shape(s)",
+        )
 
 
 # ---------------------------------------------------------------------------
 # Optimisation over symbolic threshold systems
 
 
-def optimise_threshold(write_failures: int, read_failures: int, read_write: bool, write_write: bool,
-                       n: int | None, max_n: int, timeout_ms: int):
+def optimise_threshold(
+    write_failures: int,
+    read_failures: int,
+    read_write: bool,
+    write_write: bool,
+    n: int | None,
+    max_n: int,
+    timeout_ms: int,
+):
     """Smallest (N, W + R, R) satisfying the requirements; None if impossible, "unknown"
     if the solver ran out of time."""
     N, W, R = z3.Ints("N W R")
@@ -347,11 +410,9 @@ def optimise_threshold(write_failures: int, read_failures: int, read_write: bool
         z3.ForAll([d], z3.Implies(z3.And(d >= 0, d <= read_failures, d <= N), N - d >= R)),
     ]
     if read_write:  # no a-node write quorum and b-node read quorum fit side by side
-        requirements.append(z3.ForAll([a, b], z3.Implies(
-            z3.And(a >= W, b >= R, a >= 0, b >= 0), a + b > N)))
+        requirements.append(z3.ForAll([a, b], z3.Implies(z3.And(a >= W, b >= R, a >= 0, b >= 0), a + b > N)))
     if write_write:
-        requirements.append(z3.ForAll([a, b], z3.Implies(
-            z3.And(a >= W, b >= W, a >= 0, b >= 0), a + b > N)))
+        requirements.append(z3.ForAll([a, b], z3.Implies(z3.And(a >= W, b >= W, a >= 0, b >= 0), a + b > N)))
     goal = z3.Tactic("qe")(z3.And(requirements))
     linear = z3.And([z3.And(list(g)) for g in goal])
     opt = z3.Optimize()
@@ -366,7 +427,7 @@ def optimise_threshold(write_failures: int, read_failures: int, read_write: bool
     if verdict == z3.unsat:
         return None
     if verdict == z3.unknown:
-        return UNKNOWN
+        return UNKNOWN_VERDICT
     m = opt.model()
     return m.eval(N).as_long(), m.eval(W).as_long(), m.eval(R).as_long()
 
@@ -375,8 +436,13 @@ def optimise_threshold(write_failures: int, read_failures: int, read_write: bool
 # Entry points
 
 
-def check(system: QuorumSystem, properties: Sequence[Property] | None = None, *,
-          encoding: str = "auto", timeout_ms: int = 10_000) -> CheckReport:
+def check(
+    system: QuorumSystem,
+    properties: Sequence[Property] | None = None,
+    *,
+    encoding: str = "auto",
+    timeout_ms: int = 10_000,
+) -> CheckReport:
     """Prove or refute each property with Z3.
 
     ``encoding``: "auto" counts nodes per group of interchangeable nodes (singleton
@@ -417,13 +483,25 @@ class ThresholdSolution:
     verified: CheckReport | None = None
 
     def to_dict(self) -> dict:
-        return {"requirements": dict(self.requirements), "n": self.n, "w": self.w, "r": self.r,
-                "status": self.status, "verified": self.verified.to_dict() if self.verified else None}
+        return {
+            "requirements": dict(self.requirements),
+            "n": self.n,
+            "w": self.w,
+            "r": self.r,
+            "status": self.status,
+            "verified": self.verified.to_dict() if self.verified else None,
+        }
 
 
-def solve_threshold(write_failures: int = 0, read_failures: int = 0, read_write: bool = True,
-                    write_write: bool = False, n: int | None = None, max_n: int = 1001,
-                    timeout_ms: int = 10_000) -> ThresholdSolution:
+def solve_threshold(
+    write_failures: int = 0,
+    read_failures: int = 0,
+    read_write: bool = True,
+    write_write: bool = False,
+    n: int | None = None,
+    max_n: int = 1001,
+    timeout_ms: int = 10_000,
+) -> ThresholdSolution:
     """Find the smallest threshold system (N, W, R) with Z3's optimiser.
 
     The requirements are written over symbolic N, W, R as universally quantified
@@ -435,13 +513,18 @@ def solve_threshold(write_failures: int = 0, read_failures: int = 0, read_write:
         _require(isinstance(value, int) and value >= 0, f"{name} must be >= 0, got {value}")
     _require(n is None or (isinstance(n, int) and n >= 1), f"N={n} must be at least 1")
     _require(isinstance(max_n, int) and max_n >= 1, f"max N={max_n} must be at least 1")
-    requirements = {"write_failures": write_failures, "read_failures": read_failures,
-                    "read_write_intersection": read_write, "write_write_intersection": write_write,
-                    "n": n, "max_n": max_n}
-    found = optimise_threshold(write_failures, read_failures, read_write, write_write,
-                                         n, max_n, timeout_ms)
+    requirements = {
+        "write_failures": write_failures,
+        "read_failures": read_failures,
+        "read_write_intersection": read_write,
+        "write_write_intersection": write_write,
+        "n": n,
+        "max_n": max_n,
+    }
+    found = optimise_threshold(write_failures, read_failures, read_write, write_write, n, max_n, timeout_ms)
     if found is None or isinstance(found, str):
-        return ThresholdSolution(requirements, None, None, None, UNKNOWN if found == UNKNOWN else "unsatisfiable")
+        status = UNKNOWN_VERDICT if found == UNKNOWN_VERDICT else "unsatisfiable"
+        return ThresholdSolution(requirements, None, None, None, status)
     sn, sw, sr = found
     props: list[Property] = [Available("write", write_failures), Available("read", read_failures)]
     if read_write:

@@ -12,14 +12,25 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import combinations
-from typing import Sequence
 
+from .latency import LATENCY_PRESETS, Latency, LatencyError, Mixture
+from .latency import parse_latency as _parse
 from .systems import QuorumSpecError, _require, threshold
 
-__all__ = ["StalenessReport", "staleness", "Latency", "parse_latency", "LATENCY_PRESETS", "WarsReport", "wars"]
+__all__ = [
+    "StalenessReport",
+    "staleness",
+    "Latency",
+    "WarsDelay",
+    "parse_latency",
+    "LATENCY_PRESETS",
+    "WarsReport",
+    "wars",
+]
 
 
 @dataclass(frozen=True)
@@ -76,63 +87,35 @@ def staleness(n: int, w: int, r: int, k: int = 1, trials: int = 100_000, seed: i
             stale += 1
     estimate = stale / trials
     half = _ci95(estimate, trials)
-    return StalenessReport(n, w, r, k, str(p), float(p), float(p ** k), exhaustive,
-                           estimate, half, trials, seed)
+    return StalenessReport(
+        n, w, r, k, str(p), float(p), float(p**k), exhaustive, estimate, half, trials, seed
+    )
 
 
 @dataclass(frozen=True)
-class Latency:
-    """A latency distribution in milliseconds: a mixture of exponential, Pareto and
-    constant components, e.g. ``0.9122*pareto:0.235:10+0.0878*exp:1.66``."""
+class WarsDelay(Latency):
+    """A parsed delay that keeps the spelling it was given, which the report echoes."""
 
-    components: tuple[tuple[float, str, tuple[float, ...]], ...]
     text: str
+    dist: Latency
 
     def sample(self, rng: random.Random) -> float:
-        u = rng.random()
-        for weight, kind, params in self.components:
-            if u < weight:
-                break
-            u -= weight
-        if kind == "exp":
-            return rng.expovariate(params[0])
-        if kind == "pareto":
-            return params[0] * rng.paretovariate(params[1])
-        return params[0]
+        return self.dist.sample(rng)
+
+    def describe(self) -> str:
+        return self.text
 
 
-def parse_latency(text: str) -> Latency:
-    """Parse ``exp:RATE`` (per ms), ``pareto:XM:ALPHA``, ``const:MS`` and weighted sums
-    ``P*dist+P*dist`` whose weights add up to 1."""
-    components = []
-    for part in text.replace(" ", "").split("+"):
-        weight_text, star, dist = part.rpartition("*")
-        try:
-            weight = float(weight_text) if star else 1.0
-            kind, *raw = dist.split(":")
-            params = tuple(float(x) for x in raw)
-        except ValueError:
-            raise QuorumSpecError(f"cannot read latency {text!r}: {part!r} is not P*kind:params") from None
-        arity = {"exp": 1, "pareto": 2, "const": 1}
-        _require(kind in arity, f"unknown latency kind {kind!r} in {text!r}; use exp, pareto or const")
-        _require(len(params) == arity[kind], f"{kind} takes {arity[kind]} parameter(s) in {text!r}")
-        _require(all(x > 0 for x in params) or kind == "const" and params[0] >= 0,
-                 f"latency parameters must be positive in {text!r}")
-        _require(weight > 0, f"mixture weights must be positive in {text!r}")
-        components.append((weight, kind, params))
-    _require(abs(sum(c[0] for c in components) - 1.0) < 1e-9, f"mixture weights in {text!r} must add up to 1")
-    return Latency(tuple(components), text)
-
-
-# Fits published by Bailis et al. (PBS, VLDB 2012, Table 3) for the WARS delays, in ms:
-# (W, A, R, S). LinkedIn's A=R=S fit is the one for W on SSDs.
-_LNKD_SSD = "0.9122*pareto:0.235:10+0.0878*exp:1.66"
-LATENCY_PRESETS: dict[str, tuple[str, str, str, str]] = {
-    "lnkd-ssd": (_LNKD_SSD, _LNKD_SSD, _LNKD_SSD, _LNKD_SSD),
-    "lnkd-disk": ("0.38*pareto:1.05:1.51+0.62*exp:0.183", _LNKD_SSD, _LNKD_SSD, _LNKD_SSD),
-    "ymmr": ("0.939*pareto:3:3.35+0.061*exp:0.0028", "0.982*pareto:1.5:3.8+0.018*exp:0.0217",
-             "0.982*pareto:1.5:3.8+0.018*exp:0.0217", "0.982*pareto:1.5:3.8+0.018*exp:0.0217"),
-}
+def parse_latency(text: str) -> WarsDelay:
+    """A WARS delay in the project's one latency grammar (:mod:`replicheck.quorum.latency`;
+    ``exp:MEAN`` in ms), always as a mixture: PBS draws the component with one uniform
+    draw per sample even when there is only one, and keeping that draw keeps the seeded
+    figures of a single-distribution delay where they were."""
+    try:
+        lat = _parse(text)
+    except LatencyError as e:
+        raise QuorumSpecError(str(e)) from None
+    return WarsDelay(text, lat if isinstance(lat, Mixture) else Mixture(((1.0, lat),)))
 
 
 @dataclass(frozen=True)
@@ -150,12 +133,24 @@ class WarsReport:
     seed: int
 
     def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
-                for k, v in self.__dict__.items()}
+        return {
+            k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+            for k, v in self.__dict__.items()
+        }
 
 
-def wars(n: int, w: int, r: int, times: Sequence[float], w_lat: Latency, a_lat: Latency,
-         r_lat: Latency, s_lat: Latency, trials: int = 100_000, seed: int = 0) -> WarsReport:
+def wars(
+    n: int,
+    w: int,
+    r: int,
+    times: Sequence[float],
+    w_lat: Latency,
+    a_lat: Latency,
+    r_lat: Latency,
+    s_lat: Latency,
+    trials: int = 100_000,
+    seed: int = 0,
+) -> WarsReport:
     """Seeded Monte Carlo of the WARS model (Bailis et al.).
 
     Per replica i: the write reaches it after W_i and its ack returns after A_i; the
@@ -184,5 +179,5 @@ def wars(n: int, w: int, r: int, times: Sequence[float], w_lat: Latency, a_lat: 
                 hits[index] += 1
     consistent = [h / trials for h in hits]
     ci = [_ci95(p, trials) for p in consistent]
-    lat = {"W": w_lat.text, "A": a_lat.text, "R": r_lat.text, "S": s_lat.text}
+    lat = {"W": w_lat.describe(), "A": a_lat.describe(), "R": r_lat.describe(), "S": s_lat.describe()}
     return WarsReport(n, w, r, lat, list(times), consistent, ci, trials, seed)

@@ -29,16 +29,41 @@ often a read is stale: see ``quorum/staleness.py``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence, Union
+from typing import Union
+
+from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, UNKNOWN_VERDICT
 
 __all__ = [
-    "AtLeast", "AllOf", "AnyOf", "Predicate", "holds",
-    "QuorumSystem", "QuorumSpecError",
-    "threshold", "sloppy", "multi_dc", "weighted", "flexible_paxos", "grid", "LEVELS",
-    "Intersects", "Available", "SurvivesDomainLoss", "FaultTolerance", "Load", "Property",
-    "Counterexample", "PropertyResult", "CheckReport", "default_properties",
-    "PROVED", "REFUTED", "UNKNOWN", "MEASURED",
+    "AtLeast",
+    "AllOf",
+    "AnyOf",
+    "Predicate",
+    "holds",
+    "QuorumSystem",
+    "QuorumSpecError",
+    "threshold",
+    "sloppy",
+    "multi_dc",
+    "weighted",
+    "flexible_paxos",
+    "grid",
+    "LEVELS",
+    "Intersects",
+    "Available",
+    "SurvivesDomainLoss",
+    "FaultTolerance",
+    "Load",
+    "Property",
+    "NodeSets",
+    "PropertyResult",
+    "CheckReport",
+    "default_properties",
+    "PROVED",
+    "REFUTED",
+    "UNKNOWN_VERDICT",
+    "MEASURED",
 ]
 
 
@@ -60,12 +85,12 @@ class AtLeast:
 
 @dataclass(frozen=True)
 class AllOf:
-    parts: tuple["Predicate", ...]
+    parts: tuple[Predicate, ...]
 
 
 @dataclass(frozen=True)
 class AnyOf:
-    parts: tuple["Predicate", ...]
+    parts: tuple[Predicate, ...]
 
 
 Predicate = Union[AtLeast, AllOf, AnyOf]
@@ -123,10 +148,14 @@ class QuorumSystem:
         return tuple(n for n in self.nodes if n not in set(self.fallbacks))
 
     def to_dict(self) -> dict:
-        return {"description": self.description, "nodes": list(self.nodes), "kinds": list(self.kinds),
-                "claims": [list(c) for c in self.claims],
-                "domains": {name: list(members) for name, members in self.domains},
-                "fallbacks": list(self.fallbacks)}
+        return {
+            "description": self.description,
+            "nodes": list(self.nodes),
+            "kinds": list(self.kinds),
+            "claims": [list(c) for c in self.claims],
+            "domains": {name: list(members) for name, members in self.domains},
+            "fallbacks": list(self.fallbacks),
+        }
 
 
 def _require(condition: bool, message: str) -> None:
@@ -144,9 +173,12 @@ def threshold(n: int, w: int, r: int) -> QuorumSystem:
     _check_size("W", w, n)
     _check_size("R", r, n)
     nodes = tuple(f"n{i}" for i in range(1, n + 1))
-    return QuorumSystem(f"threshold N={n} W={w} R={r}", nodes,
-                        (("write", _count(nodes, w)), ("read", _count(nodes, r))),
-                        (("read", "write"), ("write", "write")))
+    return QuorumSystem(
+        f"threshold N={n} W={w} R={r}",
+        nodes,
+        (("write", _count(nodes, w)), ("read", _count(nodes, r))),
+        (("read", "write"), ("write", "write")),
+    )
 
 
 def sloppy(n: int, w: int, r: int, fallbacks: int) -> QuorumSystem:
@@ -165,9 +197,13 @@ def sloppy(n: int, w: int, r: int, fallbacks: int) -> QuorumSystem:
     preferred = tuple(f"p{i}" for i in range(1, n + 1))
     extra = tuple(f"f{i}" for i in range(1, fallbacks + 1))
     nodes = preferred + extra
-    return QuorumSystem(f"sloppy N={n} W={w} R={r} fallbacks={fallbacks}", nodes,
-                        (("write", _count(nodes, w)), ("read", _count(nodes, r))),
-                        (("read", "write"), ("write", "write")), fallbacks=extra)
+    return QuorumSystem(
+        f"sloppy N={n} W={w} R={r} fallbacks={fallbacks}",
+        nodes,
+        (("write", _count(nodes, w)), ("read", _count(nodes, r))),
+        (("read", "write"), ("write", "write")),
+        fallbacks=extra,
+    )
 
 
 LEVELS = ("ONE", "TWO", "THREE", "QUORUM", "LOCAL_ONE", "LOCAL_QUORUM", "EACH_QUORUM", "ALL")
@@ -185,7 +221,9 @@ def _level_predicate(level: str, dcs: dict[str, tuple[str, ...]], coordinator: s
         return _count(everyone, len(everyone))
     if level == "EACH_QUORUM":
         return AllOf(tuple(_count(m, len(m) // 2 + 1) for m in dcs.values()))
-    _require(coordinator is not None, f"{level} needs a coordinator datacenter, e.g. {level}@{next(iter(dcs))}")
+    _require(
+        coordinator is not None, f"{level} needs a coordinator datacenter, e.g. {level}@{next(iter(dcs))}"
+    )
     members = dcs[coordinator]  # type: ignore[index]
     return _count(members, 1 if level == "LOCAL_ONE" else len(members) // 2 + 1)
 
@@ -197,7 +235,9 @@ def parse_level(text: str, dcs: Iterable[str], coordinator: str | None = None) -
     _require(level in LEVELS, f"unknown consistency level {level!r}; known: {', '.join(LEVELS)}")
     dc = at.strip() or coordinator
     names = list(dcs)
-    _require(dc is None or dc in names, f"datacenter {dc!r} does not exist; datacenters are {', '.join(names)}")
+    _require(
+        dc is None or dc in names, f"datacenter {dc!r} does not exist; datacenters are {', '.join(names)}"
+    )
     return level, dc
 
 
@@ -211,18 +251,25 @@ def multi_dc(dcs: dict[str, int], write: str, read: str, coordinator: str | None
     _require(len(dcs) >= 1, "at least one datacenter is needed")
     for name, rf in dcs.items():
         _require(bool(name) and name.isidentifier(), f"datacenter name {name!r} must be a plain word")
-        _require(isinstance(rf, int) and rf >= 1, f"datacenter {name} needs a replication factor >= 1, got {rf}")
+        _require(
+            isinstance(rf, int) and rf >= 1, f"datacenter {name} needs a replication factor >= 1, got {rf}"
+        )
     members = {name: tuple(f"{name}{i}" for i in range(1, rf + 1)) for name, rf in dcs.items()}
     w_level, w_dc = parse_level(write, dcs, coordinator)
     r_level, r_dc = parse_level(read, dcs, coordinator)
     nodes = tuple(n for m in members.values() for n in m)
     label = lambda lvl, dc: lvl + (f"@{dc}" if lvl.startswith("LOCAL") else "")  # noqa: E731
     layout = ",".join(f"{k}={v}" for k, v in dcs.items())
-    return QuorumSystem(f"multi-dc {layout} write={label(w_level, w_dc)} read={label(r_level, r_dc)}", nodes,
-                        (("write", _level_predicate(w_level, members, w_dc)),
-                         ("read", _level_predicate(r_level, members, r_dc))),
-                        (("read", "write"), ("write", "write")),
-                        domains=tuple(members.items()))
+    return QuorumSystem(
+        f"multi-dc {layout} write={label(w_level, w_dc)} read={label(r_level, r_dc)}",
+        nodes,
+        (
+            ("write", _level_predicate(w_level, members, w_dc)),
+            ("read", _level_predicate(r_level, members, r_dc)),
+        ),
+        (("read", "write"), ("write", "write")),
+        domains=tuple(members.items()),
+    )
 
 
 def weighted(weights: dict[str, int], w: int | None = None, r: int | None = None) -> QuorumSystem:
@@ -232,7 +279,9 @@ def weighted(weights: dict[str, int], w: int | None = None, r: int | None = None
     """
     _require(len(weights) >= 1, "at least one node is needed")
     for node, votes in weights.items():
-        _require(bool(node) and node.replace("-", "_").isidentifier(), f"node name {node!r} must be a plain word")
+        _require(
+            bool(node) and node.replace("-", "_").isidentifier(), f"node name {node!r} must be a plain word"
+        )
         _require(isinstance(votes, int) and votes >= 0, f"node {node} has {votes} votes; votes must be >= 0")
     total = sum(weights.values())
     _require(total >= 1, "the total number of votes must be at least 1")
@@ -242,8 +291,12 @@ def weighted(weights: dict[str, int], w: int | None = None, r: int | None = None
     _check_size("R", r, total, "total votes")
     atom = lambda k: AtLeast(tuple(weights.items()), k)  # noqa: E731
     layout = ",".join(f"{k}={v}" for k, v in weights.items())
-    return QuorumSystem(f"weighted {layout} W={w} R={r}", tuple(weights),
-                        (("write", atom(w)), ("read", atom(r))), (("read", "write"), ("write", "write")))
+    return QuorumSystem(
+        f"weighted {layout} W={w} R={r}",
+        tuple(weights),
+        (("write", atom(w)), ("read", atom(r))),
+        (("read", "write"), ("write", "write")),
+    )
 
 
 def flexible_paxos(n: int, q1: int, q2: int) -> QuorumSystem:
@@ -252,9 +305,12 @@ def flexible_paxos(n: int, q1: int, q2: int) -> QuorumSystem:
     _check_size("Q1", q1, n)
     _check_size("Q2", q2, n)
     nodes = tuple(f"n{i}" for i in range(1, n + 1))
-    return QuorumSystem(f"flexible-paxos N={n} Q1={q1} Q2={q2}", nodes,
-                        (("phase1", _count(nodes, q1)), ("phase2", _count(nodes, q2))),
-                        (("phase1", "phase2"),))
+    return QuorumSystem(
+        f"flexible-paxos N={n} Q1={q1} Q2={q2}",
+        nodes,
+        (("phase1", _count(nodes, q1)), ("phase2", _count(nodes, q2))),
+        (("phase1", "phase2"),),
+    )
 
 
 def grid(rows: int, cols: int) -> QuorumSystem:
@@ -263,15 +319,20 @@ def grid(rows: int, cols: int) -> QuorumSystem:
     A read quorum has one node from every column; a write quorum has a whole column
     plus one node from every column. Node ``r2c3`` is row 2, column 3.
     """
-    _require(isinstance(rows, int) and rows >= 1 and isinstance(cols, int) and cols >= 1,
-             f"grid {rows}x{cols} needs at least one row and one column")
+    _require(
+        isinstance(rows, int) and rows >= 1 and isinstance(cols, int) and cols >= 1,
+        f"grid {rows}x{cols} needs at least one row and one column",
+    )
     column = [tuple(f"r{i}c{j}" for i in range(1, rows + 1)) for j in range(1, cols + 1)]
     nodes = tuple(f"r{i}c{j}" for i in range(1, rows + 1) for j in range(1, cols + 1))
     cover = tuple(_count(c, 1) for c in column)
     full = AnyOf(tuple(_count(c, rows) for c in column))
-    return QuorumSystem(f"grid {rows}x{cols}", nodes,
-                        (("write", AllOf((full,) + cover)), ("read", AllOf(cover))),
-                        (("read", "write"), ("write", "write")))
+    return QuorumSystem(
+        f"grid {rows}x{cols}",
+        nodes,
+        (("write", AllOf((full,) + cover)), ("read", AllOf(cover))),
+        (("read", "write"), ("write", "write")),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -344,8 +405,9 @@ Property = Union[Intersects, Available, SurvivesDomainLoss, FaultTolerance, Load
 
 
 @dataclass(frozen=True)
-class Counterexample:
-    """Concrete node sets: the quorums that break the claim, or the failed nodes.
+class NodeSets:
+    """The nodes that refute a claim: quorums that share no node, or failed nodes that
+    leave no quorum (also the smallest such set, for a measured fault tolerance).
 
     ``down_while`` is for sloppy systems: the preferred nodes that must have been down
     while each quorum formed, so that its fallbacks could stand in.
@@ -356,11 +418,15 @@ class Counterexample:
     down_while: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"quorums": {k: list(v) for k, v in self.quorums.items()}, "failed": list(self.failed),
-                "down_while": {k: list(v) for k, v in self.down_while.items()}}
+        return {
+            "quorums": {k: list(v) for k, v in self.quorums.items()},
+            "failed": list(self.failed),
+            "down_while": {k: list(v) for k, v in self.down_while.items()},
+        }
 
 
-PROVED, REFUTED, UNKNOWN, MEASURED = "proved", "refuted", "unknown", "measured"
+# A property's status; one that could not be decided is UNKNOWN_VERDICT, as everywhere.
+PROVED, REFUTED, MEASURED = "proved", "refuted", "measured"
 
 
 @dataclass(frozen=True)
@@ -372,14 +438,19 @@ class PropertyResult:
     property: str
     claim: str
     status: str
-    counterexample: Counterexample | None = None
+    counterexample: NodeSets | None = None
     value: int | str | None = None
     note: str = ""
 
     def to_dict(self) -> dict:
-        return {"property": self.property, "claim": self.claim, "status": self.status,
-                "counterexample": self.counterexample.to_dict() if self.counterexample else None,
-                "value": self.value, "note": self.note}
+        return {
+            "property": self.property,
+            "claim": self.claim,
+            "status": self.status,
+            "counterexample": self.counterexample.to_dict() if self.counterexample else None,
+            "value": self.value,
+            "note": self.note,
+        }
 
 
 @dataclass(frozen=True)
@@ -393,16 +464,21 @@ class CheckReport:
         """0 every claim holds, 1 one is refuted, 3 none refuted but one is unknown."""
         statuses = {r.status for r in self.results}
         if REFUTED in statuses:
-            return 1
-        return 3 if UNKNOWN in statuses else 0
+            return EXIT_INVALID
+        return EXIT_UNKNOWN if UNKNOWN_VERDICT in statuses else EXIT_VALID
 
     def to_dict(self) -> dict:
-        return {"system": self.system.to_dict(), "encoding": self.encoding,
-                "results": [r.to_dict() for r in self.results], "exit_code": self.exit_code}
+        return {
+            "system": self.system.to_dict(),
+            "encoding": self.encoding,
+            "results": [r.to_dict() for r in self.results],
+            "exit_code": self.exit_code,
+        }
 
 
-def default_properties(system: QuorumSystem, f: int | None = None, domain_loss: bool = False,
-                       measure: bool = True) -> list[Property]:
+def default_properties(
+    system: QuorumSystem, f: int | None = None, domain_loss: bool = False, measure: bool = True
+) -> list[Property]:
     """The system's own intersection claims, availability if asked, and measurements."""
     props: list[Property] = [Intersects(a, b) for a, b in system.claims]
     kinds = system.kinds

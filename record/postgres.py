@@ -36,9 +36,10 @@ import re
 import statistics
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .recorder import Recorder, Session
 
@@ -113,8 +114,13 @@ class _Link:
 def _connect(psycopg: Any, dsn: str, timeout: float, name: str = "replicheck") -> Any:
     ms = max(1, int(timeout * 1000))
     # application_name lets an operator (or a test injecting faults) find our sessions
-    return psycopg.connect(dsn, autocommit=True, connect_timeout=max(1, math.ceil(timeout)),
-                           application_name=name, options=f"-c statement_timeout={ms}")
+    return psycopg.connect(
+        dsn,
+        autocommit=True,
+        connect_timeout=max(1, math.ceil(timeout)),
+        application_name=name,
+        options=f"-c statement_timeout={ms}",
+    )
 
 
 def _redact(dsn: str) -> str:
@@ -295,12 +301,16 @@ class _Run:
         t = sql.Identifier(self.table)
         if self.workload == "list-append":
             # an upsert: a fresh key's row comes with its first write
-            self.write_sql = sql.SQL("INSERT INTO {} AS t (id, elems) VALUES (%s, ARRAY[%s]::bigint[]) "
-                                     "ON CONFLICT (id) DO UPDATE SET elems = t.elems || EXCLUDED.elems").format(t)
+            self.write_sql = sql.SQL(
+                "INSERT INTO {} AS t (id, elems) VALUES (%s, ARRAY[%s]::bigint[]) "
+                "ON CONFLICT (id) DO UPDATE SET elems = t.elems || EXCLUDED.elems"
+            ).format(t)
             self.read_sql = sql.SQL("SELECT elems FROM {} WHERE id = %s").format(t)
         else:
-            self.write_sql = sql.SQL("INSERT INTO {} AS t (id, value) VALUES (%s, %s) "
-                                     "ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value").format(t)
+            self.write_sql = sql.SQL(
+                "INSERT INTO {} AS t (id, value) VALUES (%s, %s) "
+                "ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value"
+            ).format(t)
             self.read_sql = sql.SQL("SELECT value FROM {} WHERE id = %s").format(t)
 
     # The history's shapes: Elle's one-micro-op transactions for list-append (which both
@@ -367,14 +377,20 @@ def prepare(dsns: dict[str, str], table: str, timeout: float) -> dict:
     primary = dsns["primary"]
     with connect(primary, "primary") as p:
         if p.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
-            raise PostgresError(f"the primary ({_redact(primary)}) is a standby: give the server that takes writes")
+            raise PostgresError(
+                f"the primary ({_redact(primary)}) is a standby: give the server that takes writes"
+            )
         facts["server_version"] = p.execute("SHOW server_version").fetchone()[0]
         t = sql.Identifier(table)
         try:
             with p.transaction():
                 p.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(t))
-                p.execute(sql.SQL("CREATE TABLE {} (id text PRIMARY KEY, value bigint, "
-                                  "elems bigint[] NOT NULL DEFAULT '{{}}')").format(t))
+                p.execute(
+                    sql.SQL(
+                        "CREATE TABLE {} (id text PRIMARY KEY, value bigint, "
+                        "elems bigint[] NOT NULL DEFAULT '{{}}')"
+                    ).format(t)
+                )
         except psycopg.Error as e:
             raise PostgresError(f"cannot create table {table} on the primary: {_first_line(e)}") from None
         lsn = p.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
@@ -384,9 +400,12 @@ def prepare(dsns: dict[str, str], table: str, timeout: float) -> dict:
             continue
         with connect(dsn, name) as r:
             if not r.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
-                raise PostgresError(f"the {name} ({_redact(dsn)}) is not a standby (pg_is_in_recovery() is false)")
+                raise PostgresError(
+                    f"the {name} ({_redact(dsn)}) is not a standby (pg_is_in_recovery() is false)"
+                )
             delays[name] = r.execute(  # in ms, pg_settings' unit for it
-                "SELECT setting::int FROM pg_settings WHERE name = 'recovery_min_apply_delay'").fetchone()[0]
+                "SELECT setting::int FROM pg_settings WHERE name = 'recovery_min_apply_delay'"
+            ).fetchone()[0]
             deadline = time.monotonic() + SETUP_TIMEOUT
             while not r.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
                 if time.monotonic() > deadline:
@@ -469,22 +488,32 @@ def record_postgres(
         raise ValueError(f"unknown workload {workload!r}; expected one of {', '.join(WORKLOADS)}")
     replicas = list(replicas)
     if not replicas and (route.kind != "primary" or failover_after_ms is not None):
-        raise ValueError(f"{'failover' if failover_after_ms is not None else f'routing {route}'} needs a replica "
-                         "(--replica DSN)")
+        raise ValueError(
+            f"{'failover' if failover_after_ms is not None else f'routing {route}'} needs a replica "
+            "(--replica DSN)"
+        )
     open(out, "w").close()  # an unwritable path fails here, before the table is replaced
     dsns = {"primary": primary, **dict(zip(replica_names(len(replicas)), replicas))}
     facts = prepare(dsns, table, timeout)
-    meta = {
+    source = (
+        f"replicheck record postgres --routing {route} --workload {workload} --clients {clients} "
+        f"--ops {ops} --keys {keys} --max-writes-per-key {max_writes_per_key} "
+        f"--read-ratio {read_ratio:g} --think {think_ms:g} --seed {seed}"
+    )
+    if failover_after_ms is not None:
+        source += f" --failover-after {failover_after_ms:g} --failover-gap {failover_gap_ms:g}"
+    meta: dict[str, Any] = {
         "spec": workload,
         "nil_read": "absent",
-        "source": f"replicheck record postgres --routing {route} --workload {workload} --clients {clients} "
-                  f"--ops {ops} --keys {keys} --max-writes-per-key {max_writes_per_key} "
-                  f"--read-ratio {read_ratio:g} --think {think_ms:g} --seed {seed}"
-                  + (f" --failover-after {failover_after_ms:g} --failover-gap {failover_gap_ms:g}"
-                     if failover_after_ms is not None else ""),
+        "source": source,
         # wall-clock start, to line the history (monotonic ns from 0) up with server logs
-        "recorded": {"system": "postgres", "routing": str(route), "seed": seed,
-                     "started_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **facts},
+        "recorded": {
+            "system": "postgres",
+            "routing": str(route),
+            "seed": seed,
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            **facts,
+        },
     }
     if workload == "register":
         meta["init"] = None  # the rows start with value NULL
@@ -495,13 +524,33 @@ def record_postgres(
     meta["quiet_period"] = int(quiet_ms * 1_000_000)  # the history's unit: ns
     started = time.monotonic()
     with Recorder(out, meta=meta, durable=durable) as recorder:
-        run = _Run(recorder, dsns, route, workload, clients, ops, keys, max_writes_per_key, read_ratio,
-                   think_ms, seed, timeout, table, progress)
+        run = _Run(
+            recorder,
+            dsns,
+            route,
+            workload,
+            clients,
+            ops,
+            keys,
+            max_writes_per_key,
+            read_ratio,
+            think_ms,
+            seed,
+            timeout,
+            table,
+            progress,
+        )
         workers = [_Client(run, f"c{i}", i) for i in range(clients)]
-        threads = [threading.Thread(target=w.loop, name=f"replicheck-c{w.index}", daemon=True) for w in workers]
+        threads = [
+            threading.Thread(target=w.loop, name=f"replicheck-c{w.index}", daemon=True) for w in workers
+        ]
         if failover_after_ms is not None:
-            nemesis = threading.Thread(target=_failover, name="replicheck-nemesis", daemon=True,
-                                       args=(run, failover_after_ms / 1000, failover_gap_ms / 1000, started))
+            nemesis = threading.Thread(
+                target=_failover,
+                name="replicheck-nemesis",
+                daemon=True,
+                args=(run, failover_after_ms / 1000, failover_gap_ms / 1000, started),
+            )
             nemesis.start()
         for t in threads:
             t.start()

@@ -30,7 +30,8 @@ import json
 import os
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from replicheck.checker.formats import META_KEY, jsonable
 
@@ -113,7 +114,7 @@ class Recorder:
             raise RuntimeError(f"recorder for {self.path} is closed")
         data = line.encode()
         while data:  # a regular file takes it whole; loop only for the odd short write
-            data = data[os.write(self._fd, data):]
+            data = data[os.write(self._fd, data) :]
         if self._durable:
             os.fsync(self._fd)
 
@@ -164,8 +165,17 @@ class Session:
         self._current = op
         return op
 
-    def call(self, f: str, fn: Callable[..., Any], *args: Any, value: Any = None, key: Any = None,
-             node: str | None = None, read_only: bool = False, **kwargs: Any) -> Any:
+    def call(
+        self,
+        f: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        value: Any = None,
+        key: Any = None,
+        node: str | None = None,
+        read_only: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         """Run ``fn(*args, **kwargs)`` as one operation. A ``read_only`` call records what
         it returned as the value read; any other records the invocation's ``value``."""
         with self.op(f, value, key=key, node=node, read_only=read_only) as op:
@@ -202,7 +212,9 @@ class Operation:
 
     def _complete(self, outcome: str, value: Any, error: Any = None) -> None:
         if self.outcome is not None:
-            raise RuntimeError(f"{self.f!r} by session {self.session.name!r} already completed {self.outcome}")
+            raise RuntimeError(
+                f"{self.f!r} by session {self.session.name!r} already completed {self.outcome}"
+            )
         self._emit(outcome, value, error)  # raises if the recorder is closed: still open
         self.outcome = outcome
         self.session._current = None
@@ -228,8 +240,10 @@ class Operation:
         if exc is None and self.read_only:
             # A read that never said what it read would pass for a read of nothing.
             self.fail("the block ended without op.ok(value)")
-            raise RuntimeError(f"read-only {self.f!r} by session {self.session.name!r} ended without "
-                               "op.ok(value): record what the read returned")
+            raise RuntimeError(
+                f"read-only {self.f!r} by session {self.session.name!r} ended without "
+                "op.ok(value): record what the read returned"
+            )
         if exc is None:
             self.ok()
         elif self.read_only:

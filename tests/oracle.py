@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 SPECS = ("register", "cas-register", "kv", "set", "fifo-queue", "mutex", "list-append")
 
@@ -243,9 +244,7 @@ def replay(order: Sequence[OOp], sem: Semantics) -> bool:
 
 def respects_real_time(order: Sequence[OOp]) -> bool:
     pos = {op.id: k for k, op in enumerate(order)}
-    return all(
-        not _precedes(b, a) for a in order for b in order if pos[a.id] < pos[b.id]
-    )
+    return all(not _precedes(b, a) for a in order for b in order if pos[a.id] < pos[b.id])
 
 
 def linearizations(ops: Sequence[OOp], sem: Semantics) -> Iterator[list[OOp]]:
@@ -287,9 +286,7 @@ def linearizations(ops: Sequence[OOp], sem: Semantics) -> Iterator[list[OOp]]:
     yield from extend([], set(), {}, 0)
 
 
-def is_linearizable(
-    ops: Sequence[OOp], spec: str, init: Any = _UNSET, nil_read: str = "absent"
-) -> bool:
+def is_linearizable(ops: Sequence[OOp], spec: str, init: Any = _UNSET, nil_read: str = "absent") -> bool:
     sem = Semantics(spec, init, nil_read)
     return next(linearizations(ops, sem), None) is not None
 

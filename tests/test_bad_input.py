@@ -15,31 +15,69 @@ OK = '{"process": 0, "type": "ok", "f": "write", "value": 1}'
 
 CASES = {
     # name: (file content, spec, line expected in the message, words expected)
-    "malformed json": (INV + "\n" + '{"process": 0, "type": "ok", "f": "write" "value": 1}\n', "register", 2, "malformed JSON"),
-    "malformed edn": ('[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 0 :type :ok :f :write :value 1]\n', "register", 2, "malformed EDN"),
-    "unclosed edn": ('[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 0 :type :ok :f :write :value 1}\n', "register", 2, "unclosed"),
-    "unknown type": (INV + "\n" + '{"process": 0, "type": "done", "f": "write", "value": 1}\n', "register", 2, "unknown type"),
+    "malformed json": (
+        INV + "\n" + '{"process": 0, "type": "ok", "f": "write" "value": 1}\n',
+        "register",
+        2,
+        "malformed JSON",
+    ),
+    "malformed edn": (
+        "[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 0 :type :ok :f :write :value 1]\n",
+        "register",
+        2,
+        "malformed EDN",
+    ),
+    "unclosed edn": (
+        "[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 0 :type :ok :f :write :value 1}\n",
+        "register",
+        2,
+        "unclosed",
+    ),
+    "unknown type": (
+        INV + "\n" + '{"process": 0, "type": "done", "f": "write", "value": 1}\n',
+        "register",
+        2,
+        "unknown type",
+    ),
     "completion without invocation": (OK + "\n", "register", 1, "has no invocation"),
     "invoke twice": (INV + "\n" + INV + "\n", "register", 2, "before its write at line 1 completed"),
     "invoke after info": (
         INV + "\n" + '{"process": 0, "type": "info", "f": "write", "value": 1}\n' + INV + "\n",
-        "register", 3, "after its write at line 2 ended with info",
+        "register",
+        3,
+        "after its write at line 2 ended with info",
     ),
     "wrong value shape": (
         '{"process": 0, "type": "invoke", "f": "cas", "value": 3}\n{"process": 0, "type": "ok", "f": "cas", "value": 3}\n',
-        "cas-register", 1, "cas value must be a pair",
+        "cas-register",
+        1,
+        "cas value must be a pair",
     ),
     "unknown function": (
-        '{"process": 0, "type": "invoke", "f": "increment", "value": 3}\n', "register", 1, "has no operation 'increment'",
+        '{"process": 0, "type": "invoke", "f": "increment", "value": 3}\n',
+        "register",
+        1,
+        "has no operation 'increment'",
     ),
     "completion of another function": (
-        INV + "\n" + '{"process": 0, "type": "ok", "f": "read", "value": 1}\n', "register", 2, "does not match",
+        INV + "\n" + '{"process": 0, "type": "ok", "f": "read", "value": 1}\n',
+        "register",
+        2,
+        "does not match",
     ),
-    "missing process": ('{"type": "invoke", "f": "write", "value": 1}\n', "register", 1, "no 'process' field"),
+    "missing process": (
+        '{"type": "invoke", "f": "write", "value": 1}\n',
+        "register",
+        1,
+        "no 'process' field",
+    ),
     "not an object": ("[1, 2]\n", "register", None, "expected"),
     "time goes backwards": (
         '{"process": 0, "type": "invoke", "f": "write", "value": 1, "time": 50}\n'
-        '{"process": 0, "type": "ok", "f": "write", "value": 1, "time": 10}\n', "register", 2, "before its invocation",
+        '{"process": 0, "type": "ok", "f": "write", "value": 1, "time": 10}\n',
+        "register",
+        2,
+        "before its invocation",
     ),
 }
 
@@ -116,7 +154,8 @@ def test_installed_command_prints_no_traceback(tmp_path):
     path.write_text("[{:process 0 :type :invoke :f :write :value 1}\n{:process 0 :type :ok")
     proc = subprocess.run(
         [sys.executable, "-m", "replicheck.cli.main", "check", str(path), "--spec", "register"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from replicheck.checker import History, check
+from replicheck.checker.verdict import EXIT_BAD_INPUT, exit_code, worst_exit_code
 from replicheck.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,10 +19,12 @@ def run(*args):
 
 
 def test_bundled_examples_get_the_verdict_their_metadata_expects():
-    for path in sorted((ROOT / "histories").glob("*.jsonl")):
+    bundled = sorted((ROOT / "histories").glob("*.jsonl"))
+    assert bundled
+    for path in bundled:
         meta = json.loads(path.read_text().splitlines()[0])["replicheck"]
-        if "expected" not in meta:
-            continue
+        # every bundled history says what it shows; one without would go unchecked
+        assert meta.get("expected") in ("valid", "invalid"), f"{path.name}: no expected verdict"
         res = run(path)
         assert res.exit_code == {"valid": 0, "invalid": 1}[meta["expected"]], (path, res.output)
 
@@ -96,6 +99,21 @@ def test_unknown_exit_code_and_report(tmp_path):
     assert res.exit_code == 3
     assert "Unknown: time budget exhausted" in res.output
     assert json.loads(run(path, "--timeout", "0", "--json").output)["valid"] == "unknown"
+
+
+def test_several_files_exit_with_the_most_serious_verdict(tmp_path):
+    valid = ROOT / "histories" / "leader-reads.jsonl"
+    invalid = ROOT / "histories" / "stale-replica-read.jsonl"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"process": 0, "type": "ok", "f": "read", "value": 1}\n')
+    assert run(valid, invalid, valid).exit_code == 1
+    assert run(invalid, bad, valid).exit_code == 2  # bad input outranks a violation
+    assert run(valid, valid).exit_code == 0
+    # the same ranking, with unknown, for every command (they all use checker.verdict)
+    assert worst_exit_code([exit_code(True), exit_code("unknown")]) == 3
+    assert worst_exit_code([exit_code("unknown"), exit_code(False), exit_code(True)]) == 1
+    assert worst_exit_code([EXIT_BAD_INPUT, exit_code(False)]) == 2
+    assert worst_exit_code([]) == 0
 
 
 def test_user_spec_loaded_by_module_path(tmp_path, monkeypatch):
@@ -215,8 +233,8 @@ def test_progress_bar_appears_on_a_terminal_for_long_checks(monkeypatch):
 
     monkeypatch.setattr(click, "progressbar", lambda **kw: Recorder())
     check(hard_history(13), "register", max_memory_mb=None)  # warm: no progress hook
-    from replicheck.checker.linearizable import check_ops
     from replicheck.checker import make_spec
+    from replicheck.checker.linearizable import check_ops
 
     check_ops(hard_history(13).ops, make_spec("register"), progress=bar)
     bar.close()

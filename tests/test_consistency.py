@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from replicheck.checker import parse_history
-from replicheck.checker.consistency import check_consistency, render_text
+from replicheck.checker.consistency import check_consistency, render_consistency
 from replicheck.cli.main import cli
 
 
@@ -19,7 +19,7 @@ def history(ops, spec="register", init=None):
     events, procs, nxt = [], {}, [100]
     for i, o in enumerate(ops):
         s, f, value, call, ret, *rest = o
-        out, key, status, node = (rest + [None, "x", "ok", None][len(rest):])[:4]
+        out, key, status, node = (rest + [None, "x", "ok", None][len(rest) :])[:4]
         p = procs.setdefault(s, len(procs))
         base = {"process": p, "f": f, "key": key, "session": s}
         if node is not None:
@@ -44,8 +44,12 @@ def verdict(h, model, **kw):
 
 
 def test_write_then_read_from_lagging_replica_violates_read_your_writes():
-    h = history([("alice", "write", 1, 0, 10, None, "x", "ok", "n1"),
-                 ("alice", "read", None, 20, 30, None, "x", "ok", "n2")])
+    h = history(
+        [
+            ("alice", "write", 1, 0, 10, None, "x", "ok", "n1"),
+            ("alice", "read", None, 20, 30, None, "x", "ok", "n2"),
+        ]
+    )
     res = check_consistency(h, None, "all")
     r = res.models["read-your-writes"]
     assert r.valid is False and r.how == "checked"
@@ -58,22 +62,38 @@ def test_write_then_read_from_lagging_replica_violates_read_your_writes():
 
 
 def test_reading_your_own_write_keeps_read_your_writes():
-    h = history([("alice", "write", 1, 0, 10), ("alice", "read", None, 20, 30, 1),
-                 ("bob", "read", None, 25, 35, None)])
+    h = history(
+        [
+            ("alice", "write", 1, 0, 10),
+            ("alice", "read", None, 20, 30, 1),
+            ("bob", "read", None, 25, 35, None),
+        ]
+    )
     assert verdict(h, "read-your-writes") is True
 
 
 def test_register_read_your_writes_cycle_across_sessions():
     # each session reads the other's write after its own: both writes must precede each other
-    h = history([("a", "write", 1, 0, 10), ("b", "write", 2, 0, 10),
-                 ("a", "read", None, 20, 30, 2), ("b", "read", None, 20, 30, 1)])
+    h = history(
+        [
+            ("a", "write", 1, 0, 10),
+            ("b", "write", 2, 0, 10),
+            ("a", "read", None, 20, 30, 2),
+            ("b", "read", None, 20, 30, 1),
+        ]
+    )
     r = check_consistency(h, None, "read-your-writes").models["read-your-writes"]
     assert r.valid is False and {e.kind for e in r.witness.cycle} == {"ww"}
 
 
 def test_session_field_survives_a_crashed_process():
-    h = history([("alice", "write", 1, 0, 10), ("alice", "write", 2, 20, 30, None, "x", "info"),
-                 ("alice", "read", None, 40, 50, None)])
+    h = history(
+        [
+            ("alice", "write", 1, 0, 10),
+            ("alice", "write", 2, 20, 30, None, "x", "info"),
+            ("alice", "read", None, 40, 50, None),
+        ]
+    )
     assert {op.process for op in h.ops} == {0, 100}
     assert verdict(h, "read-your-writes") is False
     assert verdict(h, "read-your-writes", session_field=None) is True  # by process: no own write
@@ -83,13 +103,27 @@ def test_session_field_survives_a_crashed_process():
 
 
 def test_two_reads_that_go_back_in_time_violate_monotonic_reads():
-    h = history([("w", "append", 1, 0, 10, None, "x"), ("w", "append", 2, 20, 30, None, "x"),
-                 ("r", "read", None, 40, 50, (1, 2)), ("r", "read", None, 60, 70, (1,))], "list-append")
+    h = history(
+        [
+            ("w", "append", 1, 0, 10, None, "x"),
+            ("w", "append", 2, 20, 30, None, "x"),
+            ("r", "read", None, 40, 50, (1, 2)),
+            ("r", "read", None, 60, 70, (1,)),
+        ],
+        "list-append",
+    )
     r = check_consistency(h, None, "monotonic-reads").models["monotonic-reads"]
     assert r.valid is False
     assert [e.kind for e in r.witness.cycle] == ["wr", "process", "rw"]
-    ok = history([("w", "append", 1, 0, 10), ("w", "append", 2, 20, 30),
-                  ("r", "read", None, 40, 50, (1,)), ("r", "read", None, 60, 70, (1, 2))], "list-append")
+    ok = history(
+        [
+            ("w", "append", 1, 0, 10),
+            ("w", "append", 2, 20, 30),
+            ("r", "read", None, 40, 50, (1,)),
+            ("r", "read", None, 60, 70, (1, 2)),
+        ],
+        "list-append",
+    )
     assert verdict(ok, "monotonic-reads") is True
 
 
@@ -99,8 +133,14 @@ def test_register_reads_back_in_time():
     assert verdict(h, "monotonic-reads") is False
     # 2 then 1: the register does not say which write is newer, so monotonic reads alone
     # holds; with monotonic writes (the writer wrote 1 first) PRAM rules it out
-    h = history([("w", "write", 1, 0, 10), ("w", "write", 2, 20, 30),
-                 ("r", "read", None, 40, 50, 2), ("r", "read", None, 60, 70, 1)])
+    h = history(
+        [
+            ("w", "write", 1, 0, 10),
+            ("w", "write", 2, 20, 30),
+            ("r", "read", None, 40, 50, 2),
+            ("r", "read", None, 60, 70, 1),
+        ]
+    )
     res = check_consistency(h, None, "all")
     assert res.models["monotonic-reads"].valid is True
     assert res.models["monotonic-writes"].valid is True
@@ -112,13 +152,23 @@ def test_register_reads_back_in_time():
 
 
 def test_monotonic_writes_cycle_across_keys():
-    ops = [("a", "append", 1, 0, 10, None, "x"), ("a", "append", 1, 20, 30, None, "y"),
-           ("b", "append", 2, 0, 10, None, "y"), ("b", "append", 2, 20, 30, None, "x")]
-    bad = history(ops + [("c", "read", None, 40, 50, (2, 1), "x"), ("d", "read", None, 40, 50, (1, 2), "y")], "list-append")
+    ops = [
+        ("a", "append", 1, 0, 10, None, "x"),
+        ("a", "append", 1, 20, 30, None, "y"),
+        ("b", "append", 2, 0, 10, None, "y"),
+        ("b", "append", 2, 20, 30, None, "x"),
+    ]
+    bad = history(
+        ops + [("c", "read", None, 40, 50, (2, 1), "x"), ("d", "read", None, 40, 50, (1, 2), "y")],
+        "list-append",
+    )
     r = check_consistency(bad, None, "monotonic-writes").models["monotonic-writes"]
     assert r.valid is False and len(r.witness.ops) == 4
     assert {e.kind for e in r.witness.cycle} == {"process", "ww"}
-    good = history(ops + [("c", "read", None, 40, 50, (1, 2), "x"), ("d", "read", None, 40, 50, (2, 1), "y")], "list-append")
+    good = history(
+        ops + [("c", "read", None, 40, 50, (1, 2), "x"), ("d", "read", None, 40, 50, (2, 1), "y")],
+        "list-append",
+    )
     assert verdict(good, "monotonic-writes") is True
 
 
@@ -148,8 +198,14 @@ def test_stale_read_by_another_session_is_sequential_but_not_linearizable():
 
 def test_sequential_consistency_needs_a_single_order_across_keys():
     # each key alone is fine; together no order keeps both sessions' orders (2+2 order)
-    h = history([("a", "write", 1, 0, 10, None, "x"), ("a", "read", None, 20, 30, None, "y"),
-                 ("b", "write", 1, 0, 10, None, "y"), ("b", "read", None, 20, 30, None, "x")])
+    h = history(
+        [
+            ("a", "write", 1, 0, 10, None, "x"),
+            ("a", "read", None, 20, 30, None, "y"),
+            ("b", "write", 1, 0, 10, None, "y"),
+            ("b", "read", None, 20, 30, None, "x"),
+        ]
+    )
     res = check_consistency(h, None, ["sequential"])
     assert res.models["sequential"].valid is False
     assert res.models["sequential"].witness.ops
@@ -160,9 +216,15 @@ def test_sequential_consistency_needs_a_single_order_across_keys():
 
 def test_convergence_final_reads_must_agree_and_values_must_be_written():
     writes = [("a", "write", 1, 0, 10), ("b", "write", 2, 5, 15)]
-    agree = history(writes + [("r1", "read", None, 30, 40, 2, "x", "ok", "n1"), ("r2", "read", None, 30, 40, 2, "x", "ok", "n2")])
+    agree = history(
+        writes
+        + [("r1", "read", None, 30, 40, 2, "x", "ok", "n1"), ("r2", "read", None, 30, 40, 2, "x", "ok", "n2")]
+    )
     assert verdict(agree, "convergence") is True
-    split = history(writes + [("r1", "read", None, 30, 40, 1, "x", "ok", "n1"), ("r2", "read", None, 30, 40, 2, "x", "ok", "n2")])
+    split = history(
+        writes
+        + [("r1", "read", None, 30, 40, 1, "x", "ok", "n1"), ("r2", "read", None, 30, 40, 2, "x", "ok", "n2")]
+    )
     r = check_consistency(split, None, "convergence").models["convergence"]
     assert r.valid is False and "n1" in r.witness.summary and "n2" in r.witness.summary
     thin = history(writes + [("r1", "read", None, 30, 40, 7)])
@@ -173,13 +235,22 @@ def test_convergence_final_reads_must_agree_and_values_must_be_written():
 
 def test_the_metadata_quiet_period_is_the_default_and_the_flag_overrides_it(tmp_path):
     # a lagging replica still shows 1 just after the last write; the final reads agree
-    ops = [("a", "write", 1, 0, 10), ("b", "write", 2, 20, 30),
-           ("c", "read", None, 35, 40, 1, "x", "ok", "lagging"),
-           ("r1", "read", None, 100, 110, 2, "x", "ok", "n1"), ("r2", "read", None, 100, 110, 2, "x", "ok", "n2")]
+    ops = [
+        ("a", "write", 1, 0, 10),
+        ("b", "write", 2, 20, 30),
+        ("c", "read", None, 35, 40, 1, "x", "ok", "lagging"),
+        ("r1", "read", None, 100, 110, 2, "x", "ok", "n1"),
+        ("r2", "read", None, 100, 110, 2, "x", "ok", "n2"),
+    ]
     lines = history(ops)
-    text = "\n".join(json.dumps(e) for e in
-                     [{"replicheck": {"spec": "register", "init": None, "quiet_period": 50}}]
-                     + [{**ev.to_dict()} for ev in lines.events]) + "\n"
+    text = (
+        "\n".join(
+            json.dumps(e)
+            for e in [{"replicheck": {"spec": "register", "init": None, "quiet_period": 50}}]
+            + [{**ev.to_dict()} for ev in lines.events]
+        )
+        + "\n"
+    )
     path = tmp_path / "h.jsonl"
     path.write_text(text)
     assert verdict(history(ops), "convergence") is False  # no metadata: quiet 0
@@ -192,12 +263,21 @@ def test_the_metadata_quiet_period_is_the_default_and_the_flag_overrides_it(tmp_
 
 
 def test_durability_list_append_is_exact_and_register_is_approximate():
-    la = history([("a", "append", 1, 0, 10), ("b", "append", 2, 0, 10), ("r", "read", None, 20, 30, (2,))], "list-append")
+    la = history(
+        [("a", "append", 1, 0, 10), ("b", "append", 2, 0, 10), ("r", "read", None, 20, 30, (2,))],
+        "list-append",
+    )
     r = check_consistency(la, None, "durability").models["durability"]
     assert r.valid is False and r.exact and r.witness.ops[0].value == 1
     # last-write-wins with a skewed clock: the later write 2 loses to 1
-    reg = history([("a", "write", 1, 0, 10), ("b", "write", 2, 20, 30),
-                   ("r1", "read", None, 40, 50, 1, "x", "ok", "n1"), ("r2", "read", None, 40, 50, 1, "x", "ok", "n2")])
+    reg = history(
+        [
+            ("a", "write", 1, 0, 10),
+            ("b", "write", 2, 20, 30),
+            ("r1", "read", None, 40, 50, 1, "x", "ok", "n1"),
+            ("r2", "read", None, 40, 50, 1, "x", "ok", "n2"),
+        ]
+    )
     res = check_consistency(reg, None, "all")
     assert res.models["convergence"].valid is True
     d = res.models["durability"]
@@ -259,14 +339,16 @@ def test_result_is_plain_data_and_text_names_lines(tmp_path):
     d = json.loads(json.dumps(res.to_dict()))
     assert d["models"]["read-your-writes"]["witness"]["ops"][0]["line"] == 2
     assert d["violated"][0] == "read-your-writes"
-    text = render_text(res)
+    text = render_consistency(res)
     assert "read-your-writes     VIOLATED" in text and "-rw->" in text
 
 
 def test_unsupported_spec_gives_unknown_not_a_guess():
-    h = parse_history('{"replicheck": {"spec": "kv"}}\n'
-                      '{"process": 0, "type": "invoke", "f": "put", "key": "k", "value": "a"}\n'
-                      '{"process": 0, "type": "ok", "f": "put", "key": "k", "value": "a"}\n')
+    h = parse_history(
+        '{"replicheck": {"spec": "kv"}}\n'
+        '{"process": 0, "type": "invoke", "f": "put", "key": "k", "value": "a"}\n'
+        '{"process": 0, "type": "ok", "f": "put", "key": "k", "value": "a"}\n'
+    )
     assert verdict(h, "read-your-writes") == "unknown"
     res = check_consistency(h, None, "all")
     assert res.models["linearizable"].valid is True  # searched with the kv spec itself
@@ -280,17 +362,21 @@ def test_non_unique_register_values_are_unknown():
     assert r.valid == "unknown" and "twice" in r.reason
 
 
-@pytest.mark.parametrize("ops,model,code", [
-    (ASYNC_REPLICA_READS, "read-your-writes", 1),
-    (WAIT_FOR_POSITION, "read-your-writes", 0),
-    (MULTI_LEADER_LWW, "durability", 1),
-    (MULTI_LEADER_LWW, "convergence", 0),
-    (ASYNC_REPLICA_READS, "all", 0),
-])
+@pytest.mark.parametrize(
+    "ops,model,code",
+    [
+        (ASYNC_REPLICA_READS, "read-your-writes", 1),
+        (WAIT_FOR_POSITION, "read-your-writes", 0),
+        (MULTI_LEADER_LWW, "durability", 1),
+        (MULTI_LEADER_LWW, "convergence", 0),
+        (ASYNC_REPLICA_READS, "all", 0),
+    ],
+)
 def test_cli_exit_codes(tmp_path, ops, model, code):
     path = tmp_path / "h.jsonl"
     h = history(ops)
     from replicheck.checker import write_jsonl
+
     write_jsonl(path, h.events, {"spec": "register", "init": None})
     res = CliRunner().invoke(cli, ["check", str(path), "--consistency", model])
     assert res.exit_code == code, res.output
@@ -308,5 +394,59 @@ def test_cli_bad_input_and_unknown(tmp_path):
     assert res.exit_code == 2
     only_writes = tmp_path / "w.jsonl"
     from replicheck.checker import write_jsonl
+
     write_jsonl(only_writes, history([("a", "write", 1, 0, 10)]).events, {"spec": "register"})
     assert CliRunner().invoke(cli, ["check", str(only_writes), "--consistency", "convergence"]).exit_code == 3
+
+
+def test_witnesses_name_ops_as_the_linearizability_report_does():
+    # One describe_op for every rendering: a get is named by what it returned and a cas
+    # as from->to, in a consistency witness as in a report line and an HTML tooltip.
+    from replicheck.checker import make_spec
+    from replicheck.checker.html import render_html
+    from replicheck.checker.text import describe_op, op_label, op_line
+
+    kv = parse_history(
+        '{"process": 1, "type": "invoke", "f": "get", "key": "x", "value": null, "node": "n2"}\n'
+        '{"process": 1, "type": "ok", "f": "get", "key": "x", "value": "q", "node": "n2"}\n',
+        path="kv.jsonl",
+    )
+    get = kv.ops[0]
+    assert describe_op(get, make_spec("kv")) == describe_op(get) == 'get "q"'
+    assert op_label(get) == 'op 0 (get "q" key "x" on n2, line 1)'
+    assert op_line(get) == 'op 0: process 1 get "q" key "x" on n2  [lines 1-2]'
+    reg = history([("a", "cas", [1, 2], 0, 10), ("b", "write", 3, 0, 10)], spec="cas-register")
+    cas = reg.ops[0]
+    assert describe_op(cas, make_spec("cas-register")) == describe_op(cas) == "cas 1->2"
+    assert "op 0 (cas 1->2 key" in op_label(cas)
+    tooltips = {
+        o[0]: o[2]
+        for o in json.loads(render_html(reg).split('type="application/json">')[1].split("</script>")[0])[
+            "ops"
+        ]
+    }
+    assert tooltips == {0: "cas 1->2", 1: "write 3"}
+
+
+def test_an_op_of_a_spec_without_words_shows_what_it_carried_and_returned():
+    from replicheck.checker.text import describe_op
+
+    h = history([("a", "incr", 1, 0, 10), ("b", "read", None, 20, 30, 5)])
+    incr, read = h.ops
+    assert describe_op(incr, object()) == "incr 1"  # output echoes the value: said once
+    assert describe_op(read, object()) == "read 5"
+
+
+def test_a_value_of_the_wrong_shape_is_the_same_bad_input_for_every_check(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"replicheck": {"spec": "cas-register"}}\n'
+        '{"process": 0, "type": "invoke", "f": "cas", "value": 3}\n'
+        '{"process": 0, "type": "ok", "f": "cas", "value": 3}\n'
+    )
+    outputs = set()
+    for extra in ([], ["--consistency", "read-your-writes"], ["--consistency", "all"]):
+        res = CliRunner().invoke(cli, ["check", str(bad), *extra])
+        assert res.exit_code == 2 and "Traceback" not in res.output
+        outputs.add(res.output)
+    assert outputs == {f"error: {bad}:2: cas value must be a pair [from to], got 3\n"}

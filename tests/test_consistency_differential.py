@@ -12,7 +12,8 @@ from __future__ import annotations
 import itertools
 import json
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from replicheck.checker import parse_history
 from replicheck.checker.consistency import MODELS, check_consistency
@@ -49,8 +50,14 @@ def small_histories(draw, kind):
         n_ops -= 1
         k = draw(st.sampled_from(keys))
         f = draw(st.sampled_from(["read", "write" if kind == "register" else "append"]))
-        inv = {"process": proc[s], "f": f, "key": k, "session": f"s{s}", "type": "invoke",
-               "value": None if f == "read" else next_value}
+        inv = {
+            "process": proc[s],
+            "f": f,
+            "key": k,
+            "session": f"s{s}",
+            "type": "invoke",
+            "value": None if f == "read" else next_value,
+        }
         if f != "read":
             written[k].append(next_value)
             next_value += 1
@@ -89,7 +96,9 @@ def brute_force(h, kind, guarantee):
     parts = {"PRAM": {"read-your-writes", "monotonic-reads", "monotonic-writes"}}.get(guarantee, {guarantee})
     for order in itertools.permutations(eff):
         pos = {w: i for i, w in enumerate(order)}
-        if kind == "list-append" and any(pos[a] > pos[b] for r in reads for a, b in zip(seen[r.id], seen[r.id][1:])):
+        if kind == "list-append" and any(
+            pos[a] > pos[b] for r in reads for a, b in zip(seen[r.id], seen[r.id][1:])
+        ):
             continue
         # least visibility: what the read shows, closed under the guarantee's rules
         vis = {r.id: set(seen[r.id]) for r in reads}
@@ -130,7 +139,7 @@ def sequential_brute_force(h, kind):
     for n in range(len(crashed) + 1):
         for extra in itertools.combinations(crashed, n):
             for order in itertools.permutations(ok + list(extra)):
-                if any(so(b, a) for i, a in enumerate(order) for b in order[i + 1:]):
+                if any(so(b, a) for i, a in enumerate(order) for b in order[i + 1 :]):
                     continue
                 state, legal = {}, True
                 for o in order:
@@ -148,8 +157,10 @@ def sequential_brute_force(h, kind):
     return False
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
-@given(st.sampled_from(["register", "list-append"]).flatmap(lambda k: st.tuples(st.just(k), small_histories(k))))
+@settings(max_examples=300)
+@given(
+    st.sampled_from(["register", "list-append"]).flatmap(lambda k: st.tuples(st.just(k), small_histories(k)))
+)
 def test_session_guarantees_agree_with_brute_force(case):
     kind, h = case
     res = check_consistency(h, None, list(GUARANTEES))
@@ -158,8 +169,10 @@ def test_session_guarantees_agree_with_brute_force(case):
     assert not res.conflicts
 
 
-@settings(max_examples=150, deadline=None, derandomize=True)
-@given(st.sampled_from(["register", "list-append"]).flatmap(lambda k: st.tuples(st.just(k), small_histories(k))))
+@settings(max_examples=150)
+@given(
+    st.sampled_from(["register", "list-append"]).flatmap(lambda k: st.tuples(st.just(k), small_histories(k)))
+)
 def test_sequential_and_hierarchy_agree_with_brute_force(case):
     kind, h = case
     res = check_consistency(h, None, "sequential")

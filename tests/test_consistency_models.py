@@ -43,7 +43,9 @@ def test_async_replica_reads_violate_read_your_writes(seed):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_wait_for_position_keeps_read_your_writes(seed):
-    _, h = simulated(f"leader-follower --replication async --reads wait-for-position {LIST_APPEND} --seed {seed}")
+    _, h = simulated(
+        f"leader-follower --replication async --reads wait-for-position {LIST_APPEND} --seed {seed}"
+    )
     res = check_consistency(h, None, "all")
     assert res.models["read-your-writes"].valid is True
     assert res.models["PRAM"].valid is True

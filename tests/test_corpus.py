@@ -7,7 +7,7 @@ and is not ours to copy in; without it these tests skip with a reason.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -58,20 +58,35 @@ def _expected(folder: str) -> dict[str, bool]:
 
 def _cases():
     if not CORPUS.is_dir():
-        return [pytest.param(None, None, None, marks=pytest.mark.skip(
-            reason=f"reference corpus not found at {CORPUS} (set REPLICHECK_CORPUS)"))]
+        return [
+            pytest.param(
+                None,
+                None,
+                None,
+                marks=pytest.mark.skip(
+                    reason=f"reference corpus not found at {CORPUS} (set REPLICHECK_CORPUS)"
+                ),
+            )
+        ]
     cases = []
     for folder in JUDGE:
         if not (CORPUS / folder).is_dir():
-            cases.append(pytest.param(folder, None, None, id=folder, marks=pytest.mark.skip(
-                reason=f"{CORPUS / folder} is absent")))
+            cases.append(
+                pytest.param(
+                    folder,
+                    None,
+                    None,
+                    id=folder,
+                    marks=pytest.mark.skip(reason=f"{CORPUS / folder} is absent"),
+                )
+            )
             continue
         for name, valid in sorted(_expected(folder).items()):
             cases.append(pytest.param(folder, name, valid, id=f"{folder}/{name}"))
     return cases
 
 
-@lru_cache(maxsize=None)
+@cache
 def _history(folder: str, name: str):
     return read_history(CORPUS / folder / name)
 

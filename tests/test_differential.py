@@ -16,7 +16,7 @@ import os
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 
 from oracle import (
     NO_OUTPUT,
@@ -34,13 +34,10 @@ _EXPLORE = os.environ.get("REPLICHECK_DIFF_EXAMPLES")
 
 
 def _settings(examples: int):
-    return settings(
-        max_examples=int(_EXPLORE) if _EXPLORE else examples,
-        deadline=None,
-        derandomize=not _EXPLORE,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    # the rest (derandomized, no deadline) is the profile's: tests/conftest.py
+    if _EXPLORE:
+        return settings(max_examples=int(_EXPLORE), derandomize=False)
+    return settings(max_examples=examples)
 
 
 def _expected(case: Case) -> bool:
@@ -75,6 +72,7 @@ def _assert_witness(case: Case, result) -> None:
     assert not missing, f"ok ops {missing} missing from witness {witness}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", SPECS)
 def test_checker_agrees_with_oracle(spec: str) -> None:
     @_settings(500)

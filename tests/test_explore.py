@@ -14,26 +14,31 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from replicheck.checker import read_history, write_jsonl
 from replicheck.cli.main import cli
-from replicheck.model.explore import CLAIMS, DESIGNS, ci_settings, explore, replay
+from replicheck.model.explore import CLAIMS, DESIGNS, ci_settings, explore, replay_counterexample
 from replicheck.model.machines import PropertyViolated, ReplicationMachine
 from replicheck.model.schedules import SimulatedCluster, histories
 
 BROKEN = [(d, p, n) for (d, p), want in CLAIMS.items() if want == "broken" for n in [600]]
 HELD = [(d, p) for (d, p), want in CLAIMS.items() if want == "held"]
+LONG = {("lf-pin-after-write", "read-your-writes")}  # over 3 s: the slow tier
 
 
-@pytest.mark.parametrize("design,prop,budget", BROKEN)
+@pytest.mark.parametrize(
+    "design,prop,budget",
+    [pytest.param(*cell, marks=pytest.mark.slow) if cell[:2] in LONG else cell for cell in BROKEN],
+)
 def test_known_broken_design_yields_a_short_counterexample(design, prop, budget):
     r = explore(design, prop, max_examples=budget, derandomize=True)
     assert r.outcome == "broken", r.cell()
     cx = r.counterexample
     assert 1 <= cx.steps <= 12
     # the saved schedule replays to the very same history and verdict
-    again = replay(cx.meta()["explore"])
+    again = replay_counterexample(cx.meta()["explore"])
     assert again.events == cx.events
     assert again.judgement.holds is False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("design,prop", HELD)
 def test_known_safe_design_holds_for_the_budget(design, prop):
     r = explore(design, prop, max_examples=150, derandomize=True)
@@ -55,16 +60,35 @@ def _bytes(cx_events, meta):
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_counterexample_file_replays_byte_for_byte_and_check_agrees(tmp_path):
     out = tmp_path / "cx.jsonl"
     runner = CliRunner()
-    res = runner.invoke(cli, ["explore", "leaderless", "--nodes", "3", "-w", "2", "-r", "2",
-                              "--property", "linearizable", "--max-examples", "600", "--out", str(out), "-q"])
+    res = runner.invoke(
+        cli,
+        [
+            "explore",
+            "leaderless",
+            "--nodes",
+            "3",
+            "-w",
+            "2",
+            "-r",
+            "2",
+            "--property",
+            "linearizable",
+            "--max-examples",
+            "600",
+            "--out",
+            str(out),
+            "-q",
+        ],
+    )
     assert res.exit_code == 1, res.output
     assert "counterexample in" in res.output and "replicheck explore --replay" in res.output
     saved = out.read_text()
     meta = read_history(str(out)).meta
-    again = replay(meta["explore"])
+    again = replay_counterexample(meta["explore"])
     assert _bytes(again.events, meta) == saved
     rep = runner.invoke(cli, ["explore", "--replay", str(out)])
     assert rep.exit_code == 1 and "byte for byte" in rep.output
@@ -74,8 +98,21 @@ def test_counterexample_file_replays_byte_for_byte_and_check_agrees(tmp_path):
 
 def test_cli_held_exits_0_and_bad_input_exits_2(tmp_path):
     runner = CliRunner()
-    ok = runner.invoke(cli, ["explore", "leaderless", "--read-repair", "blocking", "--property", "linearizable",
-                             "--max-examples", "30", "--out", str(tmp_path / "x.jsonl")])
+    ok = runner.invoke(
+        cli,
+        [
+            "explore",
+            "leaderless",
+            "--read-repair",
+            "blocking",
+            "--property",
+            "linearizable",
+            "--max-examples",
+            "30",
+            "--out",
+            str(tmp_path / "x.jsonl"),
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert "held for" in ok.output and not (tmp_path / "x.jsonl").exists()
     bad = runner.invoke(cli, ["explore", "leaderless", "-w", "9", "--property", "linearizable"])
@@ -89,8 +126,24 @@ def test_cli_held_exits_0_and_bad_input_exits_2(tmp_path):
 
 
 def test_json_output_is_plain_data(tmp_path):
-    res = CliRunner().invoke(cli, ["explore", "multi-leader", "--nodes", "2", "--conflict", "lww", "--property",
-                                   "durability", "--max-examples", "1000", "--json", "--out", str(tmp_path / "c.jsonl")])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "explore",
+            "multi-leader",
+            "--nodes",
+            "2",
+            "--conflict",
+            "lww",
+            "--property",
+            "durability",
+            "--max-examples",
+            "1000",
+            "--json",
+            "--out",
+            str(tmp_path / "c.jsonl"),
+        ],
+    )
     assert res.exit_code == 1
     d = json.loads(res.output)
     assert d["outcome"] == "broken" and d["counterexample"]["schedule"]
@@ -104,14 +157,18 @@ class AsyncFailoverLosesWrites(ReplicationMachine):
 def test_users_can_subclass_the_machine():
     with pytest.raises(PropertyViolated) as e:
         # Hypothesis's own shrinker is left out to keep the suite fast; users keep it.
-        run_state_machine_as_test(AsyncFailoverLosesWrites, settings=ci_settings(
-            200, phases=(Phase.explicit, Phase.reuse, Phase.generate)))
+        run_state_machine_as_test(
+            AsyncFailoverLosesWrites,
+            settings=ci_settings(200, phases=(Phase.explicit, Phase.reuse, Phase.generate)),
+        )
     assert e.value.counterexample.property == "durability"
 
 
-def test_not_applicable_and_not_modelled_cells_are_said_so():
-    assert explore("ml-version-vectors", "linearizable", max_examples=5).outcome == "not applicable"
-    assert explore("leaderless-abd", "single-leader", max_examples=5).outcome == "not applicable"
+def test_not_applicable_cells_are_said_so_with_the_reason():
+    for design, prop in [("ml-version-vectors", "linearizable"), ("leaderless-abd", "single-leader")]:
+        r = explore(design, prop, max_examples=5)
+        assert r.outcome == "not applicable" and r.reason, r.cell()
+        assert r.examples == 0 and r.counterexample is None  # nothing was searched
 
 
 def test_histories_strategy_gives_replayable_runs():
@@ -131,9 +188,26 @@ def test_histories_strategy_gives_replayable_runs():
 
 def test_counterexample_html_timeline(tmp_path):
     page = tmp_path / "cx.html"
-    res = CliRunner().invoke(cli, ["explore", "multi-leader", "--nodes", "2", "--conflict", "lww", "--property",
-                                   "linearizable", "--max-examples", "300", "-q", "--out", str(tmp_path / "c.jsonl"),
-                                   "--html", str(page)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "explore",
+            "multi-leader",
+            "--nodes",
+            "2",
+            "--conflict",
+            "lww",
+            "--property",
+            "linearizable",
+            "--max-examples",
+            "300",
+            "-q",
+            "--out",
+            str(tmp_path / "c.jsonl"),
+            "--html",
+            str(page),
+        ],
+    )
     assert res.exit_code == 1
     text = page.read_text()
     assert "not linearizable" in text and "BROKEN by multi-leader" in text  # verdict and the schedule

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from replicheck.checker import UNKNOWN, History, check, parse_history, read_history, write_jsonl
+from replicheck.checker import (
+    UNKNOWN,
+    History,
+    check,
+    parse_history,
+    read_history,
+    write_jsonl,
+)
 from replicheck.checker.formats import detect_format
 
 
@@ -41,7 +51,9 @@ def test_edn_vector_with_comments_and_missing_commas():
 
 
 def test_edn_list_and_stream_of_maps_read_the_same():
-    ops = "{:process 0, :type :invoke, :f :cas, :value [1 2]}\n{:process 0, :type :ok, :f :cas, :value [1 2]}\n"
+    ops = (
+        "{:process 0, :type :invoke, :f :cas, :value [1 2]}\n{:process 0, :type :ok, :f :cas, :value [1 2]}\n"
+    )
     stream = parse_history(ops)
     as_list = parse_history("(" + ops + ")")
     assert [o.value for o in stream.ops] == [o.value for o in as_list.ops] == [(1, 2)]
@@ -91,12 +103,15 @@ def test_never_completed_invocations_are_crashes():
 
 def test_closed_intervals_equal_timestamps_are_concurrent():
     def history(read_call):
-        return History.from_events([
-            {"process": 0, "type": "invoke", "f": "write", "value": 1, "time": 0},
-            {"process": 0, "type": "ok", "f": "write", "value": 1, "time": 5},
-            {"process": 1, "type": "invoke", "f": "read", "value": None, "time": read_call},
-            {"process": 1, "type": "ok", "f": "read", "value": None, "time": 9},
-        ])
+        return History.from_events(
+            [
+                {"process": 0, "type": "invoke", "f": "write", "value": 1, "time": 0},
+                {"process": 0, "type": "ok", "f": "write", "value": 1, "time": 5},
+                {"process": 1, "type": "invoke", "f": "read", "value": None, "time": read_call},
+                {"process": 1, "type": "ok", "f": "read", "value": None, "time": 9},
+            ]
+        )
+
     # A read invoked at the very instant the write completed may precede it...
     assert check(history(5), "register", nil_read="absent").valid is True
     # ...one invoked strictly later may not.
@@ -104,12 +119,14 @@ def test_closed_intervals_equal_timestamps_are_concurrent():
 
 
 def test_timestamps_order_events_even_out_of_file_order():
-    h = History.from_events([
-        {"process": 1, "type": "invoke", "f": "read", "value": None, "time": 10},
-        {"process": 0, "type": "invoke", "f": "write", "value": 1, "time": 0},
-        {"process": 0, "type": "ok", "f": "write", "value": 1, "time": 5},
-        {"process": 1, "type": "ok", "f": "read", "value": None, "time": 12},
-    ])
+    h = History.from_events(
+        [
+            {"process": 1, "type": "invoke", "f": "read", "value": None, "time": 10},
+            {"process": 0, "type": "invoke", "f": "write", "value": 1, "time": 0},
+            {"process": 0, "type": "ok", "f": "write", "value": 1, "time": 5},
+            {"process": 1, "type": "ok", "f": "read", "value": None, "time": 12},
+        ]
+    )
     assert check(h, "register", nil_read="absent").valid is False
 
 
@@ -146,12 +163,14 @@ def test_format_detection(first, fmt):
 
 
 def test_nemesis_events_are_annotations_not_operations():
-    h = History.from_events([
-        {"process": "nemesis", "type": "info", "f": "start-partition", "value": "majority"},
-        {"process": 0, "type": "invoke", "f": "write", "value": 1},
-        {"process": "nemesis", "type": "info", "f": "start-partition", "value": "majority"},
-        {"process": 0, "type": "ok", "f": "write", "value": 1},
-    ])
+    h = History.from_events(
+        [
+            {"process": "nemesis", "type": "info", "f": "start-partition", "value": "majority"},
+            {"process": 0, "type": "invoke", "f": "write", "value": 1},
+            {"process": "nemesis", "type": "info", "f": "start-partition", "value": "majority"},
+            {"process": 0, "type": "ok", "f": "write", "value": 1},
+        ]
+    )
     assert len(h.ops) == 1 and len(h.faults) == 2
 
 
@@ -172,7 +191,9 @@ def test_jepsen_independent_tuples_unwrap_into_keys(tmp_path):
     )
     h = parse_history(text, independent=True)
     assert [(o.key, o.f, o.value, o.output) for o in h.ops] == [
-        (1, "write", 3, 3), (2, "cas", (None, 4), (None, 4)), (1, "read", None, 4)
+        (1, "write", 3, 3),
+        (2, "cas", (None, 4), (None, 4)),
+        (1, "read", None, 4),
     ]
     # key 1 read 4, which only key 2 ever held: keys are separate registers
     assert check(h, "cas-register", nil_read="absent").valid is False
@@ -186,7 +207,9 @@ def test_jepsen_independent_tuples_unwrap_into_keys(tmp_path):
 
     from replicheck.cli.main import cli
 
-    res = CliRunner().invoke(cli, ["check", str(path), "--spec", "cas-register", "--independent", "--nil-read", "absent"])
+    res = CliRunner().invoke(
+        cli, ["check", str(path), "--spec", "cas-register", "--independent", "--nil-read", "absent"]
+    )
     assert res.exit_code == 1
 
 
@@ -201,7 +224,9 @@ def test_elle_single_micro_op_transactions_unwrap():
     )
     h = parse_history(text)
     assert [(o.f, o.key, o.value, o.output) for o in h.ops] == [
-        ("append", 5, 1, 1), ("read", 5, None, (1,)), ("read", 5, None, ())
+        ("append", 5, 1, 1),
+        ("read", 5, None, (1,)),
+        ("read", 5, None, ()),
     ]
     r = check(h, "list-append")
     assert r.valid is False and r.op.id == 2  # the append was already acknowledged
@@ -216,3 +241,99 @@ def test_multi_micro_op_transactions_are_refused_with_a_reason():
     )
     with pytest.raises(HistoryError, match="several micro-operations"):
         check(h, "list-append")
+
+
+# ---------------------------------------------------------------- the fast JSON decoder
+
+
+def _typed(v):
+    """A value with its types spelled out: 1 and 1.0 and True are equal, but not alike."""
+    if isinstance(v, dict):
+        return {k: _typed(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_typed(x) for x in v]
+    return (type(v).__name__, repr(v))
+
+
+_json_text = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**80), 2**80),
+        st.floats(allow_nan=False),
+        st.text(max_size=5),
+    ),
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=3), kids, max_size=3)
+    ),
+    max_leaves=8,
+).map(json.dumps)
+_json_noise = st.sampled_from(
+    ["", " ", "x", ",", "]", "}", "\x00", "\\", '"', "NaN", "1e999", "\ud800", "\t"]
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(_json_text, _json_noise, st.integers(0, 40))
+def test_fast_json_decoder_accepts_only_what_json_accepts_and_reads_it_alike(text, noise, at):
+    from replicheck.checker import formats
+
+    if formats._fast_json is None:
+        pytest.skip("msgspec is not installed")
+    text = text[:at] + noise + text[at:]
+    try:
+        fast = formats._fast_json(text)
+    except formats._FAST_JSON_ERRORS:
+        return  # json decides: the reader falls back to it
+    assert _typed(fast) == _typed(json.loads(text))
+
+
+def test_jsonl_fast_and_careful_paths_read_the_same(monkeypatch):
+    from replicheck.checker import formats
+
+    text = (
+        '{"replicheck": {"spec": "kv", "init": [1, 2]}}\n'
+        '{"process": 0, "type": "invoke", "f": "write", "key": [1, {"a": [2]}], "value": 123456789012345678901234567890, '
+        '"time": 1.5, "session": "s"}\n'
+        '{"process": "nemesis", "type": "info", "f": "kill", "value": null, "time": 2}\n'
+        '{"process": 0, "type": "ok", "f": "write", "key": [1, {"a": [2]}], "value": 123456789012345678901234567890, '
+        '"time": 3}\n'
+    )
+    fast = parse_history(text)
+    monkeypatch.setattr(formats, "_fast_json", None)
+    careful = parse_history(text)
+    assert (fast.events, fast.ops, fast.meta) == (careful.events, careful.ops, careful.meta)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "edn", "jepsen-log"])
+def test_progress_is_reported_in_bytes_every_64_kib_or_so(fmt):
+    n = 6000
+    events = [
+        {"process": i % 5, "type": t, "f": "write", "value": i} for i in range(n) for t in ("invoke", "ok")
+    ]
+    if fmt == "jsonl":
+        text = "".join(json.dumps(e) + "\n" for e in events)
+    elif fmt == "json":
+        text = "[\n" + ",\n".join(json.dumps(e) for e in events) + "\n]\n"
+    elif fmt == "edn":
+        text = (
+            "["
+            + "\n ".join(
+                f"{{:process {e['process']}, :type :{e['type']}, :f :write, :value {e['value']}}}"
+                for e in events
+            )
+            + "]\n"
+        )
+    else:
+        text = "".join(
+            f"INFO  jepsen.util - {e['process']}\t:{e['type']}\t:write\t{e['value']}\n" for e in events
+        )
+    calls = []
+    h = parse_history(text.encode(), progress=lambda done, total: calls.append((done, total)))
+    assert h.format == fmt and len(h.ops) == n
+    total = len(text.encode())
+    assert calls[-1] == (total, total)
+    assert all(t == total for _, t in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert len(calls) >= total // 65536 >= 2  # the bar moves while a big file is read...
+    assert len(calls) <= total // 65536 * 2 + 2  # ...and costs nothing per event

@@ -13,7 +13,7 @@ import pytest
 from replicheck.checker import History, check, make_spec, read_history
 from replicheck.checker.html import render_html
 from replicheck.checker.minimize import minimize
-from replicheck.checker.report import render_text
+from replicheck.checker.report import render_linearizability
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ def invalid_page():
     spec = make_spec("register")
     r = check(h, spec)
     m = minimize(h.ops, spec, culprit=r.op, key=r.key)
-    return render_html(h, r, spec, m, text_report=render_text(r, spec)), r, m
+    return render_html(h, r, spec, m, text_report=render_linearizability(r, spec)), r, m
 
 
 def test_invalid_page_marks_culprit_prefix_and_minimal():
@@ -66,10 +66,12 @@ def test_valid_unknown_and_unchecked_pages_say_so():
 
 
 def test_script_cannot_be_closed_by_data():
-    h = History.from_events([
-        {"process": 0, "type": "invoke", "f": "write", "value": "</script><script>alert(1)</script>"},
-        {"process": 0, "type": "ok", "f": "write", "value": "</script><script>alert(1)</script>"},
-    ])
+    h = History.from_events(
+        [
+            {"process": 0, "type": "invoke", "f": "write", "value": "</script><script>alert(1)</script>"},
+            {"process": 0, "type": "ok", "f": "write", "value": "</script><script>alert(1)</script>"},
+        ]
+    )
     page = render_html(h, check(h, "register"))
     assert page.count("</script>") == 2  # the data script and the drawing script only
     assert page_data(page)["ops"][0][8]["value"].startswith("</script>")
@@ -82,14 +84,23 @@ def browser() -> str | None:
     return None
 
 
-@pytest.mark.skipif(browser() is None, reason="no headless Chromium on this machine (.ci/run installs Debian's chromium)")
+@pytest.mark.skipif(
+    browser() is None, reason="no headless Chromium on this machine (.ci/run installs Debian's chromium)"
+)
 def test_page_draws_in_a_real_browser_without_errors(tmp_path):
     page, r, _ = invalid_page()
     path = tmp_path / "report.html"
     path.write_text(page)
     shot = tmp_path / "report.png"
-    base = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
-            "--window-size=1400,800"]
+    base = [
+        browser(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=1400,800",
+    ]
     dom = subprocess.run(base + ["--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
     assert 'data-rendered="ok"' in dom.stdout
     assert re.search(rf'<g class="op [^"]*culprit[^"]*" id="op-{r.op.id}"', dom.stdout)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from dataclasses import replace
 from pathlib import Path
 
-import math
 import pytest
 
 from replicheck.checker import History, check, make_spec, read_history
@@ -42,20 +42,22 @@ def assert_minimal(m, spec, culprit, timing):
 
 
 def stale_read() -> History:
-    return History.from_events([
-        {"process": 0, "type": "invoke", "f": "write", "value": 1},
-        {"process": 1, "type": "invoke", "f": "write", "value": 7},
-        {"process": 1, "type": "ok", "f": "write", "value": 7},
-        {"process": 0, "type": "ok", "f": "write", "value": 1},
-        {"process": 2, "type": "invoke", "f": "read", "value": None},
-        {"process": 2, "type": "ok", "f": "read", "value": 1},
-        {"process": 0, "type": "invoke", "f": "write", "value": 2},
-        {"process": 0, "type": "ok", "f": "write", "value": 2},
-        {"process": 3, "type": "invoke", "f": "read", "value": None},
-        {"process": 3, "type": "ok", "f": "read", "value": 1},
-        {"process": 1, "type": "invoke", "f": "read", "value": None},
-        {"process": 1, "type": "ok", "f": "read", "value": 2},
-    ])
+    return History.from_events(
+        [
+            {"process": 0, "type": "invoke", "f": "write", "value": 1},
+            {"process": 1, "type": "invoke", "f": "write", "value": 7},
+            {"process": 1, "type": "ok", "f": "write", "value": 7},
+            {"process": 0, "type": "ok", "f": "write", "value": 1},
+            {"process": 2, "type": "invoke", "f": "read", "value": None},
+            {"process": 2, "type": "ok", "f": "read", "value": 1},
+            {"process": 0, "type": "invoke", "f": "write", "value": 2},
+            {"process": 0, "type": "ok", "f": "write", "value": 2},
+            {"process": 3, "type": "invoke", "f": "read", "value": None},
+            {"process": 3, "type": "ok", "f": "read", "value": 1},
+            {"process": 1, "type": "invoke", "f": "read", "value": None},
+            {"process": 1, "type": "ok", "f": "read", "value": 2},
+        ]
+    )
 
 
 def test_stale_read_shrinks_to_the_write_the_overwrite_and_the_read():
@@ -65,7 +67,9 @@ def test_stale_read_shrinks_to_the_write_the_overwrite_and_the_read():
     m = minimize(h.ops, spec, culprit=r.op)
     assert m.timing
     assert [(o.f, o.value if o.f == "write" else o.output) for o in m.ops] == [
-        ("write", 1), ("write", 2), ("read", 1)
+        ("write", 1),
+        ("write", 2),
+        ("read", 1),
     ]
     assert_minimal(m, spec, r.op, timing=True)
 
@@ -83,18 +87,20 @@ def test_an_order_anomaly_keeps_the_appends_its_reads_show():
     # Two reads disagree on the order of two appends: no timing explains it, and a lone
     # read of [2 1] (nothing appended) would be invalid too, but says nothing.
     spec = make_spec("list-append")
-    h = History.from_events([
-        {"process": 0, "type": "invoke", "f": "append", "value": 1},
-        {"process": 1, "type": "invoke", "f": "append", "value": 2},
-        {"process": 0, "type": "ok", "f": "append", "value": 1},
-        {"process": 1, "type": "ok", "f": "append", "value": 2},
-        {"process": 2, "type": "invoke", "f": "append", "value": 9},
-        {"process": 2, "type": "ok", "f": "append", "value": 9},
-        {"process": 0, "type": "invoke", "f": "read", "value": None},
-        {"process": 0, "type": "ok", "f": "read", "value": [1, 2, 9]},
-        {"process": 1, "type": "invoke", "f": "read", "value": None},
-        {"process": 1, "type": "ok", "f": "read", "value": [2, 1, 9]},
-    ])
+    h = History.from_events(
+        [
+            {"process": 0, "type": "invoke", "f": "append", "value": 1},
+            {"process": 1, "type": "invoke", "f": "append", "value": 2},
+            {"process": 0, "type": "ok", "f": "append", "value": 1},
+            {"process": 1, "type": "ok", "f": "append", "value": 2},
+            {"process": 2, "type": "invoke", "f": "append", "value": 9},
+            {"process": 2, "type": "ok", "f": "append", "value": 9},
+            {"process": 0, "type": "invoke", "f": "read", "value": None},
+            {"process": 0, "type": "ok", "f": "read", "value": [1, 2, 9]},
+            {"process": 1, "type": "invoke", "f": "read", "value": None},
+            {"process": 1, "type": "ok", "f": "read", "value": [2, 1, 9]},
+        ]
+    )
     r = check(h, spec)
     m = minimize(h.ops, spec, culprit=r.op)
     assert not m.timing and m.grounded
@@ -108,15 +114,17 @@ def test_an_order_anomaly_keeps_the_appends_its_reads_show():
 
 def test_minimize_refuses_a_valid_history():
     spec = make_spec("register")
-    h = History.from_events([
-        {"process": 0, "type": "invoke", "f": "write", "value": 1},
-        {"process": 0, "type": "ok", "f": "write", "value": 1},
-    ])
+    h = History.from_events(
+        [
+            {"process": 0, "type": "invoke", "f": "write", "value": 1},
+            {"process": 0, "type": "ok", "f": "write", "value": 1},
+        ]
+    )
     with pytest.raises(ValueError):
         minimize(h.ops, spec)
 
 
-def random_register_history(rng: random.Random, n_ops: int) -> History:
+def random_register_events(rng: random.Random, n_ops: int) -> list[dict]:
     # concurrent clients on a register; reads return a random recent value, so many
     # histories are invalid in varied ways
     events, pending, written, next_pid = [], {}, [None], 0
@@ -139,6 +147,31 @@ def random_register_history(rng: random.Random, n_ops: int) -> History:
             else:
                 pending[p] = ("read", None)
             events.append({"process": p, "type": "invoke", "f": pending[p][0], "value": pending[p][1]})
+    return events
+
+
+def with_stale_read(rng: random.Random, events: list[dict]) -> History:
+    """``events`` with a stale read woven in at random places, so it is invalid by construction.
+
+    A fresh process writes a, then (after that write completed) b, and another reads a
+    after b completed. No one else ever writes a or b (every other write has its own
+    value), so whatever the other operations do, a was overwritten before the read.
+    """
+    fresh = 1 + max((e["value"] for e in events if e["f"] == "write"), default=0)
+    a, b = fresh, fresh + 1
+    stale = [
+        {"process": 900, "type": "invoke", "f": "write", "value": a},
+        {"process": 900, "type": "ok", "f": "write", "value": a},
+        {"process": 900, "type": "invoke", "f": "write", "value": b},
+        {"process": 900, "type": "ok", "f": "write", "value": b},
+        {"process": 901, "type": "invoke", "f": "read", "value": None},
+        {"process": 901, "type": "ok", "f": "read", "value": a},
+    ]
+    events = list(events)
+    # ascending slots keep the stale events in their real-time order
+    slots = sorted(rng.randint(0, len(events)) for _ in stale)
+    for event, slot in reversed(list(zip(stale, slots))):
+        events.insert(slot, event)
     return History.from_events(events)
 
 
@@ -146,17 +179,20 @@ def random_register_history(rng: random.Random, n_ops: int) -> History:
 def test_random_invalid_histories_shrink_to_minimal_ones(seed):
     rng = random.Random(seed)
     spec = make_spec("register")
-    h = random_register_history(rng, 14)
+    h = with_stale_read(rng, random_register_events(rng, 14))
     r = check(h, spec)
-    if r.valid is not False:
-        pytest.skip(f"seed {seed} gave a linearizable history")
+    assert r.valid is False, f"seed {seed}: a read of an overwritten value was accepted"
     for timing in (True, False):
         m = minimize(h.ops, spec, culprit=r.op, key=r.key, keep_timing=timing)
         assert_minimal(m, spec, r.op, timing=m.timing)
 
 
 def corpus_invalid():
-    judge = {"jepsen-etcd": ("cas-register", None), "knossos": ("cas-register", 0), "porcupine-kv": ("kv", "")}
+    judge = {
+        "jepsen-etcd": ("cas-register", None),
+        "knossos": ("cas-register", 0),
+        "porcupine-kv": ("kv", ""),
+    }
     out = []
     for folder, (spec, init) in judge.items():
         for p in sorted((CORPUS / folder).glob("*")):
@@ -166,7 +202,9 @@ def corpus_invalid():
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not found at {CORPUS}")
-@pytest.mark.parametrize("path, spec_name, init", corpus_invalid() or [pytest.param(None, None, None, marks=pytest.mark.skip)])
+@pytest.mark.parametrize(
+    "path, spec_name, init", corpus_invalid() or [pytest.param(None, None, None, marks=pytest.mark.skip)]
+)
 def test_corpus_failures_shrink_to_a_handful(path, spec_name, init):
     h = read_history(path)
     spec = make_spec(spec_name, init, h.meta["nil_read"])
@@ -176,3 +214,48 @@ def test_corpus_failures_shrink_to_a_handful(path, spec_name, init):
     m = minimize(h.ops, spec, culprit=r.op, key=r.key)
     assert_minimal(m, spec, r.op, timing=m.timing)
     assert len(m.ops) <= 10
+
+
+def test_the_minimized_history_checks_alone_as_the_original_was_checked(tmp_path):
+    # The file's metadata says init 0, the user said 5: the minimal history must carry 5
+    # (and the format's rule for nil reads), or alone it is judged as a different history.
+    from replicheck.checker import analyse, write_jsonl
+    from replicheck.checker.minimize import write_minimized
+
+    src = tmp_path / "h.jsonl"
+    write_jsonl(
+        src,
+        [
+            {"process": 0, "type": "invoke", "f": "read", "value": None, "time": 0},
+            {"process": 0, "type": "ok", "f": "read", "value": 5, "time": 1},
+            {"process": 1, "type": "invoke", "f": "write", "value": 6, "time": 2},
+            {"process": 1, "type": "ok", "f": "write", "value": 6, "time": 3},
+            {"process": 2, "type": "invoke", "f": "read", "value": None, "time": 4},
+            {"process": 2, "type": "ok", "f": "read", "value": 5, "time": 5},
+        ],
+        {"spec": "register", "init": 0},
+    )
+    a = analyse(src, init=5, nil_read="unknown", minimize=True)
+    assert a.result.valid is False
+    assert [(o.f, o.process) for o in a.minimal.ops] == [("write", 1), ("read", 2)]
+    out = tmp_path / "min.jsonl"
+    write_minimized(out, a.minimal, a.history, a.spec, a.spec_name)
+    again = analyse(out, minimize=True)  # no flags: the metadata says everything
+    assert again.history.meta["init"] == 5 and again.history.meta["nil_read"] == "unknown"
+    assert again.spec_name == "register" and "minimized from" in again.history.meta["source"]
+    assert again.result.valid is False
+
+    def shape(ops):
+        return [(o.f, o.value, o.output) for o in ops]
+
+    assert shape(again.minimal.ops) == shape(a.minimal.ops)
+
+
+def test_analyse_shrinks_only_invalid_histories_and_only_when_asked():
+    from replicheck.checker import analyse
+
+    invalid = ROOT / "histories" / "stale-replica-read.jsonl"
+    assert analyse(invalid).minimal is None
+    assert len(analyse(invalid, minimize=True).minimal.ops) == 2
+    valid = analyse(ROOT / "histories" / "leader-reads.jsonl", minimize=True)
+    assert valid.result.valid is True and valid.minimal is None

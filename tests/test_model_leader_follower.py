@@ -2,8 +2,11 @@
 
 import io
 
+import pytest
+
 from replicheck.checker import History, check, parse_history, write_jsonl
 from replicheck.model.config import parse_config, run
+from replicheck.model.leader_follower import Orchestrator
 
 SLOW = "--link n1-n2=constant:30 --link n1-n3=constant:30"
 
@@ -41,7 +44,9 @@ def ryw_violations(events):
 
 def test_sync_replication_with_leader_reads_is_linearizable():
     for seed in range(4):
-        _, ok = verdict(f"leader-follower --replication sync --reads leader --ops 300 --seed {seed} --latency pareto-exp:1,0.05,5,1.5")
+        _, ok = verdict(
+            f"leader-follower --replication sync --reads leader --ops 300 --seed {seed} --latency pareto-exp:1,0.05,5,1.5"
+        )
         assert ok is True
 
 
@@ -51,16 +56,56 @@ def test_async_replica_reads_are_stale():
     assert ryw_violations(r.events) > 0
 
 
-def test_async_auto_failover_loses_acknowledged_writes():
-    r, ok = verdict("leader-follower --replication async --failover auto --ops 400 --read-ratio 0.9 "
-                    "--partition 60:n1|n2,n3 --crash n1@100")
+@pytest.fixture
+def logs_at_failover(monkeypatch):
+    """The replicas' log lengths each time the orchestrator looks, by simulated time:
+    the model state a promotion is decided on."""
+    seen: dict[int, dict[str, int]] = {}
+    watch = Orchestrator.watch
+
+    def spy(self):
+        seen[self.sim.now] = {r.id: len(r.log) for r in self.c.replicas}
+        return watch(self)
+
+    monkeypatch.setattr(Orchestrator, "watch", spy)
+    return seen
+
+
+def most_up_to_date(logs: dict[str, int], old_leader: str) -> str:
+    # the model's rule: the longest log among the followers, ties to the lowest number
+    followers = [n for n in logs if n != old_leader]
+    return max(followers, key=lambda n: (logs[n], -int(n[1:])))
+
+
+def test_async_auto_failover_loses_acknowledged_writes(logs_at_failover):
+    r, ok = verdict(
+        "leader-follower --replication async --failover auto --ops 400 --read-ratio 0.9 "
+        "--partition 60:n1|n2,n3 --crash n1@100"
+    )
     assert r.measurements["acked_writes_lost"] > 0
-    assert [f["to"] for f in r.measurements["failovers"]] == ["n2"] or r.measurements["failovers"]
+    [failover] = r.measurements["failovers"]
+    assert failover["from"] == "n1"
+    assert failover["to"] == most_up_to_date(logs_at_failover[failover["time"]], "n1")
     assert ok is False
 
 
+@pytest.mark.parametrize("lagging, ahead", [("n2", "n3"), ("n3", "n2")])
+def test_failover_promotes_the_most_up_to_date_follower(logs_at_failover, lagging, ahead):
+    # a slow link to one follower leaves it behind when the leader is cut off
+    r, _ = verdict(
+        "leader-follower --replication async --failover auto --ops 400 --read-ratio 0.3 "
+        f"--partition 60:n1|n2,n3 --crash n1@100 --link n1-{lagging}=constant:30"
+    )
+    [failover] = r.measurements["failovers"]
+    logs = logs_at_failover[failover["time"]]
+    assert logs[ahead] > logs[lagging], logs  # the scenario separates them, so the rule decides
+    assert failover["to"] == ahead == most_up_to_date(logs, "n1")
+
+
 def test_sync_failover_loses_no_acknowledged_write():
-    r, _ = verdict("leader-follower --replication sync --failover auto --ops 400 --partition 60:n1|n2,n3 --crash n1@100")
+    r, _ = verdict(
+        "leader-follower --replication sync --failover auto --ops 400 --partition 60:n1|n2,n3 --crash n1@100"
+    )
     assert r.measurements["acked_writes_lost"] == 0 and r.measurements["failovers"]
 
 
@@ -73,12 +118,16 @@ def test_revived_leader_without_fencing_is_split_brain_and_fencing_stops_it():
     assert fenced.measurements["split_brain"] is False
     assert fenced.measurements["acked_writes_lost"] == 0
     assert fenced.final_states["n1"]["role"] == "follower"
-    rejected = [e for e in fenced.events if e["type"] == "fail" and e["f"] == "write" and e.get("node") == "n1"]
+    rejected = [
+        e for e in fenced.events if e["type"] == "fail" and e["f"] == "write" and e.get("node") == "n1"
+    ]
     assert rejected, "the revived leader should have refused the stale clients' writes"
 
 
 def test_pin_after_write_fails_read_your_writes_once_lag_exceeds_the_window():
-    pinned, _ = verdict(f"leader-follower --reads pin-after-write:5 --ops 400 --clients 2 --think-ms 8 {SLOW}")
+    pinned, _ = verdict(
+        f"leader-follower --reads pin-after-write:5 --ops 400 --clients 2 --think-ms 8 {SLOW}"
+    )
     assert ryw_violations(pinned.events) > 0
     wide, _ = verdict(f"leader-follower --reads pin-after-write:60 --ops 400 --clients 2 --think-ms 8 {SLOW}")
     assert ryw_violations(wide.events) == 0
@@ -86,7 +135,9 @@ def test_pin_after_write_fails_read_your_writes_once_lag_exceeds_the_window():
 
 def test_wait_for_position_always_reads_your_writes():
     for seed in range(3):
-        r, _ = verdict(f"leader-follower --reads wait-for-position --ops 400 --clients 3 --timeout-ms 200 --seed {seed} {SLOW} --reorder 0.1 --loss 0.01")
+        r, _ = verdict(
+            f"leader-follower --reads wait-for-position --ops 400 --clients 3 --timeout-ms 200 --seed {seed} {SLOW} --reorder 0.1 --loss 0.01"
+        )
         assert ryw_violations(r.events) == 0
         assert any(e["type"] == "ok" and e["f"] == "read" and e["node"] != "n1" for e in r.events)
 
@@ -106,7 +157,8 @@ def test_list_append_histories_are_well_formed():
         if e["type"] == "ok" and e["value"][0][0] == "r":
             lst = e["value"][0][2]
             assert len(set(lst)) == len(lst) and set(lst) <= appended | {
-                x["value"][0][2] for x in r.events if x["type"] == "info"}
+                x["value"][0][2] for x in r.events if x["type"] == "info"
+            }
 
 
 def test_list_append_histories_are_judged_by_the_checker(tmp_path):
@@ -114,11 +166,18 @@ def test_list_append_histories_are_judged_by_the_checker(tmp_path):
     from replicheck.checker import check as judge
     from replicheck.checker import read_history, write_jsonl
 
-    res = run(parse_config("leader-follower --workload list-append --replication sync --reads leader --ops 150 --seed 3"))
+    res = run(
+        parse_config(
+            "leader-follower --workload list-append --replication sync --reads leader --ops 150 --seed 3"
+        )
+    )
     path = tmp_path / "la.jsonl"
     write_jsonl(path, res.events, res.meta)
     assert judge(read_history(path)).valid is True
-    stale = run(parse_config("leader-follower --workload list-append --replication async --reads replica "
-                             "--ops 300 --seed 2"))
+    stale = run(
+        parse_config(
+            "leader-follower --workload list-append --replication async --reads replica --ops 300 --seed 2"
+        )
+    )
     write_jsonl(path, stale.events, stale.meta)
     assert judge(read_history(path)).valid is False

@@ -1,7 +1,7 @@
 """Leaderless quorums: what W + R buys, and what only ABD buys."""
 
 from replicheck.checker import History, check
-from replicheck.model.config import Client, Recorder, Workload, parse_config, run
+from replicheck.model.config import Client, HistoryLog, Workload, parse_config, run
 from replicheck.model.leaderless import Leaderless, LeaderlessConfig
 from replicheck.model.sim import Simulator
 
@@ -21,8 +21,10 @@ def test_w_plus_r_not_above_n_returns_stale_reads():
 
 def test_abd_is_linearizable_under_random_schedules_and_crashes():
     for seed in range(4):
-        _, ok = verdict(f"leaderless --nodes 5 --w 3 --r 3 --read-repair blocking --ops 300 --seed {seed} "
-                        "--latency pareto-exp:1,0.05,5,1.5 --crash n2@30 --reorder 0.1")
+        _, ok = verdict(
+            f"leaderless --nodes 5 --w 3 --r 3 --read-repair blocking --ops 300 --seed {seed} "
+            "--latency pareto-exp:1,0.05,5,1.5 --crash n2@30 --reorder 0.1"
+        )
         assert ok is True
 
 
@@ -36,9 +38,11 @@ def _scripted(read_repair):
     """
     sim = Simulator(0, auto_deliver=False)
     proto = Leaderless(sim, LeaderlessConfig(3, 2, 2, read_repair))
-    rec = Recorder()
+    rec = HistoryLog()
     wl = Workload("register", sim.rng, read_ratio=0.0)
-    writer, ra, rb = (sim.add(Client(f"c{i}", proto, wl, rec, [10], timeout_ms=1e6, think_ms=1e6)) for i in range(3))
+    writer, ra, rb = (
+        sim.add(Client(f"c{i}", proto, wl, rec, [10], timeout_ms=1e6, think_ms=1e6)) for i in range(3)
+    )
     proto.route = lambda client, f: {"c0": "n1", "c1": "n2", "c2": "n3"}[client.id]
 
     def deliver_all_but(held):
@@ -90,7 +94,7 @@ def _cluster(cfg, seed=0, latency="constant:1"):
 
     sim = Simulator(seed, parse_network({"latency": latency}))
     proto = Leaderless(sim, cfg)
-    rec = Recorder()
+    rec = HistoryLog()
     wl = Workload("register", sim.rng)
     clients = [sim.add(Client(f"c{i}", proto, wl, rec, [0], timeout_ms=50, think_ms=1e6)) for i in range(3)]
     target = {}
@@ -148,18 +152,24 @@ def test_without_sloppy_the_same_partition_blocks_the_write_instead():
 def test_sloppy_breaks_even_abd_under_a_seeded_partition_while_strict_abd_holds():
     part = "--partition 20:n1,f1,f2|n2,n3 --heal 150 --ops 200"
     for seed in range(3):
-        r, ok = verdict(f"leaderless --nodes 3 -w 2 -r 2 --read-repair blocking --sloppy --fallback 2 {part} --seed {seed}")
+        r, ok = verdict(
+            f"leaderless --nodes 3 -w 2 -r 2 --read-repair blocking --sloppy --fallback 2 {part} --seed {seed}"
+        )
         assert ok is False
         sloppy = r.measurements["sloppy"]
         assert sloppy["operations_with_fallbacks"] > 0 and sloppy["hints_handed_off"] > 0
         assert sloppy["hints_pending"] == 0 and r.measurements["replicas_agree"] is True
-        _, ok = verdict(f"leaderless --nodes 3 -w 2 -r 2 --read-repair blocking --partition 20:n1|n2,n3 "
-                        f"--heal 150 --ops 200 --seed {seed}")
+        _, ok = verdict(
+            f"leaderless --nodes 3 -w 2 -r 2 --read-repair blocking --partition 20:n1|n2,n3 "
+            f"--heal 150 --ops 200 --seed {seed}"
+        )
         assert ok is True
 
 
 def test_sloppy_runs_are_deterministic():
-    text = "leaderless --sloppy --fallback 1 --partition 10:n1,f1|n2,n3 --heal 80 --ops 150 --loss 0.05 --seed 9"
+    text = (
+        "leaderless --sloppy --fallback 1 --partition 10:n1,f1|n2,n3 --heal 80 --ops 150 --loss 0.05 --seed 9"
+    )
     assert run(parse_config(text)).events == run(parse_config(text)).events
 
 
@@ -180,8 +190,10 @@ def test_kv_and_list_append_run_and_appends_are_read_modify_write():
     assert ok is True and r.meta["spec"] == "kv"
     assert any(e["f"] == "append" and e["type"] == "ok" for e in r.events)
     # Concurrent appends each read the old value and write back their own: one is lost.
-    _, ok = verdict("leaderless --workload kv --clients 4 --read-repair blocking --read-ratio 0.2 --keys 1 "
-                    "--ops 200 --seed 2")
+    _, ok = verdict(
+        "leaderless --workload kv --clients 4 --read-repair blocking --read-ratio 0.2 --keys 1 "
+        "--ops 200 --seed 2"
+    )
     assert ok is False
     la = run(parse_config("leaderless --workload list-append --ops 150 --seed 1"))
     History.from_events(la.events, meta=la.meta)

@@ -6,23 +6,39 @@ from replicheck.model.multi_leader import MultiLeaderConfig
 
 def test_lww_with_a_fast_clock_loses_an_acknowledged_update():
     # One client at a time, n2's clock 500 ms ahead: n2's write beats later writes elsewhere.
-    r = run(parse_config("multi-leader --nodes 2 --conflict lww --clients 2 --ops 6 --read-ratio 0 "
-                         "--think-ms 20 --skew n2=500 --latency constant:1 --seed 4"))
+    r = run(
+        parse_config(
+            "multi-leader --nodes 2 --conflict lww --clients 2 --ops 6 --read-ratio 0 "
+            "--think-ms 20 --skew n2=500 --latency constant:1 --seed 4"
+        )
+    )
     assert r.measurements["replicas_agree"] is True
     assert r.measurements["lost_updates"] > 0
-    fair = run(parse_config("multi-leader --nodes 2 --conflict lww --clients 2 --ops 6 --read-ratio 0 "
-                            "--think-ms 20 --latency constant:1 --seed 4"))
+    fair = run(
+        parse_config(
+            "multi-leader --nodes 2 --conflict lww --clients 2 --ops 6 --read-ratio 0 "
+            "--think-ms 20 --latency constant:1 --seed 4"
+        )
+    )
     assert fair.measurements["lost_updates"] == 0
 
 
 def test_version_vectors_keep_both_concurrent_writes_as_siblings():
-    r = run(parse_config("multi-leader --nodes 2 --conflict version-vectors --clients 2 --ops 2 --read-ratio 0 "
-                         "--latency constant:20 --think-ms 0"))
+    r = run(
+        parse_config(
+            "multi-leader --nodes 2 --conflict version-vectors --clients 2 --ops 2 --read-ratio 0 "
+            "--latency constant:20 --think-ms 0"
+        )
+    )
     written = sorted(e["value"] for e in r.events if e["type"] == "ok" and e["f"] == "write")
     assert len(written) == 2
     assert all(s["state"][""] == written for s in r.final_states.values())
-    lww = run(parse_config("multi-leader --nodes 2 --conflict lww --clients 2 --ops 2 --read-ratio 0 "
-                           "--latency constant:20 --think-ms 0"))
+    lww = run(
+        parse_config(
+            "multi-leader --nodes 2 --conflict lww --clients 2 --ops 2 --read-ratio 0 "
+            "--latency constant:20 --think-ms 0"
+        )
+    )
     assert all(s["state"][""] in written for s in lww.final_states.values())
 
 
@@ -41,7 +57,7 @@ def test_merge_returns_the_union_and_graphs_all_converge():
 import pytest  # noqa: E402
 
 from replicheck.checker import History, check  # noqa: E402
-from replicheck.model.config import Client, ConfigError, Recorder, Workload, parse_network  # noqa: E402
+from replicheck.model.config import Client, ConfigError, HistoryLog, Workload, parse_network  # noqa: E402
 from replicheck.model.multi_leader import MultiLeader, lost_updates  # noqa: E402
 from replicheck.model.sim import Simulator  # noqa: E402
 
@@ -55,7 +71,7 @@ def _two_leaders(conflict, skew_n1_ms=0.0):
     proto = MultiLeader(sim, MultiLeaderConfig(2, "all-to-all", conflict))
     if skew_n1_ms:
         sim.set_skew("n1", skew_n1_ms)
-    rec = Recorder()
+    rec = HistoryLog()
     wl = Workload("register", sim.rng)
     clients = []
     for i in range(2):
@@ -117,8 +133,10 @@ def test_version_vectors_keep_both_siblings_on_the_same_schedule():
 
 
 def test_seeded_lww_runs_with_slow_leader_links_are_judged_not_linearizable():
-    base = ("multi-leader --nodes 2 --conflict lww --latency constant:1 --link n1-n2=constant:50 "
-            "--link n2-n1=constant:50 --ops 60")
+    base = (
+        "multi-leader --nodes 2 --conflict lww --latency constant:1 --link n1-n2=constant:50 "
+        "--link n2-n1=constant:50 --ops 60"
+    )
     for seed in range(2):
         r = run(parse_config(f"{base} --seed {seed}"))
         assert check(History.from_events(r.events, meta=r.meta)).valid is False
@@ -129,11 +147,14 @@ def test_seeded_lww_runs_with_slow_leader_links_are_judged_not_linearizable():
     assert check(History.from_events(solo.events, meta=solo.meta)).valid is True
 
 
-@pytest.mark.parametrize("text, words", [
-    ("multi-leader --workload cas-register", "not supported on multi-leader"),
-    ("multi-leader --workload kv --conflict version-vectors", "--conflict lww"),
-    ("multi-leader --workload list-append --conflict merge", "siblings"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("multi-leader --workload cas-register", "not supported on multi-leader"),
+        ("multi-leader --workload kv --conflict version-vectors", "--conflict lww"),
+        ("multi-leader --workload list-append --conflict merge", "siblings"),
+    ],
+)
 def test_workloads_the_topology_cannot_express_are_config_errors(text, words):
     with pytest.raises(ConfigError, match=words):
         parse_config(text)

@@ -17,8 +17,10 @@ def _bytes(text: str) -> bytes:
 
 
 def test_same_seed_same_bytes_different_seed_different_bytes():
-    cfg = ("leader-follower --replication semi-sync:1 --reads replica --failover auto --ops 300 "
-           "--latency pareto-exp:1,0.05,5,1.5 --loss 0.02 --duplicate 0.02 --reorder 0.05 --crash leader@40 --seed 11")
+    cfg = (
+        "leader-follower --replication semi-sync:1 --reads replica --failover auto --ops 300 "
+        "--latency pareto-exp:1,0.05,5,1.5 --loss 0.02 --duplicate 0.02 --reorder 0.05 --crash leader@40 --seed 11"
+    )
     a, b = _bytes(cfg), _bytes(cfg)
     assert a == b
     assert a != _bytes(cfg.replace("--seed 11", "--seed 12"))

@@ -77,7 +77,12 @@ def test_read_cannot_go_back_once_a_later_read_saw_the_write():
 
 @pytest.mark.parametrize("seen", [0, 1])
 def test_crashed_write_may_or_may_not_have_happened(seen):
-    h = [ev(0, "invoke", "write", 1), ev(0, "info", "write", 1), ev(1, "invoke", "read"), ev(1, "ok", "read", seen)]
+    h = [
+        ev(0, "invoke", "write", 1),
+        ev(0, "info", "write", 1),
+        ev(1, "invoke", "read"),
+        ev(1, "ok", "read", seen),
+    ]
     assert both(h, "register", init=0)
 
 
@@ -106,7 +111,12 @@ def test_crashed_write_takes_effect_at_most_once():
 
 
 def test_crashed_write_cannot_take_effect_before_its_invocation():
-    h = [ev(1, "invoke", "read"), ev(1, "ok", "read", 1), ev(0, "invoke", "write", 1), ev(0, "info", "write", 1)]
+    h = [
+        ev(1, "invoke", "read"),
+        ev(1, "ok", "read", 1),
+        ev(0, "invoke", "write", 1),
+        ev(0, "info", "write", 1),
+    ]
     assert not both(h, "register", init=0)
 
 
@@ -116,7 +126,12 @@ def test_never_completed_write_is_crashed():
 
 
 def test_failed_write_never_happened():
-    h = [ev(0, "invoke", "write", 1), ev(0, "fail", "write", 1), ev(1, "invoke", "read"), ev(1, "ok", "read", 1)]
+    h = [
+        ev(0, "invoke", "write", 1),
+        ev(0, "fail", "write", 1),
+        ev(1, "invoke", "read"),
+        ev(1, "ok", "read", 1),
+    ]
     assert not both(h, "register", init=0)
 
 
@@ -136,7 +151,9 @@ def test_equal_timestamps_are_concurrent():
 def test_nil_read_absent_is_an_ordinary_value():
     h = write_then_read(1, None)
     assert not both(h, "register", init=None, nil_read="absent")
-    assert both([ev(1, "invoke", "read"), ev(1, "ok", "read", None)], "register", init=None, nil_read="absent")
+    assert both(
+        [ev(1, "invoke", "read"), ev(1, "ok", "read", None)], "register", init=None, nil_read="absent"
+    )
 
 
 def test_nil_read_unknown_matches_any_state():
@@ -150,18 +167,33 @@ def test_register_starts_at_nil_by_default():
 
 
 def test_cas_succeeds_only_from_its_expected_value():
-    ok = [ev(0, "invoke", "cas", (0, 2)), ev(0, "ok", "cas", (0, 2)), ev(1, "invoke", "read"), ev(1, "ok", "read", 2)]
+    ok = [
+        ev(0, "invoke", "cas", (0, 2)),
+        ev(0, "ok", "cas", (0, 2)),
+        ev(1, "invoke", "read"),
+        ev(1, "ok", "read", 2),
+    ]
     assert both(ok, "cas-register", init=0)
     assert not both(ok, "cas-register", init=1)
 
 
 def test_failed_cas_took_no_effect():
-    h = [ev(0, "invoke", "cas", (0, 2)), ev(0, "fail", "cas", (0, 2)), ev(1, "invoke", "read"), ev(1, "ok", "read", 2)]
+    h = [
+        ev(0, "invoke", "cas", (0, 2)),
+        ev(0, "fail", "cas", (0, 2)),
+        ev(1, "invoke", "read"),
+        ev(1, "ok", "read", 2),
+    ]
     assert not both(h, "cas-register", init=0)
 
 
 def test_crashed_cas_needs_its_expected_value_to_take_effect():
-    h = [ev(0, "invoke", "cas", (1, 2)), ev(0, "info", "cas", (1, 2)), ev(1, "invoke", "read"), ev(1, "ok", "read", 2)]
+    h = [
+        ev(0, "invoke", "cas", (1, 2)),
+        ev(0, "info", "cas", (1, 2)),
+        ev(1, "invoke", "read"),
+        ev(1, "ok", "read", 2),
+    ]
     assert not both(h, "cas-register", init=0)
     assert both(h, "cas-register", init=1)
 
@@ -208,7 +240,12 @@ def test_kv_get_of_nil_absent_means_never_written():
 def test_set_read_must_include_completed_adds():
     h = [ev(0, "invoke", "add", 1), ev(0, "ok", "add", 1), ev(1, "invoke", "read"), ev(1, "ok", "read", ())]
     assert not both(h, "set")
-    concurrent = [ev(0, "invoke", "add", 1), ev(1, "invoke", "read"), ev(1, "ok", "read", ()), ev(0, "ok", "add", 1)]
+    concurrent = [
+        ev(0, "invoke", "add", 1),
+        ev(1, "invoke", "read"),
+        ev(1, "ok", "read", ()),
+        ev(0, "ok", "add", 1),
+    ]
     assert both(concurrent, "set")
 
 
@@ -254,30 +291,46 @@ def test_fifo_dequeue_of_empty_returns_nil():
 
 
 def test_fifo_crashed_dequeue_may_have_taken_the_head():
-    h = [*enq_enq_deq(1)[:4], ev(1, "invoke", "dequeue"), ev(1, "info", "dequeue"),
-         ev(2, "invoke", "dequeue"), ev(2, "ok", "dequeue", 2)]
+    h = [
+        *enq_enq_deq(1)[:4],
+        ev(1, "invoke", "dequeue"),
+        ev(1, "info", "dequeue"),
+        ev(2, "invoke", "dequeue"),
+        ev(2, "ok", "dequeue", 2),
+    ]
     assert both(h, "fifo-queue")
 
 
 def test_mutex_double_acquire_is_invalid():
-    h = [ev(0, "invoke", "acquire"), ev(0, "ok", "acquire"), ev(1, "invoke", "acquire"), ev(1, "ok", "acquire")]
+    h = [
+        ev(0, "invoke", "acquire"),
+        ev(0, "ok", "acquire"),
+        ev(1, "invoke", "acquire"),
+        ev(1, "ok", "acquire"),
+    ]
     assert not both(h, "mutex")
 
 
 def test_mutex_acquire_release_acquire():
     h = [
-        ev(0, "invoke", "acquire"), ev(0, "ok", "acquire"),
-        ev(0, "invoke", "release"), ev(0, "ok", "release"),
-        ev(1, "invoke", "acquire"), ev(1, "ok", "acquire"),
+        ev(0, "invoke", "acquire"),
+        ev(0, "ok", "acquire"),
+        ev(0, "invoke", "release"),
+        ev(0, "ok", "release"),
+        ev(1, "invoke", "acquire"),
+        ev(1, "ok", "acquire"),
     ]
     assert both(h, "mutex")
 
 
 def test_mutex_crashed_release_may_have_freed_it():
     h = [
-        ev(0, "invoke", "acquire"), ev(0, "ok", "acquire"),
-        ev(0, "invoke", "release"), ev(0, "info", "release"),
-        ev(1, "invoke", "acquire"), ev(1, "ok", "acquire"),
+        ev(0, "invoke", "acquire"),
+        ev(0, "ok", "acquire"),
+        ev(0, "invoke", "release"),
+        ev(0, "info", "release"),
+        ev(1, "invoke", "acquire"),
+        ev(1, "ok", "acquire"),
     ]
     assert both(h, "mutex")
 
@@ -290,7 +343,7 @@ def test_nemesis_events_are_not_operations():
 # ---------------------------------------------------------------- against the definition
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@settings(max_examples=200)
 @given(all_histories(max_ops=6))
 def test_prefix_enumeration_matches_the_literal_definition(case: Case):
     ops = pair_events(case.events)

@@ -25,13 +25,17 @@ SCRIPT = ROOT / "scripts" / "pg-cluster.sh"
 DELAY_MS = 300  # replica replay delay; pin-after-write below uses a shorter window
 OPS = ["--clients", "8", "--ops", "400", "--keys", "8", "--think", "10", "--seed", "7"]
 
+# a real cluster starts in seconds and each workload runs in real time
+pytestmark = pytest.mark.slow
+
 
 @contextlib.contextmanager
 def started_cluster(where: Path, *args: str):
     """A primary and replica from scripts/pg-cluster.sh, stopped afterwards."""
     try:
-        started = subprocess.run(["bash", str(SCRIPT), "start", str(where), *args],
-                                 capture_output=True, text=True, timeout=900)
+        started = subprocess.run(
+            ["bash", str(SCRIPT), "start", str(where), *args], capture_output=True, text=True, timeout=900
+        )
     except subprocess.TimeoutExpired:
         pytest.skip("PostgreSQL could not be installed or started: pg-cluster.sh start took over 15 min")
     if started.returncode != 0:
@@ -53,12 +57,26 @@ def cluster(tmp_path_factory):
 
 def record(cluster, out: Path, *args: str) -> dict:
     primary, *replicas = cluster
-    res = CliRunner().invoke(cli, ["record", "postgres", "--primary", primary,
-                                   *[w for r in replicas for w in ("--replica", r)],
-                                   "--out", str(out), "--json", *args])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "record",
+            "postgres",
+            "--primary",
+            primary,
+            *[w for r in replicas for w in ("--replica", r)],
+            "--out",
+            str(out),
+            "--json",
+            *args,
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
-    assert summary["operations"] == summary["ok"] + summary["fail"] + summary["info"] + summary["never_completed"]
+    assert (
+        summary["operations"]
+        == summary["ok"] + summary["fail"] + summary["info"] + summary["never_completed"]
+    )
     return summary
 
 
@@ -167,8 +185,10 @@ def test_lost_connections_are_indeterminate_and_still_linearizable(cluster, tmp_
     state = {"closed": False}
 
     def kill_clients(admin):
-        kill = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'replicheck' AND pid <> pg_backend_pid()")
+        kill = (
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'replicheck' AND pid <> pg_backend_pid()"
+        )
         if state["closed"]:
             admin.execute(kill)
             return
@@ -181,8 +201,12 @@ def test_lost_connections_are_indeterminate_and_still_linearizable(cluster, tmp_
             finally:
                 other.execute("ALTER DATABASE postgres WITH ALLOW_CONNECTIONS true")
 
-    s = _while_recording(cluster, out, ["--routing", "primary", "--clients", "8", "--ops", "3000",
-                                        "--think", "1", "--seed", "3"], kill_clients)
+    s = _while_recording(
+        cluster,
+        out,
+        ["--routing", "primary", "--clients", "8", "--ops", "3000", "--think", "1", "--seed", "3"],
+        kill_clients,
+    )
     assert s["info"] > 0, s  # writes whose connection died: committed or not, nobody knows
     events = [json.loads(line) for line in out.read_text().splitlines()[1:]]
     assert any(e["type"] == "info" and "error" in e for e in events)
@@ -204,8 +228,12 @@ def test_statement_timeouts_are_recorded_not_dropped(cluster, tmp_path):
                 time.sleep(0.6)
             state["locked"] += 1
 
-    s = _while_recording(cluster, out, ["--routing", "primary", "--ops", "2000", "--think", "2",
-                                        "--timeout", "0.2", "--seed", "4"], hold_lock)
+    s = _while_recording(
+        cluster,
+        out,
+        ["--routing", "primary", "--ops", "2000", "--think", "2", "--timeout", "0.2", "--seed", "4"],
+        hold_lock,
+    )
     events = [json.loads(line) for line in out.read_text().splitlines()[1:]]
     timed_out = [e for e in events if "statement timeout" in e.get("error", "")]
     assert any(e["type"] == "info" for e in timed_out)  # a write: it may yet have committed
@@ -217,16 +245,41 @@ def test_statement_timeouts_are_recorded_not_dropped(cluster, tmp_path):
 
 def test_a_replica_that_is_not_a_standby_is_refused(cluster, tmp_path):
     primary = cluster[0]
-    res = CliRunner().invoke(cli, ["record", "postgres", "--primary", primary, "--replica", primary,
-                                   "--out", str(tmp_path / "h.jsonl"), "--ops", "10"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "record",
+            "postgres",
+            "--primary",
+            primary,
+            "--replica",
+            primary,
+            "--out",
+            str(tmp_path / "h.jsonl"),
+            "--ops",
+            "10",
+        ],
+    )
     assert res.exit_code == 2
     assert "is not a standby" in res.output and "Traceback" not in res.output
 
 
 def test_an_unreachable_server_is_a_one_line_error(tmp_path):
-    res = CliRunner().invoke(cli, ["record", "postgres", "--primary", "host=127.0.0.1 port=1 password=hunter2",
-                                   "--replica", "host=127.0.0.1 port=1", "--timeout", "1",
-                                   "--out", str(tmp_path / "h.jsonl")])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "record",
+            "postgres",
+            "--primary",
+            "host=127.0.0.1 port=1 password=hunter2",
+            "--replica",
+            "host=127.0.0.1 port=1",
+            "--timeout",
+            "1",
+            "--out",
+            str(tmp_path / "h.jsonl"),
+        ],
+    )
     assert res.exit_code == 2
     assert res.output.startswith("error: cannot connect to the primary") and res.output.count("\n") == 1
     assert "hunter2" not in res.output
@@ -236,8 +289,24 @@ def test_failing_over_asynchronous_replication_loses_acknowledged_writes(tmp_pat
     with started_cluster(tmp_path / "pg") as dsns:  # its own: the failover leaves it promoted
         out = tmp_path / "failover.jsonl"
         # 4000 ops at >= 2 ms each over 8 clients: at least a second, past the promotion
-        s = record(dsns, out, "--routing", "primary", "--clients", "8", "--ops", "4000", "--think", "2",
-                   "--failover-after", "300", "--failover-gap", "200", "--seed", "5")
+        s = record(
+            dsns,
+            out,
+            "--routing",
+            "primary",
+            "--clients",
+            "8",
+            "--ops",
+            "4000",
+            "--think",
+            "2",
+            "--failover-after",
+            "300",
+            "--failover-gap",
+            "200",
+            "--seed",
+            "5",
+        )
     assert "error" not in s["failover"], s["failover"]
     assert s["failover"]["promoted_at_ms"] >= s["failover"]["cut_at_ms"] + 200
     # the promoted replica is all there is; rows retire after 128 writes, so more than 8
@@ -275,8 +344,10 @@ def test_reads_spread_over_replicas_with_different_lag_go_back_in_time(tmp_path)
 def test_the_text_summary_names_the_seed_the_counts_and_the_next_step(cluster, tmp_path):
     primary, replica = cluster
     out = tmp_path / "h.jsonl"
-    res = CliRunner().invoke(cli, ["record", "postgres", "--primary", primary, "--replica", replica,
-                                   "--ops", "40", "--out", str(out)])
+    res = CliRunner().invoke(
+        cli,
+        ["record", "postgres", "--primary", primary, "--replica", replica, "--ops", "40", "--out", str(out)],
+    )
     assert res.exit_code == 0, res.output
     assert "recorded 56 operations from 8 clients" in res.output  # 40, and 8 rows read on 2 servers
     assert "seed " in res.output and f"recovery_min_apply_delay: replica {DELAY_MS} ms" in res.output
@@ -288,22 +359,46 @@ def test_the_text_summary_names_the_seed_the_counts_and_the_next_step(cluster, t
 
 def test_an_unwritable_history_path_is_refused_before_the_database_is_touched(tmp_path):
     # the primary is unreachable too: the path must be what is reported, checked first
-    res = CliRunner().invoke(cli, ["record", "postgres", "--primary", "host=127.0.0.1 port=1",
-                                   "--routing", "primary", "--out", str(tmp_path / "no" / "h.jsonl")])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "record",
+            "postgres",
+            "--primary",
+            "host=127.0.0.1 port=1",
+            "--routing",
+            "primary",
+            "--out",
+            str(tmp_path / "no" / "h.jsonl"),
+        ],
+    )
     assert res.exit_code == 2
     assert res.output.startswith("error: cannot write the history to") and "Traceback" not in res.output
 
 
 def test_reading_from_replicas_without_one_is_a_usage_error(tmp_path):
-    res = CliRunner().invoke(cli, ["record", "postgres", "--primary", "host=127.0.0.1 port=1",
-                                   "--out", str(tmp_path / "h.jsonl")])
+    res = CliRunner().invoke(
+        cli, ["record", "postgres", "--primary", "host=127.0.0.1 port=1", "--out", str(tmp_path / "h.jsonl")]
+    )
     assert res.exit_code == 2 and "needs a replica (--replica DSN)" in res.output
 
 
 def test_rows_retire_after_their_last_write_so_reads_stay_short(cluster, tmp_path):
     out = tmp_path / "rotate.jsonl"
-    s = record(cluster, out, "--routing", "primary", "--ops", "600", "--keys", "4",
-               "--max-writes-per-key", "10", "--seed", "11")
+    s = record(
+        cluster,
+        out,
+        "--routing",
+        "primary",
+        "--ops",
+        "600",
+        "--keys",
+        "4",
+        "--max-writes-per-key",
+        "10",
+        "--seed",
+        "11",
+    )
     assert s["keys_used"] > 4 and s["final_reads"]["primary"] == s["keys_used"]
     events = [json.loads(line) for line in out.read_text().splitlines()[1:]]
     lists = [e["value"][0][2] for e in events if e["type"] == "ok" and e["value"][0][0] == "r"]

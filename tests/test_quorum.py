@@ -8,15 +8,13 @@ from fractions import Fraction
 from itertools import combinations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replicheck import quorum as q
 from replicheck.quorum import staleness as pbs
 
-settings.register_profile("quorum", max_examples=60, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-QUORUM_SETTINGS = settings.get_profile("quorum")
+QUORUM_SETTINGS = settings(max_examples=60)  # the profile: tests/conftest.py
 
 
 # -- brute-force oracle -----------------------------------------------------------------
@@ -24,8 +22,12 @@ QUORUM_SETTINGS = settings.get_profile("quorum")
 
 def all_quorums(system: q.QuorumSystem, kind: str) -> list[frozenset]:
     nodes = system.nodes
-    return [frozenset(s) for size in range(len(nodes) + 1) for s in combinations(nodes, size)
-            if system.is_quorum(kind, s)]
+    return [
+        frozenset(s)
+        for size in range(len(nodes) + 1)
+        for s in combinations(nodes, size)
+        if system.is_quorum(kind, s)
+    ]
 
 
 def brute_intersects(system, a, b) -> bool:
@@ -35,8 +37,11 @@ def brute_intersects(system, a, b) -> bool:
 
 def brute_available(system, kind, f) -> bool:
     nodes = set(system.nodes)
-    return all(system.is_quorum(kind, nodes - set(down))
-               for size in range(min(f, len(nodes)) + 1) for down in combinations(system.nodes, size))
+    return all(
+        system.is_quorum(kind, nodes - set(down))
+        for size in range(min(f, len(nodes)) + 1)
+        for down in combinations(system.nodes, size)
+    )
 
 
 def brute_fault_tolerance(system, kind) -> int:
@@ -86,7 +91,7 @@ def compare_with_brute_force(system: q.QuorumSystem, f: int, encoding: str = "au
     props += [q.Intersects(a, b) for a in system.kinds for b in system.kinds if (a, b) not in system.claims]
     report = q.check(system, props, encoding=encoding)
     for prop, result in zip(props, report.results):
-        assert result.status != q.UNKNOWN, (system.description, prop)
+        assert result.status != q.UNKNOWN_VERDICT, (system.description, prop)
         if isinstance(prop, q.FaultTolerance):
             assert result.value == brute_fault_tolerance(system, prop.kind), (system.description, prop)
             if result.counterexample:  # the smallest failure set that stops it, checked by hand
@@ -126,9 +131,15 @@ def test_n3_w1_r2_exhibits_a_disjoint_pair():
 @pytest.mark.parametrize("n", [101, 1001])
 def test_majorities_intersect_at_scale(n):
     majority = n // 2 + 1
-    report = q.check(q.threshold(n, majority, majority),
-                     [q.Intersects("read", "write"), q.Intersects("write", "write"),
-                      q.Available("write", n - majority), q.FaultTolerance("write")])
+    report = q.check(
+        q.threshold(n, majority, majority),
+        [
+            q.Intersects("read", "write"),
+            q.Intersects("write", "write"),
+            q.Available("write", n - majority),
+            q.FaultTolerance("write"),
+        ],
+    )
     assert [r.status for r in report.results[:3]] == [q.PROVED] * 3
     assert report.results[3].value == n - majority
     # One fewer node in the read quorum and the pair can miss: refuted with named nodes.
@@ -170,8 +181,11 @@ def test_flexible_paxos_needs_only_q1_q2_overlap(n, q1, q2):
     if 2 * q2 <= n:  # phase-2 quorums need not meet each other, and here they do not
         assert_valid_counterexample(system, q.Intersects("phase2", "phase2"), report.results[1])
     smaller = q.flexible_paxos(n, q1 - 1, q2)  # |Q1| + |Q2| = N: a leader can miss a decision
-    assert_valid_counterexample(smaller, q.Intersects("phase1", "phase2"),
-                                q.check(smaller, [q.Intersects("phase1", "phase2")]).results[0])
+    assert_valid_counterexample(
+        smaller,
+        q.Intersects("phase1", "phase2"),
+        q.check(smaller, [q.Intersects("phase1", "phase2")]).results[0],
+    )
 
 
 def test_sloppy_quorums_can_be_disjoint_even_with_w_plus_r_above_n():
@@ -191,8 +205,16 @@ def test_sloppy_quorums_can_be_disjoint_even_with_w_plus_r_above_n():
 
 def test_grid_quorums():
     system = q.grid(3, 4)
-    report = q.check(system, [q.Intersects("read", "write"), q.Intersects("write", "write"),
-                              q.Intersects("read", "read"), q.Load("read"), q.Load("write")])
+    report = q.check(
+        system,
+        [
+            q.Intersects("read", "write"),
+            q.Intersects("write", "write"),
+            q.Intersects("read", "read"),
+            q.Load("read"),
+            q.Load("write"),
+        ],
+    )
     assert [r.status for r in report.results[:2]] == [q.PROVED, q.PROVED]
     assert_valid_counterexample(system, q.Intersects("read", "read"), report.results[2])
     assert report.results[3].value == "1/3"  # one node per column, spread over 3 rows
@@ -241,15 +263,19 @@ def systems(draw):
     if kind == "weighted":
         weights = draw(st.lists(st.integers(0, 3), min_size=1, max_size=7).filter(lambda ws: sum(ws) > 0))
         total = sum(weights)
-        return q.weighted({f"v{i}": w for i, w in enumerate(weights)},
-                          draw(st.integers(1, total)), draw(st.integers(1, total)))
+        return q.weighted(
+            {f"v{i}": w for i, w in enumerate(weights)},
+            draw(st.integers(1, total)),
+            draw(st.integers(1, total)),
+        )
     names = ["east", "west", "south"][: draw(st.integers(1, 3))]
     rfs = {name: draw(st.integers(1, 3)) for name in names}
     total = sum(rfs.values())
 
     def level():
-        choice = draw(st.sampled_from([lv for lv in LEVEL_CHOICES
-                                       if {"TWO": 2, "THREE": 3}.get(lv, 1) <= total]))
+        choice = draw(
+            st.sampled_from([lv for lv in LEVEL_CHOICES if {"TWO": 2, "THREE": 3}.get(lv, 1) <= total])
+        )
         return f"{choice}@{draw(st.sampled_from(names))}" if choice.startswith("LOCAL") else choice
 
     return q.multi_dc(rfs, level(), level())
@@ -261,7 +287,7 @@ def test_z3_agrees_with_brute_force_on_random_systems(system, f):
     compare_with_brute_force(system, f)
 
 
-@settings(max_examples=25, deadline=None, derandomize=True)
+@settings(max_examples=25)
 @given(systems(), st.integers(0, 2))
 def test_per_node_encoding_agrees_with_brute_force(system, f):
     compare_with_brute_force(system, f, encoding="per-node")
@@ -285,7 +311,7 @@ def brute_smallest(fw, fr, rw, ww, max_n=12):
         best = None
         for w in range(1, n + 1):
             for r in range(1, n + 1):
-                ok = (n - fw >= w and n - fr >= r and (not rw or w + r > n) and (not ww or 2 * w > n))
+                ok = n - fw >= w and n - fr >= r and (not rw or w + r > n) and (not ww or 2 * w > n)
                 if ok and (best is None or (w + r, r) < (best[0] + best[1], best[1])):
                     best = (w, r)
         if best:
@@ -293,8 +319,17 @@ def brute_smallest(fw, fr, rw, ww, max_n=12):
     return None
 
 
-@pytest.mark.parametrize("fw,fr,rw,ww", [(0, 0, True, False), (2, 1, True, False), (1, 1, True, True),
-                                         (3, 0, True, True), (2, 2, False, False), (0, 4, True, False)])
+@pytest.mark.parametrize(
+    "fw,fr,rw,ww",
+    [
+        (0, 0, True, False),
+        (2, 1, True, False),
+        (1, 1, True, True),
+        (3, 0, True, True),
+        (2, 2, False, False),
+        (0, 4, True, False),
+    ],
+)
 def test_solve_finds_the_smallest_configuration(fw, fr, rw, ww):
     solution = q.solve_threshold(fw, fr, rw, ww)
     assert (solution.n, solution.w, solution.r) == brute_smallest(fw, fr, rw, ww)
@@ -313,26 +348,29 @@ def test_solve_reports_impossible_requirements():
 # -- bad input --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("build", [
-    lambda: q.threshold(3, 4, 1),
-    lambda: q.threshold(3, 0, 1),
-    lambda: q.threshold(0, 1, 1),
-    lambda: q.sloppy(3, 2, 2, -1),
-    lambda: q.multi_dc({"east": 3}, "SOMETIMES", "ONE"),
-    lambda: q.multi_dc({"east": 3}, "LOCAL_QUORUM@mars", "ONE"),
-    lambda: q.multi_dc({"east": 3}, "LOCAL_QUORUM", "ONE"),
-    lambda: q.multi_dc({"east": 1}, "THREE", "ONE"),
-    lambda: q.multi_dc({"east": 0}, "ONE", "ONE"),
-    lambda: q.weighted({"a": -1, "b": 2}),
-    lambda: q.weighted({"a": 1, "b": 1}, 3, 1),
-    lambda: q.flexible_paxos(5, 6, 1),
-    lambda: q.grid(0, 3),
-    lambda: q.check(q.threshold(3, 2, 2), [q.Intersects("read", "phase1")]),
-    lambda: q.check(q.threshold(3, 2, 2), [q.SurvivesDomainLoss("read")]),
-    lambda: pbs.parse_latency("exp:-1"),
-    lambda: pbs.parse_latency("0.5*exp:1+0.4*exp:2"),
-    lambda: pbs.parse_latency("gauss:1"),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: q.threshold(3, 4, 1),
+        lambda: q.threshold(3, 0, 1),
+        lambda: q.threshold(0, 1, 1),
+        lambda: q.sloppy(3, 2, 2, -1),
+        lambda: q.multi_dc({"east": 3}, "SOMETIMES", "ONE"),
+        lambda: q.multi_dc({"east": 3}, "LOCAL_QUORUM@mars", "ONE"),
+        lambda: q.multi_dc({"east": 3}, "LOCAL_QUORUM", "ONE"),
+        lambda: q.multi_dc({"east": 1}, "THREE", "ONE"),
+        lambda: q.multi_dc({"east": 0}, "ONE", "ONE"),
+        lambda: q.weighted({"a": -1, "b": 2}),
+        lambda: q.weighted({"a": 1, "b": 1}, 3, 1),
+        lambda: q.flexible_paxos(5, 6, 1),
+        lambda: q.grid(0, 3),
+        lambda: q.check(q.threshold(3, 2, 2), [q.Intersects("read", "phase1")]),
+        lambda: q.check(q.threshold(3, 2, 2), [q.SurvivesDomainLoss("read")]),
+        lambda: pbs.parse_latency("exp:-1"),
+        lambda: pbs.parse_latency("0.5*exp:1+0.4*exp:2"),
+        lambda: pbs.parse_latency("gauss:1"),
+    ],
+)
 def test_bad_specs_raise_one_clear_error(build):
     with pytest.raises(q.QuorumSpecError) as info:
         build()
@@ -374,9 +412,9 @@ def test_closed_form_staleness_matches_exhaustive_count(n, w, r):
 def test_k_staleness_is_the_kth_power_and_matches_sampling():
     report = pbs.staleness(5, 1, 2, k=3, trials=40_000, seed=11)
     p = report.closed_form_float
-    assert report.k_stale == pytest.approx(p ** 3)
-    sigma = math.sqrt(p ** 3 * (1 - p ** 3) / report.trials)
-    assert abs(report.monte_carlo - p ** 3) <= 5 * sigma
+    assert report.k_stale == pytest.approx(p**3)
+    sigma = math.sqrt(p**3 * (1 - p**3) / report.trials)
+    assert abs(report.monte_carlo - p**3) <= 5 * sigma
 
 
 def _preset(name):

@@ -80,18 +80,31 @@ def _ev(process, typ, f, value, t):
 
 
 def test_find_anomaly_names_sound_patterns_only():
-    writes = [_ev(0, "invoke", "write", 1, 0), _ev(0, "ok", "write", 1, 10),
-              _ev(0, "invoke", "write", 2, 20), _ev(0, "ok", "write", 2, 30)]
-    new_then_old = writes + [_ev(1, "invoke", "read", None, 40), _ev(1, "ok", "read", 2, 50),
-                             _ev(2, "invoke", "read", None, 60), _ev(2, "ok", "read", 1, 70)]
+    writes = [
+        _ev(0, "invoke", "write", 1, 0),
+        _ev(0, "ok", "write", 1, 10),
+        _ev(0, "invoke", "write", 2, 20),
+        _ev(0, "ok", "write", 2, 30),
+    ]
+    new_then_old = writes + [
+        _ev(1, "invoke", "read", None, 40),
+        _ev(1, "ok", "read", 2, 50),
+        _ev(2, "invoke", "read", None, 60),
+        _ev(2, "ok", "read", 1, 70),
+    ]
     a = find_anomaly(new_then_old)
     assert a["kind"] == "new-then-old" and a["first_read"]["value"] == 2 and a["later_read"]["value"] == 1
     # Reading 1 after 2 was acknowledged is already stale, with no earlier read needed.
     stale = writes + [_ev(2, "invoke", "read", None, 60), _ev(2, "ok", "read", 1, 70)]
     assert find_anomaly(stale)["kind"] == "stale-read"
     # Overlapping reads, or a read concurrent with the write, prove nothing.
-    fine = writes[:3] + [_ev(1, "invoke", "read", None, 22), _ev(1, "ok", "read", 2, 24),
-                         _ev(2, "invoke", "read", None, 24), _ev(2, "ok", "read", 1, 26), writes[3]]
+    fine = writes[:3] + [
+        _ev(1, "invoke", "read", None, 22),
+        _ev(1, "ok", "read", 2, 24),
+        _ev(2, "invoke", "read", None, 24),
+        _ev(2, "ok", "read", 1, 26),
+        writes[3],
+    ]
     assert find_anomaly(fine) is None
     assert check(History.from_events(fine), "register").valid is True
     for events in (new_then_old, stale):

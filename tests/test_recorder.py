@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,9 +18,9 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from replicheck.checker import read_history, check
+from replicheck.checker import check, read_history
 from replicheck.checker.consistency import check_consistency
-from replicheck.checker.report import render_text
+from replicheck.checker.report import render_linearizability
 from replicheck.cli.main import cli
 from replicheck.record import Recorder
 
@@ -202,8 +201,14 @@ def test_explicit_outcomes_record_once_and_misuse_is_refused(tmp_path):
     assert stats == {"invoke": 4, "ok": 2, "fail": 1, "info": 1, "pending": 0}
     events = lines_of(path)
     assert [(e["type"], e["value"]) for e in events] == [
-        ("invoke", None), ("ok", 7), ("invoke", 3), ("fail", 3),
-        ("invoke", 4), ("info", 4), ("invoke", 5), ("ok", 5),
+        ("invoke", None),
+        ("ok", 7),
+        ("invoke", 3),
+        ("fail", 3),
+        ("invoke", 4),
+        ("info", 4),
+        ("invoke", 5),
+        ("ok", 5),
     ]
     assert events[3]["error"] == "rejected" and "error" not in events[5]
     assert events[6]["process"] == events[5]["process"] + 1  # new process after info
@@ -251,7 +256,7 @@ def test_an_op_that_never_completes_is_indeterminate(tmp_path):
     assert h.ops[0].status == "info" and h.ops[0].ret_line is None and h.never_completed == 1
     result = check(h, "register")
     assert result.valid is True
-    assert "1 operations never completed" in render_text(result)
+    assert "1 operations never completed" in render_linearizability(result)
 
 
 WRITER = textwrap.dedent("""
@@ -351,8 +356,10 @@ def test_call_returns_result_and_records_the_right_value(tmp_path):
         assert s.call("read", dict(x=5).get, "x", key="x", node="replica", read_only=True) == 5
     events = lines_of(path)
     assert [(e["type"], e["f"], e["value"], e["node"]) for e in events] == [
-        ("invoke", "write", 5, "primary"), ("ok", "write", 5, "primary"),
-        ("invoke", "read", None, "replica"), ("ok", "read", 5, "replica"),
+        ("invoke", "write", 5, "primary"),
+        ("ok", "write", 5, "primary"),
+        ("invoke", "read", None, "replica"),
+        ("ok", "read", 5, "replica"),
     ]
     assert check(read_history(path), "register").valid is True
 

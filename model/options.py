@@ -1,0 +1,100 @@
+"""Options and their errors: the leaf every other model module may import.
+
+An :class:`Option` is one row of an options table (flag, default, help, kind); the
+options every topology shares are :data:`COMMON_OPTIONS`, and each topology declares its
+own next to its protocol (see :mod:`replicheck.model.topology`). The CLI builds its
+flags from these tables and the configuration parser reads them, so an option is
+declared once. Values stay strings until a builder checks them with :func:`num` and
+:func:`prob`, which raise :class:`ConfigError` with one line a user can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message is one line a user can act on."""
+
+
+VALUE, FLAG, REPEATED = "value", "flag", "repeated"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: ``flag`` as typed (``--replication``, ``-w``); ``default`` None when
+    the builder decides (and says so in ``help``); ``kind`` value, flag or repeated."""
+
+    flag: str
+    help: str
+    default: Any = None
+    kind: str = VALUE
+
+    @property
+    def dest(self) -> str:
+        """The name in an options dict: the flag without its dashes (``-w`` -> ``w``)."""
+        return self.flag.lstrip("-")
+
+    def describe_help(self, owner: str | None = None) -> str:
+        text = f"{owner}: {self.help}" if owner else self.help
+        return text + (f" [{self.default}]" if self.default is not None and self.kind == VALUE else "")
+
+
+class OptionValues(dict):
+    """Options by ``dest``, table defaults filled in; ``given`` names what the user typed."""
+
+    def __init__(self, opts: dict, table: Iterable[Option]) -> None:
+        super().__init__({o.dest: o.default for o in table if o.default is not None})
+        self.update(opts)
+        self.given = frozenset(opts)
+
+
+COMMON_OPTIONS: tuple[Option, ...] = (
+    Option("--nodes", "replicas (leaders, for multi-leader)", 3),
+    Option("--ops", "client operations in all", 200),
+    Option("--clients", "concurrent client sessions", 4),
+    Option(
+        "--workload", "register, cas-register (where the topology orders it), kv or list-append", "register"
+    ),
+    Option("--read-ratio", "fraction of operations that read", 0.5),
+    Option("--keys", "keys for kv and list-append", 3),
+    Option("--timeout-ms", "client timeout", 50),
+    Option("--think-ms", "mean pause between a client's operations", 1),
+    Option(
+        "--latency",
+        "link latency: constant:MS, uniform:LO,HI, exponential:MEAN, pareto:XM,ALPHA, "
+        "pareto-exp:MEAN,P,SCALE,ALPHA, or a mixture P*dist+P*dist",
+        "exponential:1",
+    ),
+    Option("--loss", "message loss probability", 0),
+    Option("--duplicate", "message duplication probability", 0),
+    Option("--reorder", "probability a message is held back (reordering)", 0),
+    Option("--link", "per-link latency SRC-DST=LATENCY (repeatable)", kind=REPEATED),
+    Option("--crash", "crash NODE@MS, NODE may be 'leader' (repeatable)", kind=REPEATED),
+    Option("--restart", "restart NODE@MS (repeatable)", kind=REPEATED),
+    Option("--partition", "partition MS:GROUP|GROUP, e.g. 300:n1|n2,n3 (repeatable)", kind=REPEATED),
+    Option("--heal", "heal all partitions at MS (repeatable)", kind=REPEATED),
+    Option("--skew", "clock skew NODE=MS (repeatable)", kind=REPEATED),
+    Option("--lose-unflushed", "crashes lose writes not yet flushed", kind=FLAG),
+)
+
+
+def num(name: str, text: Any, kind: type = float, minimum: float | None = 0) -> Any:
+    """``text`` as ``kind``, at least ``minimum``; ConfigError naming ``--name`` otherwise."""
+    try:
+        v = kind(text)
+    except (TypeError, ValueError):
+        expected = "an integer" if kind is int else "a number"
+        raise ConfigError(f"--{name} {text!r}: expected {expected}") from None
+    if minimum is not None and v < minimum:
+        raise ConfigError(f"--{name} {text!r}: must be at least {minimum:g}")
+    return v
+
+
+def prob(name: str, text: Any) -> float:
+    v = num(name, text)
+    if v > 1:
+        raise ConfigError(f"--{name} {text!r}: a probability is between 0 and 1")
+    return v
