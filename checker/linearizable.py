@@ -21,7 +21,6 @@ import signal
 import sys
 import threading
 import time
-from bisect import bisect_right
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any
 
 from .basespec import validate_ops
 from .formats import jsonable
-from .history import Op
+from .history import Op, no_gc
 from .verdict import INVALID, UNKNOWN_VERDICT, VALID
 
 # Bytes one cached configuration costs (the set slot and the key tuple), plus a bit per
@@ -329,9 +328,17 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
     Completed ops are numbered by completion (their rank); ``j``, the frontier, is the
     first rank not yet placed, so every rank below ``j`` is placed. A configuration is
     then (``j``, state, which ranks at or past ``j`` are placed — a mask relative to
-    ``j``, as wide as the concurrency — and which crashed ops are placed). Keys stay
-    small however long the history: the cost of a step does not grow with its length.
+    ``j``, as wide as the concurrency — and which crashed ops are placed, as a count per
+    kind of crashed op still in play). Keys and steps stay small however long the
+    history: the cost of a step does not grow with its length.
     """
+    # The search allocates a frame and a key per step and makes no cycles: the cyclic
+    # collector would only rescan the history's million objects again and again.
+    with no_gc():
+        return _wgl(ops, spec, clock)
+
+
+def _wgl(ops: list[Op], spec: Any, clock: _Clock | None) -> PartResult:
     clock = clock or Budget(timeout=None, max_memory_mb=None).start()
     ok_ops = sorted((o for o in ops if o.ok), key=lambda o: (o.ret, o.call, o.id))
     crashed = sorted((o for o in ops if o.crashed), key=lambda o: (o.call, o.id))  # failed: did nothing
@@ -340,45 +347,64 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
         return PartResult(VALID, ops, linearization=[])
     # unified numbering for transitions and paths: ranks 0..m-1, then crashed m..m+c-1
     every = ok_ops + crashed
-    crash_calls = [o.call for o in crashed]
     by_call = sorted(range(m), key=lambda r: (ok_ops[r].call, r))
     read_only = getattr(spec, "read_only", None)
     is_ro = [bool(read_only and read_only(o)) for o in ok_ops]
-    # Crashed ops with the same effect are interchangeable once invoked: placing the
-    # earliest unplaced one of a kind stands for placing any of them.
-    effect_key = getattr(spec, "effect_key", None)
-    same_before = [0] * c
-    if effect_key is not None:
-        kinds: dict[Any, int] = {}
-        for x, o in enumerate(crashed):
-            kind = effect_key(o)
-            same_before[x] = kinds.get(kind, 0)
-            kinds[kind] = same_before[x] | (1 << x)
-    dead = _dead_crashed(spec, ops, ok_ops, crashed)
+    kinds = _crash_kinds(spec, crashed)
+    members: list[list[int]] = [[] for _ in range(max(kinds, default=-1) + 1)]
+    for x, k in enumerate(kinds):
+        members[k].append(x)
+    # A kind dies with the last of its ops: until then one of them may matter.
+    death = _dead_crashed(spec, ops, ok_ops, crashed)
+    kind_death = [max(death[x] for x in xs) for xs in members]
+    member_calls = [[crashed[x].call for x in xs] for xs in members]
+    blind = getattr(spec, "blind", None)
+    ok_blind = [bool(blind and blind(o)) for o in ok_ops]
+    blind_kind = [blind is not None and all(blind(crashed[x]) for x in xs) for xs in members]
+
+    # deaths[j]: how many kinds are dead at frontier j; where it does not change, no
+    # sweep of the crashed ops in play or placed is needed
+    deaths = [0] * (m + 1)
+    for d in kind_death:
+        if d <= m:
+            deaths[d] += 1
+    for j in range(1, m + 1):
+        deaths[j] += deaths[j - 1]
 
     # For each frontier j: which ranks >= j may go next (invoked by the time rank j
-    # returned), as a mask relative to j; reads among them; crashed ops invoked by then.
+    # returned), as a mask relative to j; reads among them; the kinds of crashed op in
+    # play (one invoked by then, not yet dead), a tuple shared while it does not change.
     ok_cands: list[int] = []
     ro_cands: list[int] = []
-    crash_cands: list[int] = []
+    in_play: list[tuple[int, ...]] = []
+    deadlines = [o.ret for o in ok_ops]
     active: set[int] = set()
-    k = 0
+    first = sorted(range(len(members)), key=lambda k: members[k][0])
+    playing: tuple[int, ...] = ()
+    k = kf = 0
     for j in range(m):
-        deadline = ok_ops[j].ret
+        deadline = deadlines[j]
         while k < m and ok_ops[by_call[k]].call <= deadline:
             active.add(by_call[k])
             k += 1
         active.discard(j - 1)
         ok_cands.append(sum(1 << (r - j) for r in active))
         ro_cands.append(sum(1 << (r - j) for r in active if is_ro[r]))
-        crash_cands.append((1 << bisect_right(crash_calls, deadline)) - 1)
+        k0 = kf
+        while kf < len(first) and member_calls[first[kf]][0] <= deadline:
+            kf += 1
+        if kf > k0 or deaths[j] != (deaths[j - 1] if j else 0):
+            playing = tuple(q for q in playing + tuple(first[k0:kf]) if kind_death[q] > j)
+        in_play.append(playing)
 
     init = spec.init()
     state_ids: dict[Any, int] = {init: 0}
     states: list[Any] = [init]
-    trans: list[dict[int, int]] = [{} for _ in every]
+    # ops of one kind have the same effect on every state: they share their transitions
+    kind_trans: list[dict[int, int]] = [{} for _ in members]
+    trans: list[dict[int, int]] = [{} for _ in ok_ops] + [kind_trans[q] for q in kinds]
     step = spec.step
-    seen: set[tuple[int, int, int, int]] = set()
+    seen: set[tuple[int, int, int, tuple]] = set()
     max_configs = clock.max_configs(c)
 
     def advance(sid: int, u: int) -> int:
@@ -395,7 +421,47 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             trans[u][sid] = nsid
         return nsid
 
-    def frame(j: int, okx: int, crs: int, sid: int) -> list:
+    def crash_options(j: int, placed: tuple) -> tuple[list[int], list[int]]:
+        # The earliest unplaced op of each kind in play, if invoked by now: ops of one
+        # kind have the same effect, so placing it stands for placing any of them. Blind
+        # ones apart: they go only right before an op that sees what they leave.
+        if not in_play[j]:
+            return [], []
+        counts = dict(zip(placed[::2], placed[1::2])) if placed else {}
+        deadline = deadlines[j]
+        alone: list[int] = []
+        before: list[int] = []
+        for q in in_play[j]:
+            n = counts.get(q, 0)
+            calls = member_calls[q]
+            if n < len(calls) and calls[n] <= deadline:
+                (before if blind_kind[q] else alone).append(members[q][n])
+        alone.sort(reverse=True)  # popped from the end: earliest call first
+        return alone, before
+
+    def fused_options(j: int, okx: int, sid: int, alone: list[int], before: list[int]) -> list:
+        # A crashed blind op (a write) placed anywhere in a linearization can be moved
+        # later, up to the next op, as it has no completion: if that op is blind too it
+        # overwrites it and the write can go, else the write sits right before an op
+        # that sees its value. So the search places it only as a pair with that op.
+        out: list[tuple[int, int, int]] = []
+        if not before:
+            return out
+        seers = [j + x for x in _bits(ok_cands[j] & ~okx) if not ok_blind[j + x]] + [m + x for x in alone]
+        for w in before:
+            t = advance(sid, m + w)
+            if t < 0 or t == sid:
+                continue
+            for u in seers:
+                nsid = trans[u].get(t)
+                if nsid is None:
+                    nsid = advance(t, u)
+                if nsid >= 0 and (u < m or nsid != t):
+                    out.append((w, u, nsid))
+        out.reverse()
+        return out
+
+    def frame(j: int, okx: int, cr: tuple, sid: int, node: Any) -> list:
         # A read that fits now may be placed now and nothing else tried here: moving a
         # state-preserving op earlier in any successful order keeps it successful.
         r = ro_cands[j] & ~okx
@@ -403,67 +469,78 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
             b = r & -r
             r ^= b
             if advance(sid, j + b.bit_length() - 1) >= 0:
-                return [j, okx, crs, sid, b, 0]
-        # Completed ops are tried before crashed ones: crashed ops never have to be
-        # placed, so trying them first only delays finding a witness.
-        return [j, okx, crs, sid, ok_cands[j] & ~okx, crash_cands[j] & ~crs & ~dead[j]]
+                return [j, okx, cr, sid, b, [], node, []]
+        # Completed ops are tried before crashed ones (found only when needed): crashed
+        # ops never have to be placed, so trying them first only delays a witness. The
+        # reads have just failed in this state: not again.
+        return [j, okx, cr, sid, ok_cands[j] & ~okx & ~ro_cands[j], None, node, None]
 
-    stack = [frame(0, 0, 0, 0)]
-    path: list[int] = []
+    stack = [frame(0, 0, (), 0, None)]
     best_j = 0
-    best_path: list[int] = []
-    samples: list[tuple[int, int, int, int]] = [(0, 0, 0, 0)]
+    best_node: Any = None  # the path as linked (op, previous) pairs: saving it is O(1)
+    samples: list[tuple[int, int, int, tuple]] = [(0, 0, 0, ())]
     iterations = 0
     while stack:
         fr = stack[-1]
-        j, okx, crs, sid, okc, crc = fr
+        j, okx, cr, sid, okc, crc, node, fused = fr
         if okc:
             b = okc & -okc
             fr[4] = okc ^ b
             u = j + b.bit_length() - 1
-            nsid = advance(sid, u)
+            nsid = trans[u].get(sid)
+            if nsid is None:
+                nsid = advance(sid, u)
             if nsid < 0:
                 continue
+        else:
+            if crc is None:
+                crc, before = crash_options(j, cr)
+                fr[5] = crc
+                fr[7] = fused = fused_options(j, okx, sid, crc, before)
+            if crc:
+                x = crc.pop()
+                u = m + x
+                nsid = advance(sid, u)
+                if nsid < 0 or nsid == sid:
+                    # a crashed op that changes nothing here is no better placed than left out
+                    continue
+                cr = _placed(cr, kinds[x])
+            elif fused:
+                w, u, nsid = fused.pop()
+                node = (m + w, node)
+                cr = _placed(cr, kinds[w])
+                if u >= m:
+                    cr = _placed(cr, kinds[u - m])
+                else:
+                    b = 1 << (u - j)
+            else:
+                stack.pop()
+                continue
+        if u < m:
             okx |= b
             if okx & 1:
+                j0 = j
                 while okx & 1:
                     okx >>= 1
                     j += 1
                 if j == m:
-                    path.append(u)
-                    return PartResult(VALID, ops, linearization=[every[x].id for x in path],
+                    return PartResult(VALID, ops, linearization=[every[x].id for x in _path((u, node))],
                                       configs=len(seen), reached=m)
-                crs &= ~dead[j]  # forget crashed ops that can no longer matter
-        elif crc:
-            b = crc & -crc
-            fr[5] = crc ^ b
-            x = b.bit_length() - 1
-            if same_before[x] & ~crs & ~dead[j]:
-                continue  # an earlier one of the same kind is still unplaced: use that
-            u = m + x
-            nsid = advance(sid, u)
-            if nsid < 0 or nsid == sid:
-                # a crashed op that changes nothing here is no better placed than left out
-                continue
-            crs |= b
-        else:
-            stack.pop()
-            if path:
-                path.pop()
-            continue
-        key = (j, nsid, okx, crs)
+                if cr and deaths[j] != deaths[j0]:  # forget crashed ops that can no longer matter
+                    cr = _forget(cr, kind_death, j)
+        key = (j, nsid, okx, cr)
         if key in seen:
             continue
         seen.add(key)
-        path.append(u)
+        node = (u, node)
         if j >= best_j:
             if j > best_j:
                 best_j = j
-                best_path = list(path)
+                best_node = node
                 samples = []
             if len(samples) < 8:
                 samples.append(key)
-        stack.append(frame(j, okx, crs, nsid))
+        stack.append(frame(j, okx, cr, nsid, node))
         iterations += 1
         if not iterations & 1023:
             if clock.progress is not None:
@@ -473,14 +550,52 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
                 return PartResult(
                     UNKNOWN_VERDICT, ops, configs=len(seen), reason=why, reached=best_j,
                     previous_ok=ok_ops[best_j - 1] if best_j else None,
-                    linearization=[every[x].id for x in best_path],
+                    linearization=[every[x].id for x in _path(best_node)],
                 )
-    return _explain(ops, spec, every, m, states, ok_cands, crash_cands, best_j, best_path, samples,
-                    len(seen))
+    return _explain(ops, spec, every, m, states, ok_cands, deadlines, members, best_j, _path(best_node),
+                    samples, len(seen))
+
+
+def _path(node: Any) -> list[int]:
+    out = []
+    while node is not None:
+        u, node = node
+        out.append(u)
+    out.reverse()
+    return out
+
+
+def _placed(cr: tuple, q: int) -> tuple:
+    """``cr`` (kind, count, kind, count, ...) with one more op of kind ``q`` placed."""
+    for i in range(0, len(cr), 2):
+        if cr[i] == q:
+            return cr[:i + 1] + (cr[i + 1] + 1,) + cr[i + 2:]
+        if cr[i] > q:
+            return cr[:i] + (q, 1) + cr[i:]
+    return cr + (q, 1)
+
+
+def _forget(cr: tuple, kind_death: list[int], j: int) -> tuple:
+    out: tuple = ()
+    for i in range(0, len(cr), 2):
+        if kind_death[cr[i]] > j:
+            out += cr[i:i + 2]
+    return out
+
+
+def _crash_kinds(spec: Any, crashed: list[Op]) -> list[int]:
+    """A kind number for each crashed op: equal when ``spec.effect_key`` says the ops
+    have the same effect on every state, so the search need try only one of them."""
+    effect_key = getattr(spec, "effect_key", None)
+    if effect_key is None:
+        return list(range(len(crashed)))
+    numbers: dict[Any, int] = {}
+    return [numbers.setdefault(effect_key(o), len(numbers)) for o in crashed]
 
 
 def _dead_crashed(spec: Any, ops: list[Op], ok_ops: list[Op], crashed: list[Op]) -> list[int]:
-    """For each frontier j, the crashed ops no longer worth placing.
+    """For each crashed op, the frontier from which it is no longer worth placing
+    (past the last rank when never).
 
     A crashed op whose effect only the ops in ``spec.observers`` can see is useless once
     all of them are placed: the state it leaves would be overwritten before anyone looks
@@ -488,36 +603,32 @@ def _dead_crashed(spec: Any, ops: list[Op], ok_ops: list[Op], crashed: list[Op])
     ops keeps the set of crashed ops in play small on long histories.
     """
     m = len(ok_ops)
+    never = [m + 1] * len(crashed)
     observers = getattr(spec, "observers", None)
     if observers is None or not crashed:
-        return [0] * m
+        return never
     seen_by = observers(ops)
     rank = {op.id: r for r, op in enumerate(ok_ops)}
-    expiring: list[tuple[int, int]] = []
     for x, op in enumerate(crashed):
         watchers = seen_by.get(op.id)
         if watchers is None or not all(w.ok for w in watchers):
             continue  # unknown, or a crashed op may observe it at any time: never dead
-        expiring.append((max((rank[w.id] for w in watchers), default=-1) + 1, x))
-    expiring.sort()
-    dead, mask, k = [], 0, 0
-    for j in range(m):
-        while k < len(expiring) and expiring[k][0] <= j:
-            mask |= 1 << expiring[k][1]
-            k += 1
-        dead.append(mask)
-    return dead
+        never[x] = max((rank[w.id] for w in watchers), default=-1) + 1
+    return never
 
 
-def _explain(ops, spec, every, m, states, ok_cands, crash_cands, best_j, best_path, samples,
+def _explain(ops, spec, every, m, states, ok_cands, deadlines, members, best_j, best_path, samples,
              configs) -> PartResult:
     """Turn the furthest point of a failed search into evidence a person can read."""
     explain = getattr(spec, "explain", None)
     attempts = []
-    for n, (j, sid, okx, crs) in enumerate(samples):
+    for n, (j, sid, okx, cr) in enumerate(samples):
         state = states[sid]
         tried = []
-        cands = [j + x for x in _bits(ok_cands[j] & ~okx)] + [m + x for x in _bits(crash_cands[j] & ~crs)]
+        placed = sorted(x for q, cnt in zip(cr[::2], cr[1::2]) for x in members[q][:cnt])
+        unplaced = set(range(len(every) - m)).difference(placed)
+        cands = [j + x for x in _bits(ok_cands[j] & ~okx)]
+        cands += [m + x for x in sorted(unplaced) if every[m + x].call <= deadlines[j]]
         for u in cands:
             op = every[u]
             ok, _ = spec.step(state, op)
@@ -531,8 +642,8 @@ def _explain(ops, spec, every, m, states, ok_cands, crash_cands, best_j, best_pa
         if n == 0 and best_path:
             lin = [every[x].id for x in best_path]
         else:  # the set is known, not the order: list it by completion
-            placed = list(range(j)) + [j + x for x in _bits(okx)] + [m + x for x in _bits(crs)]
-            lin = [every[x].id for x in placed]
+            placed_ids = list(range(j)) + [j + x for x in _bits(okx)] + [m + x for x in placed]
+            lin = [every[x].id for x in placed_ids]
         attempts.append(Attempt(linearized=lin, state=state, tried=tried))
     previous = next((every[x] for x in reversed(best_path) if every[x].ok), None)
     return PartResult(

@@ -25,6 +25,9 @@ and optionally
   state. Crashed ops of one kind are then interchangeable, and the search tries only
   one of them. Must be exact; leave it out if ``step`` looks at more than f, value and
   output (the built-in specs look at nothing else).
+- ``blind(op) -> bool``: op always succeeds and leaves a state that does not depend on
+  the state before (a write). A crashed blind op is then placed only right before an op
+  that sees what it leaves. Must be exact.
 - ``observers(ops) -> {op id: [ops]}``: for ops that change the state, the ops that
   could see the state they leave. Once they are all placed, the search forgets a crashed
   op; the minimizer drops them along with the op. Must be complete: leave an op out of
@@ -92,6 +95,9 @@ class Register(BaseSpec):
 
     def written_value(self, op: Op) -> Any:
         return op.value
+
+    def blind(self, op: Op) -> bool:
+        return op.f == "write"
 
     def observers(self, ops: list[Op]) -> dict[int, list[Op]]:
         """For each write or cas, the ops that could see the value it leaves."""
@@ -190,7 +196,38 @@ class KV(BaseSpec):
         return None
 
     def prune(self, ops: list[Op]) -> list[Op]:
-        return [op for op in ops if not (op.f == "get" and self.unknown_read(op))]
+        # A crashed put or append whose mark no get shows (see observers) can only have
+        # taken effect where no get looks before the next put: leaving it out keeps
+        # every get's value and the state any put leaves.
+        watchers = self.observers(ops)
+        return [
+            op
+            for op in ops
+            if not (op.f == "get" and self.unknown_read(op)) and watchers.get(op.id, True)
+        ]
+
+    def blind(self, op: Op) -> bool:
+        return op.f == "put"
+
+    def observers(self, ops: list[Op]) -> dict[int, list[Op]]:
+        """For each crashed put or append, the gets that could see it.
+
+        Until the next put, every get after ``put v`` returns v followed by what was
+        appended since, and every get after ``append s`` returns a string containing s:
+        a get that does not could not have come then. Ok writes are left out: their
+        watchers cost a substring search per get, and only crashed writes repay it.
+        """
+        gets: dict[str, list[Op]] = defaultdict(list)
+        for op in ops:
+            if op.f == "get" and op.status != "fail" and not self.unknown_read(op):
+                gets["" if op.output is None else op.output].append(op)
+        out: dict[int, list[Op]] = {}
+        for op in ops:
+            if op.crashed and op.f in ("put", "append") and isinstance(op.value, str):
+                v = op.value
+                shows = str.startswith if op.f == "put" else str.__contains__
+                out[op.id] = [g for text, gs in gets.items() if shows(text, v) for g in gs]
+        return out
 
     def explain(self, state: Any, op: Op) -> str:
         if op.f == "get":
@@ -227,7 +264,25 @@ class SetSpec(BaseSpec):
         return None
 
     def prune(self, ops: list[Op]) -> list[Op]:
-        return [op for op in ops if not (op.f == "read" and self.unknown_read(op))]
+        # A crashed add of an element no read shows can only have taken effect after
+        # every read (the set only grows), where it changes nothing anyone sees.
+        watchers = self.observers(ops)
+        return [
+            op
+            for op in ops
+            if not (op.f == "read" and self.unknown_read(op))
+            and not (op.crashed and op.f == "add" and not watchers[op.id])
+        ]
+
+    def observers(self, ops: list[Op]) -> dict[int, list[Op]]:
+        """For each add, the reads that show its element: once it is added, every read
+        shows it, so a read that does not must come before it."""
+        by_element: dict[Any, list[Op]] = defaultdict(list)
+        for op in ops:
+            if op.f == "read" and op.status != "fail" and not self.unknown_read(op):
+                for x in set(op.output or ()):
+                    by_element[x].append(op)
+        return {op.id: by_element.get(op.value, []) for op in ops if op.f == "add"}
 
     def describe_op(self, op: Op) -> str:
         if op.f == "read":
@@ -268,6 +323,22 @@ class FifoQueue(BaseSpec):
         if v is not UNKNOWN and not hashable(v):
             return f"{op.f} value must be a plain value, got {v!r}"
         return None
+
+    def prune(self, ops: list[Op]) -> list[Op]:
+        # A crashed enqueue of a value no ok dequeue returns can be left out: with it
+        # gone (and the crashed dequeue that took it, if any), every other op sees the
+        # same head, and an ok dequeue of nil saw an empty queue, without it already.
+        watchers = self.observers(ops)
+        return [op for op in ops if not (op.crashed and op.f == "enqueue" and not watchers[op.id])]
+
+    def observers(self, ops: list[Op]) -> dict[int, list[Op]]:
+        """For each enqueue, the ok dequeues that return its value (nil too: a queue
+        holding nil at its head returns that)."""
+        by_value: dict[Any, list[Op]] = defaultdict(list)
+        for op in ops:
+            if op.f == "dequeue" and op.ok:
+                by_value[op.output].append(op)
+        return {op.id: by_value.get(op.value, []) for op in ops if op.f == "enqueue"}
 
     def describe_op(self, op: Op) -> str:
         if op.f == "dequeue":

@@ -37,7 +37,9 @@ INVOCATIONS: dict[str, list[tuple[str, tuple]]] = {
         ("write", _SMALL),
         ("cas", tuple((a, b) for a in _SMALL for b in _SMALL)),
     ],
-    "kv": [("get", (None,)), ("put", ("a", "b")), ("append", ("a", "b"))],
+    # a put of "" (the initial value), an append that is a substring of others: where a
+    # prune of unobserved writes must keep what a get could be showing
+    "kv": [("get", (None,)), ("put", ("", "a", "b")), ("append", ("a", "b", "ab"))],
     "set": [("read", (None,)), ("add", _SMALL)],
     "fifo-queue": [("dequeue", (None,)), ("enqueue", _SMALL)],
     "mutex": [("acquire", (None,)), ("release", (None,))],

@@ -137,11 +137,18 @@ def _NoPrune(spec):
 
 def _Plain(spec):
     """Only what the spec contract requires, plus partition and validate."""
-    return _Without(spec, "prune", "read_only", "effect_key", "observers")
+    return _Without(spec, "prune", "read_only", "effect_key", "observers", "blind")
+
+
+# The state-changing functions whose crashed ops a spec's prune may drop.
+WRITES = {"register": ("write",), "cas-register": ("write", "cas"), "kv": ("put", "append"),
+          "set": ("add",), "fifo-queue": ("enqueue",), "list-append": ("append",)}
 
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_pruning_is_sound(spec: str) -> None:
+    crashed_writes = {"dropped": 0, "kept": 0}
+
     @_settings(150)
     @given(histories(spec))
     def run(case: Case) -> None:
@@ -156,10 +163,17 @@ def test_pruning_is_sound(spec: str) -> None:
             whole = is_linearizable(from_checker_ops(part), spec, case.init, case.nil_read)
             kept = real.prune(list(part))
             assert set(o.id for o in kept) <= set(o.id for o in part)
+            for op in part:
+                if op.crashed and op.f in WRITES.get(spec, ()):
+                    crashed_writes["dropped" if op not in kept else "kept"] += 1
             after = is_linearizable(from_checker_ops(kept), spec, case.init, case.nil_read)
             assert whole == after, f"prune kept {[o.id for o in kept]} and changed the verdict"
 
     run()
+    if spec in WRITES:
+        # the generated histories reach both sides of every prune: crashed writes that
+        # somebody observed (kept) and ones nobody did (dropped)
+        assert crashed_writes["dropped"] > 0 and crashed_writes["kept"] > 0, crashed_writes
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -234,6 +248,48 @@ REGRESSIONS = [
         ], frozenset(), "absent"),
         id="set-read-nil-absent-after-add",
     ),
+    pytest.param(
+        # a crashed put of the initial value "" is what the get saw: prune must keep it
+        Case("kv", [
+            _ev(0, "invoke", "put", ""), _ev(1, "invoke", "get"), _ev(1, "ok", "get", ""),
+            _ev(0, "info", "put", ""),
+        ], "a", "absent"),
+        id="kv-crashed-put-of-initial-value-observed",
+    ),
+    pytest.param(
+        # the crashed append "b" shows only inside another's text, and is needed there
+        Case("kv", [
+            _ev(0, "invoke", "append", "a"), _ev(0, "ok", "append", "a"),
+            _ev(1, "invoke", "append", "b"), _ev(2, "invoke", "get"), _ev(2, "ok", "get", "ab"),
+            _ev(1, "info", "append", "b"),
+        ], "", "absent"),
+        id="kv-crashed-append-seen-as-a-substring",
+    ),
+    pytest.param(
+        # a crashed write must go right before the cas that needs its value, after a read
+        Case("cas-register", [
+            _ev(0, "invoke", "write", 1), _ev(1, "invoke", "read"), _ev(1, "ok", "read", None),
+            _ev(2, "invoke", "cas", (1, 2)), _ev(2, "ok", "cas", (1, 2)),
+            _ev(3, "invoke", "read"), _ev(3, "ok", "read", 2), _ev(0, "info", "write", 1),
+        ], None, "absent"),
+        id="cas-register-crashed-write-before-cas",
+    ),
+    pytest.param(
+        # the same with the crashed write invoked too late: no linearization
+        Case("cas-register", [
+            _ev(2, "invoke", "cas", (1, 2)), _ev(2, "ok", "cas", (1, 2)),
+            _ev(0, "invoke", "write", 1), _ev(0, "info", "write", 1),
+        ], None, "absent"),
+        id="cas-register-crashed-write-too-late",
+    ),
+    pytest.param(
+        # a crashed enqueue nobody dequeued would make the ok dequeue of nil fail: pruned
+        Case("fifo-queue", [
+            _ev(0, "invoke", "enqueue", 1), _ev(0, "info", "enqueue", 1),
+            _ev(1, "invoke", "dequeue"), _ev(1, "ok", "dequeue", None),
+        ], (), "absent"),
+        id="fifo-crashed-enqueue-unobserved",
+    ),
 ]
 
 
@@ -242,5 +298,7 @@ def test_regressions(case: Case) -> None:
     expected = _expected(case)
     result = check(case.history, case.spec, **case.check_kwargs())
     assert result.valid == expected
+    if expected:
+        _assert_witness(case, result)
     if not expected:
         assert result.op is not None and result.op.status == "ok"
