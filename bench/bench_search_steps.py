@@ -20,6 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gen_histories import generate
+
 from replicheck.checker import History
 from replicheck.checker.history import no_gc
 from replicheck.checker.linearizable import Budget, check_ops
@@ -35,19 +36,26 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     values = None if args.values == "unique" else int(args.values)
-    print(f"seed {args.seed}: cas-register, values {args.values}, crash {args.crash}, "
-          f"concurrency {args.concurrency}")
+    print(
+        f"seed {args.seed}: cas-register, values {args.values}, crash {args.crash}, "
+        f"concurrency {args.concurrency}"
+    )
     for n in (int(s) for s in args.sizes.split(",")):
-        gen = generate("cas-register", n, concurrency=args.concurrency, crash=args.crash, values=values,
-                       seed=args.seed)
+        gen = generate(
+            "cas-register", n, concurrency=args.concurrency, crash=args.crash, values=values, seed=args.seed
+        )
         history = History.from_events(gen.events())
         with no_gc():
             wall, cpu = time.perf_counter(), time.process_time()
-            res = check_ops(history.ops, make_spec("cas-register"), Budget(timeout=None, max_memory_mb=None),
-                            jobs=1)
+            res = check_ops(
+                history.ops, make_spec("cas-register"), Budget(timeout=None, max_memory_mb=None), jobs=1
+            )
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        print(f"{n:>8} ops  {res.valid!s:>5}  {res.configs:>8} configs  wall {wall:6.2f} s  "
-              f"cpu {cpu:6.2f} s  {cpu / max(res.configs, 1) * 1e6:5.1f} us/config", flush=True)
+        print(
+            f"{n:>8} ops  {res.valid!s:>5}  {res.configs:>8} configs  wall {wall:6.2f} s  "
+            f"cpu {cpu:6.2f} s  {cpu / max(res.configs, 1) * 1e6:5.1f} us/config",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -187,8 +187,11 @@ class _Clock:
                 self._armed -= 1
             return
         old_handler = old_limit = None
-        timer = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-                 and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None))
+        timer = (
+            hasattr(signal, "setitimer")
+            and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
+        )
         if timer:
             old_handler = signal.signal(signal.SIGALRM, self._tick)
             signal.setitimer(signal.ITIMER_REAL, _SAMPLE_EVERY, _SAMPLE_EVERY)
@@ -237,8 +240,10 @@ class _Clock:
             res.reason = self.why or res.reason or "budget exhausted"
             if res.reason.startswith("memory") and self.limit is not None:
                 shared = f", shared by {self.shares} workers" if self.shares > 1 else ""
-                res.reason += (f" (resident size {max(self.peak, rss_bytes()) / 1e6:.0f} MB, "
-                               f"budget {self.limit / 1e6:.0f} MB{shared})")
+                res.reason += (
+                    f" (resident size {max(self.peak, rss_bytes()) / 1e6:.0f} MB, "
+                    f"budget {self.limit / 1e6:.0f} MB{shared})"
+                )
         if self.why is not None and self.why.startswith("memory"):
             _release_memory()
         return res
@@ -524,8 +529,13 @@ def _wgl(ops: list[Op], spec: Any, clock: _Clock | None) -> PartResult:
                     okx >>= 1
                     j += 1
                 if j == m:
-                    return PartResult(VALID, ops, linearization=[every[x].id for x in _path((u, node))],
-                                      configs=len(seen), reached=m)
+                    return PartResult(
+                        VALID,
+                        ops,
+                        linearization=[every[x].id for x in _path((u, node))],
+                        configs=len(seen),
+                        reached=m,
+                    )
                 if cr and deaths[j] != deaths[j0]:  # forget crashed ops that can no longer matter
                     cr = _forget(cr, kind_death, j)
         key = (j, nsid, okx, cr)
@@ -548,12 +558,28 @@ def _wgl(ops: list[Op], spec: Any, clock: _Clock | None) -> PartResult:
             if clock.expired() or len(seen) > max_configs:
                 why = "time budget exhausted" if clock.expired() else "memory budget exhausted"
                 return PartResult(
-                    UNKNOWN_VERDICT, ops, configs=len(seen), reason=why, reached=best_j,
+                    UNKNOWN_VERDICT,
+                    ops,
+                    configs=len(seen),
+                    reason=why,
+                    reached=best_j,
                     previous_ok=ok_ops[best_j - 1] if best_j else None,
                     linearization=[every[x].id for x in _path(best_node)],
                 )
-    return _explain(ops, spec, every, m, states, ok_cands, deadlines, members, best_j, _path(best_node),
-                    samples, len(seen))
+    return _explain(
+        ops,
+        spec,
+        every,
+        m,
+        states,
+        ok_cands,
+        deadlines,
+        members,
+        best_j,
+        _path(best_node),
+        samples,
+        len(seen),
+    )
 
 
 def _path(node: Any) -> list[int]:
@@ -569,7 +595,7 @@ def _placed(cr: tuple, q: int) -> tuple:
     """``cr`` (kind, count, kind, count, ...) with one more op of kind ``q`` placed."""
     for i in range(0, len(cr), 2):
         if cr[i] == q:
-            return cr[:i + 1] + (cr[i + 1] + 1,) + cr[i + 2:]
+            return cr[: i + 1] + (cr[i + 1] + 1,) + cr[i + 2 :]
         if cr[i] > q:
             return cr[:i] + (q, 1) + cr[i:]
     return cr + (q, 1)
@@ -579,7 +605,7 @@ def _forget(cr: tuple, kind_death: list[int], j: int) -> tuple:
     out: tuple = ()
     for i in range(0, len(cr), 2):
         if kind_death[cr[i]] > j:
-            out += cr[i:i + 2]
+            out += cr[i : i + 2]
     return out
 
 
@@ -617,8 +643,9 @@ def _dead_crashed(spec: Any, ops: list[Op], ok_ops: list[Op], crashed: list[Op])
     return never
 
 
-def _explain(ops, spec, every, m, states, ok_cands, deadlines, members, best_j, best_path, samples,
-             configs) -> PartResult:
+def _explain(
+    ops, spec, every, m, states, ok_cands, deadlines, members, best_j, best_path, samples, configs
+) -> PartResult:
     """Turn the furthest point of a failed search into evidence a person can read."""
     explain = getattr(spec, "explain", None)
     attempts = []
@@ -711,7 +738,7 @@ class Result:
         if self.part is not None:
             if self.key is not None:
                 d["key"] = self.key
-            if self.valid is False:
+            if self.valid is False and self.part.op is not None:
                 d["op"] = self.part.op.to_dict()
                 d["previous_ok"] = self.part.previous_ok.to_dict() if self.part.previous_ok else None
                 d["attempts"] = [
@@ -778,9 +805,18 @@ def check_ops(
     def result(valid: bool | str, found: tuple | None = None, **kw: Any) -> Result:
         res, part = (found[2], found[3]) if found else (None, None)
         return Result(
-            valid=valid, spec=getattr(spec, "name", type(spec).__name__), ops=len(ops), searched=searched,
-            partitions=n_parts, configs=configs, elapsed=time.perf_counter() - started, history=history,
-            part=res, key=part[0].key if part else None, **kw)
+            valid=valid,
+            spec=getattr(spec, "name", type(spec).__name__),
+            ops=len(ops),
+            searched=searched,
+            partitions=n_parts,
+            configs=configs,
+            elapsed=time.perf_counter() - started,
+            history=history,
+            part=res,
+            key=part[0].key if part else None,
+            **kw,
+        )
 
     search = _search(parts, order, spec, clock, jobs)
     try:
@@ -890,8 +926,9 @@ def _search(parts, order, spec, clock, jobs) -> Generator[tuple[int, PartResult]
     yield from _search_here(parts, [k for k in order if k in retry], spec, clock)
 
 
-def _search_here(parts, order, spec, clock, until: float | None = None
-                 ) -> Generator[tuple[int, PartResult], None, list[int]]:
+def _search_here(
+    parts, order, spec, clock, until: float | None = None
+) -> Generator[tuple[int, PartResult], None, list[int]]:
     """Search partitions in this process (until ``until``, if given); returns the rest."""
     with clock.armed():
         for n, k in enumerate(order):
@@ -899,7 +936,7 @@ def _search_here(parts, order, spec, clock, until: float | None = None
                 return order[n:]
             yield k, clock.search(parts[k], spec)
             if clock.why is not None and clock.why.startswith("time"):
-                for rest in order[n + 1:]:
+                for rest in order[n + 1 :]:
                     yield rest, PartResult(UNKNOWN_VERDICT, [], reason=clock.why)
                 return []
     return []

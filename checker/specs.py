@@ -51,16 +51,31 @@ from .history import UNKNOWN, History, HistoryError, Op
 from .listappend import ListAppend
 from .text import fmt
 
-__all__ = ["BUILTIN", "NIL_READS", "NO_INIT", "BaseSpec", "CasRegister", "FifoQueue", "KV", "ListAppend",
-           "Mutex", "Register", "SetSpec", "Spec", "fmt", "make_spec", "resolve_spec",
-           "split_by_key"]
+__all__ = [
+    "BUILTIN",
+    "NIL_READS",
+    "NO_INIT",
+    "BaseSpec",
+    "CasRegister",
+    "FifoQueue",
+    "KV",
+    "ListAppend",
+    "Mutex",
+    "Register",
+    "SetSpec",
+    "Spec",
+    "fmt",
+    "make_spec",
+    "resolve_spec",
+    "split_by_key",
+]
 
 
 class Register(BaseSpec):
     """A read/write register. ``read`` returns the value; ``write`` sets it."""
 
     name = "register"
-    functions = ("read", "write")
+    functions: tuple[str, ...] = ("read", "write")
     noun = "register"
 
     def step(self, state: Any, op: Op) -> tuple[bool, Any]:
@@ -191,7 +206,12 @@ class KV(BaseSpec):
             return err
         if op.f in ("put", "append") and not isinstance(op.value, str):
             return f"{op.f} value must be a string, got {fmt(op.value)}"
-        if op.f == "get" and op.output is not UNKNOWN and op.output is not None and not isinstance(op.output, str):
+        if (
+            op.f == "get"
+            and op.output is not UNKNOWN
+            and op.output is not None
+            and not isinstance(op.output, str)
+        ):
             return f"get must return a string, got {fmt(op.output)}"
         return None
 
@@ -201,9 +221,7 @@ class KV(BaseSpec):
         # every get's value and the state any put leaves.
         watchers = self.observers(ops)
         return [
-            op
-            for op in ops
-            if not (op.f == "get" and self.unknown_read(op)) and watchers.get(op.id, True)
+            op for op in ops if not (op.f == "get" and self.unknown_read(op)) and watchers.get(op.id, True)
         ]
 
     def blind(self, op: Op) -> bool:
@@ -411,7 +429,9 @@ def make_spec(name: str, init: Any = NO_INIT, nil_read: str = "absent") -> Any:
         obj = obj() if init is NO_INIT else obj(init=init)
     for method in ("init", "step"):
         if not callable(getattr(obj, method, None)):
-            raise ValueError(f"spec {name!r} has no {method}() method; a spec needs init() and step(state, op)")
+            raise ValueError(
+                f"spec {name!r} has no {method}() method; a spec needs init() and step(state, op)"
+            )
     if not hasattr(obj, "name"):
         try:
             obj.name = name

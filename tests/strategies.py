@@ -65,8 +65,15 @@ INITS: dict[str, tuple] = {
 
 
 def default_init(spec: str) -> Any:
-    return {"register": None, "cas-register": None, "kv": "", "set": frozenset(),
-            "fifo-queue": (), "mutex": False, "list-append": ()}[spec]
+    return {
+        "register": None,
+        "cas-register": None,
+        "kv": "",
+        "set": frozenset(),
+        "fifo-queue": (),
+        "mutex": False,
+        "list-append": (),
+    }[spec]
 
 
 def perform(spec: str, state: Any, f: str, value: Any) -> tuple[bool, Any, Any]:
@@ -230,7 +237,11 @@ def histories(
                 if lie == "flip status":
                     typ = "fail" if typ == "ok" else "ok"
                     if typ == "ok":
-                        out = draw(st.sampled_from(LIE_OUTPUTS[(spec, f)])) if (spec, f) in LIE_OUTPUTS else value
+                        out = (
+                            draw(st.sampled_from(LIE_OUTPUTS[(spec, f)]))
+                            if (spec, f) in LIE_OUTPUTS
+                            else value
+                        )
                     else:
                         out = value
                 else:

@@ -18,6 +18,8 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 
+from replicheck.checker import check, make_spec
+
 from oracle import (
     NO_OUTPUT,
     Semantics,
@@ -27,7 +29,6 @@ from oracle import (
     replay,
     respects_real_time,
 )
-from replicheck.checker import check, make_spec
 from strategies import SPECS, Case, histories
 
 _EXPLORE = os.environ.get("REPLICHECK_DIFF_EXAMPLES")
@@ -80,9 +81,7 @@ def test_checker_agrees_with_oracle(spec: str) -> None:
     def run(case: Case) -> None:
         expected = _expected(case)
         result = check(case.history, spec, **case.check_kwargs())
-        assert result.valid == expected, (
-            f"checker says {result.valid!r}, brute force says {expected}"
-        )
+        assert result.valid == expected, f"checker says {result.valid!r}, brute force says {expected}"
         if expected:
             _assert_witness(case, result)
         else:
@@ -141,8 +140,14 @@ def _Plain(spec):
 
 
 # The state-changing functions whose crashed ops a spec's prune may drop.
-WRITES = {"register": ("write",), "cas-register": ("write", "cas"), "kv": ("put", "append"),
-          "set": ("add",), "fifo-queue": ("enqueue",), "list-append": ("append",)}
+WRITES = {
+    "register": ("write",),
+    "cas-register": ("write", "cas"),
+    "kv": ("put", "append"),
+    "set": ("add",),
+    "fifo-queue": ("enqueue",),
+    "list-append": ("append",),
+}
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -242,52 +247,98 @@ REGRESSIONS = [
     ),
     pytest.param(
         # ...and a lost add must still be caught by it
-        Case("set", [
-            _ev(0, "invoke", "add", 1), _ev(0, "ok", "add", 1),
-            _ev(1, "invoke", "read"), _ev(1, "ok", "read", None),
-        ], frozenset(), "absent"),
+        Case(
+            "set",
+            [
+                _ev(0, "invoke", "add", 1),
+                _ev(0, "ok", "add", 1),
+                _ev(1, "invoke", "read"),
+                _ev(1, "ok", "read", None),
+            ],
+            frozenset(),
+            "absent",
+        ),
         id="set-read-nil-absent-after-add",
     ),
     pytest.param(
         # a crashed put of the initial value "" is what the get saw: prune must keep it
-        Case("kv", [
-            _ev(0, "invoke", "put", ""), _ev(1, "invoke", "get"), _ev(1, "ok", "get", ""),
-            _ev(0, "info", "put", ""),
-        ], "a", "absent"),
+        Case(
+            "kv",
+            [
+                _ev(0, "invoke", "put", ""),
+                _ev(1, "invoke", "get"),
+                _ev(1, "ok", "get", ""),
+                _ev(0, "info", "put", ""),
+            ],
+            "a",
+            "absent",
+        ),
         id="kv-crashed-put-of-initial-value-observed",
     ),
     pytest.param(
         # the crashed append "b" shows only inside another's text, and is needed there
-        Case("kv", [
-            _ev(0, "invoke", "append", "a"), _ev(0, "ok", "append", "a"),
-            _ev(1, "invoke", "append", "b"), _ev(2, "invoke", "get"), _ev(2, "ok", "get", "ab"),
-            _ev(1, "info", "append", "b"),
-        ], "", "absent"),
+        Case(
+            "kv",
+            [
+                _ev(0, "invoke", "append", "a"),
+                _ev(0, "ok", "append", "a"),
+                _ev(1, "invoke", "append", "b"),
+                _ev(2, "invoke", "get"),
+                _ev(2, "ok", "get", "ab"),
+                _ev(1, "info", "append", "b"),
+            ],
+            "",
+            "absent",
+        ),
         id="kv-crashed-append-seen-as-a-substring",
     ),
     pytest.param(
         # a crashed write must go right before the cas that needs its value, after a read
-        Case("cas-register", [
-            _ev(0, "invoke", "write", 1), _ev(1, "invoke", "read"), _ev(1, "ok", "read", None),
-            _ev(2, "invoke", "cas", (1, 2)), _ev(2, "ok", "cas", (1, 2)),
-            _ev(3, "invoke", "read"), _ev(3, "ok", "read", 2), _ev(0, "info", "write", 1),
-        ], None, "absent"),
+        Case(
+            "cas-register",
+            [
+                _ev(0, "invoke", "write", 1),
+                _ev(1, "invoke", "read"),
+                _ev(1, "ok", "read", None),
+                _ev(2, "invoke", "cas", (1, 2)),
+                _ev(2, "ok", "cas", (1, 2)),
+                _ev(3, "invoke", "read"),
+                _ev(3, "ok", "read", 2),
+                _ev(0, "info", "write", 1),
+            ],
+            None,
+            "absent",
+        ),
         id="cas-register-crashed-write-before-cas",
     ),
     pytest.param(
         # the same with the crashed write invoked too late: no linearization
-        Case("cas-register", [
-            _ev(2, "invoke", "cas", (1, 2)), _ev(2, "ok", "cas", (1, 2)),
-            _ev(0, "invoke", "write", 1), _ev(0, "info", "write", 1),
-        ], None, "absent"),
+        Case(
+            "cas-register",
+            [
+                _ev(2, "invoke", "cas", (1, 2)),
+                _ev(2, "ok", "cas", (1, 2)),
+                _ev(0, "invoke", "write", 1),
+                _ev(0, "info", "write", 1),
+            ],
+            None,
+            "absent",
+        ),
         id="cas-register-crashed-write-too-late",
     ),
     pytest.param(
         # a crashed enqueue nobody dequeued would make the ok dequeue of nil fail: pruned
-        Case("fifo-queue", [
-            _ev(0, "invoke", "enqueue", 1), _ev(0, "info", "enqueue", 1),
-            _ev(1, "invoke", "dequeue"), _ev(1, "ok", "dequeue", None),
-        ], (), "absent"),
+        Case(
+            "fifo-queue",
+            [
+                _ev(0, "invoke", "enqueue", 1),
+                _ev(0, "info", "enqueue", 1),
+                _ev(1, "invoke", "dequeue"),
+                _ev(1, "ok", "dequeue", None),
+            ],
+            (),
+            "absent",
+        ),
         id="fifo-crashed-enqueue-unobserved",
     ),
 ]
