@@ -11,6 +11,9 @@ from .verdict import verdict_word
 WITNESS_SHOWN = 20
 
 
+_INFERRED = " (inferred from the functions it uses)"
+
+
 def render_linearizability(result: Result, spec: Any = None, path: str | None = None) -> str:
     """A report a person can read: the verdict, then the evidence for it."""
     history = result.history
@@ -18,7 +21,8 @@ def render_linearizability(result: Result, spec: Any = None, path: str | None = 
     name = path or (history.path if history is not None else None) or "history"
     out = [
         f"{name}: {verdict_word(result.valid)}",
-        f"  spec {result.spec}; {result.ops} operations, {result.searched} searched after "
+        f"  spec {result.spec}{_INFERRED if history is not None and history.meta.get('spec_inferred') else ''}"
+        f"; {result.ops} operations, {result.searched} searched after "
         f"pruning, {result.partitions} partition{'s' if result.partitions != 1 else ''}; "
         f"{result.configs} configurations in {result.elapsed * 1000:.1f} ms",
     ]

@@ -67,6 +67,7 @@ __all__ = [
     "fmt",
     "make_spec",
     "resolve_spec",
+    "infer_spec",
     "split_by_key",
 ]
 
@@ -440,6 +441,26 @@ def make_spec(name: str, init: Any = NO_INIT, nil_read: str = "absent") -> Any:
     return obj
 
 
+def infer_spec(history: History) -> str:
+    """The built-in spec a history with no spec named must be about: the one whose
+    functions cover every function its operations use. A read/write history fits both
+    registers, which judge it alike (there is no cas); any other overlap (reads alone
+    fit a register, a set and a list) is refused rather than guessed."""
+    used = {op.f for op in history.ops}
+    fits = [name for name, s in BUILTIN.items() if used <= set(s.functions)]
+    if fits == ["register", "cas-register"]:
+        fits = ["cas-register"]
+    if used and len(fits) == 1:
+        return fits[0]
+    uses = ", ".join(sorted(map(str, used))) or "no operations"
+    raise HistoryError(
+        f"no spec: its operations ({uses}) do not say which object the history is about; "
+        f"name it, e.g. --spec cas-register (built-in: {', '.join(BUILTIN)}), or put it in "
+        "a metadata line",
+        history.path,
+    )
+
+
 def resolve_spec(
     history: History, spec: Any = None, *, init: Any = NO_INIT, nil_read: str | None = None
 ) -> Any:
@@ -448,11 +469,8 @@ def resolve_spec(
     if spec is None:
         spec = meta.get("spec")
         if spec is None:
-            raise HistoryError(
-                "no spec: say which object the history is about, e.g. --spec cas-register "
-                f"(built-in: {', '.join(BUILTIN)}), or put it in a metadata line",
-                history.path,
-            )
+            spec = infer_spec(history)
+            meta["spec"], meta["spec_inferred"] = spec, True
     if not isinstance(spec, str):
         return spec
     if init is NO_INIT and "init" in meta:

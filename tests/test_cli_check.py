@@ -240,3 +240,33 @@ def test_progress_bar_appears_on_a_terminal_for_long_checks(monkeypatch):
     bar.close()
     assert seen and seen == sorted(seen)
     assert progress.Progress("x", quiet=True).enabled is False
+
+
+def _log(tmp_path, lines: list[str]) -> str:
+    path = tmp_path / "h.log"
+    path.write_text("".join(f"INFO  jepsen.util - {ln}\n" for ln in lines))
+    return str(path)
+
+
+def test_a_history_without_a_spec_is_judged_by_the_one_its_functions_fit(tmp_path):
+    # read, write and cas fit only the cas register: a stale read is caught by it
+    path = _log(
+        tmp_path,
+        ["0\t:invoke\t:write\t1", "0\t:ok\t:write\t1", "1\t:invoke\t:cas\t[1 2]", "1\t:ok\t:cas\t[1 2]",
+         "0\t:invoke\t:read\tnil", "0\t:ok\t:read\t1"],
+    )  # fmt: skip
+    res = run(path)
+    assert res.exit_code == 1, res.output
+    assert "spec cas-register (inferred from the functions it uses)" in res.output
+    # a named spec wins, and is not called inferred
+    res = run(path, "--spec", "cas-register", "--json")
+    assert json.loads(res.output)["spec"] == "cas-register"
+
+
+def test_a_history_whose_functions_fit_several_specs_needs_one_named(tmp_path):
+    # reads alone fit a register, a set and a list: no guess
+    path = _log(tmp_path, ["0\t:invoke\t:read\tnil", "0\t:ok\t:read\t1"])
+    res = run(path)
+    assert res.exit_code == EXIT_BAD_INPUT
+    assert "operations (read) do not say which object" in res.output and "--spec" in res.output
+    assert "Traceback" not in res.output
