@@ -19,10 +19,10 @@ def render_linearizability(result: Result, spec: Any = None, path: str | None = 
     history = result.history
     by_id = {op.id: op for op in history.ops} if history is not None else {}
     name = path or (history.path if history is not None else None) or "history"
+    inferred = _INFERRED if history is not None and history.meta.get("spec_inferred") else ""
     out = [
         f"{name}: {verdict_word(result.valid)}",
-        f"  spec {result.spec}{_INFERRED if history is not None and history.meta.get('spec_inferred') else ''}"
-        f"; {result.ops} operations, {result.searched} searched after "
+        f"  spec {result.spec}{inferred}; {result.ops} operations, {result.searched} searched after "
         f"pruning, {result.partitions} partition{'s' if result.partitions != 1 else ''}; "
         f"{result.configs} configurations in {result.elapsed * 1000:.1f} ms",
     ]
