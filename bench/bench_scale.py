@@ -175,8 +175,11 @@ def measure(path: Path, flags: list[str], repeat: int, timeout: float) -> Row:
         valid = d.get("valid")
         verdict = {True: "valid", False: "invalid"}.get(valid, "unknown")
         if verdict == "unknown":
-            row.verdict = f"unknown after {timeout:g} s"
+            # say which budget ran out: time, or memory (the reason names the resident size)
+            why = str(d.get("reason", ""))
+            row.verdict = "unknown: memory" if "memory" in why else f"unknown after {timeout:g} s"
             row.parse, row.whole, row.rss = statistics.median(parses), r.wall, r.rss_mb
+            row.configs = d.get("configs")
             return row
         row.verdict = verdict
         checks.append(float(d.get("elapsed", 0.0)))
