@@ -4,7 +4,9 @@
   multi-datacenter levels, weighted votes, Flexible Paxos, grids);
 - ``prove``: ``check`` and ``solve_threshold``, the Z3 encodings (the only module that
   imports z3, loaded on first use so that ``replicheck --help`` stays quick);
-- ``staleness``: probabilistically bounded staleness (PBS) and WARS.
+- ``staleness``: probabilistically bounded staleness (PBS) and WARS;
+- ``latency``: the one latency grammar (``exp:MEAN_MS``, ``pareto:...``, mixtures), which
+  the simulator in ``replicheck.model`` uses too.
 
 Nothing here reads a history: this package stands beside ``replicheck.checker``.
 """
