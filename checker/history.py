@@ -17,7 +17,7 @@ import gc
 import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 EVENT_TYPES = ("invoke", "ok", "fail", "info")
@@ -246,7 +246,11 @@ class History:
                 raise HistoryError(
                     f"independent history: {op.f} names no key in [key value]", self.path, op.line
                 )
-            ops.append(replace(op, key=key, value=parts[0][1], output=parts[1][1]))
+            # positional, not dataclasses.replace: this runs once per op of a big history
+            ops.append(
+                Op(op.id, op.process, op.f, parts[0][1], parts[1][1], op.status, op.call, op.ret,
+                   key, op.node, op.line, op.ret_line, op.extra)
+            )  # fmt: skip
         return History(
             ops=ops,
             faults=self.faults,
