@@ -179,19 +179,45 @@ def _uuid(v: Any, line: int) -> uuid.UUID:
         raise EdnError(f"malformed EDN: #uuid {v!r} is not a UUID", line) from None
 
 
-def _split_flat(body: str, getitem: Callable[[str], Any], colon_strings: list[bool]) -> list:
+def _split_flat(body: str, segments: _Segments, colon_strings: list[bool]) -> list:
     """The forms of a flat map's body that holds strings but no vector. Its strings have
     no escape (the tokenizer saw to it), so the text between quotes alternates between
-    atoms and a string's characters: str.split does what a regex per map did, 3x faster."""
-    items: list = []
-    for i, part in enumerate(body.split('"')):
-        if i & 1:
-            if part[:1] == ":":
-                colon_strings[0] = True
-            items.append(part)
-        else:
-            items.extend(map(getitem, part.replace(",", " ").split()))
+    atoms and a string's characters; the atoms between two strings (``, :value ``) recur
+    from map to map, so each distinct run is converted once."""
+    if '":' in body:  # maybe a string that begins with ':' (or a keyword glued to one)
+        colon_strings[0] = True
+    parts = body.split('"')
+    items = list(segments[parts[0]])
+    for k in range(1, len(parts), 2):
+        items.append(parts[k])
+        items += segments[parts[k + 1]]
     return items
+
+
+def _split_vectors(body: str, segments: _Segments, getitem: Callable[[str], Any]) -> list:
+    """The forms of a flat map's body that holds vectors of scalars but no string: the
+    text alternates between atoms and a vector's atoms, cut at the brackets."""
+    parts = body.split("[")
+    items = list(segments[parts[0]])
+    for part in parts[1:]:
+        inner, _, rest = part.partition("]")
+        items.append(tuple(map(getitem, inner.replace(",", " ").split())))
+        items += segments[rest]
+    return items
+
+
+class _Segments(dict):
+    """The atoms between two strings of a flat map -> their values, as a tuple."""
+
+    def __init__(self, atoms: _Atoms):
+        super().__init__()
+        self.getitem = atoms.__getitem__
+
+    def __missing__(self, segment: str) -> tuple:
+        v = tuple(map(self.getitem, segment.replace(",", " ").split()))
+        if len(self) < 100_000:  # runs holding times or indexes are seen once: a bound
+            self[segment] = v
+        return v
 
 
 class _Atoms(dict):
@@ -205,7 +231,7 @@ class _Atoms(dict):
     def __missing__(self, tok: str) -> Any:
         if tok.isdecimal() and (tok[0] != "0" or len(tok) == 1):
             v = int(tok)
-            if len(tok) < 4:  # times and indexes (long) are mostly seen once: not cached
+            if len(self) < 1_000_000:  # a bound (the other atoms have the same)
                 self[tok] = v
             return v
         return self.reader._atom(tok)
@@ -221,6 +247,7 @@ class Reader:
 
     def __init__(self) -> None:
         self.atoms = _Atoms(self)
+        self.segments = _Segments(self.atoms)
         self.keys: dict[str, str] = {}  # keyword -> the event field it names (no colon)
         # [True] once a string literal began with ':' (it could pass for a keyword)
         self.colon_strings = [False]
@@ -326,6 +353,7 @@ class Reader:
     ) -> tuple[list, list[int]]:
         atoms = self.atoms
         getitem = atoms.__getitem__
+        segments = self.segments
         flat_atoms = _FLAT_ATOM.findall
         identity_tags = self.identity_tags
         key_names = self.keys.get
@@ -366,9 +394,12 @@ class Reader:
                             if tok[: at - 1] not in identity_tags:
                                 self._flat_tag(tok[: at - 1])
                         if "[" in tok:
-                            items = list(map(getitem, flat_atoms(tok, at, end)))
+                            if '"' in tok:
+                                items = list(map(getitem, flat_atoms(tok, at, end)))
+                            else:
+                                items = _split_vectors(tok[at:end], segments, getitem)
                         elif '"' in tok:
-                            items = _split_flat(tok[at:end], getitem, colon_strings)
+                            items = _split_flat(tok[at:end], segments, colon_strings)
                         else:
                             items = list(map(getitem, tok[at:end].replace(",", " ").split()))
                         if depth == event_depth and not colon_strings[0] and not len(items) & 1:

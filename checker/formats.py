@@ -245,12 +245,10 @@ def _read_jsonl_bytes(
     and skipped lines are reported exactly as the text path reports them."""
     if _fast_json is None or _fast_lines is None or data[:3] == b"\xef\xbb\xbf" or b"\x00" in data[:65536]:
         return None
-    if any(end in data for end in _UNICODE_LINE_ENDS):
-        return None
     first_end = data.find(b"\n")
     try:
         first = _fast_json(data[: first_end if first_end >= 0 else len(data)])
-        if type(first) is not dict:
+        if type(first) is not dict or any(end in data for end in _UNICODE_LINE_ENDS):
             return None
         meta: dict = {}
         at, line = 0, 1
