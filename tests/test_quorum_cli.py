@@ -35,14 +35,7 @@ def test_partial_quorum_refuted_exit_1_with_named_nodes():
 
 def test_local_quorum_across_datacenters_text():
     result = run(
-        "check",
-        "--dc",
-        "east=3,west=3",
-        "--write",
-        "LOCAL_QUORUM@east",
-        "--read",
-        "LOCAL_QUORUM@west",
-        "--no-measure",
+        *"check --dc east=3,west=3 --write LOCAL_QUORUM@east --read LOCAL_QUORUM@west --no-measure".split()
     )
     assert result.exit_code == 1
     assert "REFUTED   read-write intersection" in result.output
@@ -51,17 +44,10 @@ def test_local_quorum_across_datacenters_text():
 
 def test_each_quorum_with_dc_down_json():
     result = run(
-        "check",
-        "--dc",
-        "east=3,west=3",
-        "--write",
-        "EACH_QUORUM",
-        "--read",
-        "LOCAL_QUORUM",
-        "--coordinator",
-        "west",
-        "--dc-down",
-        "--json",
+        *(
+            "check --dc east=3,west=3 --write EACH_QUORUM "
+            "--read LOCAL_QUORUM --coordinator west --dc-down --json"
+        ).split()
     )
     data = json.loads(result.output)
     statuses = {r["property"]: r["status"] for r in data["results"]}
@@ -92,20 +78,7 @@ def test_other_systems_hold(args):
 
 def test_unknown_is_exit_3():
     # The per-node encoding of a 301-node majority cannot finish in 1 ms.
-    result = run(
-        "check",
-        "--n",
-        "301",
-        "--w",
-        "151",
-        "--r",
-        "151",
-        "--encoding",
-        "per-node",
-        "--timeout-ms",
-        "1",
-        "--no-measure",
-    )
+    result = run(*"check --n 301 --w 151 --r 151 --encoding per-node --timeout-ms 1 --no-measure".split())
     assert result.exit_code == 3, result.output
     assert "UNKNOWN" in result.output
 
@@ -169,41 +142,12 @@ def test_solve_text_and_json():
 
 
 def test_staleness_prints_closed_form_and_seed():
-    result = run(
-        "staleness",
-        "--n",
-        "3",
-        "--w",
-        "1",
-        "--r",
-        "1",
-        "--trials",
-        "2000",
-        "--seed",
-        "9",
-        "--latency",
-        "lnkd-ssd",
-        "--t",
-        "0,5",
-    )
+    result = run(*"staleness --n 3 --w 1 --r 1 --trials 2000 --seed 9 --latency lnkd-ssd --t 0,5".split())
     assert result.exit_code == 0, result.output
     assert "= 2/3" in result.output and "seed 9" in result.output
     data = json.loads(
         run(
-            "staleness",
-            "--n",
-            "3",
-            "--w",
-            "1",
-            "--r",
-            "1",
-            "--trials",
-            "2000",
-            "--latency",
-            "exp:1",
-            "--w-latency",
-            "exp:0.1",
-            "--json",
+            *"staleness --n 3 --w 1 --r 1 --trials 2000 --latency exp:1 --w-latency exp:0.1 --json".split()
         ).output
     )
     assert data["wars"]["latencies"]["W"] == "exp:0.1" and data["wars"]["latencies"]["A"] == "exp:1"
@@ -229,21 +173,7 @@ def test_cli_reports_the_same_verdict_as_the_api():
 
 
 def test_simulate_strict_quorum_reports_violations_with_seed_file_and_replay(tmp_path):
-    result = run(
-        "check",
-        "--n",
-        "3",
-        "--w",
-        "2",
-        "--r",
-        "2",
-        "--no-measure",
-        "--simulate",
-        "--runs",
-        "2",
-        "--out-dir",
-        str(tmp_path),
-    )
+    result = run(*"check --n 3 --w 2 --r 2 --no-measure --simulate --runs 2 --out-dir".split(), str(tmp_path))
     assert result.exit_code == 1, result.output  # proved intersection, refuted by a history
     assert "proved    read-write intersection" in result.output
     assert "seed 0" in result.output and "NOT linearizable" in result.output
@@ -254,46 +184,17 @@ def test_simulate_strict_quorum_reports_violations_with_seed_file_and_replay(tmp
 
 
 def test_simulate_abd_is_linearizable_exit_0():
-    result = run(
-        "check",
-        "--n",
-        "3",
-        "--w",
-        "2",
-        "--r",
-        "2",
-        "--no-measure",
-        "--simulate",
-        "--runs",
-        "2",
-        "--read-repair",
-        "blocking",
-    )
+    result = run(*"check --n 3 --w 2 --r 2 --no-measure --simulate --runs 2 --read-repair blocking".split())
     assert result.exit_code == 0, result.output
     assert "every history was linearizable" in result.output
 
 
 def test_simulate_sloppy_json(tmp_path):
     result = run(
-        "check",
-        "--n",
-        "3",
-        "--w",
-        "2",
-        "--r",
-        "2",
-        "--sloppy",
-        "--fallback",
-        "2",
-        "--no-measure",
-        "--simulate",
-        "--runs",
-        "2",
-        "--seed",
-        "5",
-        "--read-repair",
-        "blocking",
-        "--out-dir",
+        *(
+            "check --n 3 --w 2 --r 2 --sloppy --fallback "
+            "2 --no-measure --simulate --runs 2 --seed 5 --read-repair blocking --out-dir"
+        ).split(),
         str(tmp_path),
         "--json",
     )
