@@ -418,23 +418,11 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
             if output is not UNKNOWN:
                 done = _single_micro_op(output)
                 output = done[2] if done is not None else output
-        ops.append(
-            Op(
-                id=i,
-                process=inv.process,
-                f=f,
-                value=value,
-                output=output,
-                status=status,
-                call=call,
-                ret=ret,
-                key=key,
-                node=(comp.node if comp is not None and comp.node is not None else inv.node),
-                line=inv.line,
-                ret_line=comp.line if comp is not None else None,
-                extra=extra,
-            )
-        )
+        node = comp.node if comp is not None and comp.node is not None else inv.node
+        ret_line = comp.line if comp is not None else None
+        # positional: keywords cost three times as much, once per op of a big history
+        op = Op(i, inv.process, f, value, output, status, call, ret, key, node, inv.line, ret_line, extra)
+        ops.append(op)
     return ops, faults
 
 
