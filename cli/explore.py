@@ -12,7 +12,7 @@ import sys
 import click
 
 from replicheck.checker import write_jsonl
-from replicheck.checker.verdict import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
+from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
 
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
 
@@ -218,7 +218,7 @@ def _search(
             + (f": {result.reason}" if result.reason else "")
         )
     return {"broken": EXIT_INVALID, "held": EXIT_VALID, "unknown": EXIT_UNKNOWN}.get(
-        result.outcome, EXIT_BAD_INPUT if result.outcome == "not modelled" else EXIT_VALID
+        result.outcome, EXIT_VALID
     )
 
 
@@ -279,7 +279,7 @@ def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool
             data.append({**r.to_dict(), "name": name})
         want = CLAIMS.get((name, prop))
         if want is not None:
-            ok = (want == r.outcome) or (want == "broken" and r.outcome == "not modelled")
+            ok = want == r.outcome
             text += "" if ok else f"  (!) expected {want}"
             if not ok:
                 disagree.append((name, prop))

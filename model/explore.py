@@ -116,7 +116,7 @@ class SearchResult:
 
     design: str
     property: str
-    outcome: str  # "broken" | "held" | "unknown" | "not applicable" | "not modelled"
+    outcome: str  # "broken" | "held" | "unknown" | "not applicable"
     examples: int
     elapsed: float
     counterexample: Counterexample | None = None
@@ -185,12 +185,7 @@ def explore(
     if prop not in PROPERTIES:
         raise ValueError(f"unknown property {prop!r}; choose one of {', '.join(PROPERTIES)}")
     started = time.perf_counter()
-    try:
-        parsed = Design.parse(text)
-    except ConfigError as e:
-        if "not modelled" in str(e):
-            return SearchResult(text, prop, "not modelled", 0, 0.0, reason=str(e), seed=seed)
-        raise
+    parsed = Design.parse(text)
     why_not = not_applicable(parsed, prop)
     if why_not:
         return SearchResult(text, prop, "not applicable", 0, 0.0, reason=why_not, seed=seed)
