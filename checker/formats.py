@@ -81,8 +81,11 @@ def _parse(
     total = len(data.encode() if isinstance(data, str) else data) if progress else 0
     # The readers report the fraction of the text done; the caller hears of bytes.
     fraction = None if progress is None else (lambda done: progress(int(done * total), total))
-    if isinstance(data, bytes) and format in (None, "jsonl"):
-        fast = _read_jsonl_bytes(data, path, fraction)
+    # text is read as its bytes would be; a text with a byte-order mark keeps the text
+    # path's verdict on it (only bytes decode as utf-8-sig)
+    if format in (None, "jsonl") and not (isinstance(data, str) and data[:1] == "\ufeff"):
+        raw = data.encode() if isinstance(data, str) else data
+        fast = _read_jsonl_bytes(raw, path, fraction)
         if fast is not None:
             return _history(fast[0], fast[1], {}, "jsonl", path, independent, progress, total)
     text = _decode(data, path)
@@ -201,34 +204,9 @@ def _steps(items: int, text: str) -> int:
 
 
 def _read_jsonl(text: str, path: str | None, progress: Callable[[float], None] | None = None):
-    lines = text.splitlines()
-    # The fast path: every line decodes (no blank, no bad or unterminated line), every
-    # event is sound, metadata only on the first line. Otherwise _read_jsonl_lines reads
-    # line by line and finds the first problem as it always did. Chunks of about 64 KiB
-    # keep the decoded maps of only one chunk alive at a time.
-    if _fast_json is not None and lines:
-        try:
-            meta: dict = {}
-            first = _fast_json(lines[0])
-            if type(first) is dict and isinstance(first.get(META_KEY), dict):
-                meta = tuplify(first[META_KEY])
-                at = 1
-            else:
-                at = 0
-            if text.find(f'"{META_KEY}"', len(lines[0]) if at else 0) < 0:
-                events: list[Event] = []
-                step = _steps(len(lines), text)
-                for start in range(at, len(lines), step):
-                    events += [
-                        event_from_dict(d, path=path, line=n)
-                        for n, d in enumerate(map(_fast_json, lines[start : start + step]), start + 1)
-                    ]
-                    if progress:
-                        progress(start / len(lines))
-                return events, meta, {}
-        except _FALL_BACK:
-            pass
-    return _read_jsonl_lines(text, lines, path)
+    # The fast path (_read_jsonl_bytes) has declined this text: read it line by line,
+    # finding the first problem as it always did.
+    return _read_jsonl_lines(text, text.splitlines(), path)
 
 
 # Line ends that str.splitlines (the text path's) cuts at and JSON takes inside a string
@@ -240,18 +218,18 @@ def _read_jsonl_bytes(
 ) -> tuple[list[Event], dict] | None:
     """JSON Lines decoded straight from the file's bytes, ~64 KiB at a time: no text copy
     of the file and no string per line (a 1M-op history: 700 MB less at the peak). None
-    for anything the text path must judge - a byte-order mark, a blank or malformed line,
+    for anything the text path must judge - a blank or malformed line,
     metadata past the first line, a line end only str.splitlines knows - so that errors
     and skipped lines are reported exactly as the text path reports them."""
-    if _fast_json is None or _fast_lines is None or data[:3] == b"\xef\xbb\xbf" or b"\x00" in data[:65536]:
+    if _fast_json is None or _fast_lines is None or b"\x00" in data[:65536]:
         return None
-    first_end = data.find(b"\n")
+    at, line = (3, 1) if data[:3] == b"\xef\xbb\xbf" else (0, 1)  # as utf-8-sig drops it
+    first_end = data.find(b"\n", at)
     try:
-        first = _fast_json(data[: first_end if first_end >= 0 else len(data)])
+        first = _fast_json(data[at : first_end if first_end >= 0 else len(data)])
         if type(first) is not dict or any(end in data for end in _UNICODE_LINE_ENDS):
             return None
         meta: dict = {}
-        at, line = 0, 1
         if isinstance(first.get(META_KEY), dict):
             meta = tuplify(first[META_KEY])
             at, line = first_end + 1, 2
