@@ -35,7 +35,7 @@ NO_OUTPUT = object()
 
 MAX_OPS = 10  # brute force is factorial; refuse anything that would take minutes
 
-_DEFAULT_INIT = {
+DEFAULT_INIT = {
     "register": None,
     "cas-register": None,
     "kv": "",
@@ -149,7 +149,7 @@ class Semantics:
         if nil_read not in ("absent", "unknown"):
             raise ValueError(nil_read)
         self.spec = spec
-        self.init = _DEFAULT_INIT[spec] if init is _UNSET else init
+        self.init = DEFAULT_INIT[spec] if init is _UNSET else init
         if spec == "set":
             self.init = frozenset(self.init or ())
         elif spec in ("fifo-queue", "list-append"):

@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 
 from replicheck.checker import History
 
+from oracle import DEFAULT_INIT
+
 SPECS = ("register", "cas-register", "kv", "set", "fifo-queue", "mutex", "list-append")
 
 MAX_OPS = 8
@@ -62,18 +64,6 @@ INITS: dict[str, tuple] = {
     "cas-register": (None, 0),
     "kv": ("", "a"),
 }
-
-
-def default_init(spec: str) -> Any:
-    return {
-        "register": None,
-        "cas-register": None,
-        "kv": "",
-        "set": frozenset(),
-        "fifo-queue": (),
-        "mutex": False,
-        "list-append": (),
-    }[spec]
 
 
 def perform(spec: str, state: Any, f: str, value: Any) -> tuple[bool, Any, Any]:
@@ -155,7 +145,7 @@ def histories(
     truncate = draw(st.booleans(), label="leave ops pending at the end")
     timed = draw(st.integers(0, 2), label="timestamps") == 0
     nil_read = draw(st.sampled_from(("absent", "unknown")), label="nil_read")
-    init = draw(st.sampled_from(INITS[spec]), label="init") if spec in INITS else default_init(spec)
+    init = draw(st.sampled_from(INITS[spec]), label="init") if spec in INITS else DEFAULT_INIT[spec]
     if spec == "kv":
         keys = draw(st.sampled_from((("x",), ("x", "y"))), label="keys")
     else:

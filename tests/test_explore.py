@@ -67,19 +67,9 @@ def test_counterexample_file_replays_byte_for_byte_and_check_agrees(tmp_path):
     res = runner.invoke(
         cli,
         [
-            "explore",
-            "leaderless",
-            "--nodes",
-            "3",
-            "-w",
-            "2",
-            "-r",
-            "2",
-            "--property",
-            "linearizable",
-            "--max-examples",
-            "600",
-            "--out",
+            *(
+                "explore leaderless --nodes 3 -w 2 -r 2 --property linearizable --max-examples 600 --out"
+            ).split(),
             str(out),
             "-q",
         ],
@@ -101,15 +91,9 @@ def test_cli_held_exits_0_and_bad_input_exits_2(tmp_path):
     ok = runner.invoke(
         cli,
         [
-            "explore",
-            "leaderless",
-            "--read-repair",
-            "blocking",
-            "--property",
-            "linearizable",
-            "--max-examples",
-            "30",
-            "--out",
+            *(
+                "explore leaderless --read-repair blocking --property linearizable --max-examples 30 --out"
+            ).split(),
             str(tmp_path / "x.jsonl"),
         ],
     )
@@ -129,18 +113,10 @@ def test_json_output_is_plain_data(tmp_path):
     res = CliRunner().invoke(
         cli,
         [
-            "explore",
-            "multi-leader",
-            "--nodes",
-            "2",
-            "--conflict",
-            "lww",
-            "--property",
-            "durability",
-            "--max-examples",
-            "1000",
-            "--json",
-            "--out",
+            *(
+                "explore multi-leader --nodes 2 --conflict lww "
+                "--property durability --max-examples 1000 --json --out"
+            ).split(),
             str(tmp_path / "c.jsonl"),
         ],
     )
@@ -191,18 +167,10 @@ def test_counterexample_html_timeline(tmp_path):
     res = CliRunner().invoke(
         cli,
         [
-            "explore",
-            "multi-leader",
-            "--nodes",
-            "2",
-            "--conflict",
-            "lww",
-            "--property",
-            "linearizable",
-            "--max-examples",
-            "300",
-            "-q",
-            "--out",
+            *(
+                "explore multi-leader --nodes 2 --conflict lww "
+                "--property linearizable --max-examples 300 -q --out"
+            ).split(),
             str(tmp_path / "c.jsonl"),
             "--html",
             str(page),
