@@ -29,7 +29,7 @@ from typing import Any
 from .basespec import validate_ops
 from .formats import jsonable
 from .history import Op, no_gc
-from .verdict import INVALID, UNKNOWN_VERDICT, VALID
+from .verdict import INVALID, UNKNOWN_VERDICT, VALID, Verdict, as_verdict, verdict_json
 
 # Bytes one cached configuration costs (the set slot and the key tuple), plus a bit per
 # crashed op in play: measured with tracemalloc (~155 bytes on a 30-process register
@@ -316,7 +316,7 @@ class Attempt:
 
 @dataclass
 class PartResult:
-    valid: bool | str
+    valid: Verdict
     ops: list[Op]
     linearization: list[int] | None = None
     op: Op | None = None  # the op that could not be linearized
@@ -325,6 +325,9 @@ class PartResult:
     configs: int = 0
     reason: str | None = None  # why unknown
     reached: int = 0  # how many ok ops (by completion) the search got past
+
+    def __post_init__(self) -> None:
+        self.valid = as_verdict(self.valid, self.reason)
 
 
 def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
@@ -696,9 +699,10 @@ def _bits(mask: int) -> list[int]:
 
 @dataclass
 class Result:
-    """The verdict on a whole history, as plain data (``to_dict()`` is JSON-ready)."""
+    """The verdict on a whole history, as plain data (``to_dict()`` is JSON-ready).
+    ``valid`` is True, False or UNKNOWN_VERDICT, whose use as a bool raises (see verdict.py)."""
 
-    valid: bool | str
+    valid: Verdict
     spec: str
     ops: int  # client operations in the history
     searched: int  # operations left after pruning, over all partitions
@@ -713,6 +717,9 @@ class Result:
     decided: int = 0  # partitions decided valid before stopping
     note: str | None = None  # e.g. that there was nothing to check
 
+    def __post_init__(self) -> None:
+        self.valid = as_verdict(self.valid, self.reason)
+
     @property
     def op(self) -> Op | None:
         return self.part.op if self.part else None
@@ -723,7 +730,7 @@ class Result:
 
     def to_dict(self) -> dict:
         d: dict = {
-            "valid": self.valid,
+            "valid": verdict_json(self.valid),
             "spec": self.spec,
             "ops": self.ops,
             "searched": self.searched,
@@ -799,10 +806,10 @@ def check_ops(
     clock.total = sum(op.ok for p in parts if p for op in p)
     witness: list[list[int]] = [[] for _ in parts]
     configs = 0
-    first_bad: dict[bool | str, tuple[int, int, PartResult, list[Op]]] = {}  # verdict -> earliest
+    first_bad: dict[Verdict, tuple[int, int, PartResult, list[Op]]] = {}  # verdict -> earliest
     decided = 0
 
-    def result(valid: bool | str, found: tuple | None = None, **kw: Any) -> Result:
+    def result(valid: Verdict, found: tuple | None = None, **kw: Any) -> Result:
         res, part = (found[2], found[3]) if found else (None, None)
         return Result(
             valid=valid,
