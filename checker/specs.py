@@ -9,11 +9,14 @@ A spec is any object with
   for an operation that crashed (``info``): answer as if it took effect. (It may also
   never take effect; the search tries that itself.)
 
-and optionally
+and optionally (each left out gets its default, filled once by ``basespec.as_spec``;
+``basespec.SpecContract`` lists them all)
 
 - ``partition(ops) -> iterable of op lists``: independent sub-histories that can be
   checked alone (P-compositionality). Splitting is the biggest speed-up there is: the
-  search is exponential in the concurrency of each part, not of the whole.
+  search is exponential in the concurrency of each part, not of the whole. Default:
+  split by ``op.key``, for user specs as for the built-in ones (ops with no key are one
+  object); a spec whose objects span keys returns ``[ops]``.
 - ``prune(ops) -> ops``: drop operations whose presence cannot change the verdict
   (a crashed read, a read of unknown value, a crashed write that nobody read). Must be
   sound: the verdict on what is returned equals the verdict on the whole. Failed
@@ -36,6 +39,8 @@ and optionally
 - ``describe_state(state) -> str`` and ``describe_op(op) -> str`` for reports.
 
 States must be hashable and cheap to hash: the search caches (linearized set, state).
+``step`` must return the pair: a bare bool, or a spec with no ``step``/``init``, is a
+``SpecError`` (a ValueError: exit 2 from the CLI) saying what to write.
 """
 
 from __future__ import annotations
