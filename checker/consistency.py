@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from .basespec import validate_ops
+from .basespec import check_step_shape, validate_ops
 from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe
 from .formats import jsonable
 from .history import History, HistoryError, Op, no_gc
@@ -599,6 +599,7 @@ def _check(
     spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
     ops = history.ops
     validate_ops(ops, spec_obj, history.path)
+    check_step_shape(spec_obj, ops)
     names = [models] if isinstance(models, str) else list(models)
     wanted = set(MODELS + PROPERTIES) if "all" in names else set(names)
     unknown_names = wanted - set(MODELS + PROPERTIES)

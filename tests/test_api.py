@@ -186,3 +186,11 @@ def test_every_hook_of_the_contract_is_filled_once_with_its_default():
     for hook in ("partition", "prune", "validate", "explain", "describe_state", "describe_op"):
         assert callable(getattr(spec, hook)), hook
     assert pickle.loads(pickle.dumps(spec)).name == "counter"
+
+
+def test_a_bare_bool_step_is_a_spec_error_for_the_consistency_models_too():
+    from replicheck.checker.consistency import check_consistency
+
+    h = History.from_events(ADD_THEN_READ)
+    with pytest.raises(SpecError, match="not a pair"):
+        check_consistency(h, BareBool(), "sequential")
