@@ -84,3 +84,29 @@ def test_a_failure_of_the_tests_own_names_the_history_and_its_page(pytester):
     result.stdout.fnmatch_lines(
         ["*the service said no*", "*- replicheck -*", "history: *history.jsonl", "HTML report: *report.html"]
     )
+
+
+def test_the_recorder_fixture_asserts_linearizability_with_the_minimal_counterexample(pytester):
+    pytester.makepyfile(
+        """
+        def test_stale(recorder):
+            s, t = recorder.session("a"), recorder.session("b")
+            with s.op("write", 1):
+                pass
+            with s.op("write", 2):
+                pass
+            with t.op("read", read_only=True) as op:
+                op.ok(1)
+            recorder.assert_linearizable(spec="register")
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*history.jsonl: NOT linearizable*",
+            "*Minimal counterexample: 3 of 3 operations*",
+            "*HTML report: *",
+        ]
+    )
+    assert "- replicheck -" not in result.stdout.str()  # the message named the page already
