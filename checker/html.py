@@ -130,7 +130,12 @@ def _template() -> tuple[str, str]:
 
 
 def _key_order(k: Any) -> tuple:
-    return (k is None, not isinstance(k, (int, float)) or isinstance(k, bool), k if isinstance(k, (int, float)) and not isinstance(k, bool) else 0, fmt(k) if k is not None else "")
+    return (
+        k is None,
+        not isinstance(k, (int, float)) or isinstance(k, bool),
+        k if isinstance(k, (int, float)) and not isinstance(k, bool) else 0,
+        fmt(k) if k is not None else "",
+    )
 
 
 def _process_order(p: str) -> tuple:
@@ -138,31 +143,30 @@ def _process_order(p: str) -> tuple:
     return (not numeric, int(p) if numeric and len(p) < 30 else 0, p)
 
 
+def _group_key(op: Op) -> Any:
+    try:
+        hash(op.key)
+    except TypeError:  # an unhashable key is shown, not grouped by
+        return _text(op.key)
+    return op.key
+
+
 def _groups(ops: list[Op]) -> tuple[list[dict], dict[int, tuple[int, int]]]:
     """One group of rows per key (a row per process that touched it): op id -> (group, row)."""
     procs: dict[Any, set[str]] = {}
     for op in ops:
-        try:
-            hash(op.key)
-            k = op.key
-        except TypeError:  # an unhashable key is shown, not grouped by
-            k = _text(op.key)
-        procs.setdefault(k, set()).add(_text(op.process))
+        procs.setdefault(_group_key(op), set()).add(_text(op.process))
     keys = sorted(procs, key=lambda k: (_key_order(k), repr(k)))
-    groups, place = [], {}
-    index = {}
+    groups: list[dict] = []
+    index: dict[Any, tuple[int, dict[str, int]]] = {}
     for g, k in enumerate(keys):
         rows = sorted(procs[k], key=_process_order)
         index[k] = (g, {p: r for r, p in enumerate(rows)})
         groups.append({"key": None if k is None else _text(fmt(k)), "rows": rows})
+    place = {}
     for op in ops:
-        try:
-            hash(op.key)
-            k = op.key
-        except TypeError:
-            k = _text(op.key)
-        g, rows = index[k]
-        place[op.id] = (g, rows[_text(op.process)])
+        g, row_of = index[_group_key(op)]
+        place[op.id] = (g, row_of[_text(op.process)])
     return groups, place
 
 
@@ -322,19 +326,20 @@ def render_html(
         part = getattr(result, "part", None)
         analysis["spec"] = _text(result.spec)
         analysis["reason"] = None if result.reason is None else _text(result.reason)
-        order: list[Op] = []
+        orders: list[list[Op]] = []
         if verdict is True:
-            order = [by_id[i] for p in (result.witness or []) for i in p]
+            orders = [[by_id[i] for i in p] for p in (result.witness or [])]
         elif part is not None:
-            order = [by_id[i] for i in (part.linearization or [])]
+            orders = [[by_id[i] for i in (part.linearization or [])]]
             if part.op is not None:
                 analysis["culprit"] = part.op.id
             if part.previous_ok is not None:
                 analysis["previous_ok"] = part.previous_ok.id
         if verdict is True or part is not None:
-            points = _linearization_points(order)
+            # keys are linearized independently: each key's points from its own order
+            points = {k: v for order in orders for k, v in _linearization_points(order).items()}
             analysis["points"] = {str(k): v - start for k, v in points.items()}
-            analysis["order"] = [op.id for op in order]
+            analysis["order"] = [op.id for order in orders for op in order]
         if why is not None:
             analysis["why"] = why
     minimal_lines: list[str] = []
