@@ -19,6 +19,7 @@ from replicheck.checker.report import render_linearizability, render_minimal
 from replicheck.checker.specs import NIL_READS, NO_INIT
 from replicheck.checker.verdict import EXIT_BAD_INPUT, exit_code, short_word, worst_exit_code
 from replicheck.cli.progress import Progress
+from replicheck.cli.vocabulary import option
 
 # Kept here (not imported from checker.consistency) so that --help does not load networkx.
 CONSISTENCY_CHOICES = (
@@ -70,12 +71,14 @@ class Options:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option(
-    "--spec",
+@option(
+    "spec",
+    "spec",
+    metavar="SPEC",
     help="cas-register, register, kv, set, fifo-queue, mutex, list-append, or "
     "package.module:Class. Default: the history's metadata line.",
 )
-@click.option("--init", "init_text", metavar="VALUE", help="Initial value, as JSON (nil for null).")
+@option("initial value", "init_text", metavar="JSON", help="Initial value, as JSON (nil for null).")
 @click.option(
     "--nil-read",
     type=click.Choice(NIL_READS),
@@ -96,16 +99,18 @@ class Options:
     is_flag=True,
     help="Values are Jepsen independent tuples [key value]: unwrap them and check each key alone.",
 )
-@click.option(
-    "--timeout",
+@option(
+    "time budget",
+    "timeout",
     type=click.FloatRange(min=0),
     default=None,
     metavar="SECONDS",
     help="Time budget per file, reading included; past it the verdict is unknown (exit 3). "
     "Default: none for linearizability, 60 for the --consistency searches.",
 )
-@click.option(
-    "--memory",
+@option(
+    "memory budget",
+    "memory",
     type=click.FloatRange(min=1),
     default=2048.0,
     show_default=True,
@@ -121,7 +126,7 @@ class Options:
     help="Worker processes sharing the partitions (keys). Default: one per core, when "
     "there are enough operations to pay.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@option("json output", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option(
     "--minimize",
     is_flag=True,
@@ -133,14 +138,16 @@ class Options:
     metavar="FILE",
     help="Write the minimal sub-history as JSON Lines (implies --minimize).",
 )
-@click.option(
-    "--html",
+@option(
+    "html report",
     "html_out",
     type=click.Path(dir_okay=False, writable=True),
     metavar="FILE",
     help="Write a self-contained HTML timeline of the history and its verdict.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar, even on a terminal.")
+@option(
+    "progress off", "quiet", old=["--quiet", "-q"], is_flag=True, help="No progress bar, even on a terminal."
+)
 @click.option(
     "--consistency",
     type=click.Choice(CONSISTENCY_CHOICES),
@@ -156,8 +163,9 @@ class Options:
     help="With --consistency: the event field naming an op's session; ops without it "
     "form one session per process.",
 )
-@click.option(
-    "--quiet-period",
+@option(
+    "quiet period",
+    "quiet_period",
     type=click.FloatRange(min=0),
     default=None,
     metavar="TIME",
