@@ -476,6 +476,7 @@ def table(max_n, min_n, timeout_ms, as_json) -> None:
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
+    metavar="F",
     help="Writes must stay available with this many nodes down.",
 )
 @click.option(
@@ -483,6 +484,7 @@ def table(max_n, min_n, timeout_ms, as_json) -> None:
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
+    metavar="F",
     help="Reads must stay available with this many nodes down.",
 )
 @click.option(
