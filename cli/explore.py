@@ -15,7 +15,7 @@ from replicheck.checker import write_jsonl
 from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
 
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
-from .vocabulary import option
+from .vocabulary import DEFAULT_SEED, option
 
 PROPERTY_CHOICES = ("linearizable", "read-your-writes", "durability", "single-leader", "convergence")
 
@@ -129,7 +129,7 @@ def _check_cmd(prop: str, path: str) -> str:
     "seed",
     "seed",
     type=int,
-    default=0,
+    default=DEFAULT_SEED,
     metavar="SEED",
     help="seed of the search: same seed, same counterexample",
 )

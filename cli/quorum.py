@@ -24,7 +24,7 @@ from replicheck.checker.verdict import (
 )
 from replicheck.quorum import staleness as pbs
 
-from .vocabulary import option
+from .vocabulary import DEFAULT_SEED, option
 
 
 def _fail(message: str) -> NoReturn:
@@ -316,7 +316,7 @@ def check(
     if simulate:
         from replicheck.model.quorum_run import ConfigError, simulate_quorum
 
-        first = 0 if seed is None else seed
+        first = DEFAULT_SEED if seed is None else seed
         fallbacks = (1 if fallback is None else fallback) if (sloppy or fallback is not None) else None
         try:
             if out_dir is not None:
@@ -597,7 +597,7 @@ def _latency(text: str | None, default: str | None) -> pbs.Latency | None:
     metavar="N",
     help="Monte Carlo trials.",
 )
-@option("seed", "seed", type=int, default=0, metavar="SEED", help="Seed of the Monte Carlo draws.")
+@option("seed", "seed", type=int, default=DEFAULT_SEED, metavar="SEED", help="Seed of the Monte Carlo draws.")
 @option("json output", "as_json", is_flag=True, help="Print the estimates as JSON.")
 def staleness(
     n, w, r, k, latency, w_latency, a_latency, r_latency, s_latency, times, trials, seed, as_json

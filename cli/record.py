@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import sys
 
 import click
@@ -12,7 +11,7 @@ from replicheck.checker.verdict import EXIT_BAD_INPUT
 from replicheck.record.postgres import ROUTINGS, WORKLOADS, PostgresError, Routing, record_postgres
 
 from .progress import Progress
-from .vocabulary import option
+from .vocabulary import DEFAULT_SEED, option
 
 
 @click.group()
@@ -123,9 +122,9 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
     "seed",
     "seed",
     type=int,
-    default=None,
+    default=DEFAULT_SEED,
     metavar="SEED",
-    help="seed for every random choice; printed when left out",
+    help="seed for every random choice; printed",
 )
 @click.option(
     "--failover-after",
@@ -156,15 +155,13 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
 )
 @option("json output", "as_json", is_flag=True, help="print the summary as JSON")
 @option("progress off", "quiet", old=["--quiet"], is_flag=True, help="no progress bar")
-def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> None:
+def postgres(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     """Record clients writing to a PostgreSQL primary and reading through a routing.
 
     Reads go to the primary, the replica, the primary only for a window after the
     client's own write (pin-after-write:<ms>), or the replica once it has replayed the
     client's last commit (wait-for-lsn). Every written value is unique.
     """
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
     progress = Progress("recording", quiet=quiet or as_json)
     try:
         summary = record_postgres(out, seed=seed, progress=progress, **params)

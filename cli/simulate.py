@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 
 import click
 
@@ -11,7 +10,7 @@ from replicheck.checker import write_jsonl
 from replicheck.model.config import ConfigError, make_config, run
 
 from .protocol_options import TopologyCommand, collect_protocol_options
-from .vocabulary import option
+from .vocabulary import DEFAULT_SEED, option
 
 
 @click.command(cls=TopologyCommand, context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,9 +19,9 @@ from .vocabulary import option
     "seed",
     "seed",
     type=int,
-    default=None,
+    default=DEFAULT_SEED,
     metavar="SEED",
-    help="seed for every random choice; printed when left out",
+    help="seed for every random choice; printed",
 )
 @option(
     "history file",
@@ -33,15 +32,13 @@ from .vocabulary import option
     help="write the history here (JSON Lines)",
 )
 @option("json output", "as_json", is_flag=True, help="print the summary as JSON")
-def simulate(topology: str, seed: int | None, out: str | None, as_json: bool, **params) -> None:
+def simulate(topology: str, seed: int, out: str | None, as_json: bool, **params) -> None:
     """Simulate TOPOLOGY (see the list below) and record its history.
 
     \b
     replicheck simulate leader-follower --replication async --reads replica --seed 1 --out h.jsonl
     replicheck check h.jsonl
     """
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
     opts, words = collect_protocol_options(params)
     opts["seed"] = seed
     source = f"replicheck simulate {topology} {words} --seed {seed}".replace("  ", " ")
@@ -95,7 +92,7 @@ def _print_summary(source: str, s: dict, out: str | None) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@option("seed", "seed", type=int, default=1, metavar="SEED", help="seed for every run")
+@option("seed", "seed", type=int, default=DEFAULT_SEED, metavar="SEED", help="seed for every run")
 @option(
     "operations", "ops", type=click.IntRange(min=20), default=2000, metavar="N", help="operations per run"
 )

@@ -102,6 +102,10 @@ DEPRECATED: dict[str, str] = {
 
 SECONDS = "SECONDS"
 
+# One seed policy: every command that draws at random starts from seed 0 unless told,
+# and prints the seed it used, so any run is repeated by running it again.
+DEFAULT_SEED = 0
+
 
 class VocabOption(click.Option):
     """A click option that also accepts ``hidden_aliases``, spellings kept for old

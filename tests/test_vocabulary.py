@@ -122,3 +122,16 @@ def test_renamed_model_option_still_parses_in_saved_configurations():
     assert parse_config("leaderless -n 5 --timeout-ms 70 -w 3").timeout_ms == 70
     assert parse_config("leaderless --nodes 5 --client-timeout-ms=70").timeout_ms == 70
     assert make_config("leader-follower", {"timeout-ms": 70}).timeout_ms == 70
+
+
+def test_one_seed_policy_default_zero_everywhere():
+    seeds = [(path, o) for path, o in COMMAND_OPTIONS if o.name == "seed"]
+    assert len(seeds) >= 6
+    for path, o in seeds:
+        assert o.default == 0 or (o.default is None and "[0]" in (o.help or "")), path
+
+
+def test_simulate_without_seed_runs_seed_zero_and_prints_it():
+    a = CliRunner().invoke(cli, ["simulate", "leader-follower", "--ops", "20", "--json"])
+    b = CliRunner().invoke(cli, ["simulate", "leader-follower", "--ops", "20", "--json", "--seed", "0"])
+    assert a.exit_code == 0 and a.output == b.output and '"seed": 0' in a.output
