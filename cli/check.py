@@ -268,6 +268,12 @@ def check(
         raise click.UsageError("--minimize-out and --html take one history at a time")
     if consistency and (minimize or minimize_out or html_out or out_dir):
         raise click.UsageError("--minimize, --html and --out-dir go with linearizability, not --consistency")
+    if not consistency and (quiet_period is not None or session_field != "session"):
+        raise click.UsageError("--session-field and --quiet-period apply to --consistency")
+    if consistency and jobs is not None:
+        raise click.UsageError(
+            "--jobs applies to linearizability; the --consistency searches run in one process"
+        )
     opts = Options(
         spec,
         parse_init(init_text),

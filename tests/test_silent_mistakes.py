@@ -164,3 +164,35 @@ def test_old_spellings_still_work_and_mean_the_same(register_history, old, new):
     b = run(*new.format(h=register_history).split())
     assert a.exit_code == b.exit_code == 0, (a.output, b.output)
     assert a.output.splitlines()[0] == b.output.splitlines()[0]  # the verdict; later lines time it
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--quiet-period", "5"], "apply to --consistency"),
+        (["--session-field", "client"], "apply to --consistency"),
+        (["--consistency", "sequential", "--jobs", "2"], "--jobs applies to linearizability"),
+        (["--consistency", "sequential", "--out-dir", "d"], "--out-dir go with linearizability"),
+    ],
+)
+def test_check_flags_for_the_other_mode_are_usage_errors(register_history, extra, words):
+    r = run("check", register_history, *extra)
+    assert r.exit_code == 2 and words in r.output, r.output
+
+
+def test_record_failover_gap_without_failover_is_a_usage_error(tmp_path):
+    out = tmp_path / "h.jsonl"
+    r = run(
+        "record",
+        "postgres",
+        "--primary",
+        "host=/nonexistent",
+        "--routing",
+        "primary",
+        "--out",
+        str(out),
+        "--failover-gap",
+        "50",
+    )
+    assert r.exit_code == 2 and "--failover-gap applies with --failover-after" in r.output
+    assert not out.exists()
