@@ -48,14 +48,13 @@ def test_a_run_writes_nothing_to_the_current_directory(cwd, args, code):
     assert sorted(os.listdir(cwd)) == []
 
 
-def test_explore_out_dir_holds_the_counterexample_its_html_and_hypothesis_files(cwd, tmp_path):
+def test_explore_out_dir_holds_the_counterexample_and_its_html(cwd, tmp_path):
     out = tmp_path / "out"
     r = run(*EXPLORE, "--out-dir", str(out))
     assert r.exit_code == 1, r.output
     assert os.listdir(cwd) == []
     names = sorted(os.listdir(out))
     assert any(n.endswith(".jsonl") for n in names) and any(n.endswith(".html") for n in names)
-    assert ".hypothesis" in names
     saved = next(out / n for n in names if n.endswith(".jsonl"))
     assert f"replicheck explore --replay {saved}" in r.output
     assert run("explore", "--replay", str(saved)).exit_code == 1
@@ -108,3 +107,16 @@ def test_check_out_dir_with_consistency_is_a_usage_error(tmp_path):
 def test_json_output_names_no_file_in_cwd(cwd):
     r = run("simulate", "leaderless", "--ops", "30", "--json")
     assert json.loads(r.output)["out"] is None and os.listdir(cwd) == []
+
+
+def test_hypothesis_files_go_under_out_dir_or_a_removed_temporary_directory(tmp_path):
+    from hypothesis.configuration import storage_directory
+
+    from replicheck.cli.artifacts import hypothesis_home
+
+    with hypothesis_home(str(tmp_path / "out")):
+        assert storage_directory("constants").path.is_relative_to(tmp_path / "out" / ".hypothesis")
+    with hypothesis_home(None):
+        temporary = storage_directory("constants").path
+        assert not temporary.is_relative_to(Path.cwd())
+    assert not temporary.exists()
