@@ -337,8 +337,12 @@ def _replay(path: str, as_json: bool) -> int:
 def _replay_problem(m: dict) -> str | None:
     """What is wrong with a metadata line's explore part, or None: a seed "x" would
     otherwise surface as a traceback."""
-    kinds = {"design": (str, "a string"), "property": (str, "a string"), "seed": (int, "an integer")}
-    kinds["schedule"] = ((list, tuple), "a list of steps")
+    kinds: dict[str, tuple[type | tuple[type, ...], str]] = {
+        "design": (str, "a string"),
+        "property": (str, "a string"),
+        "seed": (int, "an integer"),
+        "schedule": ((list, tuple), "a list of steps"),
+    }
     for key, (kind, what) in kinds.items():
         v = m.get(key)
         if v is None:

@@ -176,7 +176,9 @@ def make_config(topology: str, opts: dict, source: str = "") -> RunConfig:
 def _check_nodes_named(topo: Topology, cfg: RunConfig) -> None:
     """A link or skew naming a node the design does not have would be ignored: say so."""
     nodes = list(topo.replica_ids(cfg.protocol)) + list(topo.other_nodes(cfg.protocol))
-    named = [(f"--link {a}-{b}", n) for a, b in cfg.network.links for n in (a, b)]
+    named: list[tuple[str, str | None]] = [
+        (f"--link {a}-{b}", n) for a, b in cfg.network.links for n in (a, b)
+    ]
     named += [(f"--skew {f.node}", f.node) for f in cfg.faults if f.action == "skew"]
     for flag, node in named:
         if node not in nodes:
