@@ -32,10 +32,11 @@ from functools import partial
 from typing import Any
 
 from .basespec import validate_ops
-from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe
+from .depgraph import UNORDERED_SIBLINGS, Edge, Observations, Witness, cycle_witness, find_cycle, observe
 from .formats import jsonable
 from .history import History, HistoryError, Op, no_gc
 from .linearizable import Budget, check_ops, searchable_parts
+from .mvregister import siblings
 from .sessions import GUARANTEES, MR, MW, RYW, WFR, _before, _did_not_see, _saw, check_guarantees, sessions
 from .specs import NO_INIT, resolve_spec
 from .text import fmt, op_label
@@ -477,16 +478,21 @@ def _convergence(obs: Observations, ops: list[Op], quiet: float, quiet_from: flo
 
 
 def _read_value(r: Op, kind: str) -> Any:
+    if kind == "mv-register":
+        return siblings(r.output)
     if r.f == "cas":
         return r.value[0]
     return () if kind == "list-append" and r.output is None else r.output
 
 
 def _durability(obs: Observations, ops: list[Op], quiet: float, quiet_from: float | None) -> ModelResult:
-    if obs.unsupported:
+    # Sibling sets cannot be ordered, but they do show which writes survive.
+    if obs.unsupported and obs.unsupported is not UNORDERED_SIBLINGS:
         return ModelResult(DURABILITY, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported)
     finals, _ = _final_reads(obs, ops, quiet, quiet_from)
-    register = obs.kind == "register"
+    # Registers and sibling sets alike do not reveal the version order.
+    register = obs.kind in ("register", "mv-register")
+    mv = obs.kind == "mv-register"
     undecided = set()
     # Every final read must show the write (or, for a register, a write that may follow
     # it): a settled replica that serves reads without an acknowledged write has lost it
@@ -505,6 +511,8 @@ def _durability(obs: Observations, ops: list[Op], quiet: float, quiet_from: floa
             # A read's source counts as later unless it completed before w began (the
             # version order is unknown).
             def later_or_same(r: Op, w: Op = w) -> bool:
+                if mv:  # some sibling is w, or a write that may have superseded it
+                    return any(not obs.by_id[i].ret < w.call for i in obs.visible[r.id])
                 s = obs.source[r.id]
                 return not isinstance(s, tuple) and not obs.by_id[s].ret < w.call
 

@@ -447,7 +447,11 @@ def infer_spec(history: History) -> str:
     registers, which judge it alike (there is no cas); any other overlap (reads alone
     fit a register, a set and a list) is refused rather than guessed."""
     used = {op.f for op in history.ops}
-    fits = [name for name, s in BUILTIN.items() if used <= set(s.functions)]
+    fits = [
+        name
+        for name, s in BUILTIN.items()
+        if used <= set(s.functions) and not getattr(s, "named_only", False)
+    ]
     if fits == ["register", "cas-register"]:
         fits = ["cas-register"]
     if used and len(fits) == 1:
@@ -477,3 +481,9 @@ def resolve_spec(
         init = meta["init"]
     nil_read = nil_read or meta.get("nil_read") or "absent"
     return make_spec(spec, init=init, nil_read=nil_read)
+
+
+# The multi-value register (sibling sets) lives in its own module, which builds on Register.
+from .mvregister import MVRegister  # noqa: E402
+
+BUILTIN[MVRegister.name] = MVRegister

@@ -86,7 +86,7 @@ class Counterexample:
     def meta(self) -> dict:
         """The metadata line of the saved history: enough to judge it and to replay it."""
         return {
-            **history_meta(self.events),
+            **history_meta(self.events, Design.parse(self.design)),
             "source": f"replicheck explore {self.design} --property {self.property}",
             "explore": {
                 "design": self.design,
@@ -129,11 +129,14 @@ class PropertyViolated(AssertionError):
 # ---------------------------------------------------------------- properties
 
 
-def history_meta(events: list[dict]) -> dict:
+def history_meta(events: list[dict], design: Design | None = None) -> dict:
     """HISTORY_META, plus ``quiet_from``: when the run settled (faults healed, replication
     caught up), which is when the audit reads begin. Convergence and durability are
-    judged on reads from then on only, not on one taken while a node was down."""
+    judged on reads from then on only, not on one taken while a node was down. The spec
+    is the design's (sibling reads: a multi-value register)."""
     meta = dict(HISTORY_META)
+    if design is not None:
+        meta["spec"] = design.kind.history_spec(design.protocol, "register")
     start = next((e["time"] for e in events if e.get("session") == "audit"), None)
     if start is not None:
         meta["quiet_from"] = start
@@ -141,7 +144,7 @@ def history_meta(events: list[dict]) -> dict:
 
 
 def history_of(cluster: SimulatedCluster) -> History:
-    return History.from_events(cluster.events, meta=history_meta(cluster.events))
+    return History.from_events(cluster.events, meta=history_meta(cluster.events, cluster.design))
 
 
 def judge(cluster: SimulatedCluster, prop: str) -> Judgement:
