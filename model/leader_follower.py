@@ -477,6 +477,10 @@ class LeaderFollower(Protocol):
         kept = {e[5] for e in truth.log}
         acked_uids = history.acked_uids
         lost = [u for u in acked_uids if u not in kept]
+        # Which writes, not only how many: each by its value (unique per run) and session.
+        lost_writes = [
+            _lost_write(uid, w) for uid, w in zip(acked_uids, history.acked_writes) if uid not in kept
+        ]
         lags = sorted(x for r in self.replicas for x in r.lags)
         leaders = {}
         for r in self.replicas:
@@ -487,11 +491,24 @@ class LeaderFollower(Protocol):
         return {
             "acked_writes": len(acked_uids),
             "acked_writes_lost": len(lost),
+            "lost_writes": lost_writes,
             "replication_lag_ms": summary_ms(lags),
             "failovers": self.orch.failovers,
             "leaders_that_acked_writes": sorted(leaders),
             "split_brain": split,
         }
+
+
+def _lost_write(uid: tuple, write: tuple) -> dict:
+    key, value, acked_at = write
+    d = {"value": _plain(value), "session": uid[0], "acked_ms": round(acked_at / 1e6, 3)}
+    if key is not None:
+        d["key"] = key
+    return d
+
+
+def _plain(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
 
 
 def summary_ms(xs: list[int]) -> dict:

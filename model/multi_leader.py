@@ -242,20 +242,28 @@ class MultiLeader(Protocol):
 
     def measurements(self, history: Any) -> dict:
         states = [r.describe()["state"] for r in self.replicas]
+        lost = lost_writes(history.events, states[0])
         return {
             "acked_writes": len(history.acked_uids),
             "graph": self.cfg.graph,
             "edges": [list(e) for e in sorted(self.graph.edges())],
             "replicas_agree": all(s == states[0] for s in states),
-            "lost_updates": lost_updates(history.events, states[0]),
+            "lost_updates": len(lost),
+            "lost_writes": lost,
         }
 
 
 def lost_updates(events: list[dict], final_state: dict) -> int:
+    """How many acknowledged writes :func:`lost_writes` finds."""
+    return len(lost_writes(events, final_state))
+
+
+def lost_writes(events: list[dict], final_state: dict) -> list[dict]:
     """Acknowledged writes invoked after the final value's write was acknowledged, per key.
 
     Such a write came strictly later in real time, yet the converged state does not hold
-    it: an acknowledged update that conflict resolution threw away.
+    it: an acknowledged update that conflict resolution threw away. Each as its key (when
+    there is one) and value, in the order they were acknowledged.
     """
     invoked: dict = {}
     writes = []  # (key, value, invoke time, ack time)
@@ -266,7 +274,7 @@ def lost_updates(events: list[dict], final_state: dict) -> int:
             invoked[e["process"]] = e["time"]
         elif e["type"] == "ok":
             writes.append((e.get("key"), e["value"], invoked[e["process"]], e["time"]))
-    lost = 0
+    lost = []
     for key in {w[0] for w in writes}:
         final = final_state.get("" if key is None else key)
         finals = set(final) if isinstance(final, list) else {final}
@@ -274,8 +282,11 @@ def lost_updates(events: list[dict], final_state: dict) -> int:
         if not acks:
             continue
         last_final_ack = max(acks)
-        lost += sum(1 for w in writes if w[0] == key and w[1] not in finals and w[2] > last_final_ack)
-    return lost
+        lost += [w for w in writes if w[0] == key and w[1] not in finals and w[2] > last_final_ack]
+    return [
+        {"value": w[1]} if w[0] is None else {"key": w[0], "value": w[1]}
+        for w in sorted(lost, key=lambda w: w[3])
+    ]
 
 
 def _lost_acknowledged_writes(cluster: Any) -> tuple[bool, str]:
@@ -301,6 +312,11 @@ def _lost_acknowledged_writes(cluster: Any) -> tuple[bool, str]:
     return True, "no acknowledged update was thrown away by conflict resolution"
 
 
+def _history_spec(cfg: MultiLeaderConfig, workload: str) -> str:
+    # Reads return every sibling: a multi-value register (replicheck.checker.mvregister).
+    return "mv-register" if cfg.conflict != "lww" and workload == "register" else workload
+
+
 def _not_applicable(cfg: MultiLeaderConfig, prop: str) -> str | None:
     if cfg.conflict != "lww" and prop in ("linearizable", "read-your-writes"):
         return "reads return sibling sets, not register values"
@@ -321,5 +337,6 @@ TOPOLOGY = register(
         workload_problem=workload_problem,
         not_applicable=_not_applicable,
         lost_acknowledged_writes=_lost_acknowledged_writes,
+        history_spec=_history_spec,
     )
 )
