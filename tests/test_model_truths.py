@@ -145,3 +145,128 @@ def test_reads_before_quiet_from_are_not_final():
     assert before["convergence"].valid is False
     after = check_consistency(History.from_events(events, meta={**meta, "quiet_from": 100}), None, models)
     assert after.models["convergence"].valid is True and after.models["durability"].valid is True
+
+
+# ---------------------------------------------------------------- multi-value register (finding 5)
+
+VV_RUN = (
+    "multi-leader --nodes 3 --conflict version-vectors --ops 200 "
+    "--partition '20:n1|n2,n3' --heal 100 --seed 3"
+)
+
+
+def _events(*ops: tuple) -> list[dict]:
+    """(process, f, value, output, invoke time, ok time, node) -> invoke/ok event pairs."""
+    out = []
+    for p, f, value, output, t0, t1, node in ops:
+        out.append({"process": p, "type": "invoke", "f": f, "value": value, "time": t0})
+        out.append({"process": p, "type": "ok", "f": f, "value": output, "time": t1, "node": node})
+    return out
+
+
+def test_sibling_reads_are_checkable_on_a_correct_version_vector_design():
+    from replicheck.model.config import parse_config, run
+
+    result = run(parse_config(VV_RUN))
+    assert result.meta["spec"] == "mv-register"
+    assert any(isinstance(e["value"], list) for e in result.events if e["f"] == "read")  # siblings seen
+    res = check_consistency(History.from_events(result.events, meta=result.meta), None, "all")
+    text = res.summary() + "".join(str(m.witness and m.witness.summary) for m in res.models.values())
+    assert "thin air" not in text and "nobody wrote" not in text
+    assert res.models["convergence"].valid is True
+    assert res.models["durability"].valid is True
+    # siblings are concurrent versions no single copy shows: not linearizable, truthfully
+    assert res.models["linearizable"].valid is False
+    # nor sequentially consistent; the session guarantees are not judged on sibling sets
+    assert {m for m, r in res.models.items() if r.valid is False} == {"linearizable", "sequential"}
+
+
+def test_the_multi_value_register_spec():
+    from replicheck.checker.specs import make_spec
+
+    spec = make_spec("mv-register")
+    concurrent = _events((0, "write", 1, 1, 0, 10, "n1"), (1, "write", 2, 2, 0, 10, "n2"))
+    settled = concurrent + _events(
+        (2, "read", None, (1, 2), 20, 30, "n1"), (3, "read", None, (1, 2), 20, 30, "n2")
+    )
+    meta = {"spec": "mv-register", "init": None}
+    res = check_consistency(History.from_events(settled, meta=meta), None, ["convergence", "durability"])
+    assert res.models["convergence"].valid is True and res.models["durability"].valid is True
+    # a sibling nobody wrote is still a value from thin air; a lost sibling is lost
+    thin = concurrent + _events((2, "read", None, (1, 7), 20, 30, "n1"))
+    assert (
+        check_consistency(History.from_events(thin, meta=meta), None, ["convergence"])
+        .models["convergence"]
+        .valid
+        is False
+    )
+    lost = concurrent + _events((2, "write", 3, 3, 12, 14, "n1"), (3, "read", None, (2,), 20, 30, "n2"))
+    dur = check_consistency(History.from_events(lost, meta=meta), None, ["durability"]).models["durability"]
+    assert dur.valid is False  # write 3 came after 2 completed, yet only 2 survives
+    # one value at a time, sequentially: a read of one sibling is a plain register read
+    assert spec.step(spec.init(), History.from_events(settled, meta=meta).ops[0])[1] == frozenset({1})
+    # a read/write history is never taken for a multi-value register
+    from replicheck.checker.specs import infer_spec
+
+    assert infer_spec(History.from_events(concurrent)) == "cas-register"
+
+
+# ---------------------------------------------------------------- explore vs check (finding 6)
+
+
+def test_simulate_histories_end_with_final_reads_of_every_key_on_every_live_node():
+    from replicheck.model.config import parse_config, run
+
+    result = run(parse_config("leaderless --nodes 3 --workload kv --keys 2 --ops 60 --crash n3@5 --seed 1"))
+    finals = [e for e in result.events if e.get("session") == "final" and e["type"] != "invoke"]
+    assert {(e["node"], e["key"]) for e in finals} == {(n, k) for n in ("n1", "n2") for k in ("k0", "k1")}
+    assert all(e["time"] >= result.meta["quiet_from"] for e in finals)
+    assert result.summary()["operations"] == 60  # the final reads are not the workload's
+
+
+# list-append, where a history shows exactly which appends survive (a register's
+# final value cannot tell an overwritten write from a lost one)
+LOSSY = (
+    "leader-follower --replication async --failover auto --ops 400 --read-ratio 0.9 "
+    "--partition '60:n1|n2,n3' --crash n1@100 --workload list-append"
+)
+
+
+def test_simulate_names_the_acknowledged_writes_it_lost_and_check_agrees():
+    from replicheck.model.config import parse_config, run
+
+    seen_loss = False
+    for seed in range(2):
+        result = run(parse_config(f"{LOSSY} --seed {seed}"))
+        m = result.measurements
+        assert len(m["lost_writes"]) == m["acked_writes_lost"]
+        acked = {
+            mop[2]
+            for e in result.events
+            if e["type"] == "ok" and e["f"] == "txn"
+            for mop in e["value"]
+            if mop[0] == "append"
+        }
+        assert {w["value"] for w in m["lost_writes"]} <= acked
+        verdict = check_consistency(
+            History.from_events(result.events, meta=result.meta), None, ["durability"]
+        )
+        dur = verdict.models["durability"]
+        if m["lost_writes"]:
+            seen_loss = True
+            assert dur.valid is False, seed
+            assert dur.exact and dur.witness.ops[0].value in {w["value"] for w in m["lost_writes"]}
+        else:
+            assert dur.valid is not False, seed
+    assert seen_loss
+
+
+@pytest.mark.parametrize("design", ["lf-async-failover", "ml-lww"])
+def test_explore_and_check_agree_that_durability_is_broken(design):
+    from replicheck.model.explore import explore
+
+    r = explore(design, "durability", max_examples=200, steps=20)
+    assert r.outcome == "broken"
+    cx = r.counterexample
+    saved = History.from_events(cx.events, meta=cx.meta())
+    assert check_consistency(saved, None, ["durability"]).models["durability"].valid is False
