@@ -486,4 +486,4 @@ def resolve_spec(
 # The multi-value register (sibling sets) lives in its own module, which builds on Register.
 from .mvregister import MVRegister  # noqa: E402
 
-BUILTIN[MVRegister.name] = MVRegister
+BUILTIN["mv-register"] = MVRegister

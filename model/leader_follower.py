@@ -507,10 +507,6 @@ def _lost_write(uid: tuple, write: tuple) -> dict:
     return d
 
 
-def _plain(v: Any) -> Any:
-    return list(v) if isinstance(v, tuple) else v
-
-
 def summary_ms(xs: list[int]) -> dict:
     if not xs:
         return {"count": 0}
