@@ -238,6 +238,11 @@ class Replica(Node):
         _, epoch, length, their_leader = p
         if epoch > self.epoch and self.c.cfg.fencing:
             self.become_follower(their_leader, epoch)
+            if their_leader is None:
+                # The new leader itself answered (it copies from no one): without asking
+                # who leads, this node would ignore every append and keep its divergent
+                # tail forever (explore found it: the replicas never converged).
+                self.send("orch", ("whoami", self.epoch))
             return
         if self.role != "leader" or src not in self.match:
             return

@@ -272,3 +272,18 @@ def test_explore_and_check_agree_that_durability_is_broken(design):
     cx = r.counterexample
     saved = History.from_events(cx.events, meta=cx.meta())
     assert check_consistency(saved, None, ["durability"]).models["durability"].valid is False
+
+
+def test_a_fenced_deposed_leader_rejoins_and_drops_its_divergent_write():
+    # n1, cut off and replaced by n2, acknowledges a stale client's write after the heal;
+    # the first to refuse it is n2 itself, which names no leader. n1 must still find n2
+    # and drop the write, or the replicas never converge.
+    design = "leader-follower --replication async --failover auto --fencing --stale-clients 1"
+    schedule = [
+        {"do": "leader-timeout", "how": "isolate"},
+        {"do": "heal"},
+        {"do": "write", "client": "c0", "await": True},
+    ]
+    c = run_schedule(design, schedule, audit=True)
+    assert judge(c, "convergence").holds is True
+    assert judge(c, "durability").holds is False  # async: the acknowledged write is gone
