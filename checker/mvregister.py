@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from .history import UNKNOWN, Op
-from .specs import Register
+from .specs import BUILTIN, Register
 from .text import fmt
 
 
@@ -72,3 +72,7 @@ class MVRegister(Register):
         if op.f == "read":
             return f"can't read siblings {fmt(siblings(op.output))} from {self.noun} {fmt(state)}"
         return super().explain(state, op)
+
+
+# A built-in spec, by name; the package imports this module so the name always resolves.
+BUILTIN["mv-register"] = MVRegister

@@ -481,9 +481,3 @@ def resolve_spec(
         init = meta["init"]
     nil_read = nil_read or meta.get("nil_read") or "absent"
     return make_spec(spec, init=init, nil_read=nil_read)
-
-
-# The multi-value register (sibling sets) lives in its own module, which builds on Register.
-from .mvregister import MVRegister  # noqa: E402
-
-BUILTIN["mv-register"] = MVRegister
