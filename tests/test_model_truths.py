@@ -31,7 +31,8 @@ def _agree(n: int, w: int, r: int, k: int, seeds: range) -> None:
     assert proved == (sim.verdict is True), (n, w, r, k, proved, [x.valid for x in sim.runs])
 
 
-@pytest.mark.parametrize("n,w,r,k,seeds", [(3, 3, 2, 1, range(8)), (3, 3, 3, 1, range(3))])
+# seed 7 is the first of 0..31 where the system (N=3 W=3 R=2 K=1) goes stale
+@pytest.mark.parametrize("n,w,r,k,seeds", [(3, 3, 2, 1, range(7, 8)), (3, 3, 3, 1, range(2))])
 def test_z3_and_the_simulator_agree_on_sloppy_quorums(n, w, r, k, seeds):
     _agree(n, w, r, k, seeds)
 
@@ -40,6 +41,7 @@ def test_z3_and_the_simulator_agree_on_sloppy_quorums(n, w, r, k, seeds):
 @pytest.mark.parametrize(
     "n,w,r,k,seeds",
     [
+        (3, 3, 2, 1, range(8)),  # refuted: the system, W + R > N + K
         (3, 2, 2, 1, range(2)),  # refuted
         (3, 3, 3, 2, range(8)),  # refuted: W + R > N + K, yet 1 + 1 home nodes
         (5, 4, 3, 1, range(8)),  # refuted
@@ -263,6 +265,7 @@ def test_simulate_names_the_acknowledged_writes_it_lost_and_check_agrees():
     assert seen_loss
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("design", ["lf-async-failover", "ml-lww"])
 def test_explore_and_check_agree_that_durability_is_broken(design):
     from replicheck.model.explore import explore
