@@ -32,10 +32,11 @@ from functools import partial
 from typing import Any
 
 from .basespec import check_step_shape, validate_ops
-from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe
+from .depgraph import UNORDERED_SIBLINGS, Edge, Observations, Witness, cycle_witness, find_cycle, observe
 from .formats import jsonable
 from .history import History, HistoryError, Op, no_gc
 from .linearizable import Budget, check_ops, searchable_parts
+from .mvregister import siblings
 from .sessions import GUARANTEES, MR, MW, RYW, WFR, _before, _did_not_see, _saw, check_guarantees, sessions
 from .specs import NO_INIT, resolve_spec
 from .text import fmt, op_label
@@ -413,9 +414,12 @@ def _sequential_lists(obs: Observations, by_session: dict) -> ModelResult:
     )
 
 
-def _final_reads(obs: Observations, ops: list[Op], quiet: float) -> tuple[dict, set]:
-    """Per key, the reads invoked ``quiet`` after every write to it ended, and the keys
-    with a crashed write (it may land at any time, even between final reads)."""
+def _final_reads(
+    obs: Observations, ops: list[Op], quiet: float, quiet_from: float | None = None
+) -> tuple[dict, set]:
+    """Per key, the reads invoked ``quiet`` after every write to it ended (and not before
+    ``quiet_from``, when the system settled), and the keys with a crashed write (it may
+    land at any time, even between final reads)."""
     last_write: dict[Any, float] = {}
     crashed: set = set()
     for op in ops:
@@ -429,16 +433,18 @@ def _final_reads(obs: Observations, ops: list[Op], quiet: float) -> tuple[dict, 
     for op in obs.reads.values():
         k = op.key
         if k in finals and op.f == "read" and op.call > last_write[k] + quiet:
+            if quiet_from is not None and op.call < quiet_from:
+                continue
             finals[k].append(op)
     return finals, crashed
 
 
-def _convergence(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
+def _convergence(obs: Observations, ops: list[Op], quiet: float, quiet_from: float | None) -> ModelResult:
     if obs.anomalies:
         return ModelResult(CONVERGENCE, False, "checked", witness=obs.anomalies[0])
     if obs.kind == "other":
         return ModelResult(CONVERGENCE, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported)
-    finals, crashed = _final_reads(obs, ops, quiet)
+    finals, crashed = _final_reads(obs, ops, quiet, quiet_from)
     undecided = []
     for k, reads in finals.items():
         if not reads:
@@ -476,40 +482,51 @@ def _convergence(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
 
 
 def _read_value(r: Op, kind: str) -> Any:
+    if kind == "mv-register":
+        return siblings(r.output)
     if r.f == "cas":
         return r.value[0]
     return () if kind == "list-append" and r.output is None else r.output
 
 
-def _durability(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
-    if obs.unsupported:
+def _durability(obs: Observations, ops: list[Op], quiet: float, quiet_from: float | None) -> ModelResult:
+    # Sibling sets cannot be ordered, but they do show which writes survive.
+    if obs.unsupported and obs.unsupported is not UNORDERED_SIBLINGS:
         return ModelResult(DURABILITY, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported)
-    finals, _ = _final_reads(obs, ops, quiet)
-    register = obs.kind == "register"
+    finals, _ = _final_reads(obs, ops, quiet, quiet_from)
+    # Registers and sibling sets alike do not reveal the version order.
+    register = obs.kind in ("register", "mv-register")
+    mv = obs.kind == "mv-register"
     undecided = set()
-    # per key, every write some final read shows: one set lookup per write instead of
-    # a scan of every final read's list
+    # Every final read must show the write (or, for a register, a write that may follow
+    # it): a settled replica that serves reads without an acknowledged write has lost it
+    # for its readers, even if another replica still holds it (a deposed leader, say).
+    # Per key, the writes every final read shows: one set lookup per write.
     shown: dict[Any, set] = {}
     if not register:
         for k, reads in finals.items():
-            shown[k] = {i for r in reads for i in obs.visible[r.id]}
+            shown[k] = set.intersection(*(set(obs.visible[r.id]) for r in reads)) if reads else set()
     for w in sorted((o for o in obs.writes.values() if o.ok), key=lambda o: o.id):
         reads = finals.get(w.key)
         if not reads:
             undecided.add(w.key)
             continue
         if register:
-            # It or a write that may be later is still seen: a read's source counts as
-            # later unless it completed before w began (the version order is unknown).
+            # A read's source counts as later unless it completed before w began (the
+            # version order is unknown).
             def later_or_same(r: Op, w: Op = w) -> bool:
+                if mv:  # some sibling is w, or a write that may have superseded it
+                    return any(not obs.by_id[i].ret < w.call for i in obs.visible[r.id])
                 s = obs.source[r.id]
                 return not isinstance(s, tuple) and not obs.by_id[s].ret < w.call
 
-            survives = any(later_or_same(r) for r in reads)
+            missing = next((r for r in reads if not later_or_same(r)), None)
         else:
-            survives = w.id in shown[w.key]
-        if not survives:
-            r = reads[-1]
+            missing = None
+            if w.id not in shown[w.key]:
+                missing = next(r for r in reads if w.id not in obs.visible[r.id])
+        if missing is not None:
+            r = missing
             return ModelResult(
                 DURABILITY,
                 False,
@@ -517,7 +534,7 @@ def _durability(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
                 exact=not register,
                 reason=_REGISTER_DURABILITY if register else None,
                 witness=Witness(
-                    f"{op_label(w)} was acknowledged, but no read after the last write sees it"
+                    f"{op_label(w)} was acknowledged, but a read after the last write does not see it"
                     + (" or any write that may follow it" if register else ""),
                     [w, r],
                     [Edge(r.id, w.id, "rw", _did_not_see(r, w))],
@@ -580,9 +597,14 @@ def check_consistency(
         quiet = history.meta.get("quiet_period", 0)
         if isinstance(quiet, bool) or not isinstance(quiet, (int, float)) or quiet < 0:
             raise HistoryError(f"metadata 'quiet_period' must be a number >= 0, got {quiet!r}", history.path)
+    # When the system settled (faults over, replication caught up): a simulator knows it
+    # and writes it; reads taken earlier, with a node down or cut off, are not final.
+    quiet_from = history.meta.get("quiet_from")
+    if quiet_from is not None and (isinstance(quiet_from, bool) or not isinstance(quiet_from, (int, float))):
+        raise HistoryError(f"metadata 'quiet_from' must be a time, got {quiet_from!r}", history.path)
     with no_gc():
         budget = Budget(timeout, max_memory_mb, time.monotonic() if started is None else started)
-        return _check(history, spec, models, session_field, quiet, budget, init, nil_read)
+        return _check(history, spec, models, session_field, quiet, budget, init, nil_read, quiet_from)
 
 
 def _check(
@@ -594,6 +616,7 @@ def _check(
     budget: Budget,
     init: Any,
     nil_read: str | None,
+    quiet_from: float | None = None,
 ) -> ConsistencyResult:
     started = time.perf_counter()
     spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
@@ -636,9 +659,9 @@ def _check(
         direct[PRAM] = _session_model(PRAM, partial(guarantees, {RYW, MR, MW}), obs, concurrent)
     results, conflicts = _propagate(direct, wanted)
     if CONVERGENCE in wanted:
-        results[CONVERGENCE] = _convergence(obs, ops, quiet)
+        results[CONVERGENCE] = _convergence(obs, ops, quiet, quiet_from)
     if DURABILITY in wanted:
-        results[DURABILITY] = _durability(obs, ops, quiet)
+        results[DURABILITY] = _durability(obs, ops, quiet, quiet_from)
     return ConsistencyResult(
         spec=getattr(spec_obj, "name", type(spec_obj).__name__),
         ops=len(ops),

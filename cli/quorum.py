@@ -110,7 +110,13 @@ def render_report(report: q.CheckReport) -> str:
                 line += f"   (formed while {compact(ce.down_while[label])} down: fallbacks stood in)"
             lines.append(line)
         if ce.quorums:
-            lines.append("            these quorums share no node")
+            shared = set.intersection(*(set(m) for m in ce.quorums.values()))
+            lines.append(
+                f"            these quorums share only {compact(sorted(shared))}: fallbacks, whose hints "
+                "no read sees"
+                if shared
+                else "            these quorums share no node"
+            )
         if ce.failed:
             lines.append(
                 f"            failed: {compact(ce.failed)}   leaves no {r.property.split()[0]} quorum alive"

@@ -20,6 +20,7 @@ set arithmetic.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -53,6 +54,14 @@ from .systems import (
 
 # Count vectors enumerated for the load linear programme; beyond this, load is unknown.
 LOAD_ENUMERATION_LIMIT = 200_000
+
+# The one statement of sloppy-quorum semantics the prover, the simulator (model/leaderless.py)
+# and the docs share: a read never sees a fallback's hint.
+SLOPPY_NOTE = "sloppy: only home nodes count; a read cannot see a fallback's hint"
+
+
+def _with_note(result: PropertyResult, note: str) -> PropertyResult:
+    return dataclasses.replace(result, note=f"{result.note}; {note}" if result.note else note)
 
 
 def _atoms(predicate: Predicate):
@@ -189,10 +198,16 @@ class Encoder:
         solver = self._solver()
         xa, xb = self._quorum_vars("a", solver), self._quorum_vars("b", solver)
         solver.add(self.formula(pa, xa), self.formula(pb, xb))
+        # A fallback keeps a write as a hint for the home node it stands in for and serves
+        # no reads from it (Dynamo's hinted handoff): quorums that meet only at fallbacks
+        # do not make a read see a write. Only home nodes count toward intersection.
+        fallbacks = set(self.system.fallbacks)
         for g, s in enumerate(self.size):
+            if self.groups[g][0] in fallbacks:
+                continue
             solver.add(z3.Not(z3.And(xa[g], xb[g])) if self.per_node else xa[g] + xb[g] <= s)
         if (decided := self._proved_or_unknown(prop, solver)) is not None:
-            return decided
+            return decided if not fallbacks else _with_note(decided, SLOPPY_NOTE)
         model = solver.model()
         ca = self._shrink(pa, [self._value(model, x) for x in xa])
         cb = self._shrink(pb, [self._value(model, x) for x in xb])
@@ -201,7 +216,9 @@ class Encoder:
         example = NodeSets(
             quorums={label_a: qa, label_b: qb}, down_while=self._stand_ins({label_a: qa, label_b: qb})
         )
-        return PropertyResult(prop.name, prop.describe(), REFUTED, example)
+        return PropertyResult(
+            prop.name, prop.describe(), REFUTED, example, note=SLOPPY_NOTE if fallbacks else ""
+        )
 
     def _stand_ins(self, quorums: dict[str, list[str]]) -> dict[str, list[str]]:
         """Preferred nodes that were down while a sloppy quorum used fallbacks."""
