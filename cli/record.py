@@ -9,7 +9,8 @@ import sys
 import click
 
 from replicheck.checker.verdict import EXIT_BAD_INPUT
-from replicheck.record.postgres import ROUTINGS, WORKLOADS, PostgresError, Routing, record_postgres
+from replicheck.record.driver import ROUTINGS, WORKLOADS, RecordError, Routing
+from replicheck.record.secrets import Redactor
 
 from .progress import Progress
 
@@ -131,16 +132,29 @@ def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -
     client's own write (pin-after-write:<ms>), or the replica once it has replayed the
     client's last commit (wait-for-lsn). Every written value is unique.
     """
+    from replicheck.record.postgres import record_postgres
+
+    dsns = [params["primary"], *params["replicas"]]
+    _run(lambda **kw: record_postgres(out, **params, **kw), dsns, seed, out, as_json, quiet)
+
+
+def _run(fn, dsns: list[str], seed: int | None, out: str, as_json: bool, quiet: bool) -> None:
+    """Run a recorder, print its summary; every error is one line with every password
+    in ``dsns`` masked, whoever wrote the message (a client library may quote the DSN)."""
+    redact = Redactor(dsns)
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
     progress = Progress("recording", quiet=quiet or as_json)
     try:
-        summary = record_postgres(out, seed=seed, progress=progress, **params)
-    except (PostgresError, ValueError) as e:
-        click.echo(f"error: {e}", err=True)
+        summary = fn(seed=seed, progress=progress)
+    except (RecordError, ValueError) as e:
+        click.echo(redact(f"error: {e}"), err=True)
         sys.exit(EXIT_BAD_INPUT)
     except OSError as e:
-        click.echo(f"error: cannot write the history to {out}: {e.strerror}", err=True)
+        click.echo(redact(f"error: cannot write the history to {out}: {e.strerror or e}"), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception as e:  # a client library's own error: one line, still without secrets
+        click.echo(redact(f"error: {type(e).__name__}: {e}".splitlines()[0]), err=True)
         sys.exit(EXIT_BAD_INPUT)
     finally:
         progress.close()
@@ -164,9 +178,14 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
         f"reads: {_per_node(s['reads'])}; final reads of every row: {_per_node(s['final_reads'])}"
     )
     delays = ", ".join(f"{node} {d} ms" for node, d in s.get("replay_delay_ms", {}).items())
+    label = {"postgres": "PostgreSQL", "mariadb": "MariaDB", "etcd": "etcd"}.get(s["system"], s["system"])
     click.echo(
-        f"  PostgreSQL {s['server_version']}" + (f"; recovery_min_apply_delay: {delays}" if delays else "")
+        f"  {label} {s.get('server_version', '')}".rstrip()
+        + (f"; recovery_min_apply_delay: {delays}" if delays else "")
     )
+    if "write_ms" in s:
+        w = s["write_ms"]
+        click.echo(f"  write latency: p50 {w['p50']:g} ms, p99 {w['p99']:g} ms, max {w['max']:g} ms")
     if "replay_wait_ms" in s:
         w = s["replay_wait_ms"]
         click.echo(
