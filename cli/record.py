@@ -182,6 +182,7 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
     click.echo(
         f"  {label} {s.get('server_version', '')}".rstrip()
         + (f"; recovery_min_apply_delay: {delays}" if delays else "")
+        + (f"; replication {s['replication']}" if "replication" in s else "")
     )
     if "write_ms" in s:
         w = s["write_ms"]
@@ -197,6 +198,9 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
         click.echo(
             f"  failover did not happen: {f['error']}"
             if "error" in f
+            else f"  failover: primary killed at {f['killed_at_ms']:g} ms, {f['promoted']} "
+            f"promoted at {f['promoted_at_ms']:g} ms"
+            if "killed_at_ms" in f
             else f"  failover: replication cut at {f['cut_at_ms']:g} ms, "
             f"replica promoted at {f['promoted_at_ms']:g} ms"
         )
@@ -204,5 +208,143 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
         click.echo("  interrupted: the clients stopped after the operations they had in hand")
     for why in s["clients_stopped"]:
         click.echo(f"  stopped early: {why}")
-    model = "durability" if "failover" in s else "read-your-writes"
+    if "pause" in s:
+        p = s["pause"]
+        changes = ", ".join(f"{c['status']} at {c['at_ms']:g} ms" for c in p.get("semi_sync_changes", []))
+        click.echo(
+            f"  pause did not happen: {p['error']}"
+            if "error" in p
+            else f"  paused at {p.get('paused_at_ms', 0):g} ms, resumed at {p.get('resumed_at_ms', 0):g} ms; "
+            f"semi-sync: {changes or 'no change seen'}"
+        )
+    model = "durability" if "failover" in s or "pause" in s else "read-your-writes"
     click.echo(f"next: replicheck check {out} --consistency {model}")
+
+
+def _workload_options(fn):
+    """The options every recorder shares (those of `record postgres`, same names)."""
+    opts = [
+        click.option(
+            "--routing",
+            default="primary",
+            show_default=True,
+            callback=_routing,
+            metavar="|".join(ROUTINGS),
+            help="where reads go",
+        ),
+        click.option(
+            "--workload",
+            type=click.Choice(WORKLOADS),
+            default="list-append",
+            show_default=True,
+            help="list-append: reads show every write they saw; register: the latest only",
+        ),
+        click.option(
+            "--clients", type=click.IntRange(min=1), default=8, show_default=True, help="concurrent clients"
+        ),
+        click.option(
+            "--ops", type=click.IntRange(min=1), default=5000, show_default=True, help="operations in all"
+        ),
+        click.option(
+            "--keys", type=click.IntRange(min=1), default=8, show_default=True, help="rows in use at a time"
+        ),
+        click.option(
+            "--max-writes-per-key",
+            type=click.IntRange(min=1),
+            default=128,
+            show_default=True,
+            help="writes after which a row retires for a fresh one",
+        ),
+        click.option("--read-ratio", type=click.FloatRange(0, 1), default=0.5, show_default=True),
+        click.option(
+            "--think",
+            "think_ms",
+            type=click.FloatRange(min=0),
+            default=0.0,
+            show_default=True,
+            metavar="MS",
+            help="mean pause between a client's operations (exponential)",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.001),
+            default=5.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="client-side timeout of each operation",
+        ),
+        click.option(
+            "--table", default="replicheck_rows", show_default=True, help="table dropped and recreated"
+        ),
+        click.option(
+            "--seed", type=int, default=None, help="seed for every random choice; printed when left out"
+        ),
+        click.option("--durable", is_flag=True, help="fsync the history after every event"),
+        click.option(
+            "--out",
+            required=True,
+            type=click.Path(dir_okay=False, writable=True),
+            help="history file to write",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="print the summary as JSON"),
+        click.option("--quiet", is_flag=True, help="no progress bar"),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+@record.command()
+@click.option(
+    "--primary", required=True, metavar="DSN", help="mariadb://USER[:PASSWORD]@HOST:PORT/DB of the primary"
+)
+@click.option(
+    "--replica",
+    "replicas",
+    multiple=True,
+    metavar="DSN",
+    help="a GTID replica of the primary; repeat for several",
+)
+@_workload_options
+@click.option(
+    "--kill-primary-after",
+    "kill_primary_after_ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="MS",
+    help="kill -9 the primary at MS, promote the most advanced replica and point the others at it",
+)
+@click.option(
+    "--cut-replication",
+    "cut_replication_ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="MS",
+    help="before the kill, stop the replicas' IO threads for MS (the primary goes on alone)",
+)
+@click.option(
+    "--pause-replica-after",
+    "pause_replica_after_ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="MS",
+    help="SIGSTOP --pause-node at MS for --pause ms, recording semi-sync's fallback when it happens",
+)
+@click.option(
+    "--pause", "pause_ms", type=click.FloatRange(min=0), default=3000.0, show_default=True, metavar="MS"
+)
+@click.option("--pause-node", default="replica", show_default=True, help="the replica to pause")
+def mariadb(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> None:
+    """Record clients writing to a MariaDB primary and reading through a routing.
+
+    \b
+    eval "$(scripts/mariadb-cluster.sh start DIR --semi-sync after_sync)"
+    replicheck record mariadb --primary "$PRIMARY_DSN" --replica "$REPLICA_DSN" \\
+        --replica "$REPLICA2_DSN" --kill-primary-after 500 --out h.jsonl
+    replicheck check h.jsonl --consistency durability
+    """
+    from replicheck.record.mariadb import record_mariadb
+
+    dsns = [params["primary"], *params["replicas"]]
+    _run(lambda **kw: record_mariadb(out, **params, **kw), dsns, seed, out, as_json, quiet)
