@@ -198,8 +198,8 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
         click.echo(
             f"  failover did not happen: {f['error']}"
             if "error" in f
-            else f"  failover: primary killed at {f['killed_at_ms']:g} ms, {f['promoted']} "
-            f"promoted at {f['promoted_at_ms']:g} ms"
+            else f"  failover: {f.get('killed', 'primary')} killed at {f['killed_at_ms']:g} ms"
+            + (f", {f['promoted']} promoted at {f['promoted_at_ms']:g} ms" if "promoted" in f else "")
             if "killed_at_ms" in f
             else f"  failover: replication cut at {f['cut_at_ms']:g} ms, "
             f"replica promoted at {f['promoted_at_ms']:g} ms"
@@ -214,8 +214,8 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
         click.echo(
             f"  pause did not happen: {p['error']}"
             if "error" in p
-            else f"  paused at {p.get('paused_at_ms', 0):g} ms, resumed at {p.get('resumed_at_ms', 0):g} ms; "
-            f"semi-sync: {changes or 'no change seen'}"
+            else f"  paused at {p.get('paused_at_ms', 0):g} ms, resumed at {p.get('resumed_at_ms', 0):g} ms"
+            + (f"; semi-sync: {changes or 'no change seen'}" if "semi_sync_changes" in p else "")
         )
     model = "durability" if "failover" in s or "pause" in s else "read-your-writes"
     click.echo(f"next: replicheck check {out} --consistency {model}")
@@ -348,3 +348,52 @@ def mariadb(seed: int | None, out: str, as_json: bool, quiet: bool, **params) ->
 
     dsns = [params["primary"], *params["replicas"]]
     _run(lambda **kw: record_mariadb(out, **params, **kw), dsns, seed, out, as_json, quiet)
+
+
+@record.command()
+@click.option(
+    "--endpoint",
+    "endpoints",
+    multiple=True,
+    required=True,
+    metavar="URL",
+    help="a member's client URL (http://HOST:PORT); repeat for each; the first takes the writes",
+)
+@_workload_options
+@click.option(
+    "--serializable",
+    is_flag=True,
+    help="serializable reads: the member answers from its own state (default: linearizable, via the leader)",
+)
+@click.option(
+    "--kill-leader-after",
+    "kill_leader_after_ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="MS",
+    help="kill -9 the Raft leader at MS; the clients move to the members left",
+)
+@click.option(
+    "--pause-member-after",
+    "pause_member_after_ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="MS",
+    help="SIGSTOP --pause-node at MS for --pause ms",
+)
+@click.option(
+    "--pause", "pause_ms", type=click.FloatRange(min=0), default=1000.0, show_default=True, metavar="MS"
+)
+@click.option("--pause-node", default="n3", show_default=True, help="the member to pause (n1, n2...)")
+def etcd(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> None:
+    """Record clients on an etcd cluster, through its v3 HTTP/JSON gateway.
+
+    \b
+    eval "$(scripts/etcd-cluster.sh start DIR)"
+    replicheck record etcd --endpoint "$N1_DSN" --endpoint "$N2_DSN" --endpoint "$N3_DSN" \\
+        --routing replica --serializable --out h.jsonl
+    replicheck check h.jsonl
+    """
+    from replicheck.record.etcd import record_etcd
+
+    _run(lambda **kw: record_etcd(out, **params, **kw), list(params["endpoints"]), seed, out, as_json, quiet)

@@ -62,6 +62,10 @@ class NoConnection(Exception):
     """The statement never reached the server, so the operation certainly failed."""
 
 
+class Rejected(Exception):
+    """The server refused the write (a lost compare-and-set race...): certainly no effect."""
+
+
 @dataclass(frozen=True)
 class Routing:
     kind: str  # primary | replica | pin-after-write | wait-for-lsn
@@ -123,6 +127,7 @@ class Adapter:
 
     system = "system"
     label = "system"  # for humans: "PostgreSQL"
+    writer = "primary"  # the node the clients write to, until a nemesis moves them
     positions = True  # whether Conn.position/applied work (wait-for-lsn, final catch-up)
 
     def __init__(self, dsns: dict[str, str], *, workload: str, timeout: float, table: str):
@@ -232,6 +237,9 @@ class Client:
                 return
             try:
                 conn.write(key, value)
+            except (NoConnection, Rejected) as e:
+                op.fail(e)
+                return
             except Exception as e:
                 op.info(e)  # it may have taken effect before the error reached us
                 return
@@ -327,7 +335,8 @@ class Run:
 
     def __post_init__(self) -> None:
         nodes = list(self.adapter.dsns)
-        self.followers = [name for name in nodes if name != "primary"]  # those following the writer
+        self.writer = self.adapter.writer
+        self.followers = [name for name in nodes if name != self.writer]  # those following the writer
         self.reads = dict.fromkeys(nodes, 0)
         self.final_reads = dict.fromkeys(nodes, 0)
         # Elle's key rotation: a row that has taken max_writes_per_key writes retires and

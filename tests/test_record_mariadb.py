@@ -5,7 +5,6 @@ primary crash and a stalled semi-sync replica do to acknowledged writes, judged 
 from __future__ import annotations
 
 import pytest
-
 from cluster_scripts import check, events, nemesis, record, started
 
 pytestmark = pytest.mark.slow
