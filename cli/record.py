@@ -178,7 +178,7 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
         f"reads: {_per_node(s['reads'])}; final reads of every row: {_per_node(s['final_reads'])}"
     )
     delays = ", ".join(f"{node} {d} ms" for node, d in s.get("replay_delay_ms", {}).items())
-    label = {"postgres": "PostgreSQL", "mariadb": "MariaDB", "etcd": "etcd"}.get(s["system"], s["system"])
+    label = {"postgres": "PostgreSQL", "mariadb": "MariaDB", "redis": "Redis"}.get(s["system"], s["system"])
     click.echo(
         f"  {label} {s.get('server_version', '')}".rstrip()
         + (f"; recovery_min_apply_delay: {delays}" if delays else "")
@@ -198,6 +198,9 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
         click.echo(
             f"  failover did not happen: {f['error']}"
             if "error" in f
+            else f"  failover: partition at {f['partitioned_at_ms']:g} ms, {f['promoted']} promoted (seen at "
+            f"{f['promoted_at_ms']:g} ms), healed at {f.get('healed_at_ms', 0):g} ms"
+            if "partitioned_at_ms" in f
             else f"  failover: {f.get('killed', 'primary')} killed at {f['killed_at_ms']:g} ms"
             + (f", {f['promoted']} promoted at {f['promoted_at_ms']:g} ms" if "promoted" in f else "")
             if "killed_at_ms" in f
@@ -397,3 +400,57 @@ def etcd(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> No
     from replicheck.record.etcd import record_etcd
 
     _run(lambda **kw: record_etcd(out, **params, **kw), list(params["endpoints"]), seed, out, as_json, quiet)
+
+
+@record.command()
+@click.option("--primary", required=True, metavar="DSN", help="redis://HOST:PORT of the primary")
+@click.option("--replica", "replicas", multiple=True, metavar="DSN", help="a replica; repeat for several")
+@click.option("--sentinel", "sentinels", multiple=True, metavar="DSN", help="a Sentinel; repeat for each")
+@click.option("--master-name", default="replicheck", show_default=True, help="the name the Sentinels monitor")
+@_workload_options
+@click.option(
+    "--wait",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="WAIT N after every write; fewer acknowledgements in time record the write as info",
+)
+@click.option(
+    "--wait-timeout",
+    "wait_timeout_ms",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    metavar="MS",
+)
+@click.option(
+    "--partition-after",
+    "partition_after_ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="MS",
+    help="cut the primary off its replicas and Sentinels (not the clients) at MS; Sentinel fails over",
+)
+@click.option(
+    "--partition",
+    "partition_ms",
+    type=click.FloatRange(min=0),
+    default=3000.0,
+    show_default=True,
+    metavar="MS",
+)
+def redis(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> None:
+    """Record clients on a Redis primary with replicas and Sentinels.
+
+    \b
+    eval "$(scripts/redis-cluster.sh start DIR)"
+    replicheck record redis --primary "$PRIMARY_DSN" --replica "$REPLICA_DSN" \\
+        --replica "$REPLICA2_DSN" --sentinel "$SENTINEL_DSN" --sentinel "$SENTINEL2_DSN" \\
+        --sentinel "$SENTINEL3_DSN" --partition-after 500 --out h.jsonl
+    replicheck check h.jsonl --consistency durability
+    """
+    from replicheck.record.redis import record_redis
+
+    dsns = [params["primary"], *params["replicas"], *params["sentinels"]]
+    _run(lambda **kw: record_redis(out, **params, **kw), dsns, seed, out, as_json, quiet)
