@@ -128,7 +128,13 @@ def scenarios(ops: int) -> list[tuple[str, str, list[str], str, list]]:
             "postgres",
             [*pg, "--routing", "primary", "--failover-after", "300", "--failover-gap", "200"],
         ),
-        ("mariadb async, replica reads", "mariadb-cluster.sh", [], "mariadb", [*maria, "--routing", "replica"]),
+        (
+            "mariadb async, replica reads",
+            "mariadb-cluster.sh",
+            [],
+            "mariadb",
+            [*maria, "--routing", "replica"],
+        ),
         ("mariadb async, kill -9 + promote", "mariadb-cluster.sh", [], "mariadb", [*maria, *kill]),
         (
             "mariadb async, cut 300 ms, kill -9 + promote",
