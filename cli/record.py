@@ -119,6 +119,13 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
     metavar="MS",
     help="how long the primary takes writes alone before the promotion",
 )
+@click.option(
+    "--synchronous-commit",
+    type=click.Choice(["off", "local", "remote_write", "on", "remote_apply"]),
+    default=None,
+    help="the clients' synchronous_commit (the server's when left out); with synchronous_standby_names "
+    "set on the primary, how far a commit waits for a standby",
+)
 @click.option("--durable", is_flag=True, help="fsync the history after every event")
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False, writable=True), help="history file to write"

@@ -54,15 +54,23 @@ def _psycopg() -> Any:
     return psycopg
 
 
-def _connect(psycopg: Any, dsn: str, timeout: float, name: str = "replicheck") -> Any:
+SYNC_MODES = ("off", "local", "remote_write", "on", "remote_apply")
+
+
+def _connect(
+    psycopg: Any, dsn: str, timeout: float, name: str = "replicheck", synchronous_commit: str | None = None
+) -> Any:
     ms = max(1, int(timeout * 1000))
+    options = f"-c statement_timeout={ms}"
+    if synchronous_commit:  # a session setting: one cluster serves every mode
+        options += f" -c synchronous_commit={synchronous_commit}"
     # application_name lets an operator (or a test injecting faults) find our sessions
     return psycopg.connect(
         dsn,
         autocommit=True,
         connect_timeout=max(1, math.ceil(timeout)),
         application_name=name,
-        options=f"-c statement_timeout={ms}",
+        options=options,
     )
 
 
@@ -102,8 +110,19 @@ class PostgresAdapter(Adapter):
     system = "postgres"
     label = "PostgreSQL"
 
-    def __init__(self, dsns: dict[str, str], *, workload: str, timeout: float, table: str):
+    def __init__(
+        self,
+        dsns: dict[str, str],
+        *,
+        workload: str,
+        timeout: float,
+        table: str,
+        synchronous_commit: str | None = None,
+    ):
         super().__init__(dsns, workload=workload, timeout=timeout, table=table)
+        if synchronous_commit is not None and synchronous_commit not in SYNC_MODES:
+            raise ValueError(f"synchronous_commit must be one of {', '.join(SYNC_MODES)}")
+        self.synchronous_commit = synchronous_commit
         self.psycopg = _psycopg()
         from psycopg import sql
 
@@ -124,7 +143,10 @@ class PostgresAdapter(Adapter):
 
     def connect(self, node: str) -> Conn:
         try:
-            return _PgConn(self, _connect(self.psycopg, self.dsns[node], self.timeout))
+            conn = _connect(
+                self.psycopg, self.dsns[node], self.timeout, synchronous_commit=self.synchronous_commit
+            )
+            return _PgConn(self, conn)
         except self.psycopg.Error as e:
             raise NoConnection(self.redact(f"cannot connect to the {node}: {first_line(e)}")) from None
 
@@ -152,7 +174,9 @@ class PostgresAdapter(Adapter):
                     "give the server that takes writes"
                 )
             facts["server_version"] = p.execute("SHOW server_version").fetchone()[0]
-            facts["synchronous_commit"] = p.execute("SHOW synchronous_commit").fetchone()[0]
+            facts["synchronous_commit"] = (
+                self.synchronous_commit or p.execute("SHOW synchronous_commit").fetchone()[0]
+            )
             sync_names = p.execute("SHOW synchronous_standby_names").fetchone()[0]
             if sync_names:
                 facts["synchronous_standby_names"] = sync_names
@@ -252,12 +276,15 @@ def record_postgres(
     durable: bool = False,
     failover_after_ms: float | None = None,
     failover_gap_ms: float = 200.0,
+    synchronous_commit: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Run the workload and write its history to ``out``; returns a summary (plain data).
 
     ``replicas``: DSNs of streaming replicas (named replica, replica2... in the history),
     reads going to one at random; none only with ``routing="primary"``.
+    ``synchronous_commit``: the clients' session setting (off, local, remote_write, on,
+    remote_apply); it matters where the primary has ``synchronous_standby_names``.
     ``failover_after_ms``: fail over to the first replica (see ``failover``); it leaves
     that replica promoted and cut off, so start a fresh cluster after. Raises
     PostgresError when the run cannot start: a server unreachable, the replica not a
@@ -273,13 +300,15 @@ def record_postgres(
             "(--replica DSN)"
         )
     dsns = {"primary": primary, **dict(zip(replica_names(len(replicas)), replicas))}
-    adapter = PostgresAdapter(dsns, workload=workload, timeout=timeout, table=table)
+    adapter = PostgresAdapter(
+        dsns, workload=workload, timeout=timeout, table=table, synchronous_commit=synchronous_commit
+    )
     nemesis = None
+    extra = f" --synchronous-commit {synchronous_commit}" if synchronous_commit else ""
     if failover_after_ms is not None:
         nemesis = failover(failover_after_ms / 1000, failover_gap_ms / 1000)
-        adapter.source_args = lambda: (  # type: ignore[method-assign]
-            f" --failover-after {failover_after_ms:g} --failover-gap {failover_gap_ms:g}"
-        )
+        extra += f" --failover-after {failover_after_ms:g} --failover-gap {failover_gap_ms:g}"
+    adapter.source_args = lambda: extra  # type: ignore[method-assign]
     try:
         return record(
             adapter,
