@@ -378,7 +378,7 @@ def record_mariadb(
     if kill_primary_after_ms is not None and pause_replica_after_ms is not None:
         raise ValueError("one fault per run: --kill-primary-after or --pause-replica-after")
     dsns = {"primary": primary, **dict(zip(replica_names(len(replicas)), replicas))}
-    if pause_node not in dsns or pause_node == "primary":
+    if pause_replica_after_ms is not None and (pause_node not in dsns or pause_node == "primary"):
         raise ValueError(f"--pause-node: no replica named {pause_node!r}")
     adapter = MariaDBAdapter(dsns, workload=workload, timeout=timeout, table=table)
     nemesis, name, extra = None, "nemesis", ""

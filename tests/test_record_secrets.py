@@ -65,3 +65,23 @@ def test_the_redactor_masks_every_spelling():
     assert r("a/b and a%2Fb") == "*** and ***"
     assert "a%2Fb" in passwords_in("postgres://u:a%2Fb@h/db")
     assert r.dsn("host=x password=zzz") == "host=x password=***"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["mariadb", "--primary", "mariadb://u:SECRET@127.0.0.1:1/db"],
+        ["mariadb", "--primary", "mariadb://u:SECRET@[::1:1/db"],
+        ["etcd", "--endpoint", "http://u:SECRET@127.0.0.1:1"],
+        ["redis", "--primary", "redis://:SECRET@127.0.0.1:1"],
+    ],
+)
+def test_every_recorder_keeps_the_password_out_and_the_old_history_whole(tmp_path, args):
+    old = tmp_path / "h.jsonl"
+    old.write_text("kept\n")
+    res = CliRunner().invoke(cli, ["record", *args, "--timeout", "1", "--ops", "5", "--out", str(old)])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith("error: ") and res.output.count("\n") == 1, res.output
+    assert "SECRET" not in res.output
+    assert "connect" in res.output or "DSN" in res.output, res.output  # the error the password was near
+    assert old.read_text() == "kept\n" and [p.name for p in tmp_path.iterdir()] == ["h.jsonl"]
