@@ -94,7 +94,7 @@ def verdicts(path: Path) -> str:
 
 def scenarios(ops: int) -> list[tuple[str, str, list[str], str, list]]:
     """(row name, script, cluster args, system, record args with DSN placeholders)."""
-    load = ["--ops", str(ops), "--think", "2", "--seed", "1"]
+    load = ["--ops", str(ops), "--think-ms", "2", "--seed", "1"]
     maria = ["--primary", "{PRIMARY}", "--replica", "{REPLICA}", "--replica", "{REPLICA2}", *load]
     kill = ["--kill-primary-after", "300"]
     etcd = ["--endpoint", "{N1}", "--endpoint", "{N2}", "--endpoint", "{N3}", *load]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from replicheck.checker.report import render_linearizability, render_minimal
 from replicheck.checker.specs import NIL_READS, NO_INIT
 from replicheck.checker.verdict import EXIT_BAD_INPUT, exit_code, short_word, worst_exit_code
 from replicheck.cli.progress import Progress
+from replicheck.cli.vocabulary import option
 
 # Kept here (not imported from checker.consistency) so that --help does not load networkx.
 CONSISTENCY_CHOICES = (
@@ -34,16 +36,61 @@ CONSISTENCY_CHOICES = (
 )
 
 
+# A bare word outside strings that is not a keyword (:x), tag (#inst), character (\\a) or
+# nil/true/false: EDN would read it as a symbol, which no history's value is; `zero` and
+# `None` are typing mistakes, not initial states.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BARE_WORD = re.compile(r"(?<![\w:#\\.+-])[A-Za-z_*!?$%&=<>][\w.*+!\-?$%&=<>/]*")
+INIT_HELP = 'write a JSON value (0, "x", null, [1,2]) or EDN (nil, :x, [1 2])'
+
+
 def parse_init(text: str | None) -> Any:
-    """--init takes a JSON value; `nil` is Jepsen's word for null; anything else is a string."""
+    """--init takes a JSON value, or EDN (``nil`` is Jepsen's null); anything else is a
+    ValueError whose message says how to write it. A word such as ``zero`` used to pass
+    as the string "zero" and yield a false violation."""
     if text is None:
         return NO_INIT
-    if text == "nil":
+    if text.strip() == "nil":
         return None
     try:
-        return tuplify(json.loads(text))
+        value = json.loads(text)
     except ValueError:
-        return text
+        value = _parse_edn_init(text)
+    except RecursionError:
+        raise ValueError(f"nested too deep; {INIT_HELP}") from None
+    value = tuplify(value)
+    try:
+        hash(value)
+    except TypeError:
+        raise ValueError(
+            f"{text!r}: a map cannot be an initial state here (states must be hashable); "
+            "give a number, string, list or null"
+        ) from None
+    return value
+
+
+def _parse_edn_init(text: str) -> Any:
+    from replicheck.checker.edn import EdnError, Reader
+
+    words = [w for w in _BARE_WORD.findall(_STRING.sub('""', text)) if w not in ("nil", "true", "false")]
+    if words:
+        hint = f" (a string needs quotes: --init '\"{words[0]}\"')" if text.strip() == words[0] else ""
+        raise ValueError(f"{text!r} is not JSON or EDN{hint}; {INIT_HELP}")
+    try:
+        forms = Reader().read(text)[0]
+    except (EdnError, RecursionError, ValueError):
+        raise ValueError(f"{text!r} is not JSON or EDN; {INIT_HELP}") from None
+    if len(forms) != 1:
+        raise ValueError(f"{text!r} is {len(forms)} values, not one; {INIT_HELP}")
+    return forms[0]
+
+
+def _check_init(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    try:
+        parse_init(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
 
 
 @dataclass
@@ -70,12 +117,20 @@ class Options:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option(
-    "--spec",
+@option(
+    "spec",
+    "spec",
+    metavar="SPEC",
     help="cas-register, register, kv, set, fifo-queue, mutex, list-append, or "
     "package.module:Class. Default: the history's metadata line.",
 )
-@click.option("--init", "init_text", metavar="VALUE", help="Initial value, as JSON (nil for null).")
+@option(
+    "initial value",
+    "init_text",
+    metavar="JSON",
+    callback=_check_init,
+    help="Initial value, as JSON or EDN (nil for null); a string needs its quotes: '\"x\"'.",
+)
 @click.option(
     "--nil-read",
     type=click.Choice(NIL_READS),
@@ -96,16 +151,18 @@ class Options:
     is_flag=True,
     help="Values are Jepsen independent tuples [key value]: unwrap them and check each key alone.",
 )
-@click.option(
-    "--timeout",
+@option(
+    "time budget",
+    "timeout",
     type=click.FloatRange(min=0),
     default=None,
     metavar="SECONDS",
     help="Time budget per file, reading included; past it the verdict is unknown (exit 3). "
     "Default: none for linearizability, 60 for the --consistency searches.",
 )
-@click.option(
-    "--memory",
+@option(
+    "memory budget",
+    "memory",
     type=click.FloatRange(min=1),
     default=2048.0,
     show_default=True,
@@ -121,7 +178,7 @@ class Options:
     help="Worker processes sharing the partitions (keys). Default: one per core, when "
     "there are enough operations to pay.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@option("json output", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option(
     "--minimize",
     is_flag=True,
@@ -133,14 +190,16 @@ class Options:
     metavar="FILE",
     help="Write the minimal sub-history as JSON Lines (implies --minimize).",
 )
-@click.option(
-    "--html",
+@option(
+    "html report",
     "html_out",
     type=click.Path(dir_okay=False, writable=True),
     metavar="FILE",
     help="Write a self-contained HTML timeline of the history and its verdict.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar, even on a terminal.")
+@option(
+    "progress off", "quiet", old=["--quiet", "-q"], is_flag=True, help="No progress bar, even on a terminal."
+)
 @click.option(
     "--consistency",
     type=click.Choice(CONSISTENCY_CHOICES),
@@ -156,8 +215,9 @@ class Options:
     help="With --consistency: the event field naming an op's session; ops without it "
     "form one session per process.",
 )
-@click.option(
-    "--quiet-period",
+@option(
+    "quiet period",
+    "quiet_period",
     type=click.FloatRange(min=0),
     default=None,
     metavar="TIME",

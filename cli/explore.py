@@ -15,6 +15,7 @@ from replicheck.checker import write_jsonl
 from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
 
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
+from .vocabulary import DEFAULT_SEED, option
 
 PROPERTY_CHOICES = ("linearizable", "read-your-writes", "durability", "single-leader", "convergence")
 
@@ -113,20 +114,29 @@ def _check_cmd(prop: str, path: str) -> str:
     type=click.IntRange(min=1),
     default=300,
     show_default=True,
+    metavar="N",
     help="schedules to try before saying the property held",
 )
 @click.option(
-    "--steps", type=click.IntRange(min=1), default=30, show_default=True, help="steps per schedule, at most"
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
+    "--steps",
+    type=click.IntRange(min=1),
+    default=30,
     show_default=True,
+    metavar="N",
+    help="steps per schedule, at most",
+)
+@option(
+    "seed",
+    "seed",
+    type=int,
+    default=DEFAULT_SEED,
+    metavar="SEED",
     help="seed of the search: same seed, same counterexample",
 )
-@click.option(
-    "--out",
+@option(
+    "history file",
+    "out",
+    metavar="FILE",
     type=click.Path(dir_okay=False),
     default=None,
     help="where to save a counterexample [histories/explore-...jsonl]",
@@ -136,19 +146,20 @@ def _check_cmd(prop: str, path: str) -> str:
     "replay_file",
     type=click.Path(dir_okay=False),
     default=None,
+    metavar="FILE",
     help="rerun a saved counterexample exactly",
 )
 @click.option("--matrix", is_flag=True, help="every known design against every property, as a table")
-@click.option(
-    "--html",
+@option(
+    "html report",
     "html_out",
     type=click.Path(dir_okay=False),
     default=None,
     metavar="FILE",
     help="write the counterexample as a self-contained HTML timeline",
 )
-@click.option("--json", "as_json", is_flag=True, help="print the result as data")
-@click.option("--quiet", "-q", is_flag=True, help="no progress, even on a terminal")
+@option("json output", "as_json", is_flag=True, help="print the result as data")
+@option("progress off", "quiet", old=["--quiet", "-q"], is_flag=True, help="no progress, even on a terminal")
 def explore(
     topology, prop, max_examples, steps, seed, out, replay_file, matrix, html_out, as_json, quiet, **params
 ) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -13,6 +15,7 @@ from replicheck.record.driver import ROUTINGS, WORKLOADS, RecordError, Routing
 from replicheck.record.secrets import Redactor
 
 from .progress import Progress
+from .vocabulary import DEFAULT_SEED, option
 
 
 @click.group()
@@ -51,22 +54,29 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
     metavar="|".join(ROUTINGS),
     help="where reads go",
 )
-@click.option(
-    "--workload",
+@option(
+    "workload",
+    "workload",
     type=click.Choice(WORKLOADS),
     default="list-append",
     show_default=True,
     help="list-append: reads show every write they saw; register: the latest only",
 )
-@click.option(
-    "--clients", type=click.IntRange(min=1), default=8, show_default=True, help="concurrent clients (threads)"
-)
-@click.option("--ops", type=click.IntRange(min=1), default=5000, show_default=True, help="operations in all")
-@click.option(
-    "--keys",
+@option(
+    "clients",
+    "clients",
     type=click.IntRange(min=1),
     default=8,
-    show_default=True,
+    metavar="N",
+    help="concurrent clients (threads)",
+)
+@option("operations", "ops", type=click.IntRange(min=1), default=5000, metavar="N", help="operations in all")
+@option(
+    "keys",
+    "keys",
+    type=click.IntRange(min=1),
+    default=8,
+    metavar="N",
     help="user rows the clients share at a time",
 )
 @click.option(
@@ -74,20 +84,31 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
     type=click.IntRange(min=1),
     default=128,
     show_default=True,
+    metavar="N",
     help="writes after which a row retires for a fresh one, so reads stay short (as Elle does)",
 )
-@click.option("--read-ratio", type=click.FloatRange(0, 1), default=0.5, show_default=True)
-@click.option(
-    "--think",
+@option(
+    "read ratio",
+    "read_ratio",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    metavar="P",
+    help="fraction of operations that read",
+)
+@option(
+    "think time",
     "think_ms",
+    old=["--think"],
     type=click.FloatRange(min=0),
     default=0.0,
     show_default=True,
     metavar="MS",
     help="mean pause between a client's operations (exponential)",
 )
-@click.option(
-    "--timeout",
+@option(
+    "statement timeout",
+    "timeout",
+    old=["--timeout"],
     type=click.FloatRange(min=0.001),
     default=5.0,
     show_default=True,
@@ -98,9 +119,17 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
     "--table",
     default="replicheck_rows",
     show_default=True,
+    metavar="NAME",
     help="table the workload drops and recreates on the primary",
 )
-@click.option("--seed", type=int, default=None, help="seed for every random choice; printed when left out")
+@option(
+    "seed",
+    "seed",
+    type=int,
+    default=DEFAULT_SEED,
+    metavar="SEED",
+    help="seed for every random choice; printed",
+)
 @click.option(
     "--failover-after",
     "failover_after_ms",
@@ -127,12 +156,17 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
     "set on the primary, how far a commit waits for a standby",
 )
 @click.option("--durable", is_flag=True, help="fsync the history after every event")
-@click.option(
-    "--out", required=True, type=click.Path(dir_okay=False, writable=True), help="history file to write"
+@option(
+    "history file",
+    "out",
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, writable=True),
+    help="history file to write",
 )
-@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-@click.option("--quiet", is_flag=True, help="no progress bar")
-def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> None:
+@option("json output", "as_json", is_flag=True, help="print the summary as JSON")
+@option("progress off", "quiet", old=["--quiet"], is_flag=True, help="no progress bar")
+def postgres(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     """Record clients writing to a PostgreSQL primary and reading through a routing.
 
     Reads go to the primary, the replica, the primary only for a window after the
@@ -231,9 +265,11 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
     click.echo(f"next: replicheck check {out} --consistency {model}")
 
 
-def _workload_options(fn):
-    """The options every recorder shares (those of `record postgres`, same names)."""
-    opts = [
+def _workload_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every recorder shares, spelled as `record postgres` spells them (the
+    vocabulary in cli/vocabulary.py); the statement timeout reaches the recorder as
+    ``timeout``."""
+    opts: list[Callable[[Any], Any]] = [
         click.option(
             "--routing",
             default="primary",
@@ -242,62 +278,92 @@ def _workload_options(fn):
             metavar="|".join(ROUTINGS),
             help="where reads go",
         ),
-        click.option(
-            "--workload",
+        option(
+            "workload",
+            "workload",
             type=click.Choice(WORKLOADS),
             default="list-append",
-            show_default=True,
             help="list-append: reads show every write they saw; register: the latest only",
         ),
-        click.option(
-            "--clients", type=click.IntRange(min=1), default=8, show_default=True, help="concurrent clients"
+        option(
+            "clients",
+            "clients",
+            type=click.IntRange(min=1),
+            default=8,
+            metavar="N",
+            help="concurrent clients",
         ),
-        click.option(
-            "--ops", type=click.IntRange(min=1), default=5000, show_default=True, help="operations in all"
+        option(
+            "operations",
+            "ops",
+            type=click.IntRange(min=1),
+            default=5000,
+            metavar="N",
+            help="operations in all",
         ),
-        click.option(
-            "--keys", type=click.IntRange(min=1), default=8, show_default=True, help="rows in use at a time"
+        option(
+            "keys", "keys", type=click.IntRange(min=1), default=8, metavar="N", help="rows in use at a time"
         ),
         click.option(
             "--max-writes-per-key",
             type=click.IntRange(min=1),
             default=128,
             show_default=True,
+            metavar="N",
             help="writes after which a row retires for a fresh one",
         ),
-        click.option("--read-ratio", type=click.FloatRange(0, 1), default=0.5, show_default=True),
-        click.option(
-            "--think",
+        option(
+            "read ratio",
+            "read_ratio",
+            type=click.FloatRange(0, 1),
+            default=0.5,
+            metavar="P",
+            help="fraction of operations that read",
+        ),
+        option(
+            "think time",
             "think_ms",
+            old=["--think"],
             type=click.FloatRange(min=0),
             default=0.0,
-            show_default=True,
             metavar="MS",
             help="mean pause between a client's operations (exponential)",
         ),
-        click.option(
-            "--timeout",
+        option(
+            "statement timeout",
+            "statement_timeout",
+            old=["--timeout"],
             type=click.FloatRange(min=0.001),
             default=5.0,
-            show_default=True,
             metavar="SECONDS",
             help="client-side timeout of each operation",
         ),
         click.option(
-            "--table", default="replicheck_rows", show_default=True, help="table dropped and recreated"
+            "--table",
+            default="replicheck_rows",
+            show_default=True,
+            metavar="NAME",
+            help="table (or key prefix) dropped and recreated",
         ),
-        click.option(
-            "--seed", type=int, default=None, help="seed for every random choice; printed when left out"
+        option(
+            "seed",
+            "seed",
+            type=int,
+            default=DEFAULT_SEED,
+            metavar="SEED",
+            help="seed for every random choice",
         ),
         click.option("--durable", is_flag=True, help="fsync the history after every event"),
-        click.option(
-            "--out",
+        option(
+            "history file",
+            "out",
             required=True,
+            metavar="FILE",
             type=click.Path(dir_okay=False, writable=True),
             help="history file to write",
         ),
-        click.option("--json", "as_json", is_flag=True, help="print the summary as JSON"),
-        click.option("--quiet", is_flag=True, help="no progress bar"),
+        option("json output", "as_json", is_flag=True, help="print the summary as JSON"),
+        option("progress off", "quiet", old=["--quiet"], is_flag=True, help="no progress bar"),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -342,10 +408,18 @@ def _workload_options(fn):
     help="SIGSTOP --pause-node at MS for --pause ms, recording semi-sync's fallback when it happens",
 )
 @click.option(
-    "--pause", "pause_ms", type=click.FloatRange(min=0), default=3000.0, show_default=True, metavar="MS"
+    "--pause",
+    "pause_ms",
+    type=click.FloatRange(min=0),
+    default=3000.0,
+    show_default=True,
+    metavar="MS",
+    help="how long the replica stays stopped",
 )
-@click.option("--pause-node", default="replica", show_default=True, help="the replica to pause")
-def mariadb(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> None:
+@click.option(
+    "--pause-node", default="replica", show_default=True, metavar="NODE", help="the replica to pause"
+)
+def mariadb(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     """Record clients writing to a MariaDB primary and reading through a routing.
 
     \b
@@ -356,6 +430,7 @@ def mariadb(seed: int | None, out: str, as_json: bool, quiet: bool, **params) ->
     """
     from replicheck.record.mariadb import record_mariadb
 
+    params["timeout"] = params.pop("statement_timeout")
     dsns = [params["primary"], *params["replicas"]]
     _run(lambda **kw: record_mariadb(out, **params, **kw), dsns, seed, out, as_json, quiet)
 
@@ -392,10 +467,18 @@ def mariadb(seed: int | None, out: str, as_json: bool, quiet: bool, **params) ->
     help="SIGSTOP --pause-node at MS for --pause ms",
 )
 @click.option(
-    "--pause", "pause_ms", type=click.FloatRange(min=0), default=1000.0, show_default=True, metavar="MS"
+    "--pause",
+    "pause_ms",
+    type=click.FloatRange(min=0),
+    default=1000.0,
+    show_default=True,
+    metavar="MS",
+    help="how long the member stays stopped",
 )
-@click.option("--pause-node", default="n3", show_default=True, help="the member to pause (n1, n2...)")
-def etcd(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> None:
+@click.option(
+    "--pause-node", default="n3", show_default=True, metavar="NODE", help="the member to pause (n1, n2...)"
+)
+def etcd(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     """Record clients on an etcd cluster, through its v3 HTTP/JSON gateway.
 
     \b
@@ -406,6 +489,7 @@ def etcd(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> No
     """
     from replicheck.record.etcd import record_etcd
 
+    params["timeout"] = params.pop("statement_timeout")
     _run(lambda **kw: record_etcd(out, **params, **kw), list(params["endpoints"]), seed, out, as_json, quiet)
 
 
@@ -413,7 +497,13 @@ def etcd(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> No
 @click.option("--primary", required=True, metavar="DSN", help="redis://HOST:PORT of the primary")
 @click.option("--replica", "replicas", multiple=True, metavar="DSN", help="a replica; repeat for several")
 @click.option("--sentinel", "sentinels", multiple=True, metavar="DSN", help="a Sentinel; repeat for each")
-@click.option("--master-name", default="replicheck", show_default=True, help="the name the Sentinels monitor")
+@click.option(
+    "--master-name",
+    default="replicheck",
+    show_default=True,
+    metavar="NAME",
+    help="the name the Sentinels monitor",
+)
 @_workload_options
 @click.option(
     "--wait",
@@ -430,6 +520,7 @@ def etcd(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> No
     default=1000,
     show_default=True,
     metavar="MS",
+    help="how long each WAIT waits for the replicas",
 )
 @click.option(
     "--partition-after",
@@ -446,8 +537,9 @@ def etcd(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> No
     default=3000.0,
     show_default=True,
     metavar="MS",
+    help="how long the partition lasts (it lasts at least until a Sentinel has promoted a replica)",
 )
-def redis(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> None:
+def redis(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     """Record clients on a Redis primary with replicas and Sentinels.
 
     \b
@@ -459,5 +551,6 @@ def redis(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> N
     """
     from replicheck.record.redis import record_redis
 
+    params["timeout"] = params.pop("statement_timeout")
     dsns = [params["primary"], *params["replicas"], *params["sentinels"]]
     _run(lambda **kw: record_redis(out, **params, **kw), dsns, seed, out, as_json, quiet)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 
 import click
 
@@ -11,28 +10,35 @@ from replicheck.checker import write_jsonl
 from replicheck.model.config import ConfigError, make_config, run
 
 from .protocol_options import TopologyCommand, collect_protocol_options
+from .vocabulary import DEFAULT_SEED, option
 
 
 @click.command(cls=TopologyCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("topology", metavar="TOPOLOGY")
-@click.option("--seed", type=int, default=None, help="seed for every random choice; printed when left out")
-@click.option(
-    "--out",
+@option(
+    "seed",
+    "seed",
+    type=int,
+    default=DEFAULT_SEED,
+    metavar="SEED",
+    help="seed for every random choice; printed",
+)
+@option(
+    "history file",
     "out",
+    metavar="FILE",
     type=click.Path(dir_okay=False, writable=True),
     default=None,
     help="write the history here (JSON Lines)",
 )
-@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-def simulate(topology: str, seed: int | None, out: str | None, as_json: bool, **params) -> None:
+@option("json output", "as_json", is_flag=True, help="print the summary as JSON")
+def simulate(topology: str, seed: int, out: str | None, as_json: bool, **params) -> None:
     """Simulate TOPOLOGY (see the list below) and record its history.
 
     \b
     replicheck simulate leader-follower --replication async --reads replica --seed 1 --out h.jsonl
     replicheck check h.jsonl
     """
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
     opts, words = collect_protocol_options(params)
     opts["seed"] = seed
     source = f"replicheck simulate {topology} {words} --seed {seed}".replace("  ", " ")
@@ -86,13 +92,15 @@ def _print_summary(source: str, s: dict, out: str | None) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--seed", type=int, default=1, show_default=True, help="seed for every run")
-@click.option(
-    "--ops", type=click.IntRange(min=20), default=2000, show_default=True, help="operations per run"
+@option("seed", "seed", type=int, default=DEFAULT_SEED, metavar="SEED", help="seed for every run")
+@option(
+    "operations", "ops", type=click.IntRange(min=20), default=2000, metavar="N", help="operations per run"
 )
-@click.option("--nodes", type=click.IntRange(min=2), default=3, show_default=True, help="replicas")
-@click.option("--latency", default="exponential:1", show_default=True, help="link latency distribution")
-@click.option("--json", "as_json", is_flag=True, help="print the table as data")
+@option("replica count", "nodes", type=click.IntRange(min=2), default=3, metavar="N", help="replicas")
+@option(
+    "latency", "latency", default="exponential:1", metavar="DIST", help="link latency distribution, in ms"
+)
+@option("json output", "as_json", is_flag=True, help="print the table as data")
 def compare(seed: int, ops: int, nodes: int, latency: str, as_json: bool) -> None:
     """Measure sync vs semi-sync vs async leader-follower replication, side by side."""
     from replicheck.model.compare import compare_replication

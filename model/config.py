@@ -18,7 +18,7 @@ from typing import Any
 
 from . import topology as registry
 from .clients import WORKLOADS, Client, HistoryLog, ReadRouting, Workload  # noqa: F401  (re-exported)
-from .options import FLAG, REPEATED, ConfigError, num, prob
+from .options import FLAG, REPEATED, ConfigError, canonical_names, num, prob
 from .sim import LATENCY_SYNTAX, NetworkConfig, Simulator, ms_to_ns, parse_latency
 from .topology import Topology
 
@@ -141,6 +141,9 @@ def _check_options(topo: Topology, opts: dict) -> None:
 def make_config(topology: str, opts: dict, source: str = "") -> RunConfig:
     """Validate options (names without leading dashes) into a RunConfig."""
     topo = _topology(topology)
+    # an old spelling (``timeout-ms``, ``n``) names the option it was renamed to
+    renamed = canonical_names(o for o, _ in registry.all_options())
+    opts = {renamed.get(k, k): v for k, v in opts.items()}
     _check_options(topo, opts)
     values = topo.values(opts)
     workload = str(values["workload"])
@@ -154,7 +157,7 @@ def make_config(topology: str, opts: dict, source: str = "") -> RunConfig:
         workload=workload,
         read_ratio=prob("read-ratio", values["read-ratio"]),
         keys=num("keys", values["keys"], int, 1),
-        timeout_ms=num("timeout-ms", values["timeout-ms"], minimum=0.001),
+        timeout_ms=num("client-timeout-ms", values["client-timeout-ms"], minimum=0.001),
         think_ms=num("think-ms", values["think-ms"]),
         network=parse_network(values),
         faults=parse_faults(values),
@@ -178,15 +181,17 @@ def parse_config(text: str) -> RunConfig:
         raise ConfigError(f"empty configuration; start with a topology: {', '.join(registry.names())}")
     topology, rest = words[0], words[1:]
     table = [o for o, _ in registry.all_options()]
-    short = {o.flag: "--" + o.dest for o in table if not o.flag.startswith("--")}
+    # every spelling, shown or old (-n, -w, --timeout-ms), as the --dest the loop reads
+    short = {s: "--" + o.dest for o in table for s in o.spellings if s != "--" + o.dest}
     flags = {o.dest for o in table if o.kind == FLAG}
     repeatable = {o.dest for o in table if o.kind == REPEATED}
     opts: dict = {}
     i = 0
     while i < len(rest):
         w = rest[i]
-        if w in short:  # the command line's -w/-r, so a printed command line parses back
-            w = short[w]
+        head, eq_, tail = w.partition("=")
+        if head in short:  # the command line's -w/-r, so a printed command line parses back
+            w = short[head] + eq_ + tail
         if not w.startswith("--") or len(w) == 2:
             raise ConfigError(f"expected an option like --replication, got {w!r}")
         name, eq, val = w[2:].partition("=")

@@ -471,7 +471,7 @@ def record(
         source = (
             f"replicheck record {adapter.system} --routing {route} --workload {workload} "
             f"--clients {clients} --ops {ops} --keys {keys} --max-writes-per-key {max_writes_per_key} "
-            f"--read-ratio {read_ratio:g} --think {think_ms:g} --seed {seed}" + adapter.source_args()
+            f"--read-ratio {read_ratio:g} --think-ms {think_ms:g} --seed {seed}" + adapter.source_args()
         )
         meta: dict[str, Any] = {
             "spec": workload,

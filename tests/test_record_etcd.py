@@ -25,7 +25,7 @@ def test_linearizable_reads_stay_linearizable_through_a_leader_kill(tmp_path):
             "replica",
             "--ops",
             "2000",
-            "--think",
+            "--think-ms",
             "2",
             "--seed",
             "2",
@@ -66,7 +66,7 @@ def test_serializable_follower_reads_are_stale(tmp_path):
             "1",
             # reads on the paused member give up after 0.3 s, so the clients go on writing
             # through the others while it sleeps, and it wakes behind
-            "--timeout",
+            "--statement-timeout",
             "0.3",
             "--pause-member-after",
             "300",

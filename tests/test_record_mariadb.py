@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 SCRIPT = "mariadb-cluster.sh"
 # 8 clients, 2 ms think: the cut comes well inside the run, and the run goes on past
 # the promotion
-LOAD = ["--clients", "8", "--ops", "3000", "--think", "2"]
+LOAD = ["--clients", "8", "--ops", "3000", "--think-ms", "2"]
 
 
 def servers(dsns: dict[str, str]) -> list[str]:

@@ -30,7 +30,7 @@ def ryw(cluster: dict, out, mode: str) -> tuple[dict, bool]:
         "replica",
         "--synchronous-commit",
         mode,
-        *["--clients", "8", "--ops", "400", "--think", "10", "--seed", "7"],
+        *["--clients", "8", "--ops", "400", "--think-ms", "10", "--seed", "7"],
     )
     assert s["synchronous_commit"] == mode and s["reads"]["replica"] > 0
     code, result = check(out, "--consistency", "read-your-writes")

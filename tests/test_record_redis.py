@@ -27,7 +27,7 @@ def partitioned(tmp_path, *args: str) -> tuple[dict, list[dict], dict]:
             *[w for name in ("SENTINEL", "SENTINEL2", "SENTINEL3") for w in ("--sentinel", d[name])],
             "--ops",
             "4000",
-            "--think",
+            "--think-ms",
             "2",
             "--seed",
             "1",

@@ -19,7 +19,7 @@ def run(tmp_path, *dsn_args: str, out: str = "h.jsonl"):
             *dsn_args,
             "--routing",
             "primary",
-            "--timeout",
+            "--statement-timeout",
             "1",
             "--ops",
             "5",
@@ -79,7 +79,9 @@ def test_the_redactor_masks_every_spelling():
 def test_every_recorder_keeps_the_password_out_and_the_old_history_whole(tmp_path, args):
     old = tmp_path / "h.jsonl"
     old.write_text("kept\n")
-    res = CliRunner().invoke(cli, ["record", *args, "--timeout", "1", "--ops", "5", "--out", str(old)])
+    res = CliRunner().invoke(
+        cli, ["record", *args, "--statement-timeout", "1", "--ops", "5", "--out", str(old)]
+    )
     assert res.exit_code == 2, res.output
     assert res.output.startswith("error: ") and res.output.count("\n") == 1, res.output
     assert "SECRET" not in res.output
