@@ -12,7 +12,9 @@ the history:
 
 One run per row, seeded; the machine is shared, so latencies are noisy. A cluster that
 cannot start is reported and skipped. Asserts nothing.
-Run: .venv/bin/python bench/bench_realdb.py [--only SUBSTRING] [--ops N] [--keep DIR]
+Then prints ``replicheck compare`` (the simulator) for the same shape, a leader and two
+followers, to set beside it.
+Run: .venv/bin/python bench/bench_realdb.py [--only SUBSTRING] [--ops N] [--keep DIR] [--no-sim]
 """
 
 from __future__ import annotations
@@ -195,6 +197,7 @@ def main() -> None:
     ap.add_argument("--only", default="", help="run only the rows whose name contains this")
     ap.add_argument("--ops", type=int, default=3000)
     ap.add_argument("--keep", default=None, help="keep the histories in this directory")
+    ap.add_argument("--no-sim", action="store_true", help="leave out the simulator's compare table")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-realdb."))
     keep = Path(args.keep) if args.keep else None
@@ -232,6 +235,11 @@ def main() -> None:
             flush=True,
         )
     shutil.rmtree(work, ignore_errors=True)
+    if not args.no_sim:
+        # the model's figures for the same shape (a leader and 2 followers), to set beside
+        # the real ones: same column names, same meanings where they overlap
+        res = CliRunner().invoke(cli, ["compare", "--nodes", "3", "--ops", str(args.ops)])
+        print(f"\nsimulator (replicheck compare --nodes 3 --ops {args.ops}):\n{res.output.rstrip()}")
     sys.exit(0)
 
 
