@@ -213,6 +213,7 @@ def main() -> None:
         where = work / f"c{i}"
         dsns = start(script, where, *cargs)
         if isinstance(dsns, str):
+            stop(script, where)  # whatever a failed start left running
             print(f"| {name} | skipped: {dsns} | | | | |")
             continue
         try:
