@@ -35,7 +35,7 @@ from .basespec import validate_ops
 from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe
 from .formats import jsonable
 from .history import History, HistoryError, Op, no_gc
-from .linearizable import Budget, check_ops, searchable_parts
+from .linearizable import Budget, BudgetExhausted, check_ops, searchable_parts
 from .sessions import GUARANTEES, MR, MW, RYW, WFR, _before, _did_not_see, _saw, check_guarantees, sessions
 from .specs import NO_INIT, resolve_spec
 from .text import fmt, op_label
@@ -235,18 +235,22 @@ class _InSessionOrder:
     of the placed set, so WGL's cache of (placed, state) explores nothing twice.
     """
 
-    def __init__(self, spec: Any, parts: list[list[Op]], by_session: dict[Any, list[Op]]):
+    def __init__(self, spec: Any, parts: list[list[Op]], place: dict[int, tuple[int, int]]):
+        # ``place``: op id -> (its session's index, its position in the session), made
+        # once for the history: a key's search costs its own ops, not the history's.
         self.inner = spec
         self.name = getattr(spec, "name", "spec")
         self.part_of = {op.id: p for p, part in enumerate(parts) for op in part}
         self.slot: dict[int, tuple[int, int, bool]] = {}
-        for si, seq in enumerate(by_session.values()):
-            rank = 0
-            for op in seq:
-                if op.id in self.part_of:
-                    self.slot[op.id] = (si, rank, op.ok)
-                    rank += op.ok
-        self.n_parts, self.n_sessions = len(parts), len(by_session)
+        here: dict[int, int] = {}  # the sessions these parts hold, numbered densely
+        ranks: list[int] = []
+        for op in sorted((o for part in parts for o in part), key=lambda o: place[o.id]):
+            si = here.setdefault(place[op.id][0], len(here))
+            if si == len(ranks):
+                ranks.append(0)
+            self.slot[op.id] = (si, ranks[si], op.ok)
+            ranks[si] += op.ok
+        self.n_parts, self.n_sessions = len(parts), len(here)
 
     def init(self) -> Any:
         return (tuple(self.inner.init() for _ in range(self.n_parts)), (0,) * self.n_sessions)
@@ -303,17 +307,26 @@ def _sequential(
                     witness.cycle,
                 ),
             )
-    parts = searchable_parts(ops, spec)
-    # Prune's reasons (a read accepting any value; a crashed write nobody observed) hold
-    # for any order, not just real-time ones, so pruning stays sound here.
-    parts = [[replace(o, call=0.0, ret=1.0 if o.ok else math.inf) for o in p] for p in parts]
     clock = budget.start()
+    # Preparing takes seconds on a large history: under the budget too.
+    try:
+        with clock.armed(), clock.interruptible():
+            if budget.timeout is not None and clock.expired():
+                raise BudgetExhausted(clock.why)
+            parts = searchable_parts(ops, spec)
+            # Prune's reasons (a read accepting any value; a crashed write nobody observed)
+            # hold for any order, not just real-time ones, so pruning stays sound here.
+            parts = [[replace(o, call=0.0, ret=1.0 if o.ok else math.inf) for o in p] for p in parts]
+            place = {op.id: (si, i) for si, seq in enumerate(by_session.values()) for i, op in enumerate(seq)}
+    except (BudgetExhausted, MemoryError) as e:
+        why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
+        return ModelResult(SEQ, "unknown", "checked", reason=_out_of_budget(why, budget))
     unknown = None
     # A sequential order of the whole history, restricted to one key, is one for that
     # key: so a key alone can rule the model out. The converse fails (sequential
     # consistency is not compositional), so passing keys still need the joint search.
     for part in sorted(parts, key=len):
-        res = clock.search(part, _InSessionOrder(spec, [part], by_session))
+        res = clock.search(part, _InSessionOrder(spec, [part], place))
         if res.valid is False:
             return ModelResult(
                 SEQ,
@@ -324,7 +337,7 @@ def _sequential(
         if res.valid is not True:
             unknown = res.reason
     if unknown is None and len(parts) > 1:
-        res = clock.search([o for p in parts for o in p], _InSessionOrder(spec, parts, by_session))
+        res = clock.search([o for p in parts for o in p], _InSessionOrder(spec, parts, place))
         if res.valid is False:
             return ModelResult(
                 SEQ,
