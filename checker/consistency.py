@@ -206,7 +206,9 @@ def _out_of_budget(reason: str | None, budget: Budget) -> str:
     reason = reason or "budget exhausted"
     if reason.startswith("time") and budget.timeout is not None:
         default = " (the default for these searches)" if budget.timeout == SEARCH_TIMEOUT else ""
-        return f"{reason} after {budget.timeout:g} s{default}; raise --timeout for a verdict"
+        when = ", before searching" if reason.endswith(" before searching") else ""
+        reason = reason.removesuffix(" before searching")
+        return f"{reason} after {budget.timeout:g} s{default}{when}; raise --timeout for a verdict"
     if reason.startswith("memory") and budget.max_memory_mb is not None:
         return f"{reason}; raise --memory for a verdict"
     return reason
@@ -558,6 +560,8 @@ def _session_model(
     if obs.unsupported or concurrent:
         return ModelResult(model, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported or concurrent)
     holds, witness = decide()
+    if holds == UNKNOWN_VERDICT:  # out of budget: the second item says which, and how to get more
+        return ModelResult(model, UNKNOWN_VERDICT, "checked", reason=str(witness))
     return ModelResult(model, holds, "checked", witness=witness)
 
 
@@ -617,14 +621,32 @@ def _check(
         )
     obs = observe(ops, spec_obj)
     by_session, concurrent = sessions(ops, session_field)
-    decided: dict[frozenset, tuple[bool, Witness | None]] = {}
+    decided: dict[frozenset, tuple[Any, Any]] = {}
+    clock = budget.start()
 
-    def guarantees(which: set[str]) -> tuple[bool, Witness | None]:
+    def guarantees(which: set[str]) -> tuple[Any, Any]:
+        """(True, None), (False, witness), or (unknown, why) past the budget: on a large
+        history the dependency graph has millions of edges and takes minutes."""
         key = frozenset(which)
         if key not in decided:
-            decided[key] = check_guarantees(obs, by_session, which)
+            try:
+                with clock.armed(), clock.interruptible():
+                    if budget.timeout is not None and clock.expired():
+                        raise BudgetExhausted(clock.why)
+                    decided[key] = check_guarantees(obs, by_session, which)
+            except (BudgetExhausted, MemoryError) as e:
+                why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
+                decided[key] = (UNKNOWN_VERDICT, _out_of_budget(why, budget))
         return decided[key]
 
+    # The guarantees first: polynomial, they are decided before the exponential searches
+    # can spend the budget (and a PRAM cycle settles sequential consistency outright).
+    if not (concurrent or obs.unsupported or obs.anomalies):
+        for g in GUARANTEES:
+            if g in wanted:
+                guarantees({g})
+        if PRAM in wanted or SEQ in wanted:
+            guarantees({RYW, MR, MW})
     direct: dict[str, ModelResult] = {}
     if LIN in wanted:
         direct[LIN] = _linearizable(ops, spec_obj, budget, history)
