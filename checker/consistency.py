@@ -553,7 +553,7 @@ _REGISTER_DURABILITY = (
 
 
 def _session_model(
-    model: str, decide: Callable[[], tuple[bool, Witness | None]], obs: Observations, concurrent: str | None
+    model: str, decide: Callable[[], tuple[Any, Any]], obs: Observations, concurrent: str | None
 ) -> ModelResult:
     if obs.anomalies:
         return ModelResult(model, False, "checked", witness=obs.anomalies[0])
