@@ -619,10 +619,32 @@ def _check(
         raise ValueError(
             f"unknown consistency model {sorted(unknown_names)[0]!r}; expected one of {', '.join(CHOICES)}"
         )
-    obs = observe(ops, spec_obj)
-    by_session, concurrent = sessions(ops, session_field)
-    decided: dict[frozenset, tuple[Any, Any]] = {}
     clock = budget.start()
+    # Reading what each op observed and splitting sessions are linear, but seconds on a
+    # few hundred thousand ops: under the budget too.
+    try:
+        with clock.armed(), clock.interruptible():
+            if budget.timeout is not None and clock.expired():
+                raise BudgetExhausted(clock.why)
+            obs = observe(ops, spec_obj)
+            by_session, concurrent = sessions(ops, session_field)
+    except (BudgetExhausted, MemoryError) as e:
+        why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
+        why = _out_of_budget(why + " before searching", budget)
+        return ConsistencyResult(
+            spec=getattr(spec_obj, "name", type(spec_obj).__name__),
+            ops=len(ops),
+            sessions=0,
+            models={
+                m: ModelResult(m, UNKNOWN_VERDICT, "not checked", reason=why)
+                for m in MODELS + PROPERTIES
+                if m in wanted
+            },
+            elapsed=time.perf_counter() - started,
+            conflicts=[],
+            history=history,
+        )
+    decided: dict[frozenset, tuple[Any, Any]] = {}
 
     def guarantees(which: set[str]) -> tuple[Any, Any]:
         """(True, None), (False, witness), or (unknown, why) past the budget: on a large

@@ -504,3 +504,24 @@ def test_session_guarantees_are_bounded_by_the_timeout(monkeypatch, model):
         assert got.valid in (True, "unknown")
     else:
         assert got.valid == "unknown" and "time budget exhausted after 0.5 s" in got.reason
+
+
+def test_what_consistency_reads_before_searching_is_bounded_too(monkeypatch):
+    from replicheck.checker import consistency
+
+    real = consistency.observe
+
+    def slow_observe(*args, **kwargs):
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            pass
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(consistency, "observe", slow_observe)
+    events = [
+        {"process": 0, "type": "invoke", "f": "write", "value": 1},
+        {"process": 0, "type": "ok", "f": "write", "value": 1},
+    ]
+    res = check_consistency(History.from_events(events, meta={"spec": "register"}), "register", timeout=0.5)
+    assert res.models and all(m.valid == "unknown" for m in res.models.values())
+    assert all("time budget exhausted after 0.5 s, before searching" in m.reason for m in res.models.values())
