@@ -124,7 +124,7 @@ def main() -> None:
         f"startup (import only): {time.monotonic() - t:.2f} s; medians of {runs}; "
         f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (machine shared)"
     )
-    c = ["check", "--quiet"]
+    c = ["check", "--no-progress"]
     big = f"big-{opts.ops // 1000}k"
     # (name, args, memory limit MB or None, timeout s or None)
     cases: list[tuple[str, list[str], float | None, float | None]] = [
@@ -144,9 +144,9 @@ def main() -> None:
         (big, [*c, "big.jsonl", "--timeout", "5"], None, 5),
         (big, [*c, "big.jsonl", "--memory", "150"], 150, None),
         (big + " seq", [*c, "big.jsonl", "--consistency", "sequential", "--timeout", "5"], None, 5),
-        ("quorum N=1e5", ["quorum", "check", "--n", "100000", "--w", "50001", "--r", "50000"], None, None),
-        ("quorum N=1e6", ["quorum", "check", "--n", "1000000", "--w", "500001", "--r", "500000"], None, None),
-        ("quorum N=1e9", ["quorum", "check", "--n", "1000000000", "--w", "2", "--r", "2"], None, None),
+        ("quorum N=1e5", ["quorum", "check", "--nodes", "100000", "-w", "50001", "-r", "50000"], None, None),
+        ("quorum N=1e6", ["quorum", "check", "--nodes", "1000000", "-w", "500001", "-r", "500000"], None, None),
+        ("quorum N=1e9", ["quorum", "check", "--nodes", "1000000000", "-w", "2", "-r", "2"], None, None),
         ("quorum 1000x1000", ["quorum", "check", "--grid", "1000x1000"], None, None),
         ("quorum 30x30", ["quorum", "check", "--grid", "30x30"], None, None),
     ]

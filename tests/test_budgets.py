@@ -393,17 +393,17 @@ def quorum_cli(*args: str) -> tuple[int | None, str]:
     "args, what",
     [
         (
-            ["check", "--n", "1000000000", "--w", "500000001", "--r", "500000000"],
+            ["check", "--nodes", "1000000000", "-w", "500000001", "-r", "500000000"],
             "N=1000000000 has 1,000,000,000",
         ),
-        (["check", "--n", "1000000", "--w", "500001", "--r", "500000"], "N=1000000 has 1,000,000"),
+        (["check", "--nodes", "1000000", "-w", "500001", "-r", "500000"], "N=1000000 has 1,000,000"),
         (["check", "--grid", "1000x1000"], "--grid 1000x1000 has 1,000,000"),
         (
             ["check", "--dc", "east=1000000,west=3", "--write", "QUORUM", "--read", "QUORUM"],
             "has 1,000,003 nodes",
         ),
-        (["check", "--n", "200000", "--w", "1", "--r", "1", "--sloppy", "--fallback", "5"], "200,005"),
-        (["staleness", "--n", "1000000000", "--w", "1", "--r", "1"], "N=1000000000 has"),
+        (["check", "--nodes", "200000", "-w", "1", "-r", "1", "--sloppy", "--fallback", "5"], "200,005"),
+        (["staleness", "--nodes", "1000000000", "-w", "1", "-r", "1"], "N=1000000000 has"),
         (["solve", "--write-failures", "200000", "--max-n", "1000000000"], "N=200001"),
     ],
 )
@@ -416,13 +416,13 @@ def test_quorum_refuses_sizes_past_the_stated_limit(args, what):
 
 
 def test_quorum_limit_message_gives_the_threshold_arithmetic():
-    code, output = quorum_cli("check", "--n", "1000000000", "--w", "500000001", "--r", "500000000")
+    code, output = quorum_cli("check", "--nodes", "1000000000", "-w", "500000001", "-r", "500000000")
     assert code == 2 and "W + R > N" in output
 
 
 def test_quorum_per_node_encoding_has_its_own_limit():
     code, output = quorum_cli(
-        "check", "--n", "20000", "--w", "10001", "--r", "10000", "--encoding", "per-node"
+        "check", "--nodes", "20000", "-w", "10001", "-r", "10000", "--encoding", "per-node"
     )
     assert code == 2, output
     assert "per-node encoding is limited to 10,000 nodes" in output
@@ -431,7 +431,7 @@ def test_quorum_per_node_encoding_has_its_own_limit():
 @pytest.mark.slow
 def test_quorum_threshold_at_the_limit_is_answered():
     # At the limit no solver is asked: the answer is arithmetic.
-    code, output = quorum_cli("check", "--n", "100000", "--w", "50000", "--r", "50000", "--f", "50001")
+    code, output = quorum_cli("check", "--nodes", "100000", "-w", "50000", "-r", "50000", "--f", "50001")
     assert code == 1, output
     assert "REFUTED   read-write intersection" in output
     assert "write fault tolerance = 50000" in output
@@ -439,7 +439,7 @@ def test_quorum_threshold_at_the_limit_is_answered():
 
 
 def test_quorum_staleness_with_an_unprintable_exact_fraction_is_not_a_traceback():
-    code, output = quorum_cli("staleness", "--n", "100000", "--w", "50000", "--r", "40000", "--trials", "2")
+    code, output = quorum_cli("staleness", "--nodes", "100000", "-w", "50000", "-r", "40000", "--trials", "2")
     assert code == 0, output
     assert "too long to print" in output
 
