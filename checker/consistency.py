@@ -35,7 +35,7 @@ from .basespec import check_step_shape, validate_ops
 from .depgraph import UNORDERED_SIBLINGS, Edge, Observations, Witness, cycle_witness, find_cycle, observe
 from .formats import jsonable
 from .history import History, HistoryError, Op, no_gc
-from .linearizable import Budget, check_ops, searchable_parts
+from .linearizable import Budget, BudgetExhausted, check_ops, searchable_parts
 from .mvregister import siblings
 from .sessions import GUARANTEES, MR, MW, RYW, WFR, _before, _did_not_see, _saw, check_guarantees, sessions
 from .specs import NO_INIT, resolve_spec
@@ -211,7 +211,9 @@ def _out_of_budget(reason: str | None, budget: Budget) -> str:
     reason = reason or "budget exhausted"
     if reason.startswith("time") and budget.timeout is not None:
         default = " (the default for these searches)" if budget.timeout == SEARCH_TIMEOUT else ""
-        return f"{reason} after {budget.timeout:g} s{default}; raise --timeout for a verdict"
+        when = ", before searching" if reason.endswith(" before searching") else ""
+        reason = reason.removesuffix(" before searching")
+        return f"{reason} after {budget.timeout:g} s{default}{when}; raise --timeout for a verdict"
     if reason.startswith("memory") and budget.max_memory_mb is not None:
         return f"{reason}; raise --memory for a verdict"
     return reason
@@ -240,18 +242,22 @@ class _InSessionOrder:
     of the placed set, so WGL's cache of (placed, state) explores nothing twice.
     """
 
-    def __init__(self, spec: Any, parts: list[list[Op]], by_session: dict[Any, list[Op]]):
+    def __init__(self, spec: Any, parts: list[list[Op]], place: dict[int, tuple[int, int]]):
+        # ``place``: op id -> (its session's index, its position in the session), made
+        # once for the history: a key's search costs its own ops, not the history's.
         self.inner = spec
         self.name = getattr(spec, "name", "spec")
         self.part_of = {op.id: p for p, part in enumerate(parts) for op in part}
         self.slot: dict[int, tuple[int, int, bool]] = {}
-        for si, seq in enumerate(by_session.values()):
-            rank = 0
-            for op in seq:
-                if op.id in self.part_of:
-                    self.slot[op.id] = (si, rank, op.ok)
-                    rank += op.ok
-        self.n_parts, self.n_sessions = len(parts), len(by_session)
+        here: dict[int, int] = {}  # the sessions these parts hold, numbered densely
+        ranks: list[int] = []
+        for op in sorted((o for part in parts for o in part), key=lambda o: place[o.id]):
+            si = here.setdefault(place[op.id][0], len(here))
+            if si == len(ranks):
+                ranks.append(0)
+            self.slot[op.id] = (si, ranks[si], op.ok)
+            ranks[si] += op.ok
+        self.n_parts, self.n_sessions = len(parts), len(here)
 
     def init(self) -> Any:
         return (tuple(self.inner.init() for _ in range(self.n_parts)), (0,) * self.n_sessions)
@@ -308,17 +314,26 @@ def _sequential(
                     witness.cycle,
                 ),
             )
-    parts = searchable_parts(ops, spec)
-    # Prune's reasons (a read accepting any value; a crashed write nobody observed) hold
-    # for any order, not just real-time ones, so pruning stays sound here.
-    parts = [[replace(o, call=0.0, ret=1.0 if o.ok else math.inf) for o in p] for p in parts]
     clock = budget.start()
+    # Preparing takes seconds on a large history: under the budget too.
+    try:
+        with clock.armed(), clock.interruptible():
+            if budget.timeout is not None and clock.expired():
+                raise BudgetExhausted(clock.why)
+            parts = searchable_parts(ops, spec)
+            # Prune's reasons (a read accepting any value; a crashed write nobody observed)
+            # hold for any order, not just real-time ones, so pruning stays sound here.
+            parts = [[replace(o, call=0.0, ret=1.0 if o.ok else math.inf) for o in p] for p in parts]
+            place = {op.id: (si, i) for si, seq in enumerate(by_session.values()) for i, op in enumerate(seq)}
+    except (BudgetExhausted, MemoryError) as e:
+        why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
+        return ModelResult(SEQ, UNKNOWN_VERDICT, "checked", reason=_out_of_budget(why, budget))
     unknown = None
     # A sequential order of the whole history, restricted to one key, is one for that
     # key: so a key alone can rule the model out. The converse fails (sequential
     # consistency is not compositional), so passing keys still need the joint search.
     for part in sorted(parts, key=len):
-        res = clock.search(part, _InSessionOrder(spec, [part], by_session))
+        res = clock.search(part, _InSessionOrder(spec, [part], place))
         if res.valid is False:
             return ModelResult(
                 SEQ,
@@ -329,7 +344,7 @@ def _sequential(
         if res.valid is not True:
             unknown = res.reason
     if unknown is None and len(parts) > 1:
-        res = clock.search([o for p in parts for o in p], _InSessionOrder(spec, parts, by_session))
+        res = clock.search([o for p in parts for o in p], _InSessionOrder(spec, parts, place))
         if res.valid is False:
             return ModelResult(
                 SEQ,
@@ -559,13 +574,15 @@ _REGISTER_DURABILITY = (
 
 
 def _session_model(
-    model: str, decide: Callable[[], tuple[bool, Witness | None]], obs: Observations, concurrent: str | None
+    model: str, decide: Callable[[], tuple[Any, Any]], obs: Observations, concurrent: str | None
 ) -> ModelResult:
     if obs.anomalies:
         return ModelResult(model, False, "checked", witness=obs.anomalies[0])
     if obs.unsupported or concurrent:
         return ModelResult(model, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported or concurrent)
     holds, witness = decide()
+    if holds == UNKNOWN_VERDICT:  # out of budget: the second item says which, and how to get more
+        return ModelResult(model, UNKNOWN_VERDICT, "checked", reason=str(witness))
     return ModelResult(model, holds, "checked", witness=witness)
 
 
@@ -630,16 +647,56 @@ def _check(
         raise ValueError(
             f"unknown consistency model {sorted(unknown_names)[0]!r}; expected one of {', '.join(CHOICES)}"
         )
-    obs = observe(ops, spec_obj)
-    by_session, concurrent = sessions(ops, session_field)
-    decided: dict[frozenset, tuple[bool, Witness | None]] = {}
+    clock = budget.start()
+    # Reading what each op observed and splitting sessions are linear, but seconds on a
+    # few hundred thousand ops: under the budget too.
+    try:
+        with clock.armed(), clock.interruptible():
+            if budget.timeout is not None and clock.expired():
+                raise BudgetExhausted(clock.why)
+            obs = observe(ops, spec_obj)
+            by_session, concurrent = sessions(ops, session_field)
+    except (BudgetExhausted, MemoryError) as e:
+        why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
+        why = _out_of_budget(why + " before searching", budget)
+        return ConsistencyResult(
+            spec=getattr(spec_obj, "name", type(spec_obj).__name__),
+            ops=len(ops),
+            sessions=0,
+            models={
+                m: ModelResult(m, UNKNOWN_VERDICT, "not checked", reason=why)
+                for m in MODELS + PROPERTIES
+                if m in wanted
+            },
+            elapsed=time.perf_counter() - started,
+            conflicts=[],
+            history=history,
+        )
+    decided: dict[frozenset, tuple[Any, Any]] = {}
 
-    def guarantees(which: set[str]) -> tuple[bool, Witness | None]:
+    def guarantees(which: set[str]) -> tuple[Any, Any]:
+        """(True, None), (False, witness), or (unknown, why) past the budget: on a large
+        history the dependency graph has millions of edges and takes minutes."""
         key = frozenset(which)
         if key not in decided:
-            decided[key] = check_guarantees(obs, by_session, which)
+            try:
+                with clock.armed(), clock.interruptible():
+                    if budget.timeout is not None and clock.expired():
+                        raise BudgetExhausted(clock.why)
+                    decided[key] = check_guarantees(obs, by_session, which)
+            except (BudgetExhausted, MemoryError) as e:
+                why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
+                decided[key] = (UNKNOWN_VERDICT, _out_of_budget(why, budget))
         return decided[key]
 
+    # The guarantees first: polynomial, they are decided before the exponential searches
+    # can spend the budget (and a PRAM cycle settles sequential consistency outright).
+    if not (concurrent or obs.unsupported or obs.anomalies):
+        for g in GUARANTEES:
+            if g in wanted:
+                guarantees({g})
+        if PRAM in wanted or SEQ in wanted:
+            guarantees({RYW, MR, MW})
     direct: dict[str, ModelResult] = {}
     if LIN in wanted:
         direct[LIN] = _linearizable(ops, spec_obj, budget, history)

@@ -146,6 +146,7 @@ def _build_system(n, w, r, sloppy, fallback, dc, write, read, coordinator, weigh
     ]
     if len(modes) > 1:
         _fail(f"choose one kind of system; got {' and '.join(modes)}")
+    _check_node_count(n, sloppy, fallback, dc, weights, grid)
     if (write or read or coordinator) and not dc:
         _fail("--write, --read and --coordinator take consistency levels and need --dc")
     if (sloppy or fallback is not None) and modes:
@@ -175,6 +176,27 @@ def _build_system(n, w, r, sloppy, fallback, dc, write, read, coordinator, weigh
     if sloppy or fallback is not None:
         return q.sloppy(n, w, r, 1 if fallback is None else fallback)
     return q.threshold(n, w, r)
+
+
+def _check_node_count(n, sloppy, fallback, dc, weights, grid) -> None:
+    """Refuse a system past the node limit before building it (building is the cost)."""
+    from replicheck.quorum.prove import size_error
+
+    if grid:
+        rows, cols = _parse_grid(grid)
+        nodes, what = rows * cols, f"--grid {rows}x{cols}"
+    elif dc:
+        nodes, what = sum(max(0, v) for v in _parse_pairs(dc, "--dc").values()), f"--dc {dc}"
+    elif weights:
+        return  # every node is named on the command line
+    elif isinstance(n, int):
+        extra = max(0, 1 if fallback is None else fallback) if sloppy or fallback is not None else 0
+        nodes, what = n + extra, f"N={n}" + (f" with {extra} fallback(s)" if extra else "")
+    else:
+        return
+    refused = size_error(nodes, what, threshold=not (grid or dc))
+    if refused:
+        _fail(refused)
 
 
 @quorum.command()
@@ -611,6 +633,11 @@ def staleness(
     n, w, r, k, latency, w_latency, a_latency, r_latency, s_latency, times, trials, seed, as_json
 ) -> None:
     """How often a partial quorum (W + R <= N) reads a stale value."""
+    from replicheck.quorum.prove import size_error
+
+    refused = size_error(n, f"N={n}") if isinstance(n, int) else None
+    if refused:
+        _fail(refused)
     try:
         report = pbs.staleness(n, w, r, k, trials, seed)
         wars_report = None
