@@ -584,26 +584,34 @@ def _single_micro_op(value: Any) -> tuple[str, Any, Any] | None:
     return f, mop[1], mop[2]
 
 
-def events_for(ops: Iterable[Op], timed: bool) -> list[dict]:
+def events_for(ops: Iterable[Op], timed: bool, times: dict[int, Any] | None = None) -> list[dict]:
     """Events that pair back into exactly these operations, in real-time order.
 
     Used to write out a sub-history: positions are renumbered but their order kept;
-    timestamps, where the history had them, are kept as they were. A completed ``info``
-    goes last: when it arrived says nothing (the op may take effect at any later time).
+    timestamps, where the history had them, are kept as they were: ``times`` maps an
+    event's line to its recorded time (an op's ``call``/``ret`` may have been moved apart
+    from it, see ``_untie``); without it, or for an event it lacks, ``call``/``ret`` are
+    written. The order written is the order of ``call``/``ret``, so that a completion
+    tied with its process's next invocation is written first, as the reader needs.
+    A completed ``info`` goes last: when it arrived says nothing (the op may take
+    effect at any later time).
     """
-    points: list[tuple[float, int, dict]] = []
+    times = times or {}
+    points: list[tuple[float, int, Any, dict]] = []
     for op in ops:
-        points.append((op.call, 0, _event_of(op, "invoke", op.value, **op.extra)))
+        call = times.get(op.line, op.call) if op.line is not None else op.call
+        points.append((op.call, 0, call, _event_of(op, "invoke", op.value, **op.extra)))
         if op.status in ("ok", "fail"):
-            points.append((op.ret, 1, _event_of(op, op.status, op.output if op.ok else op.value)))
+            ret = times.get(op.ret_line, op.ret) if op.ret_line is not None else op.ret
+            points.append((op.ret, 1, ret, _event_of(op, op.status, op.output if op.ok else op.value)))
         elif op.ret_line is not None:
-            points.append((math.inf, 1, _event_of(op, "info", op.value)))
+            points.append((math.inf, 1, math.inf, _event_of(op, "info", op.value)))
     points.sort(key=lambda p: (p[0], p[1]))
     if timed:
-        last = max((t for t, _, _ in points if t != math.inf), default=0)
-        for t, _, event in points:
+        last = max((t for _, _, t, _ in points if t != math.inf), default=0)
+        for _, _, t, event in points:
             event["time"] = t if t != math.inf else last
-    return [event for _, _, event in points]
+    return [event for _, _, _, event in points]
 
 
 def _event_of(op: Op, type_: str, value: Any, **extra: Any) -> dict:
