@@ -37,7 +37,9 @@ class HistoryError(ValueError):
         where = self.path or "<history>"
         if self.line is not None:
             where += f":{self.line}"
-        return f"{where}: {self.message}"
+        text = f"{where}: {self.message}"
+        # one line, whatever names the history holds (an f of "a\nb", a path with a tab)
+        return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class _Unknown:
@@ -362,7 +364,8 @@ def event_from_dict(d: dict, *, path: str | None = None, line: int | None = None
             value = tuplify(value)
         if key.__class__ in _NESTED:
             key = tuplify(key)
-            hash(key)
+        if key.__class__ is not str and key is not None and key.__class__ is not int:
+            hash(key)  # the key splits the history: a map in it (say, from EDN) cannot
     except HistoryError as e:
         raise HistoryError(e.message, path, line) from None
     except TypeError:
