@@ -47,10 +47,13 @@ def main() -> int:
             n += 1
             inp = make_input(rng)
             tried[inp.fmt] += 1
-            api_code, finding = judge_api(inp, args.timeout)
+            fmt = rng.choice([None, None, None, inp.fmt, rng.choice(["jsonl", "json", "edn", "jepsen-log"])])
+            api_code, finding = judge_api(inp, args.timeout, fmt)
             cli_code = None
             if finding is None:
-                cli_args = ["--spec", inp.spec, "--timeout", str(args.timeout)]
+                cli_args = ["--spec", inp.spec, "--timeout", str(args.timeout)] + (
+                    ["--format", fmt] if fmt else []
+                )
                 if rng.random() < 0.3:
                     cli_args.append("--json")
                 if rng.random() < 0.1:

@@ -306,13 +306,13 @@ def make_input(rng: random.Random, fmt: str | None = None) -> Input:
 API_VERDICTS = {True: 0, False: 1, "unknown": 3}
 
 
-def judge_api(inp: Input, timeout: float = 5.0) -> tuple[int | None, str | None]:
+def judge_api(inp: Input, timeout: float = 5.0, fmt: str | None = None) -> tuple[int | None, str | None]:
     """The exit code the API's answer stands for (2: a HistoryError), and a finding: any
-    other exception, with its traceback."""
+    other exception, with its traceback. ``fmt``: the format named, else detected."""
     from replicheck.checker import HistoryError, check, parse_history
 
     try:
-        history = parse_history(inp.data)
+        history = parse_history(inp.data, format=fmt)
         result = check(history, inp.spec, timeout=timeout, max_memory_mb=None)
     except HistoryError as e:
         if not str(e) or "\n" in str(e):
@@ -360,10 +360,12 @@ def _refuse(name: str) -> None:
 def judge(inp: Input, path: Path, rng: random.Random, timeout: float = 5.0) -> str | None:
     """Run one input through the API and the CLI (the same spec and format), and compare:
     a violation's exit code (1) only for a violation, bad input (2) alike in both."""
-    api_code, finding = judge_api(inp, timeout)
+    # the format named (sometimes the wrong one) as well as detected
+    fmt = rng.choice([None, None, None, inp.fmt, rng.choice(["jsonl", "json", "edn", "jepsen-log"])])
+    api_code, finding = judge_api(inp, timeout, fmt)
     if finding:
         return finding
-    args = ["--spec", inp.spec, "--timeout", str(timeout)]
+    args = ["--spec", inp.spec, "--timeout", str(timeout)] + (["--format", fmt] if fmt else [])
     if rng.random() < 0.3:
         args.append("--json")
     cli_code, finding = judge_cli(inp, path, args)

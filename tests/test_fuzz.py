@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_hostile_histories_get_an_answer_or_one_line_of_bad_input(tmp_path, fmt):
-    @settings(max_examples=120)
+    @settings(max_examples=200)
     @given(st.randoms(use_true_random=False))
     def run(rng: random.Random) -> None:
         inp = make_input(rng, fmt)
