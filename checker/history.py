@@ -531,42 +531,44 @@ def _untie(slots: list, ties: list[tuple[int, int, int, int]], n_events: int) ->
     """
     tied_ret = {slot: pos + 1 for slot, pos, _, _ in ties}
     tied_call = {slot: pos + 1 for _, _, slot, pos in ties}
-    # a point's key: (time, level); level 0 for untied calls, top for untied returns,
+    # a point's level within its instant: 0 for untied calls, top for untied returns,
     # else one past the event's position (recorded order)
     top = n_events + 2
-    keys: list[tuple[tuple, tuple]] = []
-    for i, (_, _, call, ret) in enumerate(slots):
-        keys.append(((call, tied_call.get(i, 0)), (ret, tied_ret.get(i, top))))
-    times = sorted({k[0] for pair_ in keys for k in pair_ if k[0] != math.inf})
-    tied_times = {slots[a][3] for a, _, _, _ in ties}
-    levels: dict[Any, list] = {t: [] for t in tied_times}
-    for ck, rk in keys:
-        for k in (ck, rk):
-            if k[0] in levels:
-                levels[k[0]].append(k[1])
+    levels: dict[Any, set[int]] = {}
+    for slot, ret_pos, _, call_pos in ties:
+        levels.setdefault(slots[slot][3], {0, top}).update((ret_pos + 1, call_pos + 1))
+    # only the points at an instant with a tie move, within the gap to the next time
+    times = sorted({t for s in slots for t in (s[2], s[3])} - {math.inf})
+    following = {t: times[k + 1] if k + 1 < len(times) else t + 1 for k, t in enumerate(times) if t in levels}
     where: dict[tuple, float] = {}
     exact = True
-    following = dict(zip(times, times[1:]))
-    for t, ls in levels.items():
-        ls = sorted(set(ls))
-        nxt = following.get(t, t + 1)
-        for n, level in enumerate(ls):
-            x = t if n == 0 else t + (nxt - t) * n / len(ls)
-            where[t, level] = x
-            if n and not (where[t, ls[n - 1]] < x < nxt):
+    for t, level_set in levels.items():
+        ordered = sorted(level_set)
+        nxt, before = following[t], t
+        for n, level in enumerate(ordered):
+            x = t if n == 0 else t + (nxt - t) * n / len(ordered)
+            if n and not before < x < nxt:  # floats too coarse to split the gap
                 exact = False
-    if not exact:  # ranks: the points' order, in positions
-        every = sorted({k for pair_ in keys for k in pair_ if k[0] != math.inf})
-        rank = {k: float(r) for r, k in enumerate(every)}
-        where = rank
-    for i, ((ck, rk), (inv, comp, call, ret)) in enumerate(zip(keys, slots)):
-        if exact:
-            call = where.get(ck, call)
-            ret = where.get(rk, ret)
-        else:
-            call = rank[ck]
-            ret = rank.get(rk, math.inf)
-        slots[i] = (inv, comp, call, ret)
+            where[t, level] = before = x
+    moved = [i for i, s in enumerate(slots) if s[2] in levels or s[3] in levels]
+    if exact:
+        for i in moved:
+            inv, comp, call, ret = slots[i]
+            if call in levels:
+                call = where[call, tied_call.get(i, 0)]
+            if ret in levels:
+                ret = where[ret, tied_ret.get(i, top)]
+            slots[i] = (inv, comp, call, ret)
+        return
+    # ranks: every point's (time, level), in order, numbered
+    keys = [
+        ((call, tied_call.get(i, 0)), (ret, tied_ret.get(i, top)))
+        for i, (_, _, call, ret) in enumerate(slots)
+    ]
+    rank = {k: float(r) for r, k in enumerate(sorted({k for ks in keys for k in ks if k[0] != math.inf}))}
+    for i, (ck, rk) in enumerate(keys):
+        inv, comp, _, _ = slots[i]
+        slots[i] = (inv, comp, rank[ck], rank.get(rk, math.inf))
 
 
 _MICRO_OPS = {"r": "read", "w": "write", "append": "append"}
