@@ -118,7 +118,15 @@ def _string(tok: str, line: int) -> str:
             return chr(int(e[2:], 16))
         raise EdnError(f"malformed EDN: unknown escape {e!r} in a string", line)
 
-    return _STRING_ESCAPE.sub(escape, body)
+    text = _STRING_ESCAPE.sub(escape, body)
+    if "\\u" in body:
+        # \uD83D\uDE00 is one character (strings are UTF-16, as in Java); a surrogate
+        # alone is none, and no text can hold it
+        try:
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            raise EdnError("malformed EDN: a \\u escape of half a surrogate pair in a string", line) from None
+    return text
 
 
 def _char(tok: str, line: int) -> str:

@@ -88,6 +88,14 @@ def parse_history(
 def _parse(
     data: bytes | str, path: str | None, format: str | None, independent: bool, progress: Progress | None
 ) -> History:
+    if isinstance(data, str):
+        try:
+            data.encode()
+        except UnicodeEncodeError as e:
+            line = data.count("\n", 0, e.start) + 1
+            raise HistoryError(
+                "not text: a lone surrogate character (half a UTF-16 pair)", path, line
+            ) from None
     total = len(data.encode() if isinstance(data, str) else data) if progress else 0
     # The readers report the fraction of the text done; the caller hears of bytes.
     fraction = None if progress is None else (lambda done: progress(int(done * total), total))
@@ -197,6 +205,16 @@ def _no_constant(name: str) -> Any:
 # json.loads, refusing NaN and Infinity: Python's json takes them, and a NaN read back
 # could never match the value written (a made-up violation). msgspec refuses them too.
 _careful_json = json.JSONDecoder(parse_constant=_no_constant).decode
+
+
+def _whole_characters(d: Any, path: str | None, line: int | None) -> None:
+    """Refuse a \\u escape of half a surrogate pair: json takes it, but no text holds it
+    (printing the value would fail). msgspec refuses it: only the careful path looks."""
+    try:
+        json.dumps(d, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise HistoryError("a \\u escape of half a surrogate pair in a string", path, line) from None
+
 
 TOO_MANY_DIGITS = "an integer of more than 4300 digits (longer ones are not read)"
 
@@ -323,6 +341,8 @@ def _read_jsonl_lines(text: str, lines: list[str], path: str | None):
             raise HistoryError(TOO_MANY_DIGITS, path, lineno) from None
         if not isinstance(d, dict):
             raise HistoryError(f"expected a JSON object per line, got {type(d).__name__}", path, lineno)
+        if "\\u" in raw:
+            _whole_characters(d, path, lineno)
         if META_KEY in d:
             if events or meta:
                 raise HistoryError("metadata line must come first", path, lineno)
@@ -353,6 +373,8 @@ def _read_json(text: str, path: str | None, progress: Callable[[float], None] | 
         raise HistoryError(TOO_MANY_DIGITS, path) from None
     if not isinstance(data, list):
         raise HistoryError("expected a JSON array of events", path, 1)
+    if "\\u" in text:
+        _whole_characters(data, path, None)
     lines = _json_element_lines(text)
     events = [event_from_dict(d, path=path, line=line) for d, line in zip(data, lines)]
     return events, {}, {}

@@ -229,7 +229,7 @@ def check(
             verdicts.append("error")
             _bad_input(path, str(e), as_json, many)
         except ValueError as e:  # a spec or model that cannot be made
-            if opts.spec is not None or init_text is not None:
+            if (opts.spec is not None or init_text is not None) and not isinstance(e, UnicodeError):
                 raise click.UsageError(str(e)) from None  # the flags': usage, not input
             verdicts.append("error")  # the file's metadata named it: this file's fault
             _bad_input(path, f"{path}:1: {e}", as_json, many)

@@ -143,6 +143,18 @@ CASES = {
     "NaN time": (INV.replace("}", ', "time": NaN}') + "\n", "register", 1, "NaN"),
     "infinite time": (INV.replace("}", ', "time": 1e400}') + "\n", "register", 1, "finite"),
     "NaN value, edn": ("{:process 0 :type :invoke :f :write :value ##NaN}\n", "register", 1, "NaN"),
+    "half a surrogate pair": (
+        INV.replace('"value": 1', '"value": "\\ud800"') + "\n",
+        "register",
+        1,
+        "surrogate",
+    ),
+    "half a surrogate pair, edn": (
+        '{:process 0 :type :invoke :f :write :value 1 :node "\\ud83d"}\n',
+        "register",
+        1,
+        "surrogate",
+    ),
     "invoke earlier than the previous completion": (
         '{"process": 0, "type": "invoke", "f": "write", "value": 1, "time": 0}\n'
         '{"process": 0, "type": "ok", "f": "write", "value": 1, "time": 5}\n'
@@ -361,3 +373,21 @@ def test_the_api_refuses_deep_values_as_history_errors(depth):
         check(
             History.from_events([{"process": 0, "type": "invoke", "f": "write", "value": deep}]), "register"
         )
+
+
+def test_a_surrogate_pair_in_edn_is_one_character_and_prints(tmp_path):
+    # found by the fuzz campaign: "\ud83d\ude00" read as two halves could not be printed
+    path = tmp_path / "h.edn"
+    path.write_text(
+        '{:process 0 :type :invoke :f :write :value 1 :node "\\ud83d\\ude00"}\n'
+        '{:process 0 :type :ok :f :write :value 1 :node "\\ud83d\\ude00"}\n'
+    )
+    res = CliRunner().invoke(cli, ["check", str(path), "--spec", "register"])
+    assert res.exit_code == 0, res.output
+
+
+def test_the_api_refuses_text_holding_half_a_surrogate_pair():
+    from replicheck.checker import HistoryError, parse_history
+
+    with pytest.raises(HistoryError, match="surrogate"):
+        parse_history(INV[:-1] + ', "node": "\ud800"}\n')
