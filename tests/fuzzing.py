@@ -268,7 +268,7 @@ def mutate_bytes(data: bytes, rng: random.Random, steps: list[str]) -> bytes:
             data = b"\n".join(lines)
         elif what == "odd bytes":
             at = rng.randrange(len(data) + 1)
-            odd = rng.choice(ODD_BYTES + [t.encode() for t in ODD_TEXT])
+            odd = rng.choice(ODD_BYTES + [t.encode("utf-8", "surrogatepass") for t in ODD_TEXT])
             data = data[:at] + odd + data[at:]
         elif what == "huge number":
             digits = [i for i, b in enumerate(data) if 48 <= b <= 57]
