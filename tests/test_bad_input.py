@@ -155,6 +155,12 @@ CASES = {
         1,
         "surrogate",
     ),
+    "a map where a queue's dequeue takes nothing": (
+        '{"process": 0, "type": "invoke", "f": "dequeue", "value": {}}\n',
+        "fifo-queue",
+        1,
+        "a value holding a map",
+    ),
     "invoke earlier than the previous completion": (
         '{"process": 0, "type": "invoke", "f": "write", "value": 1, "time": 0}\n'
         '{"process": 0, "type": "ok", "f": "write", "value": 1, "time": 5}\n'
