@@ -257,6 +257,7 @@ def _json_decoder() -> tuple[Any, tuple[type[Exception], ...]]:
 _decoder, _FAST_JSON_ERRORS = _json_decoder()
 # what sends a fast path back to the careful one, which then names the problem
 _FALL_BACK: tuple[type[Exception], ...] = (*_FAST_JSON_ERRORS, HistoryError, RecursionError)
+_FAST_OR_DEEP: tuple[type[Exception], ...] = (*_FAST_JSON_ERRORS, RecursionError)
 _fast_json = None if _decoder is None else _decoder.decode
 _fast_lines = None if _decoder is None else _decoder.decode_lines
 
@@ -407,7 +408,7 @@ def _json_array_by_lines(text: str, progress: Callable[[float], None] | None) ->
             items += map(_fast_json, body[at : at + step])
             if progress:
                 progress(at / len(body))
-    except (*_FAST_JSON_ERRORS, RecursionError):
+    except _FAST_OR_DEEP:
         return None
     return items, range(first + 2, last + 1)
 

@@ -412,7 +412,7 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
     timed = all(e.time is not None for e in events if e.process != NEMESIS)
     pending: dict[Any, tuple[int, Event, float]] = {}
     crashed: dict[Any, Event] = {}
-    done: dict[Any, tuple[int, Event, float, int]] = {}  # timed: each process's last completion
+    completed: dict[Any, tuple[int, Event, float, int]] = {}  # timed: each process's last completion
     ties: list[tuple[int, int, int, int]] = []  # timed, one instant: (slot, its completion's
     # position, the process's next slot, its invocation's position)
     slots: list[tuple | None] = []  # (invocation, completion or None, call, ret)
@@ -448,8 +448,8 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
                     path,
                     e.line,
                 )
-            if timed and e.process in done:
-                last_slot, last, last_time, last_pos = done[e.process]
+            if timed and e.process in completed:
+                last_slot, last, last_time, last_pos = completed[e.process]
                 if now < last_time:
                     raise HistoryError(
                         f"process {e.process} invokes {e.f} at time {now}, before its previous "
@@ -484,7 +484,7 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
         if e.type == "info":
             crashed[e.process] = e
         elif timed:
-            done[e.process] = (slot, e, now, pos)
+            completed[e.process] = (slot, e, now, pos)
         slots[slot] = (inv, e, call, now)
     for slot, inv, call in pending.values():
         slots[slot] = (inv, None, call, math.inf)
