@@ -546,7 +546,10 @@ def _untie(slots: list, ties: list[tuple[int, int, int, int]], n_events: int) ->
         ordered = sorted(level_set)
         nxt, before = following[t], t
         for n, level in enumerate(ordered):
-            x = t if n == 0 else t + (nxt - t) * n / len(ordered)
+            try:
+                x = t if n == 0 else t + (nxt - t) * n / len(ordered)
+            except OverflowError:  # an integer time past what a float holds
+                x, exact = t, False
             if n and not before < x < nxt:  # floats too coarse to split the gap
                 exact = False
             where[t, level] = before = x

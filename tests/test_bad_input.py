@@ -397,3 +397,13 @@ def test_the_api_refuses_text_holding_half_a_surrogate_pair():
 
     with pytest.raises(HistoryError, match="surrogate"):
         parse_history(INV[:-1] + ', "node": "\ud800"}\n')
+
+
+def test_ties_at_integer_times_past_what_a_float_holds(tmp_path):
+    path = tmp_path / "h.jsonl"
+    big = 10**400
+    path.write_text(
+        "".join(line.replace('"time": ', f'"time": {big // 10}') + "\n" for line in TIED.splitlines())
+    )  # times 10**399 * 10 + 0, 1, 2: far past a float
+    res = CliRunner().invoke(cli, ["check", str(path), "--spec", "register"])
+    assert res.exit_code == 1, res.output
