@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from .basespec import validate_ops
+from .basespec import check_step_shape, validate_ops
 from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe
 from .formats import jsonable
 from .history import History, HistoryError, Op, no_gc
@@ -39,7 +39,7 @@ from .linearizable import Budget, check_ops, searchable_parts
 from .sessions import GUARANTEES, MR, MW, RYW, WFR, _before, _did_not_see, _saw, check_guarantees, sessions
 from .specs import NO_INIT, resolve_spec
 from .text import fmt, op_label
-from .verdict import UNKNOWN_VERDICT
+from .verdict import UNKNOWN_VERDICT, Verdict, as_verdict, verdict_json
 
 LIN, SEQ, CAUSAL, PRAM = "linearizable", "sequential", "causal", "PRAM"
 MODELS = (LIN, SEQ, CAUSAL, PRAM, RYW, MR, MW, WFR)
@@ -76,18 +76,22 @@ def hierarchy():
 
 @dataclass
 class ModelResult:
-    """One model's verdict: True, False or "unknown"; ``how`` it was decided."""
+    """One model's verdict: True, False or UNKNOWN_VERDICT; ``how`` it was decided."""
 
     model: str
-    valid: bool | str
+    valid: Verdict
     how: str  # "checked" | "implied" | "not checked"
     exact: bool = True
     reason: str | None = None  # why unknown, or why not exact
     witness: Witness | None = None
     implied_by: str | None = None
 
+    def __post_init__(self) -> None:
+        self.valid = as_verdict(self.valid, self.reason)
+
     def to_dict(self) -> dict:
-        d: dict = {"model": self.model, "valid": self.valid, "how": self.how, "exact": self.exact}
+        d: dict = {"model": self.model, "valid": verdict_json(self.valid), "how": self.how}
+        d["exact"] = self.exact
         if self.reason:
             d["reason"] = self.reason
         if self.implied_by:
@@ -198,7 +202,7 @@ def _linearizable(ops: list[Op], spec: Any, budget: Budget, history: Any) -> Mod
         return ModelResult(LIN, True, "checked")
     if res.valid is False:
         return ModelResult(LIN, False, "checked", witness=_search_witness(res.part, "cannot be linearized"))
-    return ModelResult(LIN, "unknown", "checked", reason=_out_of_budget(res.reason, budget))
+    return ModelResult(LIN, UNKNOWN_VERDICT, "checked", reason=_out_of_budget(res.reason, budget))
 
 
 def _out_of_budget(reason: str | None, budget: Budget) -> str:
@@ -336,7 +340,7 @@ def _sequential(
             )
         unknown = None if res.valid is True else res.reason
     if unknown is not None:
-        return ModelResult(SEQ, "unknown", "checked", reason=_out_of_budget(unknown, budget))
+        return ModelResult(SEQ, UNKNOWN_VERDICT, "checked", reason=_out_of_budget(unknown, budget))
     return ModelResult(SEQ, True, "checked")
 
 
@@ -595,6 +599,7 @@ def _check(
     spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
     ops = history.ops
     validate_ops(ops, spec_obj, history.path)
+    check_step_shape(spec_obj, ops)
     names = [models] if isinstance(models, str) else list(models)
     wanted = set(MODELS + PROPERTIES) if "all" in names else set(names)
     unknown_names = wanted - set(MODELS + PROPERTIES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .basespec import as_spec
 from .linearizable import Result
 from .text import describe_op, fmt, op_line
 from .verdict import verdict_word
@@ -38,7 +39,7 @@ def render_linearizability(result: Result, spec: Any = None, path: str | None = 
             notes.append(result.note)
         if notes:
             out.append("  note: " + "; ".join(notes))
-    describe_state = getattr(spec, "describe_state", None) or fmt
+    describe_state = fmt if spec is None else as_spec(spec).describe_state
     if result.valid is True:
         flat = [i for part in result.witness or [] for i in part]
         out.append(

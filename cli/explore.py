@@ -8,13 +8,16 @@ import os
 import re
 import shlex
 import sys
+import tempfile
 
 import click
 
 from replicheck.checker import write_jsonl
 from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
 
+from .artifacts import hypothesis_home, in_out_dir, refuse
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
+from .vocabulary import DEFAULT_SEED, option
 
 PROPERTY_CHOICES = ("linearizable", "read-your-writes", "durability", "single-leader", "convergence")
 
@@ -113,62 +116,108 @@ def _check_cmd(prop: str, path: str) -> str:
     type=click.IntRange(min=1),
     default=300,
     show_default=True,
+    metavar="N",
     help="schedules to try before saying the property held",
 )
 @click.option(
-    "--steps", type=click.IntRange(min=1), default=30, show_default=True, help="steps per schedule, at most"
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
+    "--steps",
+    type=click.IntRange(min=1),
+    default=30,
     show_default=True,
+    metavar="N",
+    help="steps per schedule, at most",
+)
+@option(
+    "seed",
+    "seed",
+    type=int,
+    default=DEFAULT_SEED,
+    metavar="SEED",
     help="seed of the search: same seed, same counterexample",
 )
-@click.option(
-    "--out",
+@option(
+    "history file",
+    "out",
+    metavar="FILE",
     type=click.Path(dir_okay=False),
     default=None,
-    help="where to save a counterexample [histories/explore-...jsonl]",
+    help="save a counterexample here [DIR/explore-...jsonl with --out-dir; else not saved]",
+)
+@option(
+    "artifact directory",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="where counterexamples, the HTML timeline and Hypothesis's files go; nothing is written "
+    "to the current directory unless asked",
 )
 @click.option(
     "--replay",
     "replay_file",
     type=click.Path(dir_okay=False),
     default=None,
+    metavar="FILE",
     help="rerun a saved counterexample exactly",
 )
 @click.option("--matrix", is_flag=True, help="every known design against every property, as a table")
-@click.option(
-    "--html",
+@option(
+    "html report",
     "html_out",
     type=click.Path(dir_okay=False),
     default=None,
     metavar="FILE",
     help="write the counterexample as a self-contained HTML timeline",
 )
-@click.option("--json", "as_json", is_flag=True, help="print the result as data")
-@click.option("--quiet", "-q", is_flag=True, help="no progress, even on a terminal")
+@option("json output", "as_json", is_flag=True, help="print the result as data")
+@option("progress off", "quiet", old=["--quiet", "-q"], is_flag=True, help="no progress, even on a terminal")
+@click.pass_context
 def explore(
-    topology, prop, max_examples, steps, seed, out, replay_file, matrix, html_out, as_json, quiet, **params
+    ctx,
+    topology,
+    prop,
+    max_examples,
+    steps,
+    seed,
+    out,
+    out_dir,
+    replay_file,
+    matrix,
+    html_out,
+    as_json,
+    quiet,
+    **params,
 ) -> None:
     """Search TOPOLOGY (options as for simulate) for a schedule that breaks --property.
 
     \b
     replicheck explore leader-follower --replication async --failover auto --property durability
-    replicheck explore --replay histories/explore-....jsonl
-    replicheck explore --matrix
+    replicheck explore --replay DIR/explore-....jsonl
+    replicheck explore --matrix --out-dir DIR
 
     Exit codes: 0 held for the whole budget, 1 counterexample found, 2 bad input or
     usage, 3 unknown (the checker could not decide some runs).
     """
     from replicheck.model.config import ConfigError
 
+    protocol = list(params)
     try:
         if replay_file:
+            refuse(
+                ctx,
+                ["topology", "prop", "max_examples", "steps", "seed", "out", "out_dir", "matrix", "html_out"]
+                + protocol,
+                "--replay (it reruns the file's own design, seed and schedule)",
+            )
             sys.exit(_replay(replay_file, as_json))
         if matrix:
-            sys.exit(_matrix(max_examples, steps, seed, as_json, quiet))
+            refuse(
+                ctx,
+                ["topology", "prop", "out", "html_out"] + protocol,
+                "--matrix (every design against every property; --out-dir DIR keeps the counterexamples)",
+            )
+            with hypothesis_home(out_dir):
+                sys.exit(_matrix(max_examples, steps, seed, as_json, quiet, out_dir))
         if not topology:
             raise click.UsageError(f"name a TOPOLOGY ({topology_list()}), or use --matrix or --replay FILE")
         if prop is None:
@@ -177,7 +226,9 @@ def explore(
             )
         opts, words = collect_protocol_options(params)
         design = f"{topology} {words}".strip()
-        sys.exit(_search(design, prop, max_examples, steps, seed, out, as_json, quiet, html_out))
+        with hypothesis_home(out_dir):
+            code = _search(design, prop, max_examples, steps, seed, out, as_json, quiet, html_out, out_dir)
+        sys.exit(code)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
 
@@ -192,6 +243,7 @@ def _search(
     as_json: bool,
     quiet: bool,
     html_out: str | None = None,
+    out_dir: str | None = None,
 ) -> int:
     from replicheck.model.explore import explore as search
 
@@ -202,15 +254,26 @@ def _search(
         counter.close()
     path = None
     if result.counterexample is not None:
-        path = out or os.path.join("histories", f"explore-{_slug(design)}-{prop}-seed{seed}.jsonl")
-        _save(result.counterexample, path)
-        if html_out:
-            _write_html(result.counterexample, path, html_out)
+        if out:
+            path = out
+        elif out_dir:
+            path = in_out_dir(out_dir, f"explore-{_slug(design)}-{prop}-seed{seed}.jsonl")
+        if path:
+            _save(result.counterexample, path)
+        if html_out or out_dir:
+            html = html_out or in_out_dir(out_dir or ".", f"explore-{_slug(design)}-{prop}-seed{seed}.html")
+            with tempfile.TemporaryDirectory(prefix="replicheck-") as tmp:
+                saved = path or os.path.join(tmp, "counterexample.jsonl")
+                if not path:
+                    _save(result.counterexample, saved)
+                _write_html(result.counterexample, saved, html)
     if as_json:
         click.echo(json.dumps({**result.to_dict(), "out": path}, indent=2))
     elif result.counterexample is not None:
-        assert path is not None  # set above whenever there is a counterexample
-        _print_counterexample(result.counterexample, path, f"replicheck explore --replay {shlex.quote(path)}")
+        replay = f"replicheck explore --replay {shlex.quote(path)}" if path else None
+        _print_counterexample(result.counterexample, path, replay)
+        if not path:
+            click.echo("\n(not saved: --out-dir DIR or --out FILE saves it, to replay and judge)")
         click.echo(f"\nsearch: seed {seed}, {result.examples} examples, {result.elapsed:.1f} s")
     else:
         click.echo(
@@ -235,7 +298,16 @@ def _replay(path: str, as_json: bool) -> int:
         raise click.UsageError(
             f"{path} has no explore metadata: only files saved by replicheck explore replay"
         )
-    r = replay_counterexample(explore_meta)
+    problem = _replay_problem(explore_meta)
+    if problem:
+        raise click.UsageError(f"{path}: explore metadata: {problem}")
+    try:
+        r = replay_counterexample(explore_meta)
+    except (KeyError, IndexError, TypeError, AttributeError) as e:
+        # a hand-edited schedule step: say so rather than show the traceback
+        raise click.UsageError(
+            f"{path}: explore metadata: a schedule step cannot be replayed ({e!r})"
+        ) from None
     buf = io.StringIO()
     write_jsonl(buf, r.events, meta)
     with open(path, encoding="utf-8") as fh:
@@ -262,7 +334,25 @@ def _replay(path: str, as_json: bool) -> int:
     return exit_code(None if j is None else j.holds)  # a property that does not apply: unknown
 
 
-def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool) -> int:
+def _replay_problem(m: dict) -> str | None:
+    """What is wrong with a metadata line's explore part, or None: a seed "x" would
+    otherwise surface as a traceback."""
+    kinds: dict[str, tuple[type | tuple[type, ...], str]] = {
+        "design": (str, "a string"),
+        "property": (str, "a string"),
+        "seed": (int, "an integer"),
+        "schedule": ((list, tuple), "a list of steps"),
+    }
+    for key, (kind, what) in kinds.items():
+        v = m.get(key)
+        if v is None:
+            return f"no {key}: only files saved by replicheck explore replay"
+        if not isinstance(v, kind) or isinstance(v, bool):
+            return f"{key} {json.dumps(v, default=str)[:40]} is not {what}"
+    return None
+
+
+def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool, out_dir: str | None) -> int:
     from replicheck.model.explore import CLAIMS, DESIGNS, PROPERTIES, matrix
 
     rows: dict[str, dict[str, str]] = {}
@@ -271,8 +361,8 @@ def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool
 
     def cell(name: str, prop: str, r) -> None:
         text = r.cell()
-        if r.counterexample is not None:
-            path = os.path.join("histories", f"explore-{name}-{prop}.jsonl")
+        if r.counterexample is not None and out_dir:
+            path = in_out_dir(out_dir, f"explore-{name}-{prop}.jsonl")
             _save(r.counterexample, path)
             data.append({**r.to_dict(), "name": name, "out": path})
         else:
@@ -303,7 +393,8 @@ def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
         if i == 0:
             click.echo("  ".join("-" * w for w in widths))
-    click.echo("* = a claim the field makes, and the search agrees; counterexamples saved under histories/")
+    saved = f"counterexamples saved under {out_dir}" if out_dir else "--out-dir DIR saves the counterexamples"
+    click.echo(f"* = a claim the field makes, and the search agrees; {saved}")
     for name, prop in disagree:
         click.echo(f"(!) {name} / {prop}: the search disagrees with what the field knows")
     return EXIT_VALID

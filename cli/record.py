@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import sys
 
 import click
@@ -12,6 +11,7 @@ from replicheck.checker.verdict import EXIT_BAD_INPUT
 from replicheck.record.postgres import ROUTINGS, WORKLOADS, PostgresError, Routing, record_postgres
 
 from .progress import Progress
+from .vocabulary import DEFAULT_SEED, option
 
 
 @click.group()
@@ -50,22 +50,29 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
     metavar="|".join(ROUTINGS),
     help="where reads go",
 )
-@click.option(
-    "--workload",
+@option(
+    "workload",
+    "workload",
     type=click.Choice(WORKLOADS),
     default="list-append",
     show_default=True,
     help="list-append: reads show every write they saw; register: the latest only",
 )
-@click.option(
-    "--clients", type=click.IntRange(min=1), default=8, show_default=True, help="concurrent clients (threads)"
-)
-@click.option("--ops", type=click.IntRange(min=1), default=5000, show_default=True, help="operations in all")
-@click.option(
-    "--keys",
+@option(
+    "clients",
+    "clients",
     type=click.IntRange(min=1),
     default=8,
-    show_default=True,
+    metavar="N",
+    help="concurrent clients (threads)",
+)
+@option("operations", "ops", type=click.IntRange(min=1), default=5000, metavar="N", help="operations in all")
+@option(
+    "keys",
+    "keys",
+    type=click.IntRange(min=1),
+    default=8,
+    metavar="N",
     help="user rows the clients share at a time",
 )
 @click.option(
@@ -73,20 +80,31 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
     type=click.IntRange(min=1),
     default=128,
     show_default=True,
+    metavar="N",
     help="writes after which a row retires for a fresh one, so reads stay short (as Elle does)",
 )
-@click.option("--read-ratio", type=click.FloatRange(0, 1), default=0.5, show_default=True)
-@click.option(
-    "--think",
+@option(
+    "read ratio",
+    "read_ratio",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    metavar="P",
+    help="fraction of operations that read",
+)
+@option(
+    "think time",
     "think_ms",
+    old=["--think"],
     type=click.FloatRange(min=0),
     default=0.0,
     show_default=True,
     metavar="MS",
     help="mean pause between a client's operations (exponential)",
 )
-@click.option(
-    "--timeout",
+@option(
+    "statement timeout",
+    "timeout",
+    old=["--timeout"],
     type=click.FloatRange(min=0.001),
     default=5.0,
     show_default=True,
@@ -97,9 +115,17 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
     "--table",
     default="replicheck_rows",
     show_default=True,
+    metavar="NAME",
     help="table the workload drops and recreates on the primary",
 )
-@click.option("--seed", type=int, default=None, help="seed for every random choice; printed when left out")
+@option(
+    "seed",
+    "seed",
+    type=int,
+    default=DEFAULT_SEED,
+    metavar="SEED",
+    help="seed for every random choice; printed",
+)
 @click.option(
     "--failover-after",
     "failover_after_ms",
@@ -119,20 +145,25 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="how long the primary takes writes alone before the promotion",
 )
 @click.option("--durable", is_flag=True, help="fsync the history after every event")
-@click.option(
-    "--out", required=True, type=click.Path(dir_okay=False, writable=True), help="history file to write"
+@option(
+    "history file",
+    "out",
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, writable=True),
+    help="history file to write",
 )
-@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-@click.option("--quiet", is_flag=True, help="no progress bar")
-def postgres(seed: int | None, out: str, as_json: bool, quiet: bool, **params) -> None:
+@option("json output", "as_json", is_flag=True, help="print the summary as JSON")
+@option("progress off", "quiet", old=["--quiet"], is_flag=True, help="no progress bar")
+def postgres(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     """Record clients writing to a PostgreSQL primary and reading through a routing.
 
     Reads go to the primary, the replica, the primary only for a window after the
     client's own write (pin-after-write:<ms>), or the replica once it has replayed the
     client's last commit (wait-for-lsn). Every written value is unique.
     """
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
+    if params.get("failover_after_ms") is None and params.get("failover_gap_ms") != 200.0:
+        raise click.UsageError("--failover-gap applies with --failover-after")
     progress = Progress("recording", quiet=quiet or as_json)
     try:
         summary = record_postgres(out, seed=seed, progress=progress, **params)

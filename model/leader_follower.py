@@ -565,9 +565,14 @@ TOPOLOGY = register(
         name="leader-follower",
         help="one leader orders writes into a log that followers copy",
         options=(
-            Option("--replication", "sync, async or semi-sync:K", "async"),
-            Option("--reads", "leader, replica, pin-after-write:MS, wait-for-position", "leader"),
-            Option("--failover", "none or auto", "none"),
+            Option("--replication", "sync, async or semi-sync:K", "async", metavar="MODE"),
+            Option(
+                "--reads",
+                "leader, replica, pin-after-write:MS, wait-for-position",
+                "leader",
+                metavar="ROUTING",
+            ),
+            Option("--failover", "none or auto", "none", metavar="MODE"),
             Option("--heartbeat-ms", "heartbeat period", 10),
             Option("--failover-ms", "leader silence before promotion", 100),
             Option("--flush-ms", "disk flush period; 0 = every write durable", 0),

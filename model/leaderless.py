@@ -386,9 +386,9 @@ TOPOLOGY = register(
         name="leaderless",
         help="Dynamo-style quorums: any node coordinates, W acks a write, R replies answer a read",
         options=(
-            Option("-w", "write quorum [majority]"),
-            Option("-r", "read quorum [majority]"),
-            Option("--read-repair", "none, async or blocking (ABD)", "none"),
+            Option("-w", "write quorum [majority]", metavar="N"),
+            Option("-r", "read quorum [majority]", metavar="N"),
+            Option("--read-repair", "none, async or blocking (ABD)", "none", metavar="MODE"),
             Option("--anti-entropy-ms", "anti-entropy period, 0 = off", 0),
             Option("--fallback", "with --sloppy: fallback nodes f1..fK that stand in for silent replicas", 1),
             Option(

@@ -32,6 +32,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from replicheck.checker import History, HistoryError, check
 from replicheck.checker.report import render_linearizability
+from replicheck.checker.verdict import Verdict, as_verdict
 
 from .schedules import SKEW_MS, WAIT_MS, Design, SimulatedCluster
 
@@ -52,11 +53,15 @@ HISTORY_META = {"spec": "register", "init": None, "nil_read": "absent"}
 
 @dataclass
 class Judgement:
-    """A property's verdict on one run: True, False, "unknown", or None (does not apply)."""
+    """A property's verdict on one run: True, False, UNKNOWN_VERDICT, or None (does not apply)."""
 
     property: str
-    holds: bool | str | None
+    holds: Verdict | None
     explanation: str
+
+    def __post_init__(self) -> None:
+        # a literal "unknown" becomes the verdict whose use as a bool raises
+        self.holds = None if self.holds is None else as_verdict(self.holds)
 
     def to_dict(self) -> dict:
         return {"property": self.property, "holds": self.holds, "explanation": self.explanation}

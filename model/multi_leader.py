@@ -277,8 +277,8 @@ TOPOLOGY = register(
         name="multi-leader",
         help="every node leads and replicates to its neighbours; conflicts resolved by --conflict",
         options=(
-            Option("--graph", "all-to-all, ring or star", "all-to-all"),
-            Option("--conflict", "lww, version-vectors or merge", "lww"),
+            Option("--graph", "all-to-all, ring or star", "all-to-all", metavar="SHAPE"),
+            Option("--conflict", "lww, version-vectors or merge", "lww", metavar="RULE"),
         ),
         build_config=MultiLeaderConfig.from_options,
         build=MultiLeader,

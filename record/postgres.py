@@ -498,7 +498,7 @@ def record_postgres(
     source = (
         f"replicheck record postgres --routing {route} --workload {workload} --clients {clients} "
         f"--ops {ops} --keys {keys} --max-writes-per-key {max_writes_per_key} "
-        f"--read-ratio {read_ratio:g} --think {think_ms:g} --seed {seed}"
+        f"--read-ratio {read_ratio:g} --think-ms {think_ms:g} --seed {seed}"
     )
     if failover_after_ms is not None:
         source += f" --failover-after {failover_after_ms:g} --failover-gap {failover_gap_ms:g}"
