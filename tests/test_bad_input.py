@@ -161,6 +161,18 @@ CASES = {
         1,
         "a value holding a map",
     ),
+    "a newline in a function's name": (
+        '{"process": 0, "type": "ok", "f": "wr\\nite", "value": 1}\n',
+        "register",
+        1,
+        "wr\\nite",
+    ),
+    "a map inside a key, edn": (
+        "{:process 0 :type :invoke :f :write :key [1 {:a 1}] :value 1}\n",
+        "register",
+        1,
+        "'key' must be",
+    ),
     "invoke earlier than the previous completion": (
         '{"process": 0, "type": "invoke", "f": "write", "value": 1, "time": 0}\n'
         '{"process": 0, "type": "ok", "f": "write", "value": 1, "time": 5}\n'
