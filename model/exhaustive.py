@@ -35,7 +35,6 @@ schedules were all judged: never "holds".
 from __future__ import annotations
 
 import hashlib
-
 import pickle
 import time
 from collections.abc import Callable
@@ -93,7 +92,10 @@ class ExhaustiveResult:
         if self.outcome == "unknown":
             if self.undecided:
                 return f"unknown: {self.undecided} states undecided (<= {self.depth} steps)"
-            return f"unknown: all schedules to depth {self.complete_depth} < {self.depth} ({self.states:,} states)"
+            return (
+                f"unknown: all schedules to depth {self.complete_depth} < {self.depth} "
+                f"({self.states:,} states)"
+            )
         return self.outcome
 
     def sentence(self) -> str:
@@ -221,12 +223,7 @@ def enabled_steps(
             out.extend({"do": "crash", "node": n} for n in c.replicas)
     if "skew" in faults and d.uses_clocks:
         out.extend({"do": "skew", "node": n, "ms": ms} for n in c.replicas for ms in SKEW_MS)
-    if (
-        "leader-timeout" in faults
-        and d.has_failover
-        and c.leader() not in c.down()
-        and not c.sim._group
-    ):
+    if "leader-timeout" in faults and d.has_failover and c.leader() not in c.down() and not c.sim._group:
         out.extend({"do": "leader-timeout", "how": h} for h in ("crash", "isolate"))
     return out
 
@@ -318,7 +315,8 @@ def judge_state(
         if prop == SINGLE_LEADER:
             bad = deposed_leader_acks(c.acks)
             if bad:
-                return False, _counterexample(c, prop, bad, "no_write_acknowledged_by_a_deposed_leader", c.schedule)
+                how = "no_write_acknowledged_by_a_deposed_leader"
+                return False, _counterexample(c, prop, bad, how, c.schedule)
     if c._next_value == 0:
         # No write was ever invoked: every read returns nothing, nothing was acknowledged,
         # every replica is empty. No property can fail on such a run.
