@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import seed as hypothesis_seed
@@ -304,6 +304,7 @@ def explore(
     machine.on_judgement = judged
     for cap, budget in step_caps(max_examples, steps):
         round_left[0] = budget
+        machine.step_cap = cap  # type: ignore[attr-defined]
         # Hypothesis's own shrinker is thorough but slow on long stateful runs (tens of
         # seconds); the concrete schedule replays in milliseconds, so shrink that instead.
         test = get_state_machine_test(
@@ -377,6 +378,19 @@ class SwarmMachine(ReplicationMachine):
     ordinary schedule steps (so the exhaustive search enumerates them too)."""
 
     _skip: bool = False  # past the round's budget: run, but neither judge nor count
+    step_cap: ClassVar[int] = 30  # schedule steps per example, whatever the rules chain
+
+    def __init__(self) -> None:
+        super().__init__()
+        cluster, cap = self.cluster, type(self).step_cap
+
+        def apply(step: dict) -> None:
+            # A targeted rule applies several schedule steps: the cap counts those, so an
+            # example never has more steps than the search reports.
+            if len(cluster.schedule) < cap:
+                SimulatedCluster.apply(cluster, step)
+
+        cluster.apply = apply  # type: ignore[method-assign]
 
     @initialize(enabled=st.lists(st.booleans(), min_size=len(SWARM_KINDS), max_size=len(SWARM_KINDS)))
     def swarm(self, enabled: list[bool]) -> None:
