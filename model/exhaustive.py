@@ -91,7 +91,7 @@ class ExhaustiveResult:
             return f"holds <= {self.depth} steps ({self.states:,} states)"
         if self.outcome == "unknown":
             if self.undecided:
-                return f"unknown: {self.undecided} states undecided (<= {self.depth} steps)"
+                return f"unknown: {self.undecided} of {self.states:,} states undecided"
             return (
                 f"unknown: all schedules to depth {self.complete_depth} < {self.depth} "
                 f"({self.states:,} states)"

@@ -42,7 +42,7 @@ from .machines import (
     judge,
     machine_for,
 )
-from .schedules import SKEW_MS, Design, SimulatedCluster
+from .schedules import SKEW_MS, WAIT_MS, Design, SimulatedCluster
 
 NO_COUNTEREXAMPLE = "no counterexample"  # a random search's best: it proves nothing holds
 
@@ -411,7 +411,10 @@ class SwarmMachine(ReplicationMachine):
             "skew": d.uses_clocks,
             "leader-timeout": d.has_failover,
         }
-        return [k for k in FAULT_KINDS if usable[k] and self._has(k)]
+        # holding the network for a while: replication lag, as a fault
+        return [k for k in FAULT_KINDS if usable[k] and self._has(k)] + (
+            ["wait"] if self._has("wait") else []
+        )
 
     def _some_fault(self, data: st.DataObject) -> None:
         kinds = self._kinds()
@@ -420,7 +423,10 @@ class SwarmMachine(ReplicationMachine):
             # a write lost in it): where the design has one, it gets half the draws.
             promote = "leader-timeout" in kinds and data.draw(st.booleans())
             kind = "leader-timeout" if promote else data.draw(st.sampled_from(kinds))
-            self.fault(kind, data.draw(st.integers(0, 7)), data.draw(st.sampled_from(SKEW_MS)))
+            if kind == "wait":
+                self.cluster.apply({"do": "wait", "ms": data.draw(st.sampled_from(WAIT_MS))})
+            else:
+                self.fault(kind, data.draw(st.integers(0, 7)), data.draw(st.sampled_from(SKEW_MS)))
 
     @precondition(lambda self: bool(self._idle_writers()))
     @rule(data=st.data(), client=st.integers(0, 7), node=st.integers(0, 7), wait=st.booleans())
@@ -451,9 +457,10 @@ class SwarmMachine(ReplicationMachine):
     def write_fault_read_back(
         self, data: st.DataObject, client: int, node: int, wait: bool, fault_first: bool
     ) -> None:
-        """One client writes and reads it back, with a fault before the write or between
-        the write and the read (before the write replicates): a read after a promotion,
-        or a deposed leader answering with a write it never committed."""
+        """One client writes and reads it back, with a fault (or the network held) before
+        the write or between the write and the read (before the write replicates): a read
+        after a promotion or replication lag, or a deposed leader answering with a write
+        it never committed."""
         idle = self.cluster.idle_clients()
         who = idle[client % len(idle)]
         if fault_first:
@@ -465,6 +472,9 @@ class SwarmMachine(ReplicationMachine):
             self._some_fault(data)
         if self._ops_left() and who in self.cluster.idle_clients():
             self._apply_op({"do": "read", "client": who}, node, wait)
+            if not wait:
+                # answered before replication catches up (settling would deliver in order)
+                self.cluster.apply({"do": "deliver-client-traffic"})
 
     def teardown(self) -> None:
         if not self._skip:
