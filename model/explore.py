@@ -8,14 +8,18 @@
     result.to_dict()                    # plain data
 
 The search is Hypothesis's: a :class:`~replicheck.model.machines.ReplicationMachine` for
-the design and property, run for ``max_examples`` examples of up to ``steps`` steps,
-shrunk on failure. ``seed`` fixes Hypothesis's choices and ``derandomize`` derives them
+the design and property with swarm testing and targeted step pairs (:class:`SwarmMachine`),
+run for ``max_examples`` examples in rounds of growing step caps up to ``steps``, shrunk
+on failure by replay. ``seed`` fixes Hypothesis's choices and ``derandomize`` derives them
 from the test itself (the CI profile), so the same call finds the same counterexample.
-A counterexample replays outside Hypothesis with :func:`replay_counterexample`: the schedule applied to
-a fresh simulator gives the same history, byte for byte.
+A counterexample replays outside Hypothesis with :func:`replay_counterexample`: the
+schedule applied to a fresh simulator gives the same history, byte for byte. A search
+that finds nothing says so with its bounds; it never says the property held (for that,
+:func:`replicheck.model.exhaustive.exhaustive` judges every schedule to a depth).
 
-:data:`DESIGNS` names the designs the claims matrix covers and :data:`CLAIMS` what the
-field knows about them; :func:`matrix` runs every design against every property.
+:data:`DESIGNS` names the designs the claims matrix covers, :data:`CLAIMS` what the field
+knows about them and :data:`SOURCES` where from; :func:`matrix` runs every design against
+every property, each cell exhaustively for a time budget and then at random beyond.
 """
 
 from __future__ import annotations
