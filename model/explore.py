@@ -24,6 +24,7 @@ every property, each cell exhaustively for a time budget and then at random beyo
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -313,7 +314,7 @@ def explore(
     machine.on_judgement = judged
     for cap, budget in step_caps(max_examples, steps):
         round_left[0] = budget
-        machine.step_cap = cap  # type: ignore[attr-defined]
+        machine.step_cap = cap
         # Hypothesis's own shrinker is thorough but slow on long stateful runs (tens of
         # seconds); the concrete schedule replays in milliseconds, so shrink that instead.
         test = get_state_machine_test(
@@ -404,7 +405,9 @@ class SwarmMachine(ReplicationMachine):
     @initialize(enabled=st.lists(st.booleans(), min_size=len(SWARM_KINDS), max_size=len(SWARM_KINDS)))
     def swarm(self, enabled: list[bool]) -> None:
         chosen = {k for k, on in zip(SWARM_KINDS, enabled) if on}
-        self.faults = frozenset(k for k in type(self).faults if k not in SWARM_KINDS or k in chosen)
+        # an instance attribute shadows the class's menu for this example only
+        menu = frozenset(k for k in type(self).faults if k not in SWARM_KINDS or k in chosen)
+        self.faults = menu  # type: ignore[misc]
 
     def _kinds(self) -> list[str]:
         """The fault kinds this example enabled that can do anything to this design."""
@@ -485,7 +488,7 @@ class SwarmMachine(ReplicationMachine):
             super().teardown()
 
 
-def swarm_machine(machine: type[ReplicationMachine]) -> type[ReplicationMachine]:
+def swarm_machine(machine: type[ReplicationMachine]) -> type[SwarmMachine]:
     """``machine`` with swarm testing: the same rules, a fault menu drawn per example."""
     return type(machine.__name__, (SwarmMachine, machine), {})
 
@@ -592,13 +595,13 @@ class Cell:
     claim: str | None = None
     source: str | None = None
 
-    @property
+    @builtins.property
     def counterexample(self) -> Counterexample | None:
         if self.exhaustive.counterexample is not None:
             return self.exhaustive.counterexample
         return self.random.counterexample if self.random is not None else None
 
-    @property
+    @builtins.property
     def outcome(self) -> str:
         """broken, holds (no counterexample within the bounds), unknown or not applicable."""
         if self.exhaustive.outcome == "not applicable":
@@ -609,7 +612,7 @@ class Cell:
             return "unknown"
         return "holds"
 
-    @property
+    @builtins.property
     def agrees(self) -> bool | None:
         """None where there is no claim or the search could not decide."""
         if self.claim is None or self.outcome in ("unknown", "not applicable"):
