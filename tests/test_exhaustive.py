@@ -191,3 +191,30 @@ def test_a_matrix_cell_that_disagrees_with_the_field_says_so():
     assert c.agrees is True and c.cell().startswith("BROKEN in ")
     c.claim = "holds"
     assert c.agrees is False
+
+
+# Cells the exhaustive search breaks within the matrix's budget (docs/explore.md's table).
+EXHAUSTIVELY_BROKEN = [
+    ("lf-async-failover", "linearizable"),
+    ("lf-async-failover", RYW),
+    ("lf-async-failover", "durability"),
+    ("lf-async-failover-fencing", "linearizable"),
+    ("lf-async-failover-fencing", "durability"),
+    # today: reads taken during a fault count as final (issue 13, finding 4)
+    ("lf-async-failover", "convergence"),
+    ("lf-async-failover-fencing", "convergence"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("design,prop", EXHAUSTIVELY_BROKEN)
+def test_what_the_exhaustive_search_breaks_the_random_search_breaks_with_its_default_budget(design, prop):
+    r = explore(design, prop, seed=0, max_examples=300, steps=30)  # the CLI's defaults
+    assert r.outcome == "broken", r.cell()
+
+
+@pytest.mark.slow
+def test_a_two_step_exhaustive_counterexample_and_none_shorter():
+    r = exhaustive("lf-async-failover", "durability", depth=2)
+    assert r.outcome == "broken" and r.counterexample.steps == 2 and r.complete_depth == 1
+    assert r.sentence().startswith("BROKEN in 2 steps: the shortest counterexample")
