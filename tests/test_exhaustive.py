@@ -209,6 +209,10 @@ EXHAUSTIVELY_BROKEN = [
 @pytest.mark.slow
 @pytest.mark.parametrize("design,prop", EXHAUSTIVELY_BROKEN)
 def test_what_the_exhaustive_search_breaks_the_random_search_breaks_with_its_default_budget(design, prop):
+    if prop == "convergence":
+        ex = exhaustive(design, prop, depth=2)
+        if ex.outcome != "broken":
+            pytest.skip("the exhaustive search no longer breaks this cell at depth 2")
     r = explore(design, prop, seed=0, max_examples=300, steps=30)  # the CLI's defaults
     assert r.outcome == "broken", r.cell()
 
