@@ -147,7 +147,7 @@ def _check_cmd(prop: str, path: str) -> str:
 @click.option(
     "--depth",
     type=click.IntRange(min=0),
-    default=4,
+    default=3,
     show_default=True,
     help="with --exhaustive: the longest schedule judged",
 )
@@ -214,7 +214,7 @@ def explore(
     replicheck explore leader-follower --replication async --failover auto --property durability
     replicheck explore --replay histories/explore-....jsonl
     replicheck explore leader-follower --replication async --failover auto \\
-        --stale-clients 1 --property read-your-writes --exhaustive --depth 4
+        --stale-clients 1 --property read-your-writes --exhaustive --depth 3
     replicheck explore --matrix
 
     Exit codes: 0 no counterexample within the bounds (--exhaustive: every schedule of
