@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import ConfigError
+from .designs import DESIGNS, not_applicable
 from .machines import (
     NEEDS_AUDIT,
     PROPERTIES,
@@ -354,8 +355,6 @@ def exhaustive(
     hears each depth as it completes. Raises ConfigError for a design that cannot run and
     ValueError for an unknown property.
     """
-    from .explore import DESIGNS, not_applicable
-
     text = DESIGNS.get(design, design)
     if prop not in PROPERTIES:
         raise ValueError(f"unknown property {prop!r}; choose one of {', '.join(PROPERTIES)}")

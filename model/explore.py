@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import get_state_machine_test, initialize, precondition, rule
 
 from .config import ConfigError
+from .designs import DESIGNS, not_applicable
 from .machines import (
     FAULT_KINDS,
     NEEDS_AUDIT,
@@ -70,23 +71,6 @@ __all__ = [
     "SOURCES",
 ]
 
-DESIGNS: dict[str, str] = {
-    "lf-sync-leader-reads": "leader-follower --replication sync --reads leader",
-    "lf-async-failover": "leader-follower --replication async --failover auto --stale-clients 1",
-    "lf-async-failover-fencing": (
-        "leader-follower --replication async --failover auto --fencing --stale-clients 1"
-    ),
-    "lf-sync-failover-fencing": (
-        "leader-follower --replication sync --failover auto --fencing --stale-clients 1"
-    ),
-    "lf-pin-after-write": "leader-follower --replication async --reads pin-after-write:20",
-    "lf-wait-for-position": "leader-follower --replication async --reads wait-for-position",
-    "leaderless-quorum": "leaderless --nodes 3 -w 2 -r 2 --read-repair none",
-    "leaderless-abd": "leaderless --nodes 3 -w 2 -r 2 --read-repair blocking",
-    "leaderless-sloppy": "leaderless --nodes 3 -w 2 -r 2 --read-repair blocking --sloppy",
-    "ml-lww": "multi-leader --nodes 2 --conflict lww",
-    "ml-version-vectors": "multi-leader --nodes 2 --conflict version-vectors",
-}
 
 # What the field knows, as (design, property) -> "broken" | "holds", each with its source
 # (SOURCES names them; docs/explore.md has the table). A cell the search decides otherwise
@@ -257,13 +241,6 @@ class SearchResult:
             d["unshrunk_steps"] = self.unshrunk_steps
             d["counterexample"] = self.counterexample.to_dict()
         return d
-
-
-def not_applicable(design: Design, prop: str) -> str | None:
-    """Why ``prop`` says nothing about ``design``, or None when it does."""
-    if prop == "single-leader" and not design.leader_based:
-        return f"{design.topology} has no single leader"
-    return design.kind.not_applicable(design.protocol, prop)
 
 
 def explore(
