@@ -21,13 +21,14 @@ RYW = "read-your-writes"
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
-def test_finding_1_random_search_breaks_async_failover_ryw_with_the_default_budget(seed):
+def test_finding_1_random_search_breaks_async_failover_ryw_with_the_default_budget(seed, tmp_path):
     # Before swarm testing and short rounds: "held for 374 examples" at seeds 0 and 1.
     r = CliRunner().invoke(
         cli,
         [
             *"explore leader-follower --replication async --failover auto --stale-clients 1".split(),
-            *f"--property {RYW} --seed {seed} --json -q".split(),
+            *f"--property {RYW} --seed {seed} --json -q --out".split(),
+            str(tmp_path / "cx.jsonl"),
         ],
     )
     assert r.exit_code == 1, r.output
