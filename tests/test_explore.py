@@ -87,7 +87,8 @@ def test_counterexample_file_replays_byte_for_byte_and_check_agrees(tmp_path):
         cli,
         [
             *(
-                "explore leaderless --nodes 3 -w 2 -r 2 --property linearizable --max-examples 600 --out"
+                "explore leader-follower --replication async --failover auto --stale-clients 1 "
+                "--property linearizable --max-examples 600 --out"
             ).split(),
             str(out),
             "-q",
