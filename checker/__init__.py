@@ -5,7 +5,8 @@ The whole public surface for linearizability::
     from replicheck.checker import read_history, check
     history = read_history("etcd_002.log")
     result = check(history, "cas-register")
-    result.valid          # True, False or "unknown"
+    result.valid          # True, False or UNKNOWN_VERDICT (equal to "unknown"; no truth value:
+                          # test it with `is True` / `is False`, never `if result.valid`)
     result.to_dict()      # plain data: witness, or the op that could not be linearized
 
     analysis = analyse(history, "cas-register", minimize=True)   # check, then shrink
@@ -21,13 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import mvregister as _mvregister  # noqa: F401  (registers the mv-register spec)
 from .formats import parse_history, read_history, write_jsonl
 from .history import UNKNOWN, Event, History, HistoryError, Op
 from .linearizable import Budget, Result, check_ops, wgl
 from .minimize import Minimized
 from .minimize import minimize as minimize_ops
 from .report import render_linearizability
-from .specs import BUILTIN, NO_INIT, make_spec, resolve_spec
+from .specs import BUILTIN, NO_INIT, SpecContract, SpecError, as_spec, make_spec, resolve_spec
+from .verdict import UNKNOWN_VERDICT, Verdict
 
 __all__ = [
     "Analysis",
@@ -38,8 +41,13 @@ __all__ = [
     "HistoryError",
     "Op",
     "Result",
+    "SpecContract",
+    "SpecError",
     "UNKNOWN",
+    "UNKNOWN_VERDICT",
+    "Verdict",
     "analyse",
+    "as_spec",
     "check",
     "make_spec",
     "parse_history",
@@ -65,7 +73,8 @@ def check(
     """Is ``history`` linearizable with respect to ``spec``?
 
     ``spec`` is a built-in name (``register``, ``cas-register``, ``kv``, ``set``,
-    ``fifo-queue``, ``mutex``), ``package.module:Name``, or a spec object; left out, the
+    ``fifo-queue``, ``mutex``), ``package.module:Name``, or a spec object (checked
+    against the spec contract: a SpecError says what to write); left out, the
     history's metadata line names it. ``init`` and ``nil_read`` ("absent": a read of
     nil means the object is empty; "unknown": Knossos's rule, a read of nil matches any
     state) override the metadata. Past ``timeout`` seconds or ``max_memory_mb`` the

@@ -26,10 +26,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .basespec import validate_ops
+from .basespec import as_spec, check_step_shape, step_shape_error, validate_ops
 from .formats import jsonable
 from .history import Op, no_gc
-from .verdict import INVALID, UNKNOWN_VERDICT, VALID
+from .verdict import INVALID, UNKNOWN_VERDICT, VALID, Verdict, as_verdict, verdict_json
 
 # Bytes one cached configuration costs (the set slot and the key tuple), plus a bit per
 # crashed op in play: measured with tracemalloc (~155 bytes on a 30-process register
@@ -115,6 +115,7 @@ class _Clock:
     _rss: int = 0  # the last sample
     _in_search: bool = False
     _armed: int = 0
+    _grace: float = _GRACE
 
     def progress(self, done: int, total: int) -> None:
         # wgl reports here every so often; remembering it tells an interrupted search's
@@ -163,7 +164,7 @@ class _Clock:
             return
         now = time.monotonic()
         rss = self._sample_memory() if self.limit is not None else 0
-        late = self.deadline is not None and now > self.deadline + _GRACE
+        late = self.deadline is not None and now > self.deadline + self._grace
         if self.deadline is not None and now > self.deadline and self.why is None:
             self.why = "time budget exhausted"
         if late or (self.limit is not None and rss > self.threshold(_HARD)):
@@ -171,6 +172,17 @@ class _Clock:
                 self.why = "time budget exhausted" if late else "memory budget exhausted"
             self._in_search = False  # one interruption per search
             raise BudgetExhausted(self.why)
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Let the armed timer interrupt the block (BudgetExhausted) when a budget runs out:
+        for work outside ``wgl``, which has no checks of its own, so no grace either."""
+        was, grace = self._in_search, self._grace
+        self._in_search, self._grace = True, 0.0
+        try:
+            yield
+        finally:
+            self._in_search, self._grace = was, grace
 
     @contextmanager
     def armed(self) -> Iterator[None]:
@@ -254,12 +266,8 @@ def enforced(budget: Budget) -> Iterator[_Clock]:
     """Run a block that is not a search (reading a history) under ``budget``: past it,
     BudgetExhausted (the timer) or MemoryError (the RLIMIT_DATA ceiling) escapes."""
     clock = budget.start()
-    with clock.armed():
-        clock._in_search = True  # lets the timer interrupt the block
-        try:
-            yield clock
-        finally:
-            clock._in_search = False
+    with clock.armed(), clock.interruptible():
+        yield clock
 
 
 def _cap_data(limit: float) -> Any:
@@ -316,7 +324,7 @@ class Attempt:
 
 @dataclass
 class PartResult:
-    valid: bool | str
+    valid: Verdict
     ops: list[Op]
     linearization: list[int] | None = None
     op: Op | None = None  # the op that could not be linearized
@@ -325,6 +333,9 @@ class PartResult:
     configs: int = 0
     reason: str | None = None  # why unknown
     reached: int = 0  # how many ok ops (by completion) the search got past
+
+    def __post_init__(self) -> None:
+        self.valid = as_verdict(self.valid, self.reason)
 
 
 def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
@@ -340,7 +351,7 @@ def wgl(ops: list[Op], spec: Any, clock: _Clock | None = None) -> PartResult:
     # The search allocates a frame and a key per step and makes no cycles: the cyclic
     # collector would only rescan the history's million objects again and again.
     with no_gc():
-        return _wgl(ops, spec, clock)
+        return _wgl(ops, as_spec(spec), clock)
 
 
 def _wgl(ops: list[Op], spec: Any, clock: _Clock | None) -> PartResult:
@@ -353,7 +364,7 @@ def _wgl(ops: list[Op], spec: Any, clock: _Clock | None) -> PartResult:
     # unified numbering for transitions and paths: ranks 0..m-1, then crashed m..m+c-1
     every = ok_ops + crashed
     by_call = sorted(range(m), key=lambda r: (ok_ops[r].call, r))
-    read_only = getattr(spec, "read_only", None)
+    read_only = spec.read_only
     is_ro = [bool(read_only and read_only(o)) for o in ok_ops]
     kinds = _crash_kinds(spec, crashed)
     members: list[list[int]] = [[] for _ in range(max(kinds, default=-1) + 1)]
@@ -363,7 +374,7 @@ def _wgl(ops: list[Op], spec: Any, clock: _Clock | None) -> PartResult:
     death = _dead_crashed(spec, ops, ok_ops, crashed)
     kind_death = [max(death[x] for x in xs) for xs in members]
     member_calls = [[crashed[x].call for x in xs] for xs in members]
-    blind = getattr(spec, "blind", None)
+    blind = spec.blind
     ok_blind = [bool(blind and blind(o)) for o in ok_ops]
     blind_kind = [blind is not None and all(blind(crashed[x]) for x in xs) for xs in members]
 
@@ -612,7 +623,7 @@ def _forget(cr: tuple, kind_death: list[int], j: int) -> tuple:
 def _crash_kinds(spec: Any, crashed: list[Op]) -> list[int]:
     """A kind number for each crashed op: equal when ``spec.effect_key`` says the ops
     have the same effect on every state, so the search need try only one of them."""
-    effect_key = getattr(spec, "effect_key", None)
+    effect_key = spec.effect_key
     if effect_key is None:
         return list(range(len(crashed)))
     numbers: dict[Any, int] = {}
@@ -630,7 +641,7 @@ def _dead_crashed(spec: Any, ops: list[Op], ok_ops: list[Op], crashed: list[Op])
     """
     m = len(ok_ops)
     never = [m + 1] * len(crashed)
-    observers = getattr(spec, "observers", None)
+    observers = spec.observers
     if observers is None or not crashed:
         return never
     seen_by = observers(ops)
@@ -647,7 +658,7 @@ def _explain(
     ops, spec, every, m, states, ok_cands, deadlines, members, best_j, best_path, samples, configs
 ) -> PartResult:
     """Turn the furthest point of a failed search into evidence a person can read."""
-    explain = getattr(spec, "explain", None)
+    explain = spec.explain
     attempts = []
     for n, (j, sid, okx, cr) in enumerate(samples):
         state = states[sid]
@@ -659,12 +670,7 @@ def _explain(
         for u in cands:
             op = every[u]
             ok, _ = spec.step(state, op)
-            if ok:
-                why = "fits here, but every way on from there fails"
-            elif explain is not None:
-                why = explain(state, op)
-            else:
-                why = f"not allowed by {getattr(spec, 'name', 'the spec')} in state {state!r}"
+            why = "fits here, but every way on from there fails" if ok else explain(state, op)
             tried.append((op.id, why))
         if n == 0 and best_path:
             lin = [every[x].id for x in best_path]
@@ -696,9 +702,10 @@ def _bits(mask: int) -> list[int]:
 
 @dataclass
 class Result:
-    """The verdict on a whole history, as plain data (``to_dict()`` is JSON-ready)."""
+    """The verdict on a whole history, as plain data (``to_dict()`` is JSON-ready).
+    ``valid`` is True, False or UNKNOWN_VERDICT, whose use as a bool raises (see verdict.py)."""
 
-    valid: bool | str
+    valid: Verdict
     spec: str
     ops: int  # client operations in the history
     searched: int  # operations left after pruning, over all partitions
@@ -713,6 +720,9 @@ class Result:
     decided: int = 0  # partitions decided valid before stopping
     note: str | None = None  # e.g. that there was nothing to check
 
+    def __post_init__(self) -> None:
+        self.valid = as_verdict(self.valid, self.reason)
+
     @property
     def op(self) -> Op | None:
         return self.part.op if self.part else None
@@ -723,7 +733,7 @@ class Result:
 
     def to_dict(self) -> dict:
         d: dict = {
-            "valid": self.valid,
+            "valid": verdict_json(self.valid),
             "spec": self.spec,
             "ops": self.ops,
             "searched": self.searched,
@@ -759,12 +769,12 @@ class Result:
 
 def searchable_parts(ops: list[Op], spec: Any) -> list[list[Op]]:
     """``ops`` split by the spec (keys), without failed ops, pruned by the spec."""
-    partition, prune = getattr(spec, "partition", None), getattr(spec, "prune", None)
-    parts = list(partition(ops)) if partition else [list(ops)]
+    spec = as_spec(spec)
+    parts = [list(p) for p in spec.partition(ops)]
     # A failed op certainly did nothing: it goes here, for every spec, before the spec's
     # own pruning (the search would otherwise take it for one that may have happened).
     parts = [[op for op in p if op.status != "fail"] for p in parts]
-    return [prune(p) for p in parts] if prune else parts
+    return [spec.prune(p) for p in parts]
 
 
 def check_ops(
@@ -785,10 +795,34 @@ def check_ops(
     are not searched.
     """
     budget = budget or Budget()
-    validate_ops(ops, spec, getattr(history, "path", None))
+    spec = as_spec(spec)
     started = time.perf_counter()
     clock = budget.start(progress)
-    parts: list[list[Op] | None] = list(searchable_parts(ops, spec))
+    # Validating, splitting and pruning are linear to quadratic in the history (a
+    # crashed write's observers are a substring search per get): on a large history they
+    # take seconds, so they run under the budget too.
+    try:
+        with clock.armed(), clock.interruptible():
+            if budget.timeout is not None and clock.expired():  # reading took it all
+                raise BudgetExhausted(clock.why)
+            validate_ops(ops, spec, getattr(history, "path", None))
+            check_step_shape(spec, ops)
+            parts: list[list[Op] | None] = list(searchable_parts(ops, spec))
+    except (BudgetExhausted, MemoryError) as e:
+        why = clock.why if isinstance(e, BudgetExhausted) and clock.why else "memory budget exhausted"
+        why += " before searching"
+        return Result(
+            valid=UNKNOWN_VERDICT,
+            spec=getattr(spec, "name", type(spec).__name__),
+            ops=len(ops),
+            searched=0,
+            partitions=0,
+            configs=0,
+            elapsed=time.perf_counter() - started,
+            history=history,
+            part=PartResult(UNKNOWN_VERDICT, [], reason=why),
+            reason=why,
+        )
     n_parts = len(parts)
     searched = sum(len(p) for p in parts if p)
     # Small parts first: an invalid verdict found early saves the big searches.
@@ -799,14 +833,14 @@ def check_ops(
     clock.total = sum(op.ok for p in parts if p for op in p)
     witness: list[list[int]] = [[] for _ in parts]
     configs = 0
-    first_bad: dict[bool | str, tuple[int, int, PartResult, list[Op]]] = {}  # verdict -> earliest
+    first_bad: dict[Verdict, tuple[int, int, PartResult, list[Op]]] = {}  # verdict -> earliest
     decided = 0
 
-    def result(valid: bool | str, found: tuple | None = None, **kw: Any) -> Result:
+    def result(valid: Verdict, found: tuple | None = None, **kw: Any) -> Result:
         res, part = (found[2], found[3]) if found else (None, None)
         return Result(
             valid=valid,
-            spec=getattr(spec, "name", type(spec).__name__),
+            spec=spec.name,
             ops=len(ops),
             searched=searched,
             partitions=n_parts,
@@ -845,6 +879,12 @@ def check_ops(
                 return result(False, bad, decided=decided)
             if UNKNOWN_VERDICT in first_bad and clock.why is not None and clock.why.startswith("time"):
                 break
+    except (TypeError, ValueError) as e:
+        # a step that answers a bare bool on some path only: say what to write instead
+        shape = step_shape_error(spec, e)
+        if shape is None:
+            raise
+        raise shape from e
     finally:
         search.close()
     if False in first_bad:  # time ran out while earlier partitions were still undecided

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
+from .basespec import as_spec
 from .formats import write_jsonl
 from .history import History, Op, events_for
 from .linearizable import Budget, check_ops
@@ -200,7 +201,7 @@ def _closure(spec: Any, ops: list[Op]) -> Callable[[list[Op]], list[Op]]:
     """Dropping an op that changes the state also drops the ops that could only be seeing
     its effect (``spec.observers``): else every cut of a write leaves a read of a value
     nobody wrote, a duller anomaly the shrinking must refuse, and ddmin crawls."""
-    seen_by = getattr(spec, "observers", None)
+    seen_by = as_spec(spec).observers
     watchers = seen_by(ops) if seen_by else {}
     everyone = {op.id for op in ops}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .basespec import as_spec
 from .linearizable import Result
 from .text import describe_op, fmt, op_line
 from .verdict import verdict_word
@@ -38,7 +39,7 @@ def render_linearizability(result: Result, spec: Any = None, path: str | None = 
             notes.append(result.note)
         if notes:
             out.append("  note: " + "; ".join(notes))
-    describe_state = getattr(spec, "describe_state", None) or fmt
+    describe_state = fmt if spec is None else as_spec(spec).describe_state
     if result.valid is True:
         flat = [i for part in result.witness or [] for i in part]
         out.append(
@@ -78,8 +79,9 @@ def render_linearizability(result: Result, spec: Any = None, path: str | None = 
             out.append(f"  ... {len(part.attempts) - 4} more end states (--json gives them all)")
     else:
         out.append(f"\nUnknown: {result.reason}; no verdict is given rather than a guess.")
-        out.append(f"  {result.decided} of {result.partitions} partitions were decided linearizable.")
-        if result.part is not None:
+        if result.partitions:  # none when the budget ran out before the history was split
+            out.append(f"  {result.decided} of {result.partitions} partitions were decided linearizable.")
+        if result.part is not None and result.part.ops:
             done = result.part.reached
             total = sum(1 for op in result.part.ops if op.ok)
             out.append(

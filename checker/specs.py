@@ -9,11 +9,14 @@ A spec is any object with
   for an operation that crashed (``info``): answer as if it took effect. (It may also
   never take effect; the search tries that itself.)
 
-and optionally
+and optionally (each left out gets its default, filled once by ``basespec.as_spec``;
+``basespec.SpecContract`` lists them all)
 
 - ``partition(ops) -> iterable of op lists``: independent sub-histories that can be
   checked alone (P-compositionality). Splitting is the biggest speed-up there is: the
-  search is exponential in the concurrency of each part, not of the whole.
+  search is exponential in the concurrency of each part, not of the whole. Default:
+  split by ``op.key``, for user specs as for the built-in ones (ops with no key are one
+  object); a spec whose objects span keys returns ``[ops]``.
 - ``prune(ops) -> ops``: drop operations whose presence cannot change the verdict
   (a crashed read, a read of unknown value, a crashed write that nobody read). Must be
   sound: the verdict on what is returned equals the verdict on the whole. Failed
@@ -36,17 +39,32 @@ and optionally
 - ``describe_state(state) -> str`` and ``describe_op(op) -> str`` for reports.
 
 States must be hashable and cheap to hash: the search caches (linearized set, state).
+``step`` must return the pair: a bare bool, or a spec with no ``step``/``init``, is a
+``SpecError`` (a ValueError: exit 2 from the CLI) saying what to write.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
+import inspect
 import os
 import sys
 from collections import defaultdict
 from typing import Any
 
-from .basespec import NIL_READS, BaseSpec, Spec, hashable, split_by_key
+from .basespec import (
+    NIL_READS,
+    NO_INIT,
+    BaseSpec,
+    FilledSpec,
+    Spec,
+    SpecContract,
+    SpecError,
+    as_spec,
+    hashable,
+    split_by_key,
+)
 from .history import UNKNOWN, History, HistoryError, Op
 from .listappend import ListAppend
 from .text import fmt
@@ -64,6 +82,9 @@ __all__ = [
     "Register",
     "SetSpec",
     "Spec",
+    "SpecContract",
+    "SpecError",
+    "as_spec",
     "fmt",
     "make_spec",
     "resolve_spec",
@@ -401,8 +422,6 @@ BUILTIN: dict[str, type[BaseSpec]] = {
     s.name: s for s in (Register, CasRegister, KV, SetSpec, FifoQueue, Mutex, ListAppend)
 }
 
-NO_INIT = object()  # make_spec's "no --init given": each spec keeps its own default
-
 
 def make_spec(name: str, init: Any = NO_INIT, nil_read: str = "absent") -> Any:
     """A spec by built-in name, or ``package.module:Name`` for a user's own class.
@@ -427,18 +446,24 @@ def make_spec(name: str, init: Any = NO_INIT, nil_read: str = "absent") -> Any:
     except (ImportError, AttributeError) as e:
         raise ValueError(f"cannot load spec {name!r}: {e}") from None
     if isinstance(obj, type):
-        obj = obj() if init is NO_INIT else obj(init=init)
-    for method in ("init", "step"):
-        if not callable(getattr(obj, method, None)):
-            raise ValueError(
-                f"spec {name!r} has no {method}() method; a spec needs init() and step(state, op)"
-            )
-    if not hasattr(obj, "name"):
+        # a class whose constructor takes init gets it there (it may normalize it)
+        if init is not NO_INIT and _takes_init(obj):
+            obj, init = obj(init=init), NO_INIT
+        else:
+            obj = obj()
+    if not hasattr(obj, "name") and not isinstance(obj, FilledSpec):
         try:
             obj.name = name
         except AttributeError:
             pass
-    return obj
+    return as_spec(obj, init)
+
+
+def _takes_init(cls: type) -> bool:
+    try:
+        return "init" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # no signature to read: a builtin
+        return False
 
 
 def infer_spec(history: History) -> str:
@@ -447,7 +472,11 @@ def infer_spec(history: History) -> str:
     registers, which judge it alike (there is no cas); any other overlap (reads alone
     fit a register, a set and a list) is refused rather than guessed."""
     used = {op.f for op in history.ops}
-    fits = [name for name, s in BUILTIN.items() if used <= set(s.functions)]
+    fits = [
+        name
+        for name, s in BUILTIN.items()
+        if used <= set(s.functions) and not getattr(s, "named_only", False)
+    ]
     if fits == ["register", "cas-register"]:
         fits = ["cas-register"]
     if used and len(fits) == 1:
@@ -464,7 +493,13 @@ def infer_spec(history: History) -> str:
 def resolve_spec(
     history: History, spec: Any = None, *, init: Any = NO_INIT, nil_read: str | None = None
 ) -> Any:
-    """The spec to judge ``history`` by: the arguments first, then its metadata line."""
+    """The spec to judge ``history`` by: the arguments first, then its metadata line;
+    checked against the spec contract and given its every hook (:func:`as_spec`).
+
+    For a spec object, ``init`` (when given) replaces its initial state; ``nil_read``
+    applies to objects with a ``nil_read`` rule (the built-in specs) and is refused for
+    others, whose step decides what a nil read means. The metadata line's ``init`` and
+    ``nil_read`` apply to named specs only: an object is taken as built."""
     meta = history.meta
     if spec is None:
         spec = meta.get("spec")
@@ -472,7 +507,17 @@ def resolve_spec(
             spec = infer_spec(history)
             meta["spec"], meta["spec_inferred"] = spec, True
     if not isinstance(spec, str):
-        return spec
+        if nil_read is not None:
+            if nil_read not in NIL_READS:
+                raise SpecError(f"nil_read must be one of {NIL_READS}, not {nil_read!r}")
+            if not isinstance(spec, BaseSpec):
+                raise SpecError(
+                    f"nil_read applies to the built-in specs; spec {getattr(spec, 'name', spec)!r} "
+                    "decides in its step what a read of nil means"
+                )
+            spec = copy.copy(spec)
+            spec.nil_read = nil_read
+        return as_spec(spec, init)
     if init is NO_INIT and "init" in meta:
         init = meta["init"]
     nil_read = nil_read or meta.get("nil_read") or "absent"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
@@ -18,7 +20,9 @@ from replicheck.checker.minimize import write_minimized
 from replicheck.checker.report import render_linearizability, render_minimal
 from replicheck.checker.specs import NIL_READS, NO_INIT
 from replicheck.checker.verdict import EXIT_BAD_INPUT, exit_code, short_word, worst_exit_code
+from replicheck.cli.artifacts import in_out_dir
 from replicheck.cli.progress import Progress
+from replicheck.cli.vocabulary import option
 
 # Kept here (not imported from checker.consistency) so that --help does not load networkx.
 CONSISTENCY_CHOICES = (
@@ -34,16 +38,61 @@ CONSISTENCY_CHOICES = (
 )
 
 
+# A bare word outside strings that is not a keyword (:x), tag (#inst), character (\\a) or
+# nil/true/false: EDN would read it as a symbol, which no history's value is; `zero` and
+# `None` are typing mistakes, not initial states.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BARE_WORD = re.compile(r"(?<![\w:#\\.+-])[A-Za-z_*!?$%&=<>][\w.*+!\-?$%&=<>/]*")
+INIT_HELP = 'write a JSON value (0, "x", null, [1,2]) or EDN (nil, :x, [1 2])'
+
+
 def parse_init(text: str | None) -> Any:
-    """--init takes a JSON value; `nil` is Jepsen's word for null; anything else is a string."""
+    """--init takes a JSON value, or EDN (``nil`` is Jepsen's null); anything else is a
+    ValueError whose message says how to write it. A word such as ``zero`` used to pass
+    as the string "zero" and yield a false violation."""
     if text is None:
         return NO_INIT
-    if text == "nil":
+    if text.strip() == "nil":
         return None
     try:
-        return tuplify(json.loads(text))
+        value = json.loads(text)
     except ValueError:
-        return text
+        value = _parse_edn_init(text)
+    except RecursionError:
+        raise ValueError(f"nested too deep; {INIT_HELP}") from None
+    value = tuplify(value)
+    try:
+        hash(value)
+    except TypeError:
+        raise ValueError(
+            f"{text!r}: a map cannot be an initial state here (states must be hashable); "
+            "give a number, string, list or null"
+        ) from None
+    return value
+
+
+def _parse_edn_init(text: str) -> Any:
+    from replicheck.checker.edn import EdnError, Reader
+
+    words = [w for w in _BARE_WORD.findall(_STRING.sub('""', text)) if w not in ("nil", "true", "false")]
+    if words:
+        hint = f" (a string needs quotes: --init '\"{words[0]}\"')" if text.strip() == words[0] else ""
+        raise ValueError(f"{text!r} is not JSON or EDN{hint}; {INIT_HELP}")
+    try:
+        forms = Reader().read(text)[0]
+    except (EdnError, RecursionError, ValueError):
+        raise ValueError(f"{text!r} is not JSON or EDN; {INIT_HELP}") from None
+    if len(forms) != 1:
+        raise ValueError(f"{text!r} is {len(forms)} values, not one; {INIT_HELP}")
+    return forms[0]
+
+
+def _check_init(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    try:
+        parse_init(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
 
 
 @dataclass
@@ -66,16 +115,26 @@ class Options:
     session_field: str
     quiet_period: float | None
     started: float | None = None  # time.monotonic() before reading the current file
+    out_dir: str | None = None  # --out-dir: each file's HTML and minimal history go here
+    stems: dict[str, str] = field(default_factory=dict)  # path -> its unique name in out_dir
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option(
-    "--spec",
+@option(
+    "spec",
+    "spec",
+    metavar="SPEC",
     help="cas-register, register, kv, set, fifo-queue, mutex, list-append, or "
     "package.module:Class. Default: the history's metadata line.",
 )
-@click.option("--init", "init_text", metavar="VALUE", help="Initial value, as JSON (nil for null).")
+@option(
+    "initial value",
+    "init_text",
+    metavar="JSON",
+    callback=_check_init,
+    help="Initial value, as JSON or EDN (nil for null); a string needs its quotes: '\"x\"'.",
+)
 @click.option(
     "--nil-read",
     type=click.Choice(NIL_READS),
@@ -96,16 +155,18 @@ class Options:
     is_flag=True,
     help="Values are Jepsen independent tuples [key value]: unwrap them and check each key alone.",
 )
-@click.option(
-    "--timeout",
+@option(
+    "time budget",
+    "timeout",
     type=click.FloatRange(min=0),
     default=None,
     metavar="SECONDS",
     help="Time budget per file, reading included; past it the verdict is unknown (exit 3). "
     "Default: none for linearizability, 60 for the --consistency searches.",
 )
-@click.option(
-    "--memory",
+@option(
+    "memory budget",
+    "memory",
     type=click.FloatRange(min=1),
     default=2048.0,
     show_default=True,
@@ -121,7 +182,16 @@ class Options:
     help="Worker processes sharing the partitions (keys). Default: one per core, when "
     "there are enough operations to pay.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@option("json output", "as_json", is_flag=True, help="Print the result as JSON.")
+@option(
+    "artifact directory",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="Write each history's HTML report (DIR/NAME.html) and, when invalid, its minimal "
+    "sub-history (DIR/NAME.minimal.jsonl) here, unless --html/--minimize-out name them.",
+)
 @click.option(
     "--minimize",
     is_flag=True,
@@ -133,14 +203,16 @@ class Options:
     metavar="FILE",
     help="Write the minimal sub-history as JSON Lines (implies --minimize).",
 )
-@click.option(
-    "--html",
+@option(
+    "html report",
     "html_out",
     type=click.Path(dir_okay=False, writable=True),
     metavar="FILE",
     help="Write a self-contained HTML timeline of the history and its verdict.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar, even on a terminal.")
+@option(
+    "progress off", "quiet", old=["--quiet", "-q"], is_flag=True, help="No progress bar, even on a terminal."
+)
 @click.option(
     "--consistency",
     type=click.Choice(CONSISTENCY_CHOICES),
@@ -156,8 +228,9 @@ class Options:
     help="With --consistency: the event field naming an op's session; ops without it "
     "form one session per process.",
 )
-@click.option(
-    "--quiet-period",
+@option(
+    "quiet period",
+    "quiet_period",
     type=click.FloatRange(min=0),
     default=None,
     metavar="TIME",
@@ -176,6 +249,7 @@ def check(
     memory,
     jobs,
     as_json,
+    out_dir,
     minimize,
     minimize_out,
     html_out,
@@ -192,8 +266,14 @@ def check(
     many = len(files) > 1
     if many and (minimize_out or html_out):
         raise click.UsageError("--minimize-out and --html take one history at a time")
-    if consistency and (minimize or minimize_out or html_out):
-        raise click.UsageError("--minimize and --html go with linearizability, not --consistency")
+    if consistency and (minimize or minimize_out or html_out or out_dir):
+        raise click.UsageError("--minimize, --html and --out-dir go with linearizability, not --consistency")
+    if not consistency and (quiet_period is not None or session_field != "session"):
+        raise click.UsageError("--session-field and --quiet-period apply to --consistency")
+    if consistency and jobs is not None:
+        raise click.UsageError(
+            "--jobs applies to linearizability; the --consistency searches run in one process"
+        )
     opts = Options(
         spec,
         parse_init(init_text),
@@ -210,6 +290,7 @@ def check(
         consistency,
         session_field,
         quiet_period,
+        out_dir=out_dir,
     )
     verdicts = []
     for path in files:
@@ -254,7 +335,26 @@ def read_within_budget(
         return read_history(path, format=fmt, independent=independent, progress=progress)
 
 
+def _artifacts(path: str, opts: Options) -> tuple[str | None, str | None]:
+    """The HTML report and minimal history paths for ``path``: as given, else under
+    --out-dir named after the file (two files of one name get -2, -3, ...)."""
+    html_out, minimize_out = opts.html_out, opts.minimize_out
+    if opts.out_dir:
+        if path not in opts.stems:
+            stem = os.path.splitext(os.path.basename(path))[0] or "history"
+            taken, n, name = set(opts.stems.values()), 1, stem
+            while name in taken:
+                n += 1
+                name = f"{stem}-{n}"
+            opts.stems[path] = name
+        stem = opts.stems[path]
+        html_out = html_out or in_out_dir(opts.out_dir, f"{stem}.html")
+        minimize_out = minimize_out or in_out_dir(opts.out_dir, f"{stem}.minimal.jsonl")
+    return html_out, minimize_out
+
+
 def judge_linearizable(path: str, history: History, opts: Options) -> Any:
+    html_out, minimize_out = _artifacts(path, opts)
     progress = Progress("linearizing", opts.quiet)
     try:
         analysis = analyse(
@@ -262,7 +362,7 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
             opts.spec,
             init=opts.init,
             nil_read=opts.nil_read,
-            minimize=opts.minimize or bool(opts.html_out),
+            minimize=opts.minimize or bool(html_out),
             timeout=opts.timeout,
             max_memory_mb=opts.memory,
             progress=progress,
@@ -272,10 +372,10 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
     finally:
         progress.close()
     result, spec, minimal = analysis.result, analysis.spec, analysis.minimal
-    if opts.minimize_out and minimal is not None:
-        write_minimized(opts.minimize_out, minimal, history, spec, analysis.spec_name)
-    if opts.html_out:
-        analysis.write_html(opts.html_out, title=path)
+    if minimize_out and minimal is not None:
+        write_minimized(minimize_out, minimal, history, spec, analysis.spec_name)
+    if html_out:
+        analysis.write_html(html_out, title=path)
     if opts.as_json:
         d = result.to_dict()
         if minimal is not None and opts.minimize:
@@ -287,10 +387,10 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
         click.echo(render_linearizability(result, spec, path))
         if minimal is not None and opts.minimize:
             click.echo("\n" + render_minimal(minimal, spec))
-        if opts.minimize_out and minimal is not None:
-            click.echo(f"minimal history written to {opts.minimize_out}")
-        if opts.html_out:
-            click.echo(f"HTML report written to {opts.html_out}")
+        if minimize_out and minimal is not None:
+            click.echo(f"minimal history written to {minimize_out}")
+        if html_out:
+            click.echo(f"HTML report written to {html_out}")
     return result.valid
 
 

@@ -8,13 +8,16 @@ import os
 import re
 import shlex
 import sys
+import tempfile
 
 import click
 
 from replicheck.checker import write_jsonl
 from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
 
+from .artifacts import hypothesis_home, in_out_dir, refuse
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
+from .vocabulary import DEFAULT_SEED, option
 
 PROPERTY_CHOICES = ("linearizable", "read-your-writes", "durability", "single-leader", "convergence")
 
@@ -113,29 +116,48 @@ def _check_cmd(prop: str, path: str) -> str:
     type=click.IntRange(min=1),
     default=300,
     show_default=True,
-    help="schedules to try before saying the property held",
+    metavar="N",
+    help="random search: schedules to try before saying no counterexample was found",
 )
 @click.option(
-    "--steps", type=click.IntRange(min=1), default=30, show_default=True, help="steps per schedule, at most"
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
+    "--steps",
+    type=click.IntRange(min=1),
+    default=30,
     show_default=True,
+    metavar="N",
+    help="steps per schedule, at most",
+)
+@option(
+    "seed",
+    "seed",
+    type=int,
+    default=DEFAULT_SEED,
+    metavar="SEED",
     help="seed of the search: same seed, same counterexample",
 )
-@click.option(
-    "--out",
+@option(
+    "history file",
+    "out",
+    metavar="FILE",
     type=click.Path(dir_okay=False),
     default=None,
-    help="where to save a counterexample [histories/explore-...jsonl]",
+    help="save a counterexample here [DIR/explore-...jsonl with --out-dir; else not saved]",
+)
+@option(
+    "artifact directory",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="where counterexamples, the HTML timeline and Hypothesis's files go; nothing is written "
+    "to the current directory unless asked",
 )
 @click.option(
     "--replay",
     "replay_file",
     type=click.Path(dir_okay=False),
     default=None,
+    metavar="FILE",
     help="rerun a saved counterexample exactly",
 )
 @click.option("--matrix", is_flag=True, help="every known design against every property, as a table")
@@ -149,10 +171,11 @@ def _check_cmd(prop: str, path: str) -> str:
     type=click.IntRange(min=0),
     default=3,
     show_default=True,
+    metavar="N",
     help="with --exhaustive: the longest schedule judged",
 )
-@click.option(
-    "--timeout",
+@option(
+    "time budget",
     "ex_timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
@@ -164,6 +187,7 @@ def _check_cmd(prop: str, path: str) -> str:
     type=click.IntRange(min=1),
     default=200_000,
     show_default=True,
+    metavar="N",
     help="with --exhaustive: stop after this many distinct states and say unknown",
 )
 @click.option(
@@ -176,25 +200,29 @@ def _check_cmd(prop: str, path: str) -> str:
     type=click.FloatRange(min=0, min_open=True),
     default=20.0,
     show_default=True,
+    metavar="SECONDS",
     help="with --matrix: the exhaustive search's time per cell, before the random search",
 )
-@click.option(
-    "--html",
+@option(
+    "html report",
     "html_out",
     type=click.Path(dir_okay=False),
     default=None,
     metavar="FILE",
     help="write the counterexample as a self-contained HTML timeline",
 )
-@click.option("--json", "as_json", is_flag=True, help="print the result as data")
-@click.option("--quiet", "-q", is_flag=True, help="no progress, even on a terminal")
+@option("json output", "as_json", is_flag=True, help="print the result as data")
+@option("progress off", "quiet", old=["--quiet", "-q"], is_flag=True, help="no progress, even on a terminal")
+@click.pass_context
 def explore(
+    ctx,
     topology,
     prop,
     max_examples,
     steps,
     seed,
     out,
+    out_dir,
     replay_file,
     matrix,
     exhaustive,
@@ -212,10 +240,10 @@ def explore(
 
     \b
     replicheck explore leader-follower --replication async --failover auto --property durability
-    replicheck explore --replay histories/explore-....jsonl
+    replicheck explore --replay DIR/explore-....jsonl
     replicheck explore leader-follower --replication async --failover auto \\
         --stale-clients 1 --property read-your-writes --exhaustive --depth 3
-    replicheck explore --matrix
+    replicheck explore --matrix --out-dir DIR
 
     Exit codes: 0 no counterexample within the bounds (--exhaustive: every schedule of
     <= --depth steps holds), 1 counterexample found (--matrix: a cell disagrees with the
@@ -224,11 +252,24 @@ def explore(
     """
     from replicheck.model.config import ConfigError
 
+    protocol = list(params)
     try:
         if replay_file:
+            refuse(
+                ctx,
+                ["topology", "prop", "max_examples", "steps", "seed", "out", "out_dir", "matrix", "html_out"]
+                + protocol,
+                "--replay (it reruns the file's own design, seed and schedule)",
+            )
             sys.exit(_replay(replay_file, as_json))
         if matrix:
-            sys.exit(_matrix(max_examples, steps, seed, as_json, quiet, cell_seconds))
+            refuse(
+                ctx,
+                ["topology", "prop", "out", "html_out"] + protocol,
+                "--matrix (every design against every property; --out-dir DIR keeps the counterexamples)",
+            )
+            with hypothesis_home(out_dir):
+                sys.exit(_matrix(max_examples, steps, seed, as_json, quiet, out_dir, cell_seconds))
         if not topology:
             raise click.UsageError(f"name a TOPOLOGY ({topology_list()}), or use --matrix or --replay FILE")
         if prop is None:
@@ -238,21 +279,11 @@ def explore(
         opts, words = collect_protocol_options(params)
         design = f"{topology} {words}".strip()
         if exhaustive:
-            sys.exit(
-                _exhaustive(
-                    design,
-                    prop,
-                    depth,
-                    ex_timeout,
-                    max_states,
-                    not no_symmetry,
-                    out,
-                    as_json,
-                    quiet,
-                    html_out,
-                )
-            )
-        sys.exit(_search(design, prop, max_examples, steps, seed, out, as_json, quiet, html_out))
+            search = dict(depth=depth, timeout=ex_timeout, max_states=max_states, symmetry=not no_symmetry)
+            sys.exit(_exhaustive(design, prop, search, out, as_json, quiet, html_out, out_dir))
+        with hypothesis_home(out_dir):
+            code = _search(design, prop, max_examples, steps, seed, out, as_json, quiet, html_out, out_dir)
+        sys.exit(code)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
 
@@ -267,6 +298,7 @@ def _search(
     as_json: bool,
     quiet: bool,
     html_out: str | None = None,
+    out_dir: str | None = None,
 ) -> int:
     from replicheck.model.explore import explore as search
 
@@ -277,15 +309,26 @@ def _search(
         counter.close()
     path = None
     if result.counterexample is not None:
-        path = out or os.path.join("histories", f"explore-{_slug(design)}-{prop}-seed{seed}.jsonl")
-        _save(result.counterexample, path)
-        if html_out:
-            _write_html(result.counterexample, path, html_out)
+        if out:
+            path = out
+        elif out_dir:
+            path = in_out_dir(out_dir, f"explore-{_slug(design)}-{prop}-seed{seed}.jsonl")
+        if path:
+            _save(result.counterexample, path)
+        if html_out or out_dir:
+            html = html_out or in_out_dir(out_dir or ".", f"explore-{_slug(design)}-{prop}-seed{seed}.html")
+            with tempfile.TemporaryDirectory(prefix="replicheck-") as tmp:
+                saved = path or os.path.join(tmp, "counterexample.jsonl")
+                if not path:
+                    _save(result.counterexample, saved)
+                _write_html(result.counterexample, saved, html)
     if as_json:
         click.echo(json.dumps({**result.to_dict(), "out": path}, indent=2))
     elif result.counterexample is not None:
-        assert path is not None  # set above whenever there is a counterexample
-        _print_counterexample(result.counterexample, path, f"replicheck explore --replay {shlex.quote(path)}")
+        replay = f"replicheck explore --replay {shlex.quote(path)}" if path else None
+        _print_counterexample(result.counterexample, path, replay)
+        if not path:
+            click.echo("\n(not saved: --out-dir DIR or --out FILE saves it, to replay and judge)")
         click.echo(f"\nsearch: seed {seed}, {result.examples} examples, {result.elapsed:.1f} s")
     else:
         click.echo(
@@ -300,14 +343,12 @@ def _search(
 def _exhaustive(
     design: str,
     prop: str,
-    depth: int,
-    timeout: float | None,
-    max_states: int,
-    symmetry: bool,
+    search: dict,
     out: str | None,
     as_json: bool,
     quiet: bool,
     html_out: str | None,
+    out_dir: str | None,
 ) -> int:
     from replicheck.model.exhaustive import exhaustive
 
@@ -317,30 +358,31 @@ def _exhaustive(
         if show:
             click.echo(f"\rexhaustive {prop}: depth {d} done, {states:,} states", err=True, nl=False)
 
-    r = exhaustive(
-        design,
-        prop,
-        depth=depth,
-        timeout=timeout,
-        max_states=max_states,
-        symmetry=symmetry,
-        on_depth=progress,
-    )
+    r = exhaustive(design, prop, on_depth=progress, **search)
     if show:
         click.echo("", err=True)
     path = None
     cx = r.counterexample
     if cx is not None:
-        path = out or os.path.join("histories", f"explore-{_slug(design)}-{prop}-exhaustive.jsonl")
-        _save(cx, path)
-        if html_out:
-            _write_html(cx, path, html_out)
+        name = f"explore-{_slug(design)}-{prop}-exhaustive"
+        path = out or (in_out_dir(out_dir, name + ".jsonl") if out_dir else None)
+        if path:
+            _save(cx, path)
+        if html_out or out_dir:
+            html = html_out or in_out_dir(out_dir or ".", name + ".html")
+            with tempfile.TemporaryDirectory(prefix="replicheck-") as tmp:
+                saved = path or os.path.join(tmp, "counterexample.jsonl")
+                if not path:
+                    _save(cx, saved)
+                _write_html(cx, saved, html)
     if as_json:
         click.echo(json.dumps({**r.to_dict(), "out": path}, indent=2))
     else:
         if cx is not None:
-            assert path is not None
-            _print_counterexample(cx, path, f"replicheck explore --replay {shlex.quote(path)}")
+            replay = f"replicheck explore --replay {shlex.quote(path)}" if path else None
+            _print_counterexample(cx, path, replay)
+            if not path:
+                click.echo("\n(not saved: --out-dir DIR or --out FILE saves it, to replay and judge)")
             click.echo("")
         click.echo(f"{prop}: {r.sentence()} ({design})")
     return {"broken": EXIT_INVALID, "unknown": EXIT_UNKNOWN}.get(r.outcome, EXIT_VALID)
@@ -359,7 +401,16 @@ def _replay(path: str, as_json: bool) -> int:
         raise click.UsageError(
             f"{path} has no explore metadata: only files saved by replicheck explore replay"
         )
-    r = replay_counterexample(explore_meta)
+    problem = _replay_problem(explore_meta)
+    if problem:
+        raise click.UsageError(f"{path}: explore metadata: {problem}")
+    try:
+        r = replay_counterexample(explore_meta)
+    except (KeyError, IndexError, TypeError, AttributeError) as e:
+        # a hand-edited schedule step: say so rather than show the traceback
+        raise click.UsageError(
+            f"{path}: explore metadata: a schedule step cannot be replayed ({e!r})"
+        ) from None
     buf = io.StringIO()
     write_jsonl(buf, r.events, meta)
     with open(path, encoding="utf-8") as fh:
@@ -386,7 +437,27 @@ def _replay(path: str, as_json: bool) -> int:
     return exit_code(None if j is None else j.holds)  # a property that does not apply: unknown
 
 
-def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool, seconds: float) -> int:
+def _replay_problem(m: dict) -> str | None:
+    """What is wrong with a metadata line's explore part, or None: a seed "x" would
+    otherwise surface as a traceback."""
+    kinds: dict[str, tuple[type | tuple[type, ...], str]] = {
+        "design": (str, "a string"),
+        "property": (str, "a string"),
+        "seed": (int, "an integer"),
+        "schedule": ((list, tuple), "a list of steps"),
+    }
+    for key, (kind, what) in kinds.items():
+        v = m.get(key)
+        if v is None:
+            return f"no {key}: only files saved by replicheck explore replay"
+        if not isinstance(v, kind) or isinstance(v, bool):
+            return f"{key} {json.dumps(v, default=str)[:40]} is not {what}"
+    return None
+
+
+def _matrix(
+    max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool, out_dir: str | None, seconds: float
+) -> int:
     from replicheck.model.explore import DESIGNS, PROPERTIES, matrix
 
     rows: dict[str, dict[str, str]] = {}
@@ -396,8 +467,8 @@ def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool
     def cell(name: str, prop: str, c) -> None:
         text = c.cell()
         d = c.to_dict()
-        if c.counterexample is not None:
-            path = os.path.join("histories", f"explore-{name}-{prop}.jsonl")
+        if c.counterexample is not None and out_dir:
+            path = in_out_dir(out_dir, f"explore-{name}-{prop}.jsonl")
             _save(c.counterexample, path)
             d["out"] = path
         data.append(d)
@@ -426,10 +497,8 @@ def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool
         click.echo(f"\n{name}: {DESIGNS[name]}")
         for p in PROPERTIES:
             click.echo(f"  {p:17} {rows.get(name, {}).get(p, '')}")
-    click.echo(
-        "\n* = agrees with what the field knows (docs/explore.md has the sources); "
-        "counterexamples saved under histories/"
-    )
+    saved = f"counterexamples saved under {out_dir}" if out_dir else "--out-dir DIR saves the counterexamples"
+    click.echo(f"\n* = agrees with what the field knows (docs/explore.md has the sources); {saved}")
     for name, prop, claim, source in disagree:
         click.echo(f"(!) {name} / {prop}: the search disagrees with the field ({claim}: {source})")
     return EXIT_INVALID if disagree else EXIT_VALID

@@ -14,6 +14,8 @@ import click
 from replicheck.model.options import FLAG, REPEATED, VALUE, Option
 from replicheck.model.topology import all_options, names, topologies
 
+from .vocabulary import VocabOption
+
 
 def _py_name(option: Option) -> str:
     return option.dest.replace("-", "_")
@@ -21,12 +23,13 @@ def _py_name(option: Option) -> str:
 
 def _click_option(option: Option, owners: list[str]) -> click.Option:
     help_ = option.describe_help(" and ".join(owners) or None)
-    decls = [option.flag, _py_name(option)]
+    decls = [option.flag, *option.also, _py_name(option)]
+    old = option.old
     if option.kind == FLAG:
-        return click.Option(decls, is_flag=True, help=help_)
+        return VocabOption(decls, hidden_aliases=old, is_flag=True, help=help_)
     if option.kind == REPEATED:
-        return click.Option(decls, multiple=True, metavar="SPEC", help=help_)
-    return click.Option(decls, default=None, metavar="V", help=help_)
+        return VocabOption(decls, hidden_aliases=old, multiple=True, metavar=option.shown_metavar, help=help_)
+    return VocabOption(decls, hidden_aliases=old, default=None, metavar=option.shown_metavar, help=help_)
 
 
 class TopologyCommand(click.Command):

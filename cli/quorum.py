@@ -24,6 +24,8 @@ from replicheck.checker.verdict import (
 )
 from replicheck.quorum import staleness as pbs
 
+from .vocabulary import DEFAULT_SEED, option
+
 
 def _fail(message: str) -> NoReturn:
     raise click.UsageError(message)
@@ -108,7 +110,13 @@ def render_report(report: q.CheckReport) -> str:
                 line += f"   (formed while {compact(ce.down_while[label])} down: fallbacks stood in)"
             lines.append(line)
         if ce.quorums:
-            lines.append("            these quorums share no node")
+            shared = set.intersection(*(set(m) for m in ce.quorums.values()))
+            lines.append(
+                f"            these quorums share only {compact(sorted(shared))}: fallbacks, whose hints "
+                "no read sees"
+                if shared
+                else "            these quorums share no node"
+            )
         if ce.failed:
             lines.append(
                 f"            failed: {compact(ce.failed)}   leaves no {r.property.split()[0]} quorum alive"
@@ -138,87 +146,140 @@ def _build_system(n, w, r, sloppy, fallback, dc, write, read, coordinator, weigh
     ]
     if len(modes) > 1:
         _fail(f"choose one kind of system; got {' and '.join(modes)}")
+    _check_node_count(n, sloppy, fallback, dc, weights, grid)
     if (write or read or coordinator) and not dc:
         _fail("--write, --read and --coordinator take consistency levels and need --dc")
     if (sloppy or fallback is not None) and modes:
         _fail("--sloppy applies to a plain N/W/R system")
     if dc:
         if n is not None or w is not None or r is not None:
-            _fail("with --dc, give levels with --write/--read instead of --n/--w/--r")
+            _fail("with --dc, give levels with --write/--read instead of --nodes/-w/-r")
         if not write or not read:
             _fail("--dc needs --write LEVEL and --read LEVEL, e.g. --write LOCAL_QUORUM@east")
         return q.multi_dc(_parse_pairs(dc, "--dc"), write, read, coordinator)
     if weights:
         if n is not None:
-            _fail("with --weights the nodes are the named ones; drop --n")
+            _fail("with --weights the nodes are the named ones; drop --nodes")
         return q.weighted(_parse_pairs(weights, "--weights"), w, r)
     if q1 or q2:
         if n is None or q1 is None or q2 is None:
-            _fail("Flexible Paxos needs --n, --q1 and --q2")
+            _fail("Flexible Paxos needs --nodes, --q1 and --q2")
         if w is not None or r is not None:
-            _fail("with --q1/--q2, drop --w/--r")
+            _fail("with --q1/--q2, drop -w/-r")
         return q.flexible_paxos(n, q1, q2)
     if grid:
         if n is not None or w is not None or r is not None:
-            _fail("a grid's quorums follow from its shape; drop --n/--w/--r")
+            _fail("a grid's quorums follow from its shape; drop --nodes/-w/-r")
         return q.grid(*_parse_grid(grid))
     if n is None or w is None or r is None:
-        _fail("give --n, --w and --r (or --dc, --weights, --q1/--q2 or --grid)")
+        _fail("give --nodes, -w and -r (or --dc, --weights, --q1/--q2 or --grid)")
     if sloppy or fallback is not None:
         return q.sloppy(n, w, r, 1 if fallback is None else fallback)
     return q.threshold(n, w, r)
 
 
+def _check_node_count(n, sloppy, fallback, dc, weights, grid) -> None:
+    """Refuse a system past the node limit before building it (building is the cost)."""
+    from replicheck.quorum.prove import size_error
+
+    if grid:
+        rows, cols = _parse_grid(grid)
+        nodes, what = rows * cols, f"--grid {rows}x{cols}"
+    elif dc:
+        nodes, what = sum(max(0, v) for v in _parse_pairs(dc, "--dc").values()), f"--dc {dc}"
+    elif weights:
+        return  # every node is named on the command line
+    elif isinstance(n, int):
+        extra = max(0, 1 if fallback is None else fallback) if sloppy or fallback is not None else 0
+        nodes, what = n + extra, f"N={n}" + (f" with {extra} fallback(s)" if extra else "")
+    else:
+        return
+    refused = size_error(nodes, what, threshold=not (grid or dc))
+    if refused:
+        _fail(refused)
+
+
 @quorum.command()
-@click.option("--n", type=int, help="Number of replicas.")
-@click.option("--w", type=int, help="Write quorum size (votes with --weights).")
-@click.option("--r", type=int, help="Read quorum size (votes with --weights).")
+@option("replica count", "n", old=["--n"], type=int, metavar="N", help="Number of replicas.")
+@option(
+    "write quorum", "w", old=["--w"], type=int, metavar="N", help="Write quorum size (votes with --weights)."
+)
+@option(
+    "read quorum", "r", old=["--r"], type=int, metavar="N", help="Read quorum size (votes with --weights)."
+)
 @click.option("--sloppy", is_flag=True, help="Sloppy quorum with hinted handoff.")
-@click.option("--fallback", type=int, help="Fallback nodes for --sloppy (default 1).")
-@click.option("--dc", help="Datacenters and replication factors, e.g. east=3,west=3.")
-@click.option("--write", help="Write consistency level, e.g. QUORUM or LOCAL_QUORUM@east.")
-@click.option("--read", help="Read consistency level.")
-@click.option("--coordinator", help="Coordinator datacenter for LOCAL_* levels without @dc.")
-@click.option("--weights", help="Votes per node, e.g. a=2,b=1,c=1 (W and R default to a majority).")
-@click.option("--q1", type=int, help="Flexible Paxos phase-1 quorum size (with --n).")
-@click.option("--q2", type=int, help="Flexible Paxos phase-2 quorum size (with --n).")
-@click.option("--grid", help="Grid protocol on ROWSxCOLS nodes, e.g. 3x3.")
-@click.option("--f", "f", type=int, help="Also check availability with any F nodes down.")
+@option("fallback nodes", "fallback", type=int, metavar="K", help="Fallback nodes for --sloppy [1].")
+@click.option("--dc", metavar="DC=RF,...", help="Datacenters and replication factors, e.g. east=3,west=3.")
+@click.option("--write", metavar="LEVEL", help="Write consistency level, e.g. QUORUM or LOCAL_QUORUM@east.")
+@click.option("--read", metavar="LEVEL", help="Read consistency level.")
+@click.option("--coordinator", metavar="DC", help="Coordinator datacenter for LOCAL_* levels without @dc.")
+@click.option(
+    "--weights",
+    metavar="NODE=VOTES,...",
+    help="Votes per node, e.g. a=2,b=1,c=1 (W and R default to a majority).",
+)
+@click.option("--q1", type=int, metavar="N", help="Flexible Paxos phase-1 quorum size (with --nodes).")
+@click.option("--q2", type=int, metavar="N", help="Flexible Paxos phase-2 quorum size (with --nodes).")
+@click.option("--grid", metavar="ROWSxCOLS", help="Grid protocol on ROWSxCOLS nodes, e.g. 3x3.")
+@click.option("--f", "f", type=int, metavar="F", help="Also check availability with any F nodes down.")
 @click.option("--dc-down", is_flag=True, help="Also check availability with any one datacenter down.")
 @click.option("--no-measure", is_flag=True, help="Skip fault tolerance and load.")
-@click.option("--encoding", type=click.Choice(["auto", "per-node"]), default="auto", show_default=True)
 @click.option(
-    "--timeout-ms",
+    "--encoding",
+    type=click.Choice(["auto", "per-node"]),
+    default="auto",
+    show_default=True,
+    help="How Z3 sees the nodes: counted when they are interchangeable (auto), or one variable each.",
+)
+@option(
+    "solver budget",
+    "timeout_ms",
+    old=["--timeout-ms"],
     type=click.IntRange(min=1),
     default=10_000,
-    show_default=True,
+    metavar="MS",
     help="Budget per solver call; running out gives 'unknown' (exit 3).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@option("json output", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--simulate",
     is_flag=True,
     help="Also run the leaderless model with these N/W/R (and fallbacks) under faults and "
     "check every history for linearizability.",
 )
-@click.option(
-    "--read-repair",
+@option(
+    "read repair",
+    "read_repair",
     type=click.Choice(["none", "async", "blocking"]),
     default=None,
     help="With --simulate: read repair of the model; blocking is ABD write-back [none].",
 )
-@click.option("--runs", type=click.IntRange(min=1), default=None, help="With --simulate: seeds to run [8].")
 @click.option(
-    "--seed", type=int, default=None, help="With --simulate: the first seed; runs use seed, seed+1, ... [0]."
+    "--runs", type=click.IntRange(min=1), default=None, metavar="N", help="With --simulate: seeds to run [8]."
 )
-@click.option(
-    "--ops", type=click.IntRange(min=1), default=None, help="With --simulate: operations per run [1000]."
+@option(
+    "seed",
+    "seed",
+    type=int,
+    default=None,
+    metavar="SEED",
+    help="With --simulate: the first seed; runs use seed, seed+1, ... [0].",
 )
-@click.option(
-    "--out-dir",
+@option(
+    "operations",
+    "ops",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="With --simulate: operations per run [1000].",
+)
+@option(
+    "artifact directory",
+    "out_dir",
+    metavar="DIR",
     type=click.Path(file_okay=False),
     default=None,
-    help="With --simulate: where histories that are not linearizable are saved [.].",
+    help="With --simulate: where histories that are not linearizable are saved [not saved].",
 )
 def check(
     n,
@@ -272,7 +333,7 @@ def check(
             _fail("--dc-down needs datacenters (--dc)")
         if simulate and (dc or weights or q1 is not None or q2 is not None or grid):
             _fail(
-                "--simulate runs the leaderless model, which takes a plain --n/--w/--r "
+                "--simulate runs the leaderless model, which takes a plain --nodes/-w/-r "
                 "(optionally --sloppy --fallback K)"
             )
         props = q.default_properties(system, f=f, domain_loss=dc_down, measure=not no_measure)
@@ -283,7 +344,7 @@ def check(
     if simulate:
         from replicheck.model.quorum_run import ConfigError, simulate_quorum
 
-        first = 0 if seed is None else seed
+        first = DEFAULT_SEED if seed is None else seed
         fallbacks = (1 if fallback is None else fallback) if (sloppy or fallback is not None) else None
         try:
             if out_dir is not None:
@@ -296,7 +357,7 @@ def check(
                 read_repair=read_repair or "none",
                 seeds=range(first, first + (runs or 8)),
                 ops=ops or 1000,
-                out_dir=out_dir or ".",
+                out_dir=out_dir,
             )
         except (ConfigError, OSError) as error:
             raise click.UsageError(str(error)) from None
@@ -359,16 +420,40 @@ def render_simulation(sim: Any) -> str:
         )
     elif sim.verdict is False:
         lines.append(f"=> {bad} of {len(seeds)} histories are NOT linearizable")
+        if not any(r.saved for r in sim.runs):
+            lines.append("   (not saved: --out-dir DIR saves them, with the commands that replay them)")
     else:
         lines.append("=> no violation found, but some runs could not be decided (unknown)")
     return "\n".join(lines)
 
 
 @quorum.command()
-@click.option("--max-n", type=click.IntRange(1, 50), default=7, show_default=True)
-@click.option("--min-n", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--timeout-ms", type=click.IntRange(min=1), default=10_000, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--max-n",
+    type=click.IntRange(1, 50),
+    default=7,
+    show_default=True,
+    metavar="N",
+    help="Largest N tabulated.",
+)
+@click.option(
+    "--min-n",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Smallest N tabulated.",
+)
+@option(
+    "solver budget",
+    "timeout_ms",
+    old=["--timeout-ms"],
+    type=click.IntRange(min=1),
+    default=10_000,
+    metavar="MS",
+    help="Budget per solver call; running out gives 'unknown' (exit 3).",
+)
+@option("json output", "as_json", is_flag=True, help="Print the table as JSON.")
 def table(max_n, min_n, timeout_ms, as_json) -> None:
     """Every N, W, R up to --max-n with each property, each proved or refuted by Z3."""
     if min_n > max_n:
@@ -421,6 +506,7 @@ def table(max_n, min_n, timeout_ms, as_json) -> None:
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
+    metavar="F",
     help="Writes must stay available with this many nodes down.",
 )
 @click.option(
@@ -428,6 +514,7 @@ def table(max_n, min_n, timeout_ms, as_json) -> None:
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
+    metavar="F",
     help="Reads must stay available with this many nodes down.",
 )
 @click.option(
@@ -437,10 +524,32 @@ def table(max_n, min_n, timeout_ms, as_json) -> None:
     help="Every read quorum must meet every write quorum.",
 )
 @click.option("--write-write", is_flag=True, help="Every two write quorums must meet.")
-@click.option("--n", type=click.IntRange(min=1), help="Fix the number of replicas.")
-@click.option("--max-n", type=click.IntRange(min=1), default=1001, show_default=True)
-@click.option("--timeout-ms", type=click.IntRange(min=1), default=10_000, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@option(
+    "replica count",
+    "n",
+    old=["--n"],
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Fix the number of replicas.",
+)
+@click.option(
+    "--max-n",
+    type=click.IntRange(min=1),
+    default=1001,
+    show_default=True,
+    metavar="N",
+    help="Largest N tried.",
+)
+@option(
+    "solver budget",
+    "timeout_ms",
+    old=["--timeout-ms"],
+    type=click.IntRange(min=1),
+    default=10_000,
+    metavar="MS",
+    help="Budget of the optimiser and of each proof; running out gives 'unknown' (exit 3).",
+)
+@option("json output", "as_json", is_flag=True, help="Print the solution as JSON.")
 def solve(write_failures, read_failures, read_write, write_write, n, max_n, timeout_ms, as_json) -> None:
     """The smallest N (then W + R, then R) meeting the requirements, via Z3's optimiser."""
     try:
@@ -483,29 +592,52 @@ def _latency(text: str | None, default: str | None) -> pbs.Latency | None:
 
 
 @quorum.command()
-@click.option("--n", type=int, required=True)
-@click.option("--w", type=int, required=True)
-@click.option("--r", type=int, required=True)
-@click.option("--k", type=int, default=1, show_default=True, help="Staleness in versions (k-staleness).")
+@option("replica count", "n", old=["--n"], type=int, required=True, metavar="N", help="Number of replicas.")
+@option("write quorum", "w", old=["--w"], type=int, required=True, metavar="N", help="Write quorum size.")
+@option("read quorum", "r", old=["--r"], type=int, required=True, metavar="N", help="Read quorum size.")
 @click.option(
-    "--latency",
-    help="WARS delays for all four channels: a distribution "
-    "(exp:MEAN_MS, pareto:XM:ALPHA, const:MS, P*dist+P*dist) or a preset: "
+    "--k", type=int, default=1, show_default=True, metavar="K", help="Staleness in versions (k-staleness)."
+)
+@option(
+    "latency",
+    "latency",
+    metavar="DIST",
+    help="WARS delays for all four channels, in ms, in simulate's grammar "
+    "(exponential:MEAN, constant:MS, uniform:LOW,HIGH, pareto:XM,ALPHA, P*dist+P*dist) or a preset: "
     + ", ".join(pbs.LATENCY_PRESETS)
     + ".",
 )
-@click.option("--w-latency", help="Override the write-propagation delay W.")
-@click.option("--a-latency", help="Override the write-ack delay A.")
-@click.option("--r-latency", help="Override the read-request delay R.")
-@click.option("--s-latency", help="Override the read-response delay S.")
-@click.option("--t", "times", default="0,1,5,10", show_default=True, help="Milliseconds after commit.")
-@click.option("--trials", type=click.IntRange(min=1), default=100_000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--w-latency", metavar="DIST", help="Override the write-propagation delay W.")
+@click.option("--a-latency", metavar="DIST", help="Override the write-ack delay A.")
+@click.option("--r-latency", metavar="DIST", help="Override the read-request delay R.")
+@click.option("--s-latency", metavar="DIST", help="Override the read-response delay S.")
+@click.option(
+    "--t",
+    "times",
+    default="0,1,5,10",
+    show_default=True,
+    metavar="MS,MS,...",
+    help="Milliseconds after commit.",
+)
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    metavar="N",
+    help="Monte Carlo trials.",
+)
+@option("seed", "seed", type=int, default=DEFAULT_SEED, metavar="SEED", help="Seed of the Monte Carlo draws.")
+@option("json output", "as_json", is_flag=True, help="Print the estimates as JSON.")
 def staleness(
     n, w, r, k, latency, w_latency, a_latency, r_latency, s_latency, times, trials, seed, as_json
 ) -> None:
     """How often a partial quorum (W + R <= N) reads a stale value."""
+    from replicheck.quorum.prove import size_error
+
+    refused = size_error(n, f"N={n}") if isinstance(n, int) else None
+    if refused:
+        _fail(refused)
     try:
         report = pbs.staleness(n, w, r, k, trials, seed)
         wars_report = None

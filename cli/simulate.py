@@ -3,36 +3,51 @@
 from __future__ import annotations
 
 import json
-import random
 
 import click
 
 from replicheck.checker import write_jsonl
 from replicheck.model.config import ConfigError, make_config, run
 
+from .artifacts import in_out_dir
 from .protocol_options import TopologyCommand, collect_protocol_options
+from .vocabulary import DEFAULT_SEED, option
 
 
 @click.command(cls=TopologyCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("topology", metavar="TOPOLOGY")
-@click.option("--seed", type=int, default=None, help="seed for every random choice; printed when left out")
-@click.option(
-    "--out",
+@option(
+    "seed",
+    "seed",
+    type=int,
+    default=DEFAULT_SEED,
+    metavar="SEED",
+    help="seed for every random choice; printed",
+)
+@option(
+    "history file",
     "out",
+    metavar="FILE",
     type=click.Path(dir_okay=False, writable=True),
     default=None,
-    help="write the history here (JSON Lines)",
+    help="write the history here (JSON Lines) [DIR/simulate-TOPOLOGY-seedS.jsonl with --out-dir; else none]",
 )
-@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-def simulate(topology: str, seed: int | None, out: str | None, as_json: bool, **params) -> None:
+@option(
+    "artifact directory",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="where the history goes unless --out names it; nothing is written unasked",
+)
+@option("json output", "as_json", is_flag=True, help="print the summary as JSON")
+def simulate(topology: str, seed: int, out: str | None, out_dir: str | None, as_json: bool, **params) -> None:
     """Simulate TOPOLOGY (see the list below) and record its history.
 
     \b
     replicheck simulate leader-follower --replication async --reads replica --seed 1 --out h.jsonl
     replicheck check h.jsonl
     """
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
     opts, words = collect_protocol_options(params)
     opts["seed"] = seed
     source = f"replicheck simulate {topology} {words} --seed {seed}".replace("  ", " ")
@@ -41,8 +56,13 @@ def simulate(topology: str, seed: int | None, out: str | None, as_json: bool, **
         result = run(cfg)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
+    if out_dir and not out:
+        out = in_out_dir(out_dir, f"simulate-{topology}-seed{seed}.jsonl")
     if out:
-        write_jsonl(out, result.events, result.meta)
+        try:
+            write_jsonl(out, result.events, result.meta)
+        except OSError as e:
+            raise click.UsageError(f"--out {out}: cannot write it: {e.strerror or e}") from None
     summary = result.summary()
     if as_json:
         click.echo(json.dumps({"source": source, **summary, "out": out}, indent=2, sort_keys=True))
@@ -86,13 +106,15 @@ def _print_summary(source: str, s: dict, out: str | None) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--seed", type=int, default=1, show_default=True, help="seed for every run")
-@click.option(
-    "--ops", type=click.IntRange(min=20), default=2000, show_default=True, help="operations per run"
+@option("seed", "seed", type=int, default=DEFAULT_SEED, metavar="SEED", help="seed for every run")
+@option(
+    "operations", "ops", type=click.IntRange(min=20), default=2000, metavar="N", help="operations per run"
 )
-@click.option("--nodes", type=click.IntRange(min=2), default=3, show_default=True, help="replicas")
-@click.option("--latency", default="exponential:1", show_default=True, help="link latency distribution")
-@click.option("--json", "as_json", is_flag=True, help="print the table as data")
+@option("replica count", "nodes", type=click.IntRange(min=2), default=3, metavar="N", help="replicas")
+@option(
+    "latency", "latency", default="exponential:1", metavar="DIST", help="link latency distribution, in ms"
+)
+@option("json output", "as_json", is_flag=True, help="print the table as data")
 def compare(seed: int, ops: int, nodes: int, latency: str, as_json: bool) -> None:
     """Measure sync vs semi-sync vs async leader-follower replication, side by side."""
     from replicheck.model.compare import compare_replication

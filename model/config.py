@@ -17,8 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import topology as registry
-from .clients import WORKLOADS, Client, HistoryLog, ReadRouting, Workload  # noqa: F401  (re-exported)
-from .options import FLAG, REPEATED, ConfigError, num, prob
+from .clients import (  # noqa: F401  (re-exported)
+    FINAL_SESSION,
+    WORKLOADS,
+    Client,
+    HistoryLog,
+    ReadRouting,
+    Workload,
+    final_reads,
+)
+from .options import FLAG, MAX_MS, REPEATED, ConfigError, canonical_names, num, prob
 from .sim import LATENCY_SYNTAX, NetworkConfig, Simulator, ms_to_ns, parse_latency
 from .topology import Topology
 
@@ -66,7 +74,7 @@ def _node_at(name: str, text: str) -> tuple[str, float]:
     node, sep, at = str(text).partition("@")
     if not sep or not node:
         raise ConfigError(f"--{name} {text!r}: write NODE@MS, e.g. n1@200 or leader@200")
-    return node, num(name, at)
+    return node, num(name, at, maximum=MAX_MS)
 
 
 def parse_faults(opts: dict) -> list[Fault]:
@@ -82,14 +90,15 @@ def parse_faults(opts: dict) -> list[Fault]:
         groups = tuple(tuple(n for n in g.split(",") if n) for g in spec.split("|"))
         if not sep or len(groups) < 2 or any(not g for g in groups):
             raise ConfigError(f"--partition {text!r}: write MS:GROUP|GROUP, e.g. 300:n1|n2,n3")
-        faults.append(Fault(num("partition", at_text), "partition", groups=groups))
+        faults.append(Fault(num("partition", at_text, maximum=MAX_MS), "partition", groups=groups))
     for text in opts.get("heal", ()):
-        faults.append(Fault(num("heal", text), "heal"))
+        faults.append(Fault(num("heal", text, maximum=MAX_MS), "heal"))
     for text in opts.get("skew", ()):
         node, sep, ms = str(text).partition("=")
         if not sep or not node:
             raise ConfigError(f"--skew {text!r}: write NODE=MS, e.g. n2=-50")
-        faults.append(Fault(0.0, "skew", node, ms=num("skew", ms, minimum=None)))
+        skew = num("skew", ms, minimum=-MAX_MS, maximum=MAX_MS)
+        faults.append(Fault(0.0, "skew", node, ms=skew))
     return sorted(faults, key=lambda f: f.at_ms)
 
 
@@ -141,6 +150,9 @@ def _check_options(topo: Topology, opts: dict) -> None:
 def make_config(topology: str, opts: dict, source: str = "") -> RunConfig:
     """Validate options (names without leading dashes) into a RunConfig."""
     topo = _topology(topology)
+    # an old spelling (``timeout-ms``, ``n``) names the option it was renamed to
+    renamed = canonical_names(o for o, _ in registry.all_options())
+    opts = {renamed.get(k, k): v for k, v in opts.items()}
     _check_options(topo, opts)
     values = topo.values(opts)
     workload = str(values["workload"])
@@ -154,7 +166,7 @@ def make_config(topology: str, opts: dict, source: str = "") -> RunConfig:
         workload=workload,
         read_ratio=prob("read-ratio", values["read-ratio"]),
         keys=num("keys", values["keys"], int, 1),
-        timeout_ms=num("timeout-ms", values["timeout-ms"], minimum=0.001),
+        timeout_ms=num("client-timeout-ms", values["client-timeout-ms"], minimum=0.001),
         think_ms=num("think-ms", values["think-ms"]),
         network=parse_network(values),
         faults=parse_faults(values),
@@ -165,7 +177,20 @@ def make_config(topology: str, opts: dict, source: str = "") -> RunConfig:
     problem = topo.workload_problem(cfg.protocol, workload)
     if problem:
         raise ConfigError(problem)
+    _check_nodes_named(topo, cfg)
     return cfg
+
+
+def _check_nodes_named(topo: Topology, cfg: RunConfig) -> None:
+    """A link or skew naming a node the design does not have would be ignored: say so."""
+    nodes = list(topo.replica_ids(cfg.protocol)) + list(topo.other_nodes(cfg.protocol))
+    named: list[tuple[str, str | None]] = [
+        (f"--link {a}-{b}", n) for a, b in cfg.network.links for n in (a, b)
+    ]
+    named += [(f"--skew {f.node}", f.node) for f in cfg.faults if f.action == "skew"]
+    for flag, node in named:
+        if node not in nodes:
+            raise ConfigError(f"{flag}: no node {node!r} in this design (nodes: {', '.join(nodes)})")
 
 
 def parse_config(text: str) -> RunConfig:
@@ -178,15 +203,17 @@ def parse_config(text: str) -> RunConfig:
         raise ConfigError(f"empty configuration; start with a topology: {', '.join(registry.names())}")
     topology, rest = words[0], words[1:]
     table = [o for o, _ in registry.all_options()]
-    short = {o.flag: "--" + o.dest for o in table if not o.flag.startswith("--")}
+    # every spelling, shown or old (-n, -w, --timeout-ms), as the --dest the loop reads
+    short = {s: "--" + o.dest for o in table for s in o.spellings if s != "--" + o.dest}
     flags = {o.dest for o in table if o.kind == FLAG}
     repeatable = {o.dest for o in table if o.kind == REPEATED}
     opts: dict = {}
     i = 0
     while i < len(rest):
         w = rest[i]
-        if w in short:  # the command line's -w/-r, so a printed command line parses back
-            w = short[w]
+        head, eq_, tail = w.partition("=")
+        if head in short:  # the command line's -w/-r, so a printed command line parses back
+            w = short[head] + eq_ + tail
         if not w.startswith("--") or len(w) == 2:
             raise ConfigError(f"expected an option like --replication, got {w!r}")
         name, eq, val = w[2:].partition("=")
@@ -222,7 +249,11 @@ class RunResult:
     end_ms: float
 
     def summary(self) -> dict:
-        ops = [e for e in self.events if e["type"] != "invoke" and e["process"] != "nemesis"]
+        ops = [
+            e
+            for e in self.events
+            if e["type"] != "invoke" and e["process"] != "nemesis" and e.get("session") != FINAL_SESSION
+        ]
         counts: dict[str, int] = {}
         for e in ops:
             counts[e["type"]] = counts.get(e["type"], 0) + 1
@@ -313,14 +344,19 @@ def run(cfg: RunConfig, *, settle_ms: float = 500.0) -> RunResult:
 
     sim.run(stop=done)
     sim.run(until_ns=sim.now + ms_to_ns(settle_ms))
+    # Faults are over and replication has had settle_ms: from here reads are final.
+    quiet_from = sim.now
+    keys = [None] if cfg.workload in ("register", "cas-register") else [f"k{i}" for i in range(cfg.keys)]
+    final_reads(sim, proto, history, cfg.workload, keys, cfg.timeout_ms)
     meta = {
-        "spec": cfg.workload,
+        "spec": _topology(cfg.topology).history_spec(cfg.protocol, cfg.workload),
         "init": None,
         "nil_read": "absent",
         "source": cfg.source or f"replicheck simulate {cfg.topology}",
         "seed": cfg.seed,
         "topology": cfg.topology,
         "protocol": cfg.protocol.describe(),
+        "quiet_from": quiet_from,
     }
     if cfg.workload == "kv":
         meta["init"] = ""

@@ -25,7 +25,9 @@ handing it off every ``--handoff-ms`` until that replica acknowledges it. A hint
 readable: a fallback answers reads from its own store, which holds nothing because it
 owns no keys. That is why W + R > N no longer makes reads meet writes (a partition sends
 the write to fallbacks while a read hits preferred replicas), and why reads converge
-once the hints are handed off.
+once the hints are handed off. Both quorums may use up to K fallbacks, so only
+W + R > N + 2K makes them share a preferred replica: the semantics ``quorum check
+--sloppy`` proves against (quorum/prove.py, SLOPPY_NOTE).
 
 Workloads: reads and writes are single round trips; ``append`` (kv, list-append) is a
 read-modify-write by the coordinator (read R, write the appended value back to W under
@@ -386,9 +388,9 @@ TOPOLOGY = register(
         name="leaderless",
         help="Dynamo-style quorums: any node coordinates, W acks a write, R replies answer a read",
         options=(
-            Option("-w", "write quorum [majority]"),
-            Option("-r", "read quorum [majority]"),
-            Option("--read-repair", "none, async or blocking (ABD)", "none"),
+            Option("-w", "write quorum [majority]", metavar="N"),
+            Option("-r", "read quorum [majority]", metavar="N"),
+            Option("--read-repair", "none, async or blocking (ABD)", "none", metavar="MODE"),
             Option("--anti-entropy-ms", "anti-entropy period, 0 = off", 0),
             Option("--fallback", "with --sloppy: fallback nodes f1..fK that stand in for silent replicas", 1),
             Option(

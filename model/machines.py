@@ -32,6 +32,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from replicheck.checker import History, HistoryError, check
 from replicheck.checker.report import render_linearizability
+from replicheck.checker.verdict import Verdict, as_verdict
 
 from .schedules import SKEW_MS, WAIT_MS, Design, SimulatedCluster
 
@@ -52,11 +53,15 @@ HISTORY_META = {"spec": "register", "init": None, "nil_read": "absent"}
 
 @dataclass
 class Judgement:
-    """A property's verdict on one run: True, False, "unknown", or None (does not apply)."""
+    """A property's verdict on one run: True, False, UNKNOWN_VERDICT, or None (does not apply)."""
 
     property: str
-    holds: bool | str | None
+    holds: Verdict | None
     explanation: str
+
+    def __post_init__(self) -> None:
+        # a literal "unknown" becomes the verdict whose use as a bool raises
+        self.holds = None if self.holds is None else as_verdict(self.holds)
 
     def to_dict(self) -> dict:
         return {"property": self.property, "holds": self.holds, "explanation": self.explanation}
@@ -86,7 +91,7 @@ class Counterexample:
     def meta(self) -> dict:
         """The metadata line of the saved history: enough to judge it and to replay it."""
         return {
-            **HISTORY_META,
+            **history_meta(self.events, Design.parse(self.design)),
             "source": f"replicheck explore {self.design} --property {self.property}",
             "explore": {
                 "design": self.design,
@@ -129,8 +134,22 @@ class PropertyViolated(AssertionError):
 # ---------------------------------------------------------------- properties
 
 
+def history_meta(events: list[dict], design: Design | None = None) -> dict:
+    """HISTORY_META, plus ``quiet_from``: when the run settled (faults healed, replication
+    caught up), which is when the audit reads begin. Convergence and durability are
+    judged on reads from then on only, not on one taken while a node was down. The spec
+    is the design's (sibling reads: a multi-value register)."""
+    meta = dict(HISTORY_META)
+    if design is not None:
+        meta["spec"] = design.kind.history_spec(design.protocol, "register")
+    start = next((e["time"] for e in events if e.get("session") == "audit"), None)
+    if start is not None:
+        meta["quiet_from"] = start
+    return meta
+
+
 def history_of(cluster: SimulatedCluster) -> History:
-    return History.from_events(cluster.events, meta=dict(HISTORY_META))
+    return History.from_events(cluster.events, meta=history_meta(cluster.events, cluster.design))
 
 
 def judge(cluster: SimulatedCluster, prop: str) -> Judgement:

@@ -25,17 +25,37 @@ VALUE, FLAG, REPEATED = "value", "flag", "repeated"
 @dataclass(frozen=True)
 class Option:
     """One option: ``flag`` as typed (``--replication``, ``-w``); ``default`` None when
-    the builder decides (and says so in ``help``); ``kind`` value, flag or repeated."""
+    the builder decides (and says so in ``help``); ``kind`` value, flag or repeated;
+    ``metavar`` what a value looks like (``MS``, ``N``, ``sync|async``); ``also`` other
+    spellings shown (``-n``); ``old`` spellings still read but not shown."""
 
     flag: str
     help: str
     default: Any = None
     kind: str = VALUE
+    metavar: str | None = None
+    also: tuple[str, ...] = ()
+    old: tuple[str, ...] = ()
 
     @property
     def dest(self) -> str:
         """The name in an options dict: the flag without its dashes (``-w`` -> ``w``)."""
         return self.flag.lstrip("-")
+
+    @property
+    def shown_metavar(self) -> str:
+        """The metavar ``--help`` shows: the declared one, else one read off the flag."""
+        if self.metavar:
+            return self.metavar
+        if self.dest.endswith("-ms"):
+            return "MS"
+        if isinstance(self.default, int) and not isinstance(self.default, bool):
+            return "N"
+        return self.dest.upper().replace("-", "_")
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        return (self.flag, *self.also, *self.old)
 
     def describe_help(self, owner: str | None = None) -> str:
         text = f"{owner}: {self.help}" if owner else self.help
@@ -52,44 +72,80 @@ class OptionValues(dict):
 
 
 COMMON_OPTIONS: tuple[Option, ...] = (
-    Option("--nodes", "replicas (leaders, for multi-leader)", 3),
-    Option("--ops", "client operations in all", 200),
-    Option("--clients", "concurrent client sessions", 4),
+    Option("--nodes", "replicas (leaders, for multi-leader)", 3, metavar="N", also=("-n",)),
+    Option("--ops", "client operations in all", 200, metavar="N"),
+    Option("--clients", "concurrent client sessions", 4, metavar="N"),
     Option(
-        "--workload", "register, cas-register (where the topology orders it), kv or list-append", "register"
+        "--workload",
+        "register, cas-register (where the topology orders it), kv or list-append",
+        "register",
+        metavar="NAME",
     ),
-    Option("--read-ratio", "fraction of operations that read", 0.5),
-    Option("--keys", "keys for kv and list-append", 3),
-    Option("--timeout-ms", "client timeout", 50),
-    Option("--think-ms", "mean pause between a client's operations", 1),
+    Option("--read-ratio", "fraction of operations that read", 0.5, metavar="P"),
+    Option("--keys", "keys for kv and list-append", 3, metavar="N"),
+    Option(
+        "--client-timeout-ms",
+        "how long a client waits for a reply before it gives up (outcome unknown)",
+        50,
+        metavar="MS",
+        old=("--timeout-ms",),
+    ),
+    Option("--think-ms", "mean pause between a client's operations", 1, metavar="MS"),
     Option(
         "--latency",
-        "link latency: constant:MS, uniform:LO,HI, exponential:MEAN, pareto:XM,ALPHA, "
-        "pareto-exp:MEAN,P,SCALE,ALPHA, or a mixture P*dist+P*dist",
+        "link latency in ms: constant:MS, uniform:LOW,HIGH, exponential:MEAN, pareto:XM,ALPHA, "
+        "pareto-exp:MEAN,TAIL_P,SCALE,ALPHA, or a mixture P*dist+P*dist",
         "exponential:1",
+        metavar="DIST",
     ),
-    Option("--loss", "message loss probability", 0),
-    Option("--duplicate", "message duplication probability", 0),
-    Option("--reorder", "probability a message is held back (reordering)", 0),
-    Option("--link", "per-link latency SRC-DST=LATENCY (repeatable)", kind=REPEATED),
-    Option("--crash", "crash NODE@MS, NODE may be 'leader' (repeatable)", kind=REPEATED),
-    Option("--restart", "restart NODE@MS (repeatable)", kind=REPEATED),
-    Option("--partition", "partition MS:GROUP|GROUP, e.g. 300:n1|n2,n3 (repeatable)", kind=REPEATED),
-    Option("--heal", "heal all partitions at MS (repeatable)", kind=REPEATED),
-    Option("--skew", "clock skew NODE=MS (repeatable)", kind=REPEATED),
+    Option("--loss", "message loss probability", 0, metavar="P"),
+    Option("--duplicate", "message duplication probability", 0, metavar="P"),
+    Option("--reorder", "probability a message is held back (reordering)", 0, metavar="P"),
+    Option("--link", "per-link latency (repeatable)", kind=REPEATED, metavar="SRC-DST=DIST"),
+    Option(
+        "--crash", "crash NODE at MS; NODE may be 'leader' (repeatable)", kind=REPEATED, metavar="NODE@MS"
+    ),
+    Option("--restart", "restart NODE at MS (repeatable)", kind=REPEATED, metavar="NODE@MS"),
+    Option(
+        "--partition",
+        "partition at MS, e.g. 300:n1|n2,n3 (repeatable)",
+        kind=REPEATED,
+        metavar="MS:GROUP|GROUP",
+    ),
+    Option("--heal", "heal all partitions at MS (repeatable)", kind=REPEATED, metavar="MS"),
+    Option("--skew", "clock skew of NODE in ms (repeatable)", kind=REPEATED, metavar="NODE=MS"),
     Option("--lose-unflushed", "crashes lose writes not yet flushed", kind=FLAG),
 )
 
 
-def num(name: str, text: Any, kind: type = float, minimum: float | None = 0) -> Any:
-    """``text`` as ``kind``, at least ``minimum``; ConfigError naming ``--name`` otherwise."""
+def canonical_names(table: Iterable[Option]) -> dict[str, str]:
+    """Every spelling's name without dashes (shown or old) -> the option's ``dest``:
+    configuration strings saved before a rename still parse."""
+    return {s.lstrip("-"): o.dest for o in table for s in o.spellings}
+
+
+# The latest a fault may be scheduled, and the largest clock skew: an hour of virtual
+# time. Past it a run would simulate heartbeats for days (or overflow the nanosecond
+# clock: --skew n1=1e308) instead of saying the number is wrong.
+MAX_MS = 3_600_000
+
+
+def num(
+    name: str, text: Any, kind: type = float, minimum: float | None = 0, maximum: float | None = None
+) -> Any:
+    """``text`` as ``kind``, finite, between ``minimum`` and ``maximum``; ConfigError
+    naming ``--name`` otherwise (``nan`` would pass every comparison)."""
     try:
         v = kind(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         expected = "an integer" if kind is int else "a number"
         raise ConfigError(f"--{name} {text!r}: expected {expected}") from None
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ConfigError(f"--{name} {text!r}: expected a finite number")
     if minimum is not None and v < minimum:
-        raise ConfigError(f"--{name} {text!r}: must be at least {minimum:g}")
+        raise ConfigError(f"--{name} {text!r}: must be at least {minimum:.15g}")
+    if maximum is not None and v > maximum:
+        raise ConfigError(f"--{name} {text!r}: must be at most {maximum:.15g}")
     return v
 
 

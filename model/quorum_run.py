@@ -34,6 +34,7 @@ from typing import Any
 
 from replicheck.checker import History, check, write_jsonl
 from replicheck.checker.text import describe_op
+from replicheck.checker.verdict import UNKNOWN_VERDICT, Verdict
 from replicheck.checker.verdict import exit_code as verdict_exit_code
 
 from .config import ConfigError, parse_config, run
@@ -53,7 +54,7 @@ class SeedRun:
     violation, when one is visible (see :func:`find_anomaly`)."""
 
     seed: int
-    valid: bool | str  # True, False or "unknown", from the checker
+    valid: Verdict  # True, False or UNKNOWN_VERDICT, from the checker
     operations: int
     reads_ok: int
     sloppy_operations: int
@@ -87,12 +88,12 @@ class QuorumSimulation:
     runs: list[SeedRun]
 
     @property
-    def verdict(self) -> bool | str:
-        """False if any run is not linearizable, "unknown" if any is undecided, else True."""
+    def verdict(self) -> Verdict:
+        """False if any run is not linearizable, UNKNOWN_VERDICT if any is undecided, else True."""
         if any(r.valid is False for r in self.runs):
             return False
         if any(r.valid is not True for r in self.runs):
-            return "unknown"
+            return UNKNOWN_VERDICT
         return True
 
     @property

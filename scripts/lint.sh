@@ -22,7 +22,9 @@ echo "== mypy"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir "$stage/replicheck"
-ln -s "$root/replicheck/__init__.py" "$stage/replicheck/__init__.py"
+for f in "$root"/replicheck/*.py; do  # __init__, testing, pytest_plugin
+  ln -s "$f" "$stage/replicheck/$(basename "$f")"
+done
 for pkg in checker quorum model record cli; do
   ln -s "$root/$pkg" "$stage/replicheck/$pkg"
 done

@@ -96,7 +96,7 @@ def test_unknown_is_exit_3():
         (["check", "--dc", "east=3", "--write", "ONE"], "--read"),
         (["check", "--weights", "a=-1,b=2"], "votes must be >= 0"),
         (["check", "--grid", "3by3"], "ROWSxCOLS"),
-        (["check", "--n", "3", "--w", "2"], "give --n, --w and --r"),
+        (["check", "--n", "3", "--w", "2"], "give --nodes, -w and -r"),
         (["check", "--n", "3", "--w", "2", "--r", "2", "--dc-down"], "--dc-down needs datacenters"),
         (["check", "--dc", "a=1", "--write", "ONE", "--read", "ONE", "--grid", "2x2"], "choose one kind"),
         (["table", "--min-n", "5", "--max-n", "3"], "larger than"),
@@ -212,7 +212,7 @@ def test_simulate_sloppy_json(tmp_path):
     [
         (
             ["--dc", "east=3,west=3", "--write", "QUORUM", "--read", "QUORUM", "--simulate"],
-            "plain --n/--w/--r",
+            "plain --nodes/-w/-r",
         ),
         (["--n", "3", "--w", "2", "--r", "2", "--runs", "3"], "--runs applies to --simulate"),
         (["--n", "31", "--w", "16", "--r", "16", "--simulate", "--no-measure"], "N <= 25"),
