@@ -176,7 +176,7 @@ def _check_cmd(prop: str, path: str) -> str:
 )
 @option(
     "time budget",
-    "ex_timeout",
+    "timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     metavar="SECONDS",
@@ -227,7 +227,7 @@ def explore(
     matrix,
     exhaustive,
     depth,
-    ex_timeout,
+    timeout,
     max_states,
     no_symmetry,
     cell_seconds,
@@ -279,7 +279,7 @@ def explore(
         opts, words = collect_protocol_options(params)
         design = f"{topology} {words}".strip()
         if exhaustive:
-            search = dict(depth=depth, timeout=ex_timeout, max_states=max_states, symmetry=not no_symmetry)
+            search = dict(depth=depth, timeout=timeout, max_states=max_states, symmetry=not no_symmetry)
             sys.exit(_exhaustive(design, prop, search, out, as_json, quiet, html_out, out_dir))
         with hypothesis_home(out_dir):
             code = _search(design, prop, max_examples, steps, seed, out, as_json, quiet, html_out, out_dir)
