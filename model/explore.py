@@ -460,6 +460,75 @@ class SwarmMachine(ReplicationMachine):
                 # answered before replication catches up (settling would deliver in order)
                 self.cluster.apply({"do": "deliver-client-traffic"})
 
+    @precondition(lambda self: self._ops_left() and len(self.cluster.idle_clients()) > 1)
+    @rule(
+        data=st.data(),
+        client=st.integers(0, 7),
+        nodes=st.tuples(st.integers(0, 7), st.integers(0, 7), st.integers(0, 7)),
+        fault_first=st.booleans(),
+        settle=st.booleans(),
+        across=st.booleans(),
+    )
+    def write_fault_two_reads(
+        self,
+        data: st.DataObject,
+        client: int,
+        nodes: tuple[int, int, int],
+        fault_first: bool,
+        settle: bool,
+        across: bool,
+    ) -> None:
+        """A write and a fault, then the writer and another client each read, at nodes
+        drawn apart from the write's: what a read at the far side of a cut turns on.
+
+        Fault first, the write is awaited: at a leader cut off from its followers it times
+        out, yet the leader may have applied it and answer the writer's read with it while
+        another client reads the new leader without it. Write first, the fault strikes
+        while it is in flight (a node cut off before it replicates there). With ``settle``
+        the network runs for a while after the fault and after each read (the write lands
+        on whichever nodes, fallbacks included, it can reach; a read at the cut node
+        answers from its side alone), else only client traffic moves (replication stays
+        behind the reads). With ``across`` and a partition, the reads go to nodes on the
+        other side from the write's.
+        """
+        idle = self.cluster.idle_clients()
+        who = idle[client % len(idle)]
+        at_write, at_read, at_other = nodes
+        ms = data.draw(st.sampled_from(WAIT_MS)) if settle else 0
+
+        def between() -> None:
+            self.cluster.apply({"do": "run", "ms": ms} if settle else {"do": "deliver-client-traffic"})
+
+        if fault_first:
+            self._some_fault(data)
+            self._apply_op({"do": "write", "client": who}, at_write, True)
+        else:
+            self._apply_op({"do": "write", "client": who}, at_write, False)
+            self.cluster.apply({"do": "deliver-client-traffic"})
+            self._some_fault(data)
+            if settle:
+                between()
+        if across:
+            at_read, at_other = self._across(at_write, at_read), self._across(at_write, at_other)
+        for reader, at in ((who, at_read), (None, at_other)):
+            if reader is None:
+                others = [c for c in self.cluster.idle_clients() if c != who]
+                if not others:
+                    return
+                reader = others[client % len(others)]
+            if not self._ops_left() or reader not in self.cluster.idle_clients():
+                return
+            self._apply_op({"do": "read", "client": reader}, at, False)
+            between()
+
+    def _across(self, at_write: int, at: int) -> int:
+        """The replica index ``at`` picks among those a partition holds apart from replica
+        ``at_write`` (``at`` itself when nothing is cut off)."""
+        group, replicas = self.cluster.sim._group, self.cluster.replicas
+        home = group.get(replicas[at_write % len(replicas)])
+        far = [i for i, r in enumerate(replicas) if group and group.get(r) != home]
+        return far[at % len(far)] if far else at
+
     def teardown(self) -> None:
         if not self._skip:
             super().teardown()
