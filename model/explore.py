@@ -275,6 +275,8 @@ def explore(
     def started_example(m: ReplicationMachine) -> None:
         # Hypothesis may run a few more examples than it counts (duplicates it notices
         # late): past the round's share they run unjudged, so the count is exact.
+        if type(m).seen_violation:
+            return  # Hypothesis replaying the failed example to raise it: judged, not counted
         if round_left[0] <= 0:
             m._skip = True  # type: ignore[attr-defined]
             return
@@ -291,6 +293,7 @@ def explore(
     machine.on_judgement = judged
     for cap, budget in step_caps(max_examples, steps):
         round_left[0] = budget
+        machine.seen_violation = False
         machine.step_cap = cap
         # Hypothesis's own shrinker is thorough but slow on long stateful runs (tens of
         # seconds); the concrete schedule replays in milliseconds, so shrink that instead.
@@ -365,6 +368,7 @@ class SwarmMachine(ReplicationMachine):
     ordinary schedule steps (so the exhaustive search enumerates them too)."""
 
     _skip: bool = False  # past the round's budget: run, but neither judge nor count
+    seen_violation: ClassVar[bool] = False  # an example of this round broke the property
     step_cap: ClassVar[int] = 30  # schedule steps per example, whatever the rules chain
 
     def __init__(self) -> None:
@@ -528,6 +532,10 @@ class SwarmMachine(ReplicationMachine):
         home = group.get(replicas[at_write % len(replicas)])
         far = [i for i, r in enumerate(replicas) if group and group.get(r) != home]
         return far[at % len(far)] if far else at
+
+    def _violated(self, explanation: str, detected_by: str) -> None:
+        type(self).seen_violation = True
+        super()._violated(explanation, detected_by)
 
     def teardown(self) -> None:
         if not self._skip:

@@ -244,3 +244,10 @@ def test_the_matrix_budget_breaks_the_cells_it_once_missed_and_check_agrees(desi
             judge = ["check", "--consistency", prop, "--session-field", "process", str(out)]
         chk = runner.invoke(cli, judge)
         assert chk.exit_code == 1, chk.output  # the checker alone calls the saved history broken too
+
+
+def test_a_counterexample_on_the_last_example_of_a_round_is_reported_not_flaky():
+    # Rounds of one example each: the failing example is its round's last, and Hypothesis
+    # replays it to raise; that replay was once skipped as over budget (a FlakyFailure).
+    r = explore("lf-async-failover", "durability", max_examples=2, steps=20, seed=0)
+    assert r.outcome == "broken" and r.examples == 2, r.cell()
