@@ -404,17 +404,29 @@ class SwarmMachine(ReplicationMachine):
             ["wait"] if self._has("wait") else []
         )
 
+    _targeting: bool = False  # inside a targeted rule's fault: the whole menu applies
+
+    def _has(self, fault: str) -> bool:
+        return fault in (type(self).faults if self._targeting else self.faults)
+
     def _some_fault(self, data: st.DataObject) -> None:
-        kinds = self._kinds()
-        if kinds:
-            # A promotion is what every leader-based guarantee turns on (a read after it,
-            # a write lost in it): where the design has one, it gets half the draws.
-            promote = "leader-timeout" in kinds and data.draw(st.booleans())
-            kind = "leader-timeout" if promote else data.draw(st.sampled_from(kinds))
-            if kind == "wait":
-                self.cluster.apply({"do": "wait", "ms": data.draw(st.sampled_from(WAIT_MS))})
-            else:
-                self.fault(kind, data.draw(st.integers(0, 7)), data.draw(st.sampled_from(SKEW_MS)))
+        # The swarm thins out the plain fault and network rules; a targeted rule exists to
+        # put a fault at one precise point, so it draws from the design's whole menu (an
+        # example whose swarm left out the one fault that matters would waste the rule).
+        self._targeting = True
+        try:
+            kinds = self._kinds()
+            if kinds:
+                # A promotion is what every leader-based guarantee turns on (a read after
+                # it, a write lost in it): where the design has one, it gets half the draws.
+                promote = "leader-timeout" in kinds and data.draw(st.booleans())
+                kind = "leader-timeout" if promote else data.draw(st.sampled_from(kinds))
+                if kind == "wait":
+                    self.cluster.apply({"do": "wait", "ms": data.draw(st.sampled_from(WAIT_MS))})
+                else:
+                    self.fault(kind, data.draw(st.integers(0, 7)), data.draw(st.sampled_from(SKEW_MS)))
+        finally:
+            self._targeting = False
 
     @precondition(lambda self: bool(self._idle_writers()))
     @rule(data=st.data(), client=st.integers(0, 7), node=st.integers(0, 7), wait=st.booleans())
