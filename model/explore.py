@@ -275,7 +275,7 @@ def explore(
     def started_example(m: ReplicationMachine) -> None:
         # Hypothesis may run a few more examples than it counts (duplicates it notices
         # late): past the round's share they run unjudged, so the count is exact.
-        if type(m).seen_violation:
+        if machine.seen_violation:
             return  # Hypothesis replaying the failed example to raise it: judged, not counted
         if round_left[0] <= 0:
             m._skip = True  # type: ignore[attr-defined]
