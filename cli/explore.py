@@ -14,6 +14,7 @@ import click
 from replicheck.checker import write_jsonl
 from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
 
+from .fanout import engine_options, layout_of, pop_engine_params
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
 from .vocabulary import DEFAULT_SEED, option
 
@@ -160,6 +161,7 @@ def _check_cmd(prop: str, path: str) -> str:
 )
 @option("json output", "as_json", is_flag=True, help="print the result as data")
 @option("progress off", "quiet", old=["--quiet", "-q"], is_flag=True, help="no progress, even on a terminal")
+@engine_options
 def explore(
     topology, prop, max_examples, steps, seed, out, replay_file, matrix, html_out, as_json, quiet, **params
 ) -> None:
@@ -175,11 +177,19 @@ def explore(
     """
     from replicheck.model.config import ConfigError
 
+    fan = pop_engine_params(params)
+    layout = layout_of(fan["jobs"], fan["scheduler"])
     try:
+        if fan["campaign"]:
+            sys.exit(
+                _campaign(
+                    topology, prop, matrix, params, fan, layout, max_examples, steps, seed, as_json, quiet
+                )
+            )
         if replay_file:
             sys.exit(_replay(replay_file, as_json))
         if matrix:
-            sys.exit(_matrix(max_examples, steps, seed, as_json, quiet))
+            sys.exit(_matrix(max_examples, steps, seed, as_json, quiet, layout))
         if not topology:
             raise click.UsageError(f"name a TOPOLOGY ({topology_list()}), or use --matrix or --replay FILE")
         if prop is None:
@@ -273,8 +283,10 @@ def _replay(path: str, as_json: bool) -> int:
     return exit_code(None if j is None else j.holds)  # a property that does not apply: unknown
 
 
-def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool) -> int:
-    from replicheck.model.explore import CLAIMS, DESIGNS, PROPERTIES, matrix
+def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool, layout=None) -> int:
+    from replicheck.engine import EngineError
+    from replicheck.model.campaign import run_matrix
+    from replicheck.model.explore import CLAIMS, DESIGNS, PROPERTIES
 
     rows: dict[str, dict[str, str]] = {}
     data = []
@@ -300,7 +312,14 @@ def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool
         if not quiet and sys.stderr.isatty():
             click.echo(f"\r{name} / {prop}: {r.cell()}".ljust(80), err=True, nl=False)
 
-    matrix(max_examples=max_examples, steps=steps, seed=seed, derandomize=False, on_cell=cell)
+    try:
+        run_matrix(
+            max_examples=max_examples, steps=steps, seed=seed, derandomize=False, on_cell=cell, layout=layout
+        )
+    except EngineError as e:
+        from .fanout import fail
+
+        fail(e)
     if not quiet and sys.stderr.isatty():
         click.echo("", err=True)
     if as_json:
@@ -318,3 +337,31 @@ def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool
     for name, prop in disagree:
         click.echo(f"(!) {name} / {prop}: the search disagrees with what the field knows")
     return EXIT_VALID
+
+
+def _campaign(topology, prop, matrix, params, fan, layout, max_examples, steps, seed, as_json, quiet) -> int:
+    """--campaign N: one design and --property, or with --matrix every cell of the table."""
+    from replicheck.model.explore import DESIGNS, PROPERTIES
+
+    from .fanout import explore_campaign
+
+    if matrix:
+        cells = [(name, text, p) for name, text in DESIGNS.items() for p in PROPERTIES]
+    else:
+        if not topology or prop is None:
+            raise click.UsageError("--campaign needs TOPOLOGY and --property, or --matrix")
+        _opts, words = collect_protocol_options(params)
+        design = f"{topology} {words}".strip()
+        cells = [(_slug(design), design, prop)]
+    return explore_campaign(
+        cells,
+        fan["campaign"],
+        seed=seed,
+        max_examples=max_examples,
+        steps=steps,
+        layout=layout,
+        stop_early=bool(fan["stop_early"]),
+        out_dir=params.get("out_dir"),
+        as_json=as_json,
+        quiet=quiet,
+    )

@@ -1,0 +1,230 @@
+"""Search campaigns as data: many independent searches, cut into tasks for the engine.
+
+    from replicheck.model.campaign import campaign
+    c = campaign([("lf-async-failover", DESIGNS["lf-async-failover"], "durability")], runs=8, seed=0)
+    c.cells[0].broken, c.to_dict()      # per design x property: runs, examples, time, counterexamples
+
+Run ``r`` of every cell searches with seed ``derive_seed(seed, r)``: the seeds depend on
+the campaign seed and the run number only, so a campaign gives the same counterexamples
+in-process, on a local cluster or on a remote one, and a nightly campaign over more
+designs still repeats last night's runs of the old ones. The claims matrix runs through
+the same engine, one task per cell (:func:`run_matrix`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from replicheck.checker import write_jsonl
+from replicheck.engine import Layout, derive_seed, run
+
+from .explore import CLAIMS, DESIGNS, ESCALATE, PROPERTIES, SearchResult, explore
+
+__all__ = ["Campaign", "CellSummary", "campaign", "matrix_cell", "run_matrix", "search_task"]
+
+
+def search_task(text: str, prop: str, max_examples: int, steps: int, seed: int) -> SearchResult:
+    """One search, as a task: module-level so a worker imports it by name."""
+    return explore(text, prop, max_examples=max_examples, steps=steps, seed=seed)
+
+
+def matrix_cell(
+    name: str, text: str, prop: str, max_examples: int, steps: int, seed: int, derandomize: bool
+) -> SearchResult:
+    """One cell of the claims matrix, searched deeper when the field says it is broken
+    (as :func:`replicheck.model.explore.matrix` does)."""
+    r = explore(text, prop, max_examples=max_examples, steps=steps, seed=seed, derandomize=derandomize)
+    if r.outcome == "held" and CLAIMS.get((name, prop)) == "broken":
+        r = explore(
+            text, prop, max_examples=max_examples * ESCALATE, steps=steps, seed=seed, derandomize=derandomize
+        )
+    return r
+
+
+def run_matrix(
+    *,
+    max_examples: int = 100,
+    steps: int = 20,
+    seed: int = 0,
+    derandomize: bool = True,
+    layout: Layout | None = None,
+    on_cell: Callable[[str, str, SearchResult], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[SearchResult]:
+    """Every design against every property, one task per cell; ``on_cell`` hears the cells
+    in table order as they land."""
+    cells = [(name, text, prop) for name, text in DESIGNS.items() for prop in PROPERTIES]
+    args = [(name, text, prop, max_examples, steps, seed, derandomize) for name, text, prop in cells]
+
+    def landed(i: int, r: SearchResult) -> None:
+        if on_cell is not None:
+            on_cell(cells[i][0], cells[i][2], r)
+
+    return run(matrix_cell, args, layout=layout or Layout(), on_result=landed, progress=progress).ordered
+
+
+@dataclass
+class CellSummary:
+    """One design x property over a campaign's runs."""
+
+    name: str
+    design: str
+    prop: str
+    runs: int = 0
+    examples: int = 0
+    seconds: float = 0.0  # search time summed over runs (not wall time)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    counterexamples: list[dict] = field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def broken(self) -> int:
+        return self.outcomes.get("broken", 0)
+
+    def verdict(self) -> str:
+        for word in ("broken", "unknown", "held"):
+            if self.outcomes.get(word):
+                return word
+        return "not applicable"
+
+    def add(self, run_index: int, r: SearchResult, saved: str | None) -> None:
+        self.runs += 1
+        self.examples += r.examples
+        self.seconds += r.elapsed
+        self.outcomes[r.outcome] = self.outcomes.get(r.outcome, 0) + 1
+        self.reason = self.reason or r.reason
+        if r.counterexample is not None:
+            self.counterexamples.append(
+                {"run": run_index, "seed": r.seed, "steps": r.counterexample.steps, "out": saved}
+            )
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "design": self.design,
+            "property": self.prop,
+            "verdict": self.verdict(),
+            "runs": self.runs,
+            "examples": self.examples,
+            # Hypothesis's search does not count the states it visits
+            "distinct_states": None,
+            "seconds": round(self.seconds, 3),
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "counterexamples": self.counterexamples,
+            **({"reason": self.reason} if self.reason else {}),
+        }
+
+
+@dataclass
+class Campaign:
+    seed: int
+    runs: int
+    max_examples: int
+    steps: int
+    layout: str
+    cells: list[CellSummary]
+    wall: float
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "seed": self.seed,
+            "runs": self.runs,
+            "max_examples": self.max_examples,
+            "steps": self.steps,
+            "layout": self.layout,
+            "wall_seconds": round(self.wall, 3),
+            "examples": sum(c.examples for c in self.cells),
+            "stopped_early": self.stopped_early,
+            "cells": [c.to_dict() for c in self.cells],
+        }
+
+    def comparable(self) -> list[dict]:
+        """The cells without times or layout: equal for the same seed in every layout."""
+        out = []
+        for c in self.cells:
+            d = c.to_dict()
+            d.pop("seconds")
+            d["counterexamples"] = [{k: v for k, v in x.items() if k != "out"} for x in d["counterexamples"]]
+            out.append(d)
+        return out
+
+    def text(self) -> str:
+        lines = [
+            f"campaign: {self.runs} runs per cell of up to {self.max_examples} examples of up to "
+            f"{self.steps} steps, seed {self.seed}, {self.layout}, {self.wall:.1f} s"
+            + (" (stopped at the first counterexample)" if self.stopped_early else "")
+        ]
+        for c in self.cells:
+            lines.append(
+                f"{c.name} / {c.prop}: {c.verdict()} ({c.runs} runs, {c.examples} examples, "
+                f"{c.seconds:.1f} s, {c.broken} broken)"
+            )
+            for x in c.counterexamples:
+                lines.append(
+                    f"  run {x['run']}: seed {x['seed']}, {x['steps']} steps"
+                    + (f", {x['out']}" if x["out"] else "")
+                )
+        return "\n".join(lines)
+
+    def write(self, out_dir: str) -> tuple[str, str]:
+        """campaign.json and campaign.txt in ``out_dir``; returns their paths."""
+        os.makedirs(out_dir, exist_ok=True)
+        js, txt = os.path.join(out_dir, "campaign.json"), os.path.join(out_dir, "campaign.txt")
+        with open(js, "w", encoding="utf-8") as fh:
+            json.dump(self.to_dict(), fh, indent=2)
+            fh.write("\n")
+        with open(txt, "w", encoding="utf-8") as fh:
+            fh.write(self.text() + "\n")
+        return js, txt
+
+
+def campaign(
+    cells: list[tuple[str, str, str]],
+    runs: int,
+    *,
+    seed: int = 0,
+    max_examples: int = 300,
+    steps: int = 30,
+    layout: Layout | None = None,
+    stop_early: bool = False,
+    out_dir: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Campaign:
+    """``runs`` searches of each (name, design text, property) cell over derived seeds;
+    counterexamples are saved under ``out_dir`` when given. ``stop_early`` ends the
+    campaign at the first counterexample in task order (cell by cell, run by run)."""
+    started = time.perf_counter()
+    args = [
+        (text, prop, max_examples, steps, derive_seed(seed, r))
+        for _name, text, prop in cells
+        for r in range(runs)
+    ]
+    summaries = [CellSummary(name, DESIGNS.get(text, text), prop) for name, text, prop in cells]
+
+    def landed(i: int, r: SearchResult) -> None:
+        cell, run_index = divmod(i, runs)
+        saved = None
+        if r.counterexample is not None and out_dir:
+            s = summaries[cell]
+            saved = os.path.join(out_dir, f"explore-{s.name}-{s.prop}-run{run_index}-seed{r.seed}.jsonl")
+            os.makedirs(out_dir, exist_ok=True)
+            write_jsonl(saved, r.counterexample.events, r.counterexample.meta())
+        summaries[cell].add(run_index, r, saved)
+
+    stop = (lambda r: r.outcome == "broken") if stop_early else None
+    out = run(search_task, args, layout=layout or Layout(), stop=stop, on_result=landed, progress=progress)
+    return Campaign(
+        seed,
+        runs,
+        max_examples,
+        steps,
+        out.layout,
+        summaries,
+        time.perf_counter() - started,
+        stopped_early=out.stopped_at is not None,
+    )
