@@ -1,0 +1,246 @@
+"""The engine: one path in-process, on a local Dask cluster and on a remote scheduler.
+
+The quick tests need no cluster. The slow ones start a real `dask scheduler` and two
+`dask worker` processes on 127.0.0.1 (random free ports, bounded waits) and check that
+results are identical to the in-process run with the same seed, that a worker killed
+mid-campaign loses nothing and counts nothing twice, and that a scheduler that goes away
+is an error, not a hang.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import replicheck.engine as engine
+from replicheck.cli.main import cli
+from replicheck.engine import ClusterLost, Layout, derive_seed, run
+from replicheck.model.campaign import campaign
+from replicheck.model.explore import DESIGNS
+
+ROOT = Path(__file__).resolve().parents[1]
+HISTORIES = sorted(str(p) for p in (ROOT / "histories").glob("*.jsonl"))
+CELLS = [
+    ("lf-async-failover", DESIGNS["lf-async-failover"], "durability"),
+    ("leaderless-abd", DESIGNS["leaderless-abd"], "linearizable"),
+]
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def test_seeds_come_from_the_campaign_seed_and_index_only():
+    assert derive_seed(7, 3) == derive_seed(7, 3)
+    seeds = {derive_seed(s, i) for s in range(3) for i in range(50)}
+    assert len(seeds) == 150  # nearby campaigns share no runs
+    assert all(0 <= s < 2**32 for s in seeds)
+
+
+def test_results_are_handed_on_in_task_order_whatever_order_they_finish_in():
+    seen: list[int] = []
+    order = engine._InOrder(lambda i, r: seen.append(i), stop=lambda r: r == "stop")
+    for i, r in [(2, "b"), (0, "a"), (4, "stop"), (4, "stop"), (5, "late"), (1, "a"), (3, "stop")]:
+        order.add(i, r)
+    # 3 stops before 4 once it lands: 4 is dropped, 5 never counted, each index once
+    assert seen == [0, 1, 2, 3]
+    assert order.stopped_at == 3 and sorted(order.results) == [0, 1, 2, 3]
+    assert order.done(10)
+
+
+def test_in_process_run_stops_at_the_first_match_and_skips_the_rest():
+    calls: list[int] = []
+    out = run(
+        square, [(i,) for i in range(10)], stop=lambda r: r >= 9, on_result=lambda i, r: calls.append(i)
+    )
+    assert out.ordered == [0, 1, 4, 9] and out.stopped_at == 3 and calls == [0, 1, 2, 3]
+    assert out.layout == "in-process"
+
+
+def test_layout_reads_the_scheduler_from_the_environment(monkeypatch):
+    monkeypatch.setenv(engine.ENV_SCHEDULER, "tcp://10.0.0.5:8786")
+    assert Layout.from_options(None, None) == Layout(1, "tcp://10.0.0.5:8786")
+    assert Layout.from_options(3, "tcp://other:1").scheduler == "tcp://other:1"
+    monkeypatch.delenv(engine.ENV_SCHEDULER)
+    assert Layout.from_options(None, None).inline and not Layout.from_options(2, None).inline
+
+
+def test_campaign_summary_as_data_with_counterexamples_that_replay(tmp_path):
+    c = campaign(CELLS[:1], 3, seed=0, max_examples=25, steps=10, out_dir=str(tmp_path))
+    js, txt = c.write(str(tmp_path))
+    data = json.loads(Path(js).read_text())
+    cell = data["cells"][0]
+    assert cell["runs"] == 3 and cell["verdict"] == "broken" and cell["examples"] > 0
+    assert [x["seed"] for x in cell["counterexamples"]] == [
+        derive_seed(0, x["run"]) for x in cell["counterexamples"]
+    ]
+    saved = cell["counterexamples"][0]["out"]
+    assert os.path.exists(saved) and "lf-async-failover / durability: broken" in Path(txt).read_text()
+    replay = CliRunner().invoke(cli, ["explore", "--replay", saved, "--json"])
+    assert json.loads(replay.output)["same_history"] is True
+
+
+def test_campaign_stop_early_ends_at_the_first_counterexample_in_run_order():
+    full = campaign(CELLS[:1], 4, seed=0, max_examples=25, steps=10)
+    first = min(x["run"] for x in full.cells[0].counterexamples)
+    early = campaign(CELLS[:1], 4, seed=0, max_examples=25, steps=10, stop_early=True)
+    assert early.stopped_early and early.cells[0].runs == first + 1
+    assert [x["run"] for x in early.cells[0].counterexamples] == [first]
+
+
+def test_unreachable_scheduler_is_one_line_and_exit_2(monkeypatch):
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT", 1.0)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = CliRunner().invoke(cli, ["check", "--scheduler", f"127.0.0.1:{port}", *HISTORIES[:2]])
+    assert r.exit_code == 2, r.output
+    assert "cannot reach the Dask scheduler" in r.output and "Traceback" not in r.output
+
+
+# --- a real cluster on loopback ------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dask() -> list[str]:
+    exe = shutil.which("dask", path=os.path.dirname(sys.executable))
+    return [exe] if exe else [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+
+
+def _wait_for_workers(address: str, n: int, timeout: float = 30.0) -> None:
+    from distributed import Client
+
+    with Client(address, timeout=10, set_as_default=False) as c:
+        c.wait_for_workers(n, timeout=timeout)
+
+
+class LoopbackCluster:
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.procs: list[subprocess.Popen] = []
+        self.workers: list[subprocess.Popen] = []
+
+    def _spawn(self, *args: str) -> subprocess.Popen:
+        env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+        p = subprocess.Popen(
+            [*_dask(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT
+        )
+        self.procs.append(p)
+        return p
+
+    def start_scheduler(self) -> None:
+        self._spawn("scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard")
+
+    def start_worker(self) -> subprocess.Popen:
+        # --no-nanny: the process we hold is the worker itself, so killing it kills the worker
+        w = self._spawn(
+            "worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"
+        )
+        self.workers.append(w)
+        return w
+
+    def close(self) -> None:
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+
+
+@pytest.fixture
+def loopback():
+    c = LoopbackCluster()
+    try:
+        c.start_scheduler()
+        c.start_worker()
+        c.start_worker()
+        _wait_for_workers(c.address, 2)
+        yield c
+    finally:
+        c.close()
+
+
+def _cells(data: dict) -> list[dict]:
+    timing = ("elapsed", "found_after", "shrink_time", "out")
+    return [{k: v for k, v in cell.items() if k not in timing} for cell in data["cells"]]
+
+
+@pytest.mark.slow
+def test_matrix_campaign_and_batch_check_on_a_real_cluster_match_the_in_process_run(loopback, tmp_path):
+    runner = CliRunner()
+    matrix = ["explore", "--matrix", "--max-examples", "2", "--steps", "5", "--seed", "5", "--json"]
+    here = runner.invoke(cli, matrix, env={engine.ENV_SCHEDULER: ""})
+    there = runner.invoke(cli, [*matrix, "--scheduler", loopback.address])
+    # exit 1 marks cells where so small a budget disagrees with the field: the same in both
+    assert here.exit_code == there.exit_code and "Traceback" not in there.output, there.output
+    assert _cells(json.loads(here.output)) == _cells(json.loads(there.output))
+
+    mine = campaign(CELLS, 3, seed=11, max_examples=15, steps=8)
+    theirs = campaign(CELLS, 3, seed=11, max_examples=15, steps=8, layout=Layout(scheduler=loopback.address))
+    assert theirs.layout.startswith("Dask scheduler") and mine.comparable() == theirs.comparable()
+
+    check = ["check", *HISTORIES]
+    local = runner.invoke(cli, check, env={engine.ENV_SCHEDULER: ""})
+    remote = runner.invoke(cli, check, env={engine.ENV_SCHEDULER: loopback.address})
+    assert local.exit_code == remote.exit_code and local.output == remote.output
+    assert local.output.count("\t") == len(HISTORIES)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_campaign_loses_nothing_and_counts_nothing_twice(loopback):
+    killed: list[int] = []
+
+    def kill_one_worker(done: int, total: int) -> None:
+        if not killed:  # after the first result, while the others are running
+            victim = loopback.workers[0]
+            os.kill(victim.pid, signal.SIGKILL)
+            killed.append(victim.pid)
+
+    args = dict(seed=3, max_examples=25, steps=10)
+    there = campaign(CELLS, 4, **args, layout=Layout(scheduler=loopback.address), progress=kill_one_worker)
+    mine = campaign(CELLS, 4, **args)
+    assert killed and loopback.workers[0].wait(timeout=10) == -signal.SIGKILL
+    assert [c.runs for c in there.cells] == [4, 4]  # every run counted, once
+    assert there.comparable() == mine.comparable()
+
+
+@pytest.mark.slow
+def test_the_scheduler_going_away_is_an_error_not_a_hang(loopback, monkeypatch):
+    monkeypatch.setattr(engine, "LOST_AFTER", 3.0)
+
+    def kill_scheduler(done: int, total: int) -> None:
+        if loopback.procs[0].poll() is None:
+            loopback.procs[0].kill()
+
+    started = time.monotonic()
+    with pytest.raises(ClusterLost, match="unfinished"):
+        campaign(
+            CELLS,
+            6,
+            seed=1,
+            max_examples=60,
+            steps=10,
+            layout=Layout(scheduler=loopback.address),
+            progress=kill_scheduler,
+        )
+    assert time.monotonic() - started < 60  # a bound against a hang, not a timing claim
