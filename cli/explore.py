@@ -14,7 +14,7 @@ import click
 from replicheck.checker import write_jsonl
 from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
 
-from .fanout import engine_options, layout_of, pop_engine_params
+from .fanout import engine_options, layout_of, pop_engine_params, refuse_unused_engine_options
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
 from .vocabulary import DEFAULT_SEED, option
 
@@ -179,6 +179,7 @@ def explore(
 
     fan = pop_engine_params(params)
     layout = layout_of(fan["jobs"], fan["scheduler"])
+    refuse_unused_engine_options(fan, matrix, replay_file, out, html_out)
     try:
         if fan["campaign"]:
             sys.exit(

@@ -68,6 +68,27 @@ def pop_engine_params(params: dict) -> dict:
     return {k: params.pop(k, None) for k in ("campaign", "stop_early", "jobs", "scheduler")}
 
 
+def refuse_unused_engine_options(
+    fan: dict, matrix: bool, replay: str | None, out: str | None, html_out: str | None
+) -> None:
+    """Flags the run would ignore are usage errors, not silence. A scheduler named by the
+    environment is not refused: REPLICHECK_SCHEDULER may be set for every command."""
+    ctx = click.get_current_context()
+    from_command_line = ctx.get_parameter_source("scheduler") == click.core.ParameterSource.COMMANDLINE
+    if fan["campaign"]:
+        for flag, value in (("--replay", replay), ("--out", out), ("--html", html_out)):
+            if value:
+                raise click.UsageError(
+                    f"{flag} takes one search; --campaign saves its counterexamples under --out-dir"
+                )
+        return
+    if fan["stop_early"]:
+        raise click.UsageError("--stop-early applies to --campaign")
+    if not matrix or replay:
+        if (fan["jobs"] or 1) > 1 or (fan["scheduler"] and from_command_line):
+            raise click.UsageError("--jobs and --scheduler apply to --campaign and --matrix")
+
+
 def layout_of(jobs: int | None, scheduler: str | None) -> Layout:
     return Layout.from_options(jobs, scheduler)
 

@@ -108,6 +108,28 @@ def test_unreachable_scheduler_is_one_line_and_exit_2(monkeypatch):
     assert "cannot reach the Dask scheduler" in r.output and "Traceback" not in r.output
 
 
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--jobs", "2"], "--jobs and --scheduler apply to --campaign and --matrix"),
+        (["--scheduler", "tcp://127.0.0.1:9"], "--jobs and --scheduler apply"),
+        (["--stop-early"], "--stop-early applies to --campaign"),
+        (["--matrix", "--stop-early"], "--stop-early applies to --campaign"),
+        (["--campaign", "2", "--out", "x.jsonl"], "--out takes one search"),
+    ],
+)
+def test_engine_flags_a_run_would_ignore_are_usage_errors(args, says):
+    r = CliRunner().invoke(cli, ["explore", "leader-follower", "--property", "durability", *args])
+    assert r.exit_code == 2 and says in r.output, r.output
+
+
+def test_a_scheduler_in_the_environment_does_not_touch_a_single_search(monkeypatch):
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT", 0.1)  # would fail fast if it were reached
+    args = ["explore", "leader-follower", "--property", "durability", "--max-examples", "3", "--steps", "5"]
+    r = CliRunner().invoke(cli, args, env={engine.ENV_SCHEDULER: "tcp://127.0.0.1:9"})
+    assert r.exit_code in (0, 1) and "durability" in r.output, r.output
+
+
 # --- a real cluster on loopback ------------------------------------------------------------
 
 
