@@ -208,7 +208,10 @@ def _cells(data: dict) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_matrix_campaign_and_batch_check_on_a_real_cluster_match_the_in_process_run(loopback, tmp_path):
+def test_matrix_campaign_and_batch_check_on_a_real_cluster_match_the_in_process_run(
+    loopback, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # the matrix saves its counterexamples under ./histories/
     runner = CliRunner()
     matrix = ["explore", "--matrix", "--max-examples", "2", "--steps", "5", "--seed", "5", "--json"]
     here = runner.invoke(cli, matrix, env={engine.ENV_SCHEDULER: ""})
