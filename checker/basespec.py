@@ -12,6 +12,7 @@ judges with a spec reads ``spec.hook`` and never asks ``getattr(spec, "hook", No
 from __future__ import annotations
 
 import copy
+import inspect
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
@@ -241,13 +242,18 @@ class BaseSpec:
         return self.initial
 
     def with_init(self, init: Any) -> BaseSpec:
-        """This spec starting from ``init`` (normalized as the constructor does)."""
+        """This spec starting from ``init``, normalized as the constructor does when it
+        takes ``init`` (every built-in spec's does)."""
         try:
-            return type(self)(init, nil_read=self.nil_read)
-        except TypeError:  # a subclass with a constructor of its own
-            other = copy.copy(self)
-            other.initial = init
-            return other
+            params = dict(inspect.signature(type(self)).parameters)
+        except (TypeError, ValueError):
+            params = {}
+        if "init" in params:
+            kw = {"nil_read": self.nil_read} if "nil_read" in params else {}
+            return type(self)(init=init, **kw)
+        other = copy.copy(self)  # a constructor of its own: set the state it starts from
+        other.initial = init
+        return other
 
     def partition(self, ops: list[Op]) -> list[list[Op]]:
         return split_by_key(ops)

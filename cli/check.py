@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
@@ -19,6 +20,7 @@ from replicheck.checker.minimize import write_minimized
 from replicheck.checker.report import render_linearizability, render_minimal
 from replicheck.checker.specs import NIL_READS, NO_INIT
 from replicheck.checker.verdict import EXIT_BAD_INPUT, exit_code, short_word, worst_exit_code
+from replicheck.cli.artifacts import in_out_dir
 from replicheck.cli.fanout import ONE_OF_MANY, scheduler_option
 from replicheck.cli.progress import Progress
 from replicheck.cli.vocabulary import option
@@ -114,6 +116,8 @@ class Options:
     session_field: str
     quiet_period: float | None
     started: float | None = None  # time.monotonic() before reading the current file
+    out_dir: str | None = None  # --out-dir: each file's HTML and minimal history go here
+    stems: dict[str, str] = field(default_factory=dict)  # path -> its unique name in out_dir
 
 
 @click.command()
@@ -182,6 +186,15 @@ class Options:
 )
 @scheduler_option
 @option("json output", "as_json", is_flag=True, help="Print the result as JSON.")
+@option(
+    "artifact directory",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="Write each history's HTML report (DIR/NAME.html) and, when invalid, its minimal "
+    "sub-history (DIR/NAME.minimal.jsonl) here, unless --html/--minimize-out name them.",
+)
 @click.option(
     "--minimize",
     is_flag=True,
@@ -239,6 +252,7 @@ def check(
     memory,
     jobs,
     as_json,
+    out_dir,
     minimize,
     minimize_out,
     html_out,
@@ -256,8 +270,14 @@ def check(
     many = len(files) > 1 or ONE_OF_MANY.get()
     if many and (minimize_out or html_out):
         raise click.UsageError("--minimize-out and --html take one history at a time")
-    if consistency and (minimize or minimize_out or html_out):
-        raise click.UsageError("--minimize and --html go with linearizability, not --consistency")
+    if consistency and (minimize or minimize_out or html_out or out_dir):
+        raise click.UsageError("--minimize, --html and --out-dir go with linearizability, not --consistency")
+    if not consistency and (quiet_period is not None or session_field != "session"):
+        raise click.UsageError("--session-field and --quiet-period apply to --consistency")
+    if consistency and jobs is not None:
+        raise click.UsageError(
+            "--jobs applies to linearizability; the --consistency searches run in one process"
+        )
     if len(files) > 1 and (scheduler or (jobs or 1) > 1):
         from replicheck.cli.fanout import check_batch, layout_of
 
@@ -279,6 +299,7 @@ def check(
         consistency,
         session_field,
         quiet_period,
+        out_dir=out_dir,
     )
     verdicts = []
     for path in files:
@@ -323,7 +344,26 @@ def read_within_budget(
         return read_history(path, format=fmt, independent=independent, progress=progress)
 
 
+def _artifacts(path: str, opts: Options) -> tuple[str | None, str | None]:
+    """The HTML report and minimal history paths for ``path``: as given, else under
+    --out-dir named after the file (two files of one name get -2, -3, ...)."""
+    html_out, minimize_out = opts.html_out, opts.minimize_out
+    if opts.out_dir:
+        if path not in opts.stems:
+            stem = os.path.splitext(os.path.basename(path))[0] or "history"
+            taken, n, name = set(opts.stems.values()), 1, stem
+            while name in taken:
+                n += 1
+                name = f"{stem}-{n}"
+            opts.stems[path] = name
+        stem = opts.stems[path]
+        html_out = html_out or in_out_dir(opts.out_dir, f"{stem}.html")
+        minimize_out = minimize_out or in_out_dir(opts.out_dir, f"{stem}.minimal.jsonl")
+    return html_out, minimize_out
+
+
 def judge_linearizable(path: str, history: History, opts: Options) -> Any:
+    html_out, minimize_out = _artifacts(path, opts)
     progress = Progress("linearizing", opts.quiet)
     try:
         analysis = analyse(
@@ -331,7 +371,7 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
             opts.spec,
             init=opts.init,
             nil_read=opts.nil_read,
-            minimize=opts.minimize or bool(opts.html_out),
+            minimize=opts.minimize or bool(html_out),
             timeout=opts.timeout,
             max_memory_mb=opts.memory,
             progress=progress,
@@ -341,10 +381,10 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
     finally:
         progress.close()
     result, spec, minimal = analysis.result, analysis.spec, analysis.minimal
-    if opts.minimize_out and minimal is not None:
-        write_minimized(opts.minimize_out, minimal, history, spec, analysis.spec_name)
-    if opts.html_out:
-        analysis.write_html(opts.html_out, title=path)
+    if minimize_out and minimal is not None:
+        write_minimized(minimize_out, minimal, history, spec, analysis.spec_name)
+    if html_out:
+        analysis.write_html(html_out, title=path)
     if opts.as_json:
         d = result.to_dict()
         if minimal is not None and opts.minimize:
@@ -356,10 +396,10 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
         click.echo(render_linearizability(result, spec, path))
         if minimal is not None and opts.minimize:
             click.echo("\n" + render_minimal(minimal, spec))
-        if opts.minimize_out and minimal is not None:
-            click.echo(f"minimal history written to {opts.minimize_out}")
-        if opts.html_out:
-            click.echo(f"HTML report written to {opts.html_out}")
+        if minimize_out and minimal is not None:
+            click.echo(f"minimal history written to {minimize_out}")
+        if html_out:
+            click.echo(f"HTML report written to {html_out}")
     return result.valid
 
 

@@ -8,12 +8,14 @@ import os
 import re
 import shlex
 import sys
+import tempfile
 
 import click
 
 from replicheck.checker import write_jsonl
 from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
 
+from .artifacts import hypothesis_home, in_out_dir, refuse
 from .fanout import engine_options, layout_of, pop_engine_params, refuse_unused_engine_options
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
 from .vocabulary import DEFAULT_SEED, option
@@ -140,7 +142,16 @@ def _check_cmd(prop: str, path: str) -> str:
     metavar="FILE",
     type=click.Path(dir_okay=False),
     default=None,
-    help="where to save a counterexample [histories/explore-...jsonl]",
+    help="save a counterexample here [DIR/explore-...jsonl with --out-dir; else not saved]",
+)
+@option(
+    "artifact directory",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="where counterexamples, the HTML timeline and Hypothesis's files go; nothing is written "
+    "to the current directory unless asked",
 )
 @click.option(
     "--replay",
@@ -162,15 +173,29 @@ def _check_cmd(prop: str, path: str) -> str:
 @option("json output", "as_json", is_flag=True, help="print the result as data")
 @option("progress off", "quiet", old=["--quiet", "-q"], is_flag=True, help="no progress, even on a terminal")
 @engine_options
+@click.pass_context
 def explore(
-    topology, prop, max_examples, steps, seed, out, replay_file, matrix, html_out, as_json, quiet, **params
+    ctx,
+    topology,
+    prop,
+    max_examples,
+    steps,
+    seed,
+    out,
+    out_dir,
+    replay_file,
+    matrix,
+    html_out,
+    as_json,
+    quiet,
+    **params,
 ) -> None:
     """Search TOPOLOGY (options as for simulate) for a schedule that breaks --property.
 
     \b
     replicheck explore leader-follower --replication async --failover auto --property durability
-    replicheck explore --replay histories/explore-....jsonl
-    replicheck explore --matrix
+    replicheck explore --replay DIR/explore-....jsonl
+    replicheck explore --matrix --out-dir DIR
 
     Exit codes: 0 held for the whole budget, 1 counterexample found, 2 bad input or
     usage, 3 unknown (the checker could not decide some runs).
@@ -180,17 +205,41 @@ def explore(
     fan = pop_engine_params(params)
     layout = layout_of(fan["jobs"], fan["scheduler"])
     refuse_unused_engine_options(fan, matrix, replay_file, out, html_out)
+    protocol = list(params)
     try:
         if fan["campaign"]:
-            sys.exit(
-                _campaign(
-                    topology, prop, matrix, params, fan, layout, max_examples, steps, seed, as_json, quiet
+            with hypothesis_home(out_dir):
+                code = _campaign(
+                    topology,
+                    prop,
+                    matrix,
+                    params,
+                    fan,
+                    layout,
+                    max_examples,
+                    steps,
+                    seed,
+                    as_json,
+                    quiet,
+                    out_dir,
                 )
-            )
+            sys.exit(code)
         if replay_file:
+            refuse(
+                ctx,
+                ["topology", "prop", "max_examples", "steps", "seed", "out", "out_dir", "matrix", "html_out"]
+                + protocol,
+                "--replay (it reruns the file's own design, seed and schedule)",
+            )
             sys.exit(_replay(replay_file, as_json))
         if matrix:
-            sys.exit(_matrix(max_examples, steps, seed, as_json, quiet, layout))
+            refuse(
+                ctx,
+                ["topology", "prop", "out", "html_out"] + protocol,
+                "--matrix (every design against every property; --out-dir DIR keeps the counterexamples)",
+            )
+            with hypothesis_home(out_dir):
+                sys.exit(_matrix(max_examples, steps, seed, as_json, quiet, out_dir, layout))
         if not topology:
             raise click.UsageError(f"name a TOPOLOGY ({topology_list()}), or use --matrix or --replay FILE")
         if prop is None:
@@ -199,7 +248,9 @@ def explore(
             )
         opts, words = collect_protocol_options(params)
         design = f"{topology} {words}".strip()
-        sys.exit(_search(design, prop, max_examples, steps, seed, out, as_json, quiet, html_out))
+        with hypothesis_home(out_dir):
+            code = _search(design, prop, max_examples, steps, seed, out, as_json, quiet, html_out, out_dir)
+        sys.exit(code)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
 
@@ -214,6 +265,7 @@ def _search(
     as_json: bool,
     quiet: bool,
     html_out: str | None = None,
+    out_dir: str | None = None,
 ) -> int:
     from replicheck.model.explore import explore as search
 
@@ -224,15 +276,26 @@ def _search(
         counter.close()
     path = None
     if result.counterexample is not None:
-        path = out or os.path.join("histories", f"explore-{_slug(design)}-{prop}-seed{seed}.jsonl")
-        _save(result.counterexample, path)
-        if html_out:
-            _write_html(result.counterexample, path, html_out)
+        if out:
+            path = out
+        elif out_dir:
+            path = in_out_dir(out_dir, f"explore-{_slug(design)}-{prop}-seed{seed}.jsonl")
+        if path:
+            _save(result.counterexample, path)
+        if html_out or out_dir:
+            html = html_out or in_out_dir(out_dir or ".", f"explore-{_slug(design)}-{prop}-seed{seed}.html")
+            with tempfile.TemporaryDirectory(prefix="replicheck-") as tmp:
+                saved = path or os.path.join(tmp, "counterexample.jsonl")
+                if not path:
+                    _save(result.counterexample, saved)
+                _write_html(result.counterexample, saved, html)
     if as_json:
         click.echo(json.dumps({**result.to_dict(), "out": path}, indent=2))
     elif result.counterexample is not None:
-        assert path is not None  # set above whenever there is a counterexample
-        _print_counterexample(result.counterexample, path, f"replicheck explore --replay {shlex.quote(path)}")
+        replay = f"replicheck explore --replay {shlex.quote(path)}" if path else None
+        _print_counterexample(result.counterexample, path, replay)
+        if not path:
+            click.echo("\n(not saved: --out-dir DIR or --out FILE saves it, to replay and judge)")
         click.echo(f"\nsearch: seed {seed}, {result.examples} examples, {result.elapsed:.1f} s")
     else:
         click.echo(
@@ -257,7 +320,16 @@ def _replay(path: str, as_json: bool) -> int:
         raise click.UsageError(
             f"{path} has no explore metadata: only files saved by replicheck explore replay"
         )
-    r = replay_counterexample(explore_meta)
+    problem = _replay_problem(explore_meta)
+    if problem:
+        raise click.UsageError(f"{path}: explore metadata: {problem}")
+    try:
+        r = replay_counterexample(explore_meta)
+    except (KeyError, IndexError, TypeError, AttributeError) as e:
+        # a hand-edited schedule step: say so rather than show the traceback
+        raise click.UsageError(
+            f"{path}: explore metadata: a schedule step cannot be replayed ({e!r})"
+        ) from None
     buf = io.StringIO()
     write_jsonl(buf, r.events, meta)
     with open(path, encoding="utf-8") as fh:
@@ -284,7 +356,27 @@ def _replay(path: str, as_json: bool) -> int:
     return exit_code(None if j is None else j.holds)  # a property that does not apply: unknown
 
 
-def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool, layout=None) -> int:
+def _replay_problem(m: dict) -> str | None:
+    """What is wrong with a metadata line's explore part, or None: a seed "x" would
+    otherwise surface as a traceback."""
+    kinds: dict[str, tuple[type | tuple[type, ...], str]] = {
+        "design": (str, "a string"),
+        "property": (str, "a string"),
+        "seed": (int, "an integer"),
+        "schedule": ((list, tuple), "a list of steps"),
+    }
+    for key, (kind, what) in kinds.items():
+        v = m.get(key)
+        if v is None:
+            return f"no {key}: only files saved by replicheck explore replay"
+        if not isinstance(v, kind) or isinstance(v, bool):
+            return f"{key} {json.dumps(v, default=str)[:40]} is not {what}"
+    return None
+
+
+def _matrix(
+    max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool, out_dir: str | None, layout=None
+) -> int:
     from replicheck.engine import EngineError
     from replicheck.model.campaign import run_matrix
     from replicheck.model.explore import CLAIMS, DESIGNS, PROPERTIES
@@ -295,8 +387,8 @@ def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool
 
     def cell(name: str, prop: str, r) -> None:
         text = r.cell()
-        if r.counterexample is not None:
-            path = os.path.join("histories", f"explore-{name}-{prop}.jsonl")
+        if r.counterexample is not None and out_dir:
+            path = in_out_dir(out_dir, f"explore-{name}-{prop}.jsonl")
             _save(r.counterexample, path)
             data.append({**r.to_dict(), "name": name, "out": path})
         else:
@@ -334,13 +426,16 @@ def _matrix(max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
         if i == 0:
             click.echo("  ".join("-" * w for w in widths))
-    click.echo("* = a claim the field makes, and the search agrees; counterexamples saved under histories/")
+    saved = f"counterexamples saved under {out_dir}" if out_dir else "--out-dir DIR saves the counterexamples"
+    click.echo(f"* = a claim the field makes, and the search agrees; {saved}")
     for name, prop in disagree:
         click.echo(f"(!) {name} / {prop}: the search disagrees with what the field knows")
     return EXIT_VALID
 
 
-def _campaign(topology, prop, matrix, params, fan, layout, max_examples, steps, seed, as_json, quiet) -> int:
+def _campaign(
+    topology, prop, matrix, params, fan, layout, max_examples, steps, seed, as_json, quiet, out_dir
+) -> int:
     """--campaign N: one design and --property, or with --matrix every cell of the table."""
     from replicheck.model.explore import DESIGNS, PROPERTIES
 
@@ -362,7 +457,7 @@ def _campaign(topology, prop, matrix, params, fan, layout, max_examples, steps, 
         steps=steps,
         layout=layout,
         stop_early=bool(fan["stop_early"]),
-        out_dir=params.get("out_dir"),
+        out_dir=out_dir,
         as_json=as_json,
         quiet=quiet,
     )

@@ -251,7 +251,7 @@ def _build_system(n, w, r, sloppy, fallback, dc, write, read, coordinator, weigh
     metavar="DIR",
     type=click.Path(file_okay=False),
     default=None,
-    help="With --simulate: where histories that are not linearizable are saved [.].",
+    help="With --simulate: where histories that are not linearizable are saved [not saved].",
 )
 def check(
     n,
@@ -329,7 +329,7 @@ def check(
                 read_repair=read_repair or "none",
                 seeds=range(first, first + (runs or 8)),
                 ops=ops or 1000,
-                out_dir=out_dir or ".",
+                out_dir=out_dir,
             )
         except (ConfigError, OSError) as error:
             raise click.UsageError(str(error)) from None
@@ -392,6 +392,8 @@ def render_simulation(sim: Any) -> str:
         )
     elif sim.verdict is False:
         lines.append(f"=> {bad} of {len(seeds)} histories are NOT linearizable")
+        if not any(r.saved for r in sim.runs):
+            lines.append("   (not saved: --out-dir DIR saves them, with the commands that replay them)")
     else:
         lines.append("=> no violation found, but some runs could not be decided (unknown)")
     return "\n".join(lines)

@@ -162,6 +162,8 @@ def postgres(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     client's own write (pin-after-write:<ms>), or the replica once it has replayed the
     client's last commit (wait-for-lsn). Every written value is unique.
     """
+    if params.get("failover_after_ms") is None and params.get("failover_gap_ms") != 200.0:
+        raise click.UsageError("--failover-gap applies with --failover-after")
     progress = Progress("recording", quiet=quiet or as_json)
     try:
         summary = record_postgres(out, seed=seed, progress=progress, **params)

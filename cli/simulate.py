@@ -9,6 +9,7 @@ import click
 from replicheck.checker import write_jsonl
 from replicheck.model.config import ConfigError, make_config, run
 
+from .artifacts import in_out_dir
 from .protocol_options import TopologyCommand, collect_protocol_options
 from .vocabulary import DEFAULT_SEED, option
 
@@ -29,10 +30,18 @@ from .vocabulary import DEFAULT_SEED, option
     metavar="FILE",
     type=click.Path(dir_okay=False, writable=True),
     default=None,
-    help="write the history here (JSON Lines)",
+    help="write the history here (JSON Lines) [DIR/simulate-TOPOLOGY-seedS.jsonl with --out-dir; else none]",
+)
+@option(
+    "artifact directory",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="where the history goes unless --out names it; nothing is written unasked",
 )
 @option("json output", "as_json", is_flag=True, help="print the summary as JSON")
-def simulate(topology: str, seed: int, out: str | None, as_json: bool, **params) -> None:
+def simulate(topology: str, seed: int, out: str | None, out_dir: str | None, as_json: bool, **params) -> None:
     """Simulate TOPOLOGY (see the list below) and record its history.
 
     \b
@@ -47,8 +56,13 @@ def simulate(topology: str, seed: int, out: str | None, as_json: bool, **params)
         result = run(cfg)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
+    if out_dir and not out:
+        out = in_out_dir(out_dir, f"simulate-{topology}-seed{seed}.jsonl")
     if out:
-        write_jsonl(out, result.events, result.meta)
+        try:
+            write_jsonl(out, result.events, result.meta)
+        except OSError as e:
+            raise click.UsageError(f"--out {out}: cannot write it: {e.strerror or e}") from None
     summary = result.summary()
     if as_json:
         click.echo(json.dumps({"source": source, **summary, "out": out}, indent=2, sort_keys=True))

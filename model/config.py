@@ -18,7 +18,7 @@ from typing import Any
 
 from . import topology as registry
 from .clients import WORKLOADS, Client, HistoryLog, ReadRouting, Workload  # noqa: F401  (re-exported)
-from .options import FLAG, REPEATED, ConfigError, canonical_names, num, prob
+from .options import FLAG, MAX_MS, REPEATED, ConfigError, canonical_names, num, prob
 from .sim import LATENCY_SYNTAX, NetworkConfig, Simulator, ms_to_ns, parse_latency
 from .topology import Topology
 
@@ -66,7 +66,7 @@ def _node_at(name: str, text: str) -> tuple[str, float]:
     node, sep, at = str(text).partition("@")
     if not sep or not node:
         raise ConfigError(f"--{name} {text!r}: write NODE@MS, e.g. n1@200 or leader@200")
-    return node, num(name, at)
+    return node, num(name, at, maximum=MAX_MS)
 
 
 def parse_faults(opts: dict) -> list[Fault]:
@@ -82,14 +82,15 @@ def parse_faults(opts: dict) -> list[Fault]:
         groups = tuple(tuple(n for n in g.split(",") if n) for g in spec.split("|"))
         if not sep or len(groups) < 2 or any(not g for g in groups):
             raise ConfigError(f"--partition {text!r}: write MS:GROUP|GROUP, e.g. 300:n1|n2,n3")
-        faults.append(Fault(num("partition", at_text), "partition", groups=groups))
+        faults.append(Fault(num("partition", at_text, maximum=MAX_MS), "partition", groups=groups))
     for text in opts.get("heal", ()):
-        faults.append(Fault(num("heal", text), "heal"))
+        faults.append(Fault(num("heal", text, maximum=MAX_MS), "heal"))
     for text in opts.get("skew", ()):
         node, sep, ms = str(text).partition("=")
         if not sep or not node:
             raise ConfigError(f"--skew {text!r}: write NODE=MS, e.g. n2=-50")
-        faults.append(Fault(0.0, "skew", node, ms=num("skew", ms, minimum=None)))
+        skew = num("skew", ms, minimum=-MAX_MS, maximum=MAX_MS)
+        faults.append(Fault(0.0, "skew", node, ms=skew))
     return sorted(faults, key=lambda f: f.at_ms)
 
 
@@ -168,7 +169,20 @@ def make_config(topology: str, opts: dict, source: str = "") -> RunConfig:
     problem = topo.workload_problem(cfg.protocol, workload)
     if problem:
         raise ConfigError(problem)
+    _check_nodes_named(topo, cfg)
     return cfg
+
+
+def _check_nodes_named(topo: Topology, cfg: RunConfig) -> None:
+    """A link or skew naming a node the design does not have would be ignored: say so."""
+    nodes = list(topo.replica_ids(cfg.protocol)) + list(topo.other_nodes(cfg.protocol))
+    named: list[tuple[str, str | None]] = [
+        (f"--link {a}-{b}", n) for a, b in cfg.network.links for n in (a, b)
+    ]
+    named += [(f"--skew {f.node}", f.node) for f in cfg.faults if f.action == "skew"]
+    for flag, node in named:
+        if node not in nodes:
+            raise ConfigError(f"{flag}: no node {node!r} in this design (nodes: {', '.join(nodes)})")
 
 
 def parse_config(text: str) -> RunConfig:

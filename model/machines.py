@@ -32,7 +32,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from replicheck.checker import History, HistoryError, check
 from replicheck.checker.report import render_linearizability
-from replicheck.checker.verdict import Verdict
+from replicheck.checker.verdict import Verdict, as_verdict
 
 from .schedules import SKEW_MS, WAIT_MS, Design, SimulatedCluster
 
@@ -58,6 +58,10 @@ class Judgement:
     property: str
     holds: Verdict | None
     explanation: str
+
+    def __post_init__(self) -> None:
+        # a literal "unknown" becomes the verdict whose use as a bool raises
+        self.holds = None if self.holds is None else as_verdict(self.holds)
 
     def to_dict(self) -> dict:
         return {"property": self.property, "holds": self.holds, "explanation": self.explanation}

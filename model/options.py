@@ -124,15 +124,28 @@ def canonical_names(table: Iterable[Option]) -> dict[str, str]:
     return {s.lstrip("-"): o.dest for o in table for s in o.spellings}
 
 
-def num(name: str, text: Any, kind: type = float, minimum: float | None = 0) -> Any:
-    """``text`` as ``kind``, at least ``minimum``; ConfigError naming ``--name`` otherwise."""
+# The latest a fault may be scheduled, and the largest clock skew: an hour of virtual
+# time. Past it a run would simulate heartbeats for days (or overflow the nanosecond
+# clock: --skew n1=1e308) instead of saying the number is wrong.
+MAX_MS = 3_600_000
+
+
+def num(
+    name: str, text: Any, kind: type = float, minimum: float | None = 0, maximum: float | None = None
+) -> Any:
+    """``text`` as ``kind``, finite, between ``minimum`` and ``maximum``; ConfigError
+    naming ``--name`` otherwise (``nan`` would pass every comparison)."""
     try:
         v = kind(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         expected = "an integer" if kind is int else "a number"
         raise ConfigError(f"--{name} {text!r}: expected {expected}") from None
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ConfigError(f"--{name} {text!r}: expected a finite number")
     if minimum is not None and v < minimum:
-        raise ConfigError(f"--{name} {text!r}: must be at least {minimum:g}")
+        raise ConfigError(f"--{name} {text!r}: must be at least {minimum:.15g}")
+    if maximum is not None and v > maximum:
+        raise ConfigError(f"--{name} {text!r}: must be at most {maximum:.15g}")
     return v
 
 

@@ -50,6 +50,11 @@ def _fmt(x: float) -> str:
     return short if float(short) == x else repr(x)
 
 
+# Larger parameters are typing mistakes, and would overflow the simulator's nanosecond
+# clock (constant:1e308).
+MAX_LATENCY_MS = 1e9
+
+
 class LatencyError(ValueError):
     """A latency that does not parse; the message is one line naming the text."""
 
@@ -197,6 +202,8 @@ def _one(text: str, s: str) -> Latency:
         raise LatencyError(f"latency {text!r}: numbers must be finite")
     if any(n < 0 for n in nums):
         raise LatencyError(f"latency {text!r}: a latency cannot be negative")
+    if any(n > MAX_LATENCY_MS for n in nums):
+        raise LatencyError(f"latency {text!r}: numbers must be at most {MAX_LATENCY_MS:g} (ms)")
     if kind not in _ARITY:
         raise LatencyError(f"latency {text!r}: unknown latency kind {kind!r}; write {LATENCY_SYNTAX}")
     if len(nums) != _ARITY[kind]:

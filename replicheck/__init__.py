@@ -10,7 +10,8 @@ The work lives in five subpackages that import one way,
 - ``replicheck.model``: replication protocols on a deterministic simulator, and the
   search for schedules that break them;
 - ``replicheck.record``: recording histories from real systems (PostgreSQL);
-- ``replicheck.cli``: the command line.
+- ``replicheck.cli``: the command line;
+- ``replicheck.testing`` (and its pytest plugin): assertions for tests of your own service.
 """
 
 __version__ = "0.1.0"

@@ -10,22 +10,27 @@ Each returns the analysis when the property holds and otherwise raises Assertion
 whose message is the text report (the one ``replicheck check`` prints), the minimal
 counterexample when one was found, and the HTML report's path when ``html=`` was given.
 An unknown verdict (a budget ran out) fails too, with the reason: a test that could not
-be decided has not passed. The pytest plugin (loaded by pytest through the ``pytest11``
-entry point) adds a ``recorder`` fixture on top of these.
+be decided has not passed. :class:`TestRecorder` is a Recorder with these assertions
+built in; the pytest plugin (``replicheck.pytest_plugin``, loaded by pytest through the
+``pytest11`` entry point) gives one per test as the ``recorder`` fixture.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from replicheck.checker import Analysis, History, analyse, read_history
+from replicheck.checker import Analysis, History, HistoryError, analyse, read_history
 from replicheck.checker.consistency import ConsistencyResult, check_consistency, render_consistency
 from replicheck.checker.report import render_linearizability, render_minimal
 from replicheck.checker.verdict import is_unknown
+from replicheck.record.recorder import Recorder
 
-__all__ = ["assert_consistent", "assert_linearizable"]
+__all__ = ["TestRecorder", "assert_consistent", "assert_linearizable"]
+
+HISTORY_NAME, HTML_NAME = "history.jsonl", "report.html"
 
 
 def _name(history: History) -> str:
@@ -90,3 +95,48 @@ def assert_consistent(
         words.append(f"{m} is violated" if r.valid is False else f"{m} is unknown ({r.reason})")
     head = f"{_name(history)}: " + "; ".join(words)
     raise AssertionError(head + "\n\n" + render_consistency(result, _name(history)))
+
+
+class TestRecorder(Recorder):
+    """A Recorder into the test's tmp dir, whose assertions close it, judge what it
+    recorded and, when failing, write the HTML report and name it in the message."""
+
+    __test__ = False  # not a test class, whatever its name
+
+    def __init__(self, directory: Path, meta: dict | None = None):
+        super().__init__(directory / HISTORY_NAME, meta=meta)
+        self.html_path = directory / HTML_NAME
+        self.spec: Any = None  # what the HTML page written on failure is judged by
+        self.reported = False  # an assertion of ours failed, naming the page already
+
+    def assert_linearizable(self, spec: Any = None, **options: Any) -> Any:
+        __tracebackhide__ = True
+        self.close()
+        self.spec = spec
+        self.reported = True  # reset below when it holds
+        analysis = assert_linearizable(self.path, spec, html=self.html_path, **options)
+        self.reported = False
+        return analysis
+
+    def assert_consistent(self, model: str | Iterable[str] = "all", spec: Any = None, **options: Any) -> Any:
+        __tracebackhide__ = True
+        self.close()
+        self.spec = spec
+        try:
+            return assert_consistent(self.path, model, spec, **options)
+        except AssertionError as e:
+            self.reported = True
+            page = self.write_html()
+            raise AssertionError(f"{e}\n\nHTML report: {page}" if page else str(e)) from None
+
+    def write_html(self) -> str | None:
+        """The timeline page of what was recorded (once); None when it cannot be made
+        (nothing recorded, or no spec named and none can be inferred)."""
+        if self.html_path.exists():
+            return os.fspath(self.html_path)
+        try:
+            analysis = analyse(self.path, self.spec, minimize=True, timeout=10)
+            analysis.write_html(self.html_path, title=self.path)
+        except (HistoryError, ValueError):
+            return None
+        return os.fspath(self.html_path)

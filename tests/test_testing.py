@@ -14,6 +14,9 @@ from replicheck.testing import assert_consistent, assert_linearizable
 
 pytest_plugins = ["pytester"]
 
+# the plugin by name too: a venv installed before the entry point existed still runs these
+PYTEST_ARGS = ("-p", "no:cacheprovider", "-p", "replicheck.pytest_plugin")
+
 ROOT = Path(__file__).resolve().parent.parent
 VALID, STALE = ROOT / "histories" / "leader-reads.jsonl", ROOT / "histories" / "stale-replica-read.jsonl"
 
@@ -54,7 +57,7 @@ def test_assert_consistent_names_the_model_that_fails_and_passes_one_that_holds(
 def test_the_example_project_one_test_passes_one_fails_with_the_report(pytester):
     for f in (ROOT / "examples" / "toy_store").glob("*.py"):
         shutil.copy(f, pytester.path / f.name)
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*PYTEST_ARGS)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -79,8 +82,34 @@ def test_a_failure_of_the_tests_own_names_the_history_and_its_page(pytester):
             assert False, "the service said no"
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*PYTEST_ARGS)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         ["*the service said no*", "*- replicheck -*", "history: *history.jsonl", "HTML report: *report.html"]
     )
+
+
+def test_the_recorder_fixture_asserts_linearizability_with_the_minimal_counterexample(pytester):
+    pytester.makepyfile(
+        """
+        def test_stale(recorder):
+            s, t = recorder.session("a"), recorder.session("b")
+            with s.op("write", 1):
+                pass
+            with s.op("write", 2):
+                pass
+            with t.op("read", read_only=True) as op:
+                op.ok(1)
+            recorder.assert_linearizable(spec="register")
+        """
+    )
+    result = pytester.runpytest(*PYTEST_ARGS)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*history.jsonl: NOT linearizable*",
+            "*Minimal counterexample: 3 of 3 operations*",
+            "*HTML report: *",
+        ]
+    )
+    assert "- replicheck -" not in result.stdout.str()  # the message named the page already
