@@ -108,6 +108,17 @@ def test_unreachable_scheduler_is_one_line_and_exit_2(monkeypatch):
     assert "cannot reach the Dask scheduler" in r.output and "Traceback" not in r.output
 
 
+def test_explore_campaign_writes_its_summary_and_counterexamples_under_out_dir(tmp_path):
+    design = ["leader-follower", "--replication", "async", "--failover", "auto", "--property", "durability"]
+    args = [*design, "--campaign", "3", "--max-examples", "30", "--steps", "12", "--out-dir", str(tmp_path)]
+    r = CliRunner().invoke(cli, ["explore", *args])
+    assert r.exit_code == 1, r.output  # a counterexample was found
+    data = json.loads((tmp_path / "campaign.json").read_text())
+    assert (tmp_path / "campaign.txt").read_text().strip() in r.output
+    found = data["cells"][0]["counterexamples"]
+    assert found and all(Path(x["out"]).parent == tmp_path for x in found)
+
+
 @pytest.mark.parametrize(
     "args, says",
     [
