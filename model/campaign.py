@@ -23,8 +23,18 @@ from replicheck.checker import write_jsonl
 from replicheck.engine import Layout, derive_seed, run
 
 from .explore import CLAIMS, DESIGNS, ESCALATE, PROPERTIES, SearchResult, explore
+from .quorum_run import QuorumSimulation, simulate_quorum
 
-__all__ = ["Campaign", "CellSummary", "campaign", "matrix_cell", "run_matrix", "search_task"]
+__all__ = [
+    "Campaign",
+    "CellSummary",
+    "campaign",
+    "matrix_cell",
+    "quorum_seed_task",
+    "run_matrix",
+    "search_task",
+    "simulate_quorum_on",
+]
 
 
 def search_task(text: str, prop: str, max_examples: int, steps: int, seed: int) -> SearchResult:
@@ -227,4 +237,37 @@ def campaign(
         summaries,
         time.perf_counter() - started,
         stopped_early=out.stopped_at is not None,
+    )
+
+
+def quorum_seed_task(
+    n: int, w: int, r: int, fallbacks: int | None, read_repair: str, seed: int, ops: int, out_dir: str | None
+) -> QuorumSimulation:
+    """One seed of ``quorum check --simulate``, as a task. A history that is not
+    linearizable is written by the worker, under ``out_dir`` on its machine."""
+    return simulate_quorum(
+        n, w, r, fallbacks=fallbacks, read_repair=read_repair, seeds=[seed], ops=ops, out_dir=out_dir
+    )
+
+
+def simulate_quorum_on(
+    layout: Layout,
+    n: int,
+    w: int,
+    r: int,
+    *,
+    fallbacks: int | None,
+    read_repair: str,
+    seeds: range,
+    ops: int,
+    out_dir: str | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> QuorumSimulation:
+    """:func:`~replicheck.model.quorum_run.simulate_quorum` with one task per seed; the runs
+    come back in seed order, so the report is the same in every layout."""
+    args = [(n, w, r, fallbacks, read_repair, seed, ops, out_dir) for seed in seeds]
+    parts = run(quorum_seed_task, args, layout=layout, progress=progress).ordered
+    first = parts[0]
+    return QuorumSimulation(
+        n, w, r, fallbacks, read_repair, first.config, [one for part in parts for one in part.runs]
     )

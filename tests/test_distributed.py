@@ -241,6 +241,27 @@ def test_matrix_campaign_and_batch_check_on_a_real_cluster_match_the_in_process_
     assert local.exit_code == remote.exit_code and local.output == remote.output
     assert local.output.count("\t") == len(HISTORIES)
 
+    quorum = [
+        "quorum",
+        "check",
+        "-n",
+        "3",
+        "-w",
+        "1",
+        "-r",
+        "1",
+        "--simulate",
+        "--runs",
+        "3",
+        "--ops",
+        "150",
+        "--json",
+    ]
+    alone = runner.invoke(cli, quorum, env={engine.ENV_SCHEDULER: ""})
+    spread = runner.invoke(cli, [*quorum, "--scheduler", loopback.address])
+    assert alone.exit_code == spread.exit_code and alone.output == spread.output
+    assert [r["seed"] for r in json.loads(spread.output)["simulation"]["runs"]] == [0, 1, 2]
+
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_campaign_loses_nothing_and_counts_nothing_twice(loopback):
