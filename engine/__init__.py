@@ -43,6 +43,8 @@ __all__ = [
 ENV_SCHEDULER = "REPLICHECK_SCHEDULER"
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before saying it is unreachable
 LOST_AFTER = 15.0  # seconds without a scheduler connection before a run is given up
+NO_WORKERS_AFTER = 60.0  # seconds a scheduler may have no worker at all before a run is given up
+WORKER_CHECK_EVERY = 2.0
 POLL = 0.05
 
 
@@ -223,6 +225,8 @@ def _run_dask(
     pending = as_completed(list(futures), loop=client.loop)
     finished = 0
     disconnected_since: float | None = None
+    workerless_since: float | None = None
+    next_worker_check = 0.0
     try:
         while not order.done(total):
             batch = pending.next_batch(block=False) if pending.has_ready() else []
@@ -256,9 +260,33 @@ def _run_dask(
                     )
             else:
                 disconnected_since = None
+                if time.monotonic() >= next_worker_check:
+                    next_worker_check = time.monotonic() + WORKER_CHECK_EVERY
+                    workerless_since = _check_workers(client, layout, workerless_since, finished, total)
             time.sleep(POLL)
     finally:
         _close(client, cluster, futures)
+
+
+def _check_workers(
+    client: Any, layout: Layout, since: float | None, finished: int, total: int
+) -> float | None:
+    """When the scheduler has had no worker for NO_WORKERS_AFTER seconds, tasks would wait
+    forever: give up instead. Returns the time the scheduler was first seen without one."""
+    now = time.monotonic()
+    try:
+        workers = len(client.nthreads())
+    except Exception:  # the scheduler is going away: the connection check above decides
+        return since
+    if workers:
+        return None
+    since = since or now
+    if now - since > NO_WORKERS_AFTER:
+        raise ClusterLost(
+            f"the {layout.describe()} has had no workers for {NO_WORKERS_AFTER:.0f} s, after {finished} "
+            f"of {total} tasks; start some with `dask worker ADDRESS`"
+        )
+    return since
 
 
 def _raise_task_error(fut: Any, index: int) -> None:

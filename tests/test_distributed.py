@@ -156,10 +156,12 @@ def _dask() -> list[str]:
 
 
 def _wait_for_workers(address: str, n: int, timeout: float = 30.0) -> None:
+    """Until the scheduler answers and has ``n`` workers (bounded: Dask raises past it)."""
     from distributed import Client
 
     with Client(address, timeout=10, set_as_default=False) as c:
-        c.wait_for_workers(n, timeout=timeout)
+        if n:
+            c.wait_for_workers(n, timeout=timeout)
 
 
 class LoopbackCluster:
@@ -301,3 +303,16 @@ def test_the_scheduler_going_away_is_an_error_not_a_hang(loopback, monkeypatch):
             progress=kill_scheduler,
         )
     assert time.monotonic() - started < 60  # a bound against a hang, not a timing claim
+
+
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_an_error_not_a_hang(monkeypatch):
+    monkeypatch.setattr(engine, "NO_WORKERS_AFTER", 1.0)
+    lonely = LoopbackCluster()
+    try:
+        lonely.start_scheduler()
+        _wait_for_workers(lonely.address, 0)
+        with pytest.raises(ClusterLost, match="no workers"):
+            run(abs, [(-i,) for i in range(3)], layout=Layout(scheduler=lonely.address))
+    finally:
+        lonely.close()
