@@ -1,4 +1,5 @@
-"""The layers import one way, read from the source: cli -> {model, record, quorum} -> checker.
+"""The layers import one way, read from the source: cli -> {model, record, quorum} -> checker,
+and engine (tasks on Dask) a leaf that cli and model may use.
 
 Every module under checker/, quorum/, model/, record/ and cli/ is parsed with ast, and
 every import counts wherever it stands (top level, inside a function, under a guard),
