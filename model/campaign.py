@@ -13,10 +13,12 @@ the same engine, one task per cell (:func:`run_matrix`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from replicheck.checker import write_jsonl
@@ -37,9 +39,20 @@ __all__ = [
 ]
 
 
+@contextlib.contextmanager
+def _worker_threads_use_random() -> Iterator[None]:
+    # A Dask worker's own threads draw from the global `random` while a search runs, and
+    # Hypothesis warns that a strategy did. The model draws only from its own seeded
+    # Random objects, so the results do not change; the warning would only be noise.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*random. module inside strategies")
+        yield
+
+
 def search_task(text: str, prop: str, max_examples: int, steps: int, seed: int) -> SearchResult:
     """One search, as a task: module-level so a worker imports it by name."""
-    return explore(text, prop, max_examples=max_examples, steps=steps, seed=seed)
+    with _worker_threads_use_random():
+        return explore(text, prop, max_examples=max_examples, steps=steps, seed=seed)
 
 
 def matrix_cell(
@@ -47,6 +60,13 @@ def matrix_cell(
 ) -> SearchResult:
     """One cell of the claims matrix, searched deeper when the field says it is broken
     (as :func:`replicheck.model.explore.matrix` does)."""
+    with _worker_threads_use_random():
+        return _matrix_cell(name, text, prop, max_examples, steps, seed, derandomize)
+
+
+def _matrix_cell(
+    name: str, text: str, prop: str, max_examples: int, steps: int, seed: int, derandomize: bool
+) -> SearchResult:
     r = explore(text, prop, max_examples=max_examples, steps=steps, seed=seed, derandomize=derandomize)
     if r.outcome == "held" and CLAIMS.get((name, prop)) == "broken":
         r = explore(
