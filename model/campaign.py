@@ -40,18 +40,31 @@ __all__ = [
 
 
 @contextlib.contextmanager
-def _worker_threads_use_random() -> Iterator[None]:
-    # A Dask worker's own threads draw from the global `random` while a search runs, and
-    # Hypothesis warns that a strategy did. The model draws only from its own seeded
-    # Random objects, so the results do not change; the warning would only be noise.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*random. module inside strategies")
-        yield
+def _same_draws_in_every_process() -> Iterator[None]:
+    """Hypothesis mixes literal constants from every *local* module loaded in the process
+    into its draws, so the same seed draws differently in a CLI process, a test run and a
+    Dask worker (each has loaded other modules of ours). Searches run without them here,
+    so a seed means the same examples in every layout."""
+    from hypothesis.internal.conjecture import providers
+
+    saved = providers._get_local_constants
+    providers._get_local_constants = providers.Constants  # an empty set of constants
+    providers.CONSTANTS_CACHE.cache.clear()
+    try:
+        # A Dask worker's own threads draw from the global `random` while a search runs,
+        # and Hypothesis warns that a strategy did. The model draws only from its own
+        # seeded Random objects, so the results do not change; the warning is noise.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*random. module inside strategies")
+            yield
+    finally:
+        providers._get_local_constants = saved
+        providers.CONSTANTS_CACHE.cache.clear()
 
 
 def search_task(text: str, prop: str, max_examples: int, steps: int, seed: int) -> SearchResult:
     """One search, as a task: module-level so a worker imports it by name."""
-    with _worker_threads_use_random():
+    with _same_draws_in_every_process():
         return explore(text, prop, max_examples=max_examples, steps=steps, seed=seed)
 
 
@@ -60,7 +73,7 @@ def matrix_cell(
 ) -> SearchResult:
     """One cell of the claims matrix, searched deeper when the field says it is broken
     (as :func:`replicheck.model.explore.matrix` does)."""
-    with _worker_threads_use_random():
+    with _same_draws_in_every_process():
         return _matrix_cell(name, text, prop, max_examples, steps, seed, derandomize)
 
 

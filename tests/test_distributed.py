@@ -90,6 +90,39 @@ def test_campaign_summary_as_data_with_counterexamples_that_replay(tmp_path):
     assert json.loads(replay.output)["same_history"] is True
 
 
+CAMPAIGN_IN_A_FRESH_PROCESS = """
+import importlib, json, sys
+sys.path.insert(0, {tests!r})
+for name in {preload!r}:
+    importlib.import_module(name)
+from replicheck.model.campaign import campaign
+from replicheck.model.explore import DESIGNS
+pairs = (("lf-async-failover", "durability"), ("leaderless-abd", "linearizable"))
+cells = [(n, DESIGNS[n], p) for n, p in pairs]
+print(json.dumps(campaign(cells, 3, seed=11, max_examples=15, steps=8).comparable()))
+"""
+
+
+@pytest.mark.slow
+def test_a_campaign_draws_the_same_whatever_modules_the_process_has_loaded():
+    # Hypothesis draws constants from the local modules a process has loaded; a worker
+    # loads other modules than the process that starts a campaign (these preloads changed
+    # the examples drawn before the campaign turned that off)
+    preloads = [
+        [],
+        ["replicheck.cli.check", "replicheck.cli.quorum", "replicheck.cli.record"]
+        + ["replicheck.checker.consistency", "replicheck.quorum.prove", "oracle", "strategies"]
+        + ["test_explore", "test_differential"],
+    ]
+    outputs = []
+    for preload in preloads:
+        code = CAMPAIGN_IN_A_FRESH_PROCESS.format(tests=str(ROOT / "tests"), preload=preload)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        outputs.append(json.loads(done.stdout))
+    assert outputs[0] == outputs[1]
+
+
 def test_campaign_stop_early_ends_at_the_first_counterexample_in_run_order():
     full = campaign(CELLS[:1], 4, seed=0, max_examples=25, steps=10)
     first = min(x["run"] for x in full.cells[0].counterexamples)
