@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import mvregister as _mvregister  # noqa: F401  (registers the mv-register spec)
 from .formats import parse_history, read_history, write_jsonl
 from .history import UNKNOWN, Event, History, HistoryError, Op
 from .linearizable import Budget, Result, check_ops, wgl

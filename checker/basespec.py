@@ -213,6 +213,19 @@ def validate_ops(ops: Iterable[Op], spec: Any, path: str | None = None) -> None:
         msg = validate(op)
         if msg:
             raise HistoryError(msg, path, op.line)
+        try:  # states and effects are hashed: a map in a value would crash the search
+            hash(op.value)
+            hash(op.output)
+        except TypeError:
+            line = op.line
+            try:
+                hash(op.value)
+                line = op.ret_line  # the completion's value
+            except TypeError:
+                pass
+            raise HistoryError(
+                f"{op.f}: a value holding a map; values are numbers, names or lists of them", path, line
+            ) from None
 
 
 def split_by_key(ops: Iterable[Op]) -> list[list[Op]]:

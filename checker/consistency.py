@@ -32,10 +32,11 @@ from functools import partial
 from typing import Any
 
 from .basespec import check_step_shape, validate_ops
-from .depgraph import Edge, Observations, Witness, cycle_witness, find_cycle, observe
+from .depgraph import UNORDERED_SIBLINGS, Edge, Observations, Witness, cycle_witness, find_cycle, observe
 from .formats import jsonable
 from .history import History, HistoryError, Op, no_gc
-from .linearizable import Budget, check_ops, searchable_parts
+from .linearizable import Budget, BudgetExhausted, check_ops, searchable_parts
+from .mvregister import siblings
 from .sessions import GUARANTEES, MR, MW, RYW, WFR, _before, _did_not_see, _saw, check_guarantees, sessions
 from .specs import NO_INIT, resolve_spec
 from .text import fmt, op_label
@@ -210,7 +211,9 @@ def _out_of_budget(reason: str | None, budget: Budget) -> str:
     reason = reason or "budget exhausted"
     if reason.startswith("time") and budget.timeout is not None:
         default = " (the default for these searches)" if budget.timeout == SEARCH_TIMEOUT else ""
-        return f"{reason} after {budget.timeout:g} s{default}; raise --timeout for a verdict"
+        when = ", before searching" if reason.endswith(" before searching") else ""
+        reason = reason.removesuffix(" before searching")
+        return f"{reason} after {budget.timeout:g} s{default}{when}; raise --timeout for a verdict"
     if reason.startswith("memory") and budget.max_memory_mb is not None:
         return f"{reason}; raise --memory for a verdict"
     return reason
@@ -239,18 +242,22 @@ class _InSessionOrder:
     of the placed set, so WGL's cache of (placed, state) explores nothing twice.
     """
 
-    def __init__(self, spec: Any, parts: list[list[Op]], by_session: dict[Any, list[Op]]):
+    def __init__(self, spec: Any, parts: list[list[Op]], place: dict[int, tuple[int, int]]):
+        # ``place``: op id -> (its session's index, its position in the session), made
+        # once for the history: a key's search costs its own ops, not the history's.
         self.inner = spec
         self.name = getattr(spec, "name", "spec")
         self.part_of = {op.id: p for p, part in enumerate(parts) for op in part}
         self.slot: dict[int, tuple[int, int, bool]] = {}
-        for si, seq in enumerate(by_session.values()):
-            rank = 0
-            for op in seq:
-                if op.id in self.part_of:
-                    self.slot[op.id] = (si, rank, op.ok)
-                    rank += op.ok
-        self.n_parts, self.n_sessions = len(parts), len(by_session)
+        here: dict[int, int] = {}  # the sessions these parts hold, numbered densely
+        ranks: list[int] = []
+        for op in sorted((o for part in parts for o in part), key=lambda o: place[o.id]):
+            si = here.setdefault(place[op.id][0], len(here))
+            if si == len(ranks):
+                ranks.append(0)
+            self.slot[op.id] = (si, ranks[si], op.ok)
+            ranks[si] += op.ok
+        self.n_parts, self.n_sessions = len(parts), len(here)
 
     def init(self) -> Any:
         return (tuple(self.inner.init() for _ in range(self.n_parts)), (0,) * self.n_sessions)
@@ -307,17 +314,26 @@ def _sequential(
                     witness.cycle,
                 ),
             )
-    parts = searchable_parts(ops, spec)
-    # Prune's reasons (a read accepting any value; a crashed write nobody observed) hold
-    # for any order, not just real-time ones, so pruning stays sound here.
-    parts = [[replace(o, call=0.0, ret=1.0 if o.ok else math.inf) for o in p] for p in parts]
     clock = budget.start()
+    # Preparing takes seconds on a large history: under the budget too.
+    try:
+        with clock.armed(), clock.interruptible():
+            if budget.timeout is not None and clock.expired():
+                raise BudgetExhausted(clock.why)
+            parts = searchable_parts(ops, spec)
+            # Prune's reasons (a read accepting any value; a crashed write nobody observed)
+            # hold for any order, not just real-time ones, so pruning stays sound here.
+            parts = [[replace(o, call=0.0, ret=1.0 if o.ok else math.inf) for o in p] for p in parts]
+            place = {op.id: (si, i) for si, seq in enumerate(by_session.values()) for i, op in enumerate(seq)}
+    except (BudgetExhausted, MemoryError) as e:
+        why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
+        return ModelResult(SEQ, UNKNOWN_VERDICT, "checked", reason=_out_of_budget(why, budget))
     unknown = None
     # A sequential order of the whole history, restricted to one key, is one for that
     # key: so a key alone can rule the model out. The converse fails (sequential
     # consistency is not compositional), so passing keys still need the joint search.
     for part in sorted(parts, key=len):
-        res = clock.search(part, _InSessionOrder(spec, [part], by_session))
+        res = clock.search(part, _InSessionOrder(spec, [part], place))
         if res.valid is False:
             return ModelResult(
                 SEQ,
@@ -328,7 +344,7 @@ def _sequential(
         if res.valid is not True:
             unknown = res.reason
     if unknown is None and len(parts) > 1:
-        res = clock.search([o for p in parts for o in p], _InSessionOrder(spec, parts, by_session))
+        res = clock.search([o for p in parts for o in p], _InSessionOrder(spec, parts, place))
         if res.valid is False:
             return ModelResult(
                 SEQ,
@@ -413,9 +429,12 @@ def _sequential_lists(obs: Observations, by_session: dict) -> ModelResult:
     )
 
 
-def _final_reads(obs: Observations, ops: list[Op], quiet: float) -> tuple[dict, set]:
-    """Per key, the reads invoked ``quiet`` after every write to it ended, and the keys
-    with a crashed write (it may land at any time, even between final reads)."""
+def _final_reads(
+    obs: Observations, ops: list[Op], quiet: float, quiet_from: float | None = None
+) -> tuple[dict, set]:
+    """Per key, the reads invoked ``quiet`` after every write to it ended (and not before
+    ``quiet_from``, when the system settled), and the keys with a crashed write (it may
+    land at any time, even between final reads)."""
     last_write: dict[Any, float] = {}
     crashed: set = set()
     for op in ops:
@@ -429,16 +448,18 @@ def _final_reads(obs: Observations, ops: list[Op], quiet: float) -> tuple[dict, 
     for op in obs.reads.values():
         k = op.key
         if k in finals and op.f == "read" and op.call > last_write[k] + quiet:
+            if quiet_from is not None and op.call < quiet_from:
+                continue
             finals[k].append(op)
     return finals, crashed
 
 
-def _convergence(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
+def _convergence(obs: Observations, ops: list[Op], quiet: float, quiet_from: float | None) -> ModelResult:
     if obs.anomalies:
         return ModelResult(CONVERGENCE, False, "checked", witness=obs.anomalies[0])
     if obs.kind == "other":
         return ModelResult(CONVERGENCE, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported)
-    finals, crashed = _final_reads(obs, ops, quiet)
+    finals, crashed = _final_reads(obs, ops, quiet, quiet_from)
     undecided = []
     for k, reads in finals.items():
         if not reads:
@@ -476,40 +497,51 @@ def _convergence(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
 
 
 def _read_value(r: Op, kind: str) -> Any:
+    if kind == "mv-register":
+        return siblings(r.output)
     if r.f == "cas":
         return r.value[0]
     return () if kind == "list-append" and r.output is None else r.output
 
 
-def _durability(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
-    if obs.unsupported:
+def _durability(obs: Observations, ops: list[Op], quiet: float, quiet_from: float | None) -> ModelResult:
+    # Sibling sets cannot be ordered, but they do show which writes survive.
+    if obs.unsupported and obs.unsupported is not UNORDERED_SIBLINGS:
         return ModelResult(DURABILITY, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported)
-    finals, _ = _final_reads(obs, ops, quiet)
-    register = obs.kind == "register"
+    finals, _ = _final_reads(obs, ops, quiet, quiet_from)
+    # Registers and sibling sets alike do not reveal the version order.
+    register = obs.kind in ("register", "mv-register")
+    mv = obs.kind == "mv-register"
     undecided = set()
-    # per key, every write some final read shows: one set lookup per write instead of
-    # a scan of every final read's list
+    # Every final read must show the write (or, for a register, a write that may follow
+    # it): a settled replica that serves reads without an acknowledged write has lost it
+    # for its readers, even if another replica still holds it (a deposed leader, say).
+    # Per key, the writes every final read shows: one set lookup per write.
     shown: dict[Any, set] = {}
     if not register:
         for k, reads in finals.items():
-            shown[k] = {i for r in reads for i in obs.visible[r.id]}
+            shown[k] = set.intersection(*(set(obs.visible[r.id]) for r in reads)) if reads else set()
     for w in sorted((o for o in obs.writes.values() if o.ok), key=lambda o: o.id):
         reads = finals.get(w.key)
         if not reads:
             undecided.add(w.key)
             continue
         if register:
-            # It or a write that may be later is still seen: a read's source counts as
-            # later unless it completed before w began (the version order is unknown).
+            # A read's source counts as later unless it completed before w began (the
+            # version order is unknown).
             def later_or_same(r: Op, w: Op = w) -> bool:
+                if mv:  # some sibling is w, or a write that may have superseded it
+                    return any(not obs.by_id[i].ret < w.call for i in obs.visible[r.id])
                 s = obs.source[r.id]
                 return not isinstance(s, tuple) and not obs.by_id[s].ret < w.call
 
-            survives = any(later_or_same(r) for r in reads)
+            missing = next((r for r in reads if not later_or_same(r)), None)
         else:
-            survives = w.id in shown[w.key]
-        if not survives:
-            r = reads[-1]
+            missing = None
+            if w.id not in shown[w.key]:
+                missing = next(r for r in reads if w.id not in obs.visible[r.id])
+        if missing is not None:
+            r = missing
             return ModelResult(
                 DURABILITY,
                 False,
@@ -517,7 +549,7 @@ def _durability(obs: Observations, ops: list[Op], quiet: float) -> ModelResult:
                 exact=not register,
                 reason=_REGISTER_DURABILITY if register else None,
                 witness=Witness(
-                    f"{op_label(w)} was acknowledged, but no read after the last write sees it"
+                    f"{op_label(w)} was acknowledged, but a read after the last write does not see it"
                     + (" or any write that may follow it" if register else ""),
                     [w, r],
                     [Edge(r.id, w.id, "rw", _did_not_see(r, w))],
@@ -542,13 +574,15 @@ _REGISTER_DURABILITY = (
 
 
 def _session_model(
-    model: str, decide: Callable[[], tuple[bool, Witness | None]], obs: Observations, concurrent: str | None
+    model: str, decide: Callable[[], tuple[Any, Any]], obs: Observations, concurrent: str | None
 ) -> ModelResult:
     if obs.anomalies:
         return ModelResult(model, False, "checked", witness=obs.anomalies[0])
     if obs.unsupported or concurrent:
         return ModelResult(model, UNKNOWN_VERDICT, "not checked", reason=obs.unsupported or concurrent)
     holds, witness = decide()
+    if holds == UNKNOWN_VERDICT:  # out of budget: the second item says which, and how to get more
+        return ModelResult(model, UNKNOWN_VERDICT, "checked", reason=str(witness))
     return ModelResult(model, holds, "checked", witness=witness)
 
 
@@ -580,9 +614,14 @@ def check_consistency(
         quiet = history.meta.get("quiet_period", 0)
         if isinstance(quiet, bool) or not isinstance(quiet, (int, float)) or quiet < 0:
             raise HistoryError(f"metadata 'quiet_period' must be a number >= 0, got {quiet!r}", history.path)
+    # When the system settled (faults over, replication caught up): a simulator knows it
+    # and writes it; reads taken earlier, with a node down or cut off, are not final.
+    quiet_from = history.meta.get("quiet_from")
+    if quiet_from is not None and (isinstance(quiet_from, bool) or not isinstance(quiet_from, (int, float))):
+        raise HistoryError(f"metadata 'quiet_from' must be a time, got {quiet_from!r}", history.path)
     with no_gc():
         budget = Budget(timeout, max_memory_mb, time.monotonic() if started is None else started)
-        return _check(history, spec, models, session_field, quiet, budget, init, nil_read)
+        return _check(history, spec, models, session_field, quiet, budget, init, nil_read, quiet_from)
 
 
 def _check(
@@ -594,6 +633,7 @@ def _check(
     budget: Budget,
     init: Any,
     nil_read: str | None,
+    quiet_from: float | None = None,
 ) -> ConsistencyResult:
     started = time.perf_counter()
     spec_obj = resolve_spec(history, spec, init=init, nil_read=nil_read)
@@ -607,16 +647,56 @@ def _check(
         raise ValueError(
             f"unknown consistency model {sorted(unknown_names)[0]!r}; expected one of {', '.join(CHOICES)}"
         )
-    obs = observe(ops, spec_obj)
-    by_session, concurrent = sessions(ops, session_field)
-    decided: dict[frozenset, tuple[bool, Witness | None]] = {}
+    clock = budget.start()
+    # Reading what each op observed and splitting sessions are linear, but seconds on a
+    # few hundred thousand ops: under the budget too.
+    try:
+        with clock.armed(), clock.interruptible():
+            if budget.timeout is not None and clock.expired():
+                raise BudgetExhausted(clock.why)
+            obs = observe(ops, spec_obj)
+            by_session, concurrent = sessions(ops, session_field)
+    except (BudgetExhausted, MemoryError) as e:
+        why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
+        why = _out_of_budget(why + " before searching", budget)
+        return ConsistencyResult(
+            spec=getattr(spec_obj, "name", type(spec_obj).__name__),
+            ops=len(ops),
+            sessions=0,
+            models={
+                m: ModelResult(m, UNKNOWN_VERDICT, "not checked", reason=why)
+                for m in MODELS + PROPERTIES
+                if m in wanted
+            },
+            elapsed=time.perf_counter() - started,
+            conflicts=[],
+            history=history,
+        )
+    decided: dict[frozenset, tuple[Any, Any]] = {}
 
-    def guarantees(which: set[str]) -> tuple[bool, Witness | None]:
+    def guarantees(which: set[str]) -> tuple[Any, Any]:
+        """(True, None), (False, witness), or (unknown, why) past the budget: on a large
+        history the dependency graph has millions of edges and takes minutes."""
         key = frozenset(which)
         if key not in decided:
-            decided[key] = check_guarantees(obs, by_session, which)
+            try:
+                with clock.armed(), clock.interruptible():
+                    if budget.timeout is not None and clock.expired():
+                        raise BudgetExhausted(clock.why)
+                    decided[key] = check_guarantees(obs, by_session, which)
+            except (BudgetExhausted, MemoryError) as e:
+                why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
+                decided[key] = (UNKNOWN_VERDICT, _out_of_budget(why, budget))
         return decided[key]
 
+    # The guarantees first: polynomial, they are decided before the exponential searches
+    # can spend the budget (and a PRAM cycle settles sequential consistency outright).
+    if not (concurrent or obs.unsupported or obs.anomalies):
+        for g in GUARANTEES:
+            if g in wanted:
+                guarantees({g})
+        if PRAM in wanted or SEQ in wanted:
+            guarantees({RYW, MR, MW})
     direct: dict[str, ModelResult] = {}
     if LIN in wanted:
         direct[LIN] = _linearizable(ops, spec_obj, budget, history)
@@ -636,9 +716,9 @@ def _check(
         direct[PRAM] = _session_model(PRAM, partial(guarantees, {RYW, MR, MW}), obs, concurrent)
     results, conflicts = _propagate(direct, wanted)
     if CONVERGENCE in wanted:
-        results[CONVERGENCE] = _convergence(obs, ops, quiet)
+        results[CONVERGENCE] = _convergence(obs, ops, quiet, quiet_from)
     if DURABILITY in wanted:
-        results[DURABILITY] = _durability(obs, ops, quiet)
+        results[DURABILITY] = _durability(obs, ops, quiet, quiet_from)
     return ConsistencyResult(
         spec=getattr(spec_obj, "name", type(spec_obj).__name__),
         ops=len(ops),

@@ -22,6 +22,7 @@ from typing import Any
 
 from .history import Op
 from .listappend import ListAppend
+from .mvregister import MVRegister, siblings
 from .specs import Register
 from .text import fmt, op_label
 
@@ -126,6 +127,9 @@ def observe(ops: list[Op], spec: Any) -> Observations:
         if spec.initial:
             obs.unsupported = "list-append histories must start from empty lists"
         _observe_lists(ops, spec, obs)
+    elif isinstance(spec, MVRegister):
+        obs = Observations("mv-register", by_id)
+        _observe_siblings(ops, spec, obs)
     elif isinstance(spec, Register):
         obs = Observations("register", by_id)
         _observe_register(ops, spec, obs)
@@ -201,6 +205,44 @@ def _observe_register(ops: list[Op], spec: Register, obs: Observations) -> None:
         if w.ok:
             obs.writes[w.id] = w
         obs.key_of[w.id] = w.key
+
+
+UNORDERED_SIBLINGS = (
+    "reads of a multi-value register return sets of concurrent siblings, which no order "
+    "of operations explains; only convergence, durability and linearizability are judged"
+)
+
+
+def _observe_siblings(ops: list[Op], spec: MVRegister, obs: Observations) -> None:
+    """Each read shows a set of siblings: it saw each of their writes (``visible``, by id).
+
+    Sibling sets carry no version order between siblings, so the ordering models
+    (session guarantees, causal, sequential) are not judged on them; convergence and
+    durability are, on the sets.
+    """
+    writer, failed = _writers(ops, lambda op: op.f == "write", lambda op: op.value, obs, "value")
+    if obs.unsupported is not None:
+        return  # a value written twice: reads cannot be traced to one write
+    obs.unsupported = UNORDERED_SIBLINGS
+    for w in writer.values():
+        obs.key_of[w.id] = w.key
+        if w.ok:
+            obs.writes[w.id] = w
+    for op in ops:
+        if not (op.ok and op.f == "read") or spec.unknown_read(op):
+            continue
+        ids = []
+        for v in sorted(siblings(op.output), key=repr):
+            w = writer.get((op.key, v))
+            if w is None:
+                obs.anomalies.append(_unexplained(op, v, failed.get((op.key, v))))
+                break
+            ids.append(w.id)
+            obs.writes[w.id] = w  # a crashed write that a read shows took effect
+        else:
+            obs.reads[op.id] = op
+            obs.key_of[op.id] = op.key
+            obs.visible[op.id] = tuple(ids)
 
 
 def _observe_lists(ops: list[Op], spec: ListAppend, obs: Observations) -> None:

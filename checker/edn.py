@@ -24,6 +24,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from .history import MAX_DEPTH
+
 # Everything between two tokens (spaces, tabs, commas, comments) is skipped inside the
 # regex; a newline is a token of its own (with the blank lines and comments after it) so
 # that the loop can count lines. The last alternative catches any character that starts
@@ -73,7 +75,9 @@ _CHAR_NAMES = {
 }
 _STRING_ESCAPE = re.compile(r"\\(?:u[0-9A-Fa-f]{4}|.)", re.DOTALL)
 _ESCAPES = {'\\"': '"', "\\\\": "\\", "\\n": "\n", "\\t": "\t", "\\r": "\r", "\\b": "\b", "\\f": "\f"}
-_SPECIAL_FLOATS = {"##Inf": float("inf"), "##-Inf": float("-inf"), "##NaN": float("nan")}
+# ##NaN is refused (Reader._atom): NaN equals nothing, not even itself, so a read of it
+# could never match the write, a violation made up by the reader
+_SPECIAL_FLOATS = {"##Inf": float("inf"), "##-Inf": float("-inf")}
 _ATOMS: dict[str, Any] = {"nil": None, "true": True, "false": False, **_SPECIAL_FLOATS}
 
 # Kinds of open forms
@@ -114,7 +118,15 @@ def _string(tok: str, line: int) -> str:
             return chr(int(e[2:], 16))
         raise EdnError(f"malformed EDN: unknown escape {e!r} in a string", line)
 
-    return _STRING_ESCAPE.sub(escape, body)
+    text = _STRING_ESCAPE.sub(escape, body)
+    if "\\u" in body:
+        # \uD83D\uDE00 is one character (strings are UTF-16, as in Java); a surrogate
+        # alone is none, and no text can hold it
+        try:
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            raise EdnError("malformed EDN: a \\u escape of half a surrogate pair in a string", line) from None
+    return text
 
 
 def _char(tok: str, line: int) -> str:
@@ -237,6 +249,11 @@ class _Atoms(dict):
         return self.reader._atom(tok)
 
 
+# Open forms allowed: a value's levels plus the vector of events, the event's map and
+# tags or discards around them
+MAX_NESTING = MAX_DEPTH + 4
+TOO_MANY_DIGITS = "malformed EDN: an integer of more than 4300 digits (longer ones are not read)"
+
 _NO_LINE = -1  # an error raised where the line is not known: the token loop fills it in
 
 
@@ -256,6 +273,10 @@ class Reader:
     def _atom(self, tok: str) -> Any:
         c = tok[0]
         v: Any
+        if tok == "##NaN":
+            raise EdnError(
+                "##NaN is not a value a history can hold: it equals nothing, not even itself", _NO_LINE
+            )
         if len(tok) == 1 and c in '"\\':
             what = "a string that is never closed" if c == '"' else "a backslash with no character"
             raise EdnError(f"malformed EDN: {what}", _NO_LINE)
@@ -321,6 +342,8 @@ class Reader:
                 if e.line == _NO_LINE:
                     e.line = line
                 raise
+            except ValueError:  # int(): more digits than Python converts (4,300)
+                raise EdnError(TOO_MANY_DIGITS, line) from None
         return self.read(text, line)[0]
 
     def read(
@@ -342,6 +365,10 @@ class Reader:
             raise EdnError(
                 f"malformed EDN: {e} (a map key or set element must be hashable)", state[0]
             ) from None
+        except ValueError:  # int(): more digits than Python converts (4,300)
+            raise EdnError(TOO_MANY_DIGITS, state[0]) from None
+        except RecursionError:  # hashing a set or map key nested (not past MAX_DEPTH) in C
+            raise EdnError("malformed EDN: a value nested too deeply", state[0]) from None
 
     def _read(
         self,
@@ -419,6 +446,8 @@ class Reader:
                         continue
                     if c in "{[(":
                         stack.append((cur, kind, start, depth, at_event, special))
+                        if len(stack) > MAX_NESTING:
+                            raise EdnError(f"value nested deeper than {MAX_DEPTH} levels", line)
                         depth += 1
                         cur, kind, start = [], _OPEN_KIND[c], line
                         special = at_event = depth == event_depth
@@ -455,6 +484,8 @@ class Reader:
                         continue
                     if tok == "#{" or tok == "#_":
                         stack.append((cur, kind, start, depth, at_event, special))
+                        if len(stack) > MAX_NESTING:
+                            raise EdnError(f"value nested deeper than {MAX_DEPTH} levels", line)
                         if tok == "#{":
                             depth += 1
                             cur, kind, start = [], _SET, line
@@ -465,6 +496,8 @@ class Reader:
                     v = atoms[tok]
                     if v.__class__ is _Tag:
                         stack.append((cur, kind, start, depth, at_event, special))
+                        if len(stack) > MAX_NESTING:
+                            raise EdnError(f"value nested deeper than {MAX_DEPTH} levels", line)
                         cur, kind, start, at_event, special = [v], _TAGGED, line, False, True
                         continue
                     cur.append(v)

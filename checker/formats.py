@@ -18,7 +18,17 @@ from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from .edn import EdnError, Reader
-from .history import NO_EXTRA, Event, History, HistoryError, event_from_dict, no_gc, tuplify
+from .history import (
+    MAX_DEPTH,
+    NO_EXTRA,
+    Event,
+    History,
+    HistoryError,
+    event_from_dict,
+    no_gc,
+    show,
+    tuplify,
+)
 
 FORMATS = ("jsonl", "json", "edn", "jepsen-log")
 
@@ -78,6 +88,14 @@ def parse_history(
 def _parse(
     data: bytes | str, path: str | None, format: str | None, independent: bool, progress: Progress | None
 ) -> History:
+    if isinstance(data, str):
+        try:
+            data.encode()
+        except UnicodeEncodeError as e:
+            line = data.count("\n", 0, e.start) + 1
+            raise HistoryError(
+                "not text: a lone surrogate character (half a UTF-16 pair)", path, line
+            ) from None
     total = len(data.encode() if isinstance(data, str) else data) if progress else 0
     # The readers report the fraction of the text done; the caller hears of bytes.
     fraction = None if progress is None else (lambda done: progress(int(done * total), total))
@@ -160,7 +178,7 @@ def detect_format(text: str, path: str | None = None) -> str:
         try:
             if isinstance(json.loads(first), dict):
                 return "jsonl"
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         if re.match(r"\{\s*:", first):
             return "edn"
@@ -180,6 +198,51 @@ def detect_format(text: str, path: str | None = None) -> str:
 # ---------------------------------------------------------------- JSON Lines / JSON
 
 
+def _no_constant(name: str) -> Any:
+    raise HistoryError(f"{name} is not JSON (and NaN equals nothing, not even itself)")
+
+
+# json.loads, refusing NaN and Infinity: Python's json takes them, and a NaN read back
+# could never match the value written (a made-up violation). msgspec refuses them too.
+_careful_json = json.JSONDecoder(parse_constant=_no_constant).decode
+
+
+def _whole_characters(d: Any, path: str | None, line: int | None) -> None:
+    """Refuse a \\u escape of half a surrogate pair: json takes it, but no text holds it
+    (printing the value would fail). msgspec refuses it: only the careful path looks."""
+    try:
+        json.dumps(d, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise HistoryError("a \\u escape of half a surrogate pair in a string", path, line) from None
+
+
+TOO_MANY_DIGITS = "an integer of more than 4300 digits (longer ones are not read)"
+
+_META_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "spec": ((str,), "a spec's name"),
+    "nil_read": ((str,), '"absent" or "unknown"'),
+    "independent": ((bool,), "true or false"),
+}
+
+
+def _meta(d: dict, path: str | None, line: int = 1) -> dict:
+    """The metadata line's settings, checked: a wrong type here would otherwise fail far
+    from the file (a spec named by a number is no spec)."""
+    try:
+        meta = tuplify(d)
+    except HistoryError as e:
+        raise HistoryError(e.message, path, line) from None
+    for name, (types, what) in _META_FIELDS.items():
+        v = meta.get(name)
+        if v is not None and not isinstance(v, types):
+            raise HistoryError(f"metadata '{name}' must be {what}, got {show(v)}", path, line)
+    if meta.get("nil_read") not in (None, "absent", "unknown"):
+        raise HistoryError(
+            f'metadata \'nil_read\' must be "absent" or "unknown", got {show(meta["nil_read"])}', path, line
+        )
+    return meta
+
+
 def _json_decoder() -> tuple[Any, tuple[type[Exception], ...]]:
     """msgspec's JSON decoder where it is installed: 2.7x the speed of json.loads per
     line, with exact big integers (orjson turns those into floats). It only ever takes
@@ -193,7 +256,8 @@ def _json_decoder() -> tuple[Any, tuple[type[Exception], ...]]:
 
 _decoder, _FAST_JSON_ERRORS = _json_decoder()
 # what sends a fast path back to the careful one, which then names the problem
-_FALL_BACK: tuple[type[Exception], ...] = (*_FAST_JSON_ERRORS, HistoryError)
+_FALL_BACK: tuple[type[Exception], ...] = (*_FAST_JSON_ERRORS, HistoryError, RecursionError)
+_FAST_OR_DEEP: tuple[type[Exception], ...] = (*_FAST_JSON_ERRORS, RecursionError)
 _fast_json = None if _decoder is None else _decoder.decode
 _fast_lines = None if _decoder is None else _decoder.decode_lines
 
@@ -231,7 +295,7 @@ def _read_jsonl_bytes(
             return None
         meta: dict = {}
         if isinstance(first.get(META_KEY), dict):
-            meta = tuplify(first[META_KEY])
+            meta = _meta(first[META_KEY], path)
             at, line = first_end + 1, 2
         if data.find(f'"{META_KEY}"'.encode(), at) >= 0:
             return None
@@ -262,7 +326,11 @@ def _read_jsonl_lines(text: str, lines: list[str], path: str | None):
         if not raw.strip():
             continue
         try:
-            d = json.loads(raw)
+            d = _careful_json(raw)
+        except HistoryError as e:
+            raise HistoryError(e.message, path, lineno) from None
+        except RecursionError:
+            raise HistoryError(f"value nested deeper than {MAX_DEPTH} levels", path, lineno) from None
         except json.JSONDecodeError as e:
             # A writer killed mid-line leaves a last line with no newline: the events
             # before it are whole, so judge them and say that line was dropped.
@@ -270,14 +338,18 @@ def _read_jsonl_lines(text: str, lines: list[str], path: str | None):
                 skipped["unterminated last line (the writer stopped mid-line)"] = 1
                 break
             raise HistoryError(f"malformed JSON: {e.msg} (column {e.colno})", path, lineno) from None
+        except ValueError:  # an integer of more digits than Python converts (4,300)
+            raise HistoryError(TOO_MANY_DIGITS, path, lineno) from None
         if not isinstance(d, dict):
             raise HistoryError(f"expected a JSON object per line, got {type(d).__name__}", path, lineno)
+        if "\\u" in raw:
+            _whole_characters(d, path, lineno)
         if META_KEY in d:
             if events or meta:
                 raise HistoryError("metadata line must come first", path, lineno)
             if not isinstance(d[META_KEY], dict):
                 raise HistoryError(f"'{META_KEY}' metadata must be an object", path, lineno)
-            meta = tuplify(d[META_KEY])
+            meta = _meta(d[META_KEY], path, lineno)
             continue
         events.append(event_from_dict(d, path=path, line=lineno))
     return events, meta, skipped
@@ -291,11 +363,19 @@ def _read_json(text: str, path: str | None, progress: Callable[[float], None] | 
         except HistoryError:
             pass  # the reader below names the problem as it always did
     try:
-        data = json.loads(text)
+        data = _careful_json(text)
+    except HistoryError as e:
+        raise HistoryError(e.message, path) from None
+    except RecursionError:
+        raise HistoryError(f"value nested deeper than {MAX_DEPTH} levels", path) from None
     except json.JSONDecodeError as e:
         raise HistoryError(f"malformed JSON: {e.msg} (column {e.colno})", path, e.lineno) from None
+    except ValueError:  # an integer of more digits than Python converts (4,300)
+        raise HistoryError(TOO_MANY_DIGITS, path) from None
     if not isinstance(data, list):
         raise HistoryError("expected a JSON array of events", path, 1)
+    if "\\u" in text:
+        _whole_characters(data, path, None)
     lines = _json_element_lines(text)
     events = [event_from_dict(d, path=path, line=line) for d, line in zip(data, lines)]
     return events, {}, {}
@@ -328,7 +408,7 @@ def _json_array_by_lines(text: str, progress: Callable[[float], None] | None) ->
             items += map(_fast_json, body[at : at + step])
             if progress:
                 progress(at / len(body))
-    except _FAST_JSON_ERRORS:
+    except _FAST_OR_DEEP:
         return None
     return items, range(first + 2, last + 1)
 

@@ -37,7 +37,9 @@ class HistoryError(ValueError):
         where = self.path or "<history>"
         if self.line is not None:
             where += f":{self.line}"
-        return f"{where}: {self.message}"
+        text = f"{where}: {self.message}"
+        # one line, whatever names the history holds (an f of "a\nb", a path with a tab)
+        return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class _Unknown:
@@ -237,7 +239,7 @@ class History:
                     parts.append(v)
                 else:
                     raise HistoryError(
-                        f"independent history: {op.f} value must be a pair [key value], got {v!r}",
+                        f"independent history: {op.f} value must be a pair [key value], got {show(v)}",
                         self.path,
                         op.line,
                     )
@@ -269,8 +271,17 @@ NO_EXTRA: dict = {}
 _KNOWN_FIELDS = frozenset(("process", "type", "f", "value", "key", "time", "index", "node"))
 
 
-def tuplify(v: Any) -> Any:
-    """Lists become tuples, recursively, so values are hashable states (JSON gives lists)."""
+MAX_DEPTH = 100
+"""How deeply values may nest: far past any recorded data, well short of the recursion
+that hashing, comparing and printing a value take (a hostile 10,000-deep value would
+crash them all)."""
+
+
+def tuplify(v: Any, depth: int = 0) -> Any:
+    """Lists become tuples, recursively, so values are hashable states (JSON gives lists).
+
+    A value nested deeper than ``MAX_DEPTH`` is refused (HistoryError, no line: the
+    caller knows it)."""
     t = type(v)
     if t is list:
         # A list-append read returns long lists of scalars. Such a tuple hashes (one C
@@ -280,10 +291,33 @@ def tuplify(v: Any) -> Any:
             hash(flat)
             return flat
         except TypeError:
-            return tuple([tuplify(x) if type(x) in _NESTED else x for x in v])
+            pass
+        if depth >= MAX_DEPTH:
+            raise HistoryError(f"value nested deeper than {MAX_DEPTH} levels")
+        return tuple([tuplify(x, depth + 1) if type(x) in _NESTED else x for x in v])
     if t is dict:
-        return {k: tuplify(x) if type(x) in _NESTED else x for k, x in v.items()}
+        if depth >= MAX_DEPTH:
+            raise HistoryError(f"value nested deeper than {MAX_DEPTH} levels")
+        return {k: tuplify(x, depth + 1) if type(x) in _NESTED else x for k, x in v.items()}
     return v
+
+
+def nesting_ok(v: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether a value built elsewhere (tuples, dicts, sets) nests at most ``limit`` deep;
+    iterative, so that a value too deep to recurse into is answered too."""
+    todo = [(v, 0)]
+    while todo:
+        x, d = todo.pop()
+        if isinstance(x, dict):
+            items: Iterable = (*x.keys(), *x.values())
+        elif isinstance(x, (tuple, list, set, frozenset)):
+            items = x
+        else:
+            continue
+        if d >= limit:
+            return False
+        todo.extend((y, d + 1) for y in items)
+    return True
 
 
 _NESTED = (list, dict)
@@ -309,17 +343,49 @@ def event_from_dict(d: dict, *, path: str | None = None, line: int | None = None
         raise HistoryError("event has no 'f' field", path, line)
     if f.__class__ is str and f[:1] == ":":
         f = f[1:]
+    if f.__class__ is not str and f.__class__ in _UNHASHABLE:
+        raise HistoryError(f"'f' must be a name, got {show(f)}", path, line)
     t = d.get("time")
-    if t is not None and t.__class__ not in _NUMBERS and (isinstance(t, bool) or not isinstance(t, _NUMBERS)):
-        raise HistoryError(f"'time' must be a number, got {t!r}", path, line)
-    extra = NO_EXTRA if d.keys() <= _KNOWN_FIELDS else {k: v for k, v in d.items() if k not in _KNOWN_FIELDS}
-    # most values and keys are scalars: skip the call for them (200k events, two each)
-    value, key = d.get("value"), d.get("key")
-    if value.__class__ in _NESTED:
-        value = tuplify(value)
-    if key.__class__ in _NESTED:
-        key = tuplify(key)
+    if t is not None and t.__class__ is not int:
+        if t.__class__ is not float and (isinstance(t, bool) or not isinstance(t, _NUMBERS)):
+            raise HistoryError(f"'time' must be a number, got {show(t)}", path, line)
+        if not t - t == 0:  # NaN and infinities order nothing
+            raise HistoryError(f"'time' must be a finite number, got {t!r}", path, line)
+    try:
+        if d.keys() <= _KNOWN_FIELDS:
+            extra = NO_EXTRA
+        else:
+            extra = {
+                k: tuplify(v) if v.__class__ in _NESTED else v for k, v in d.items() if k not in _KNOWN_FIELDS
+            }
+        # most values and keys are scalars: skip the call for them (200k events, two each)
+        value, key = d.get("value"), d.get("key")
+        if value.__class__ in _NESTED:
+            value = tuplify(value)
+        if key.__class__ in _NESTED:
+            key = tuplify(key)
+        if key.__class__ is not str and key is not None and key.__class__ is not int:
+            hash(key)  # the key splits the history: a map in it (say, from EDN) cannot
+    except HistoryError as e:
+        raise HistoryError(e.message, path, line) from None
+    except TypeError:
+        raise HistoryError(
+            f"'key' must be a number, a name or a list of them, got {show(key)}", path, line
+        ) from None
     return Event(process, typ, f, value, key, t, d.get("index"), d.get("node"), line, extra)
+
+
+_UNHASHABLE = (list, dict, set)
+
+
+def show(v: Any, limit: int = 60) -> str:
+    """A value for an error message: short, and never an error itself (a 5,000-digit
+    integer has no repr under Python's limit; a deep value has none within recursion)."""
+    try:
+        r = repr(v)
+    except (ValueError, RecursionError):
+        r = f"<{type(v).__name__} too large to show>"
+    return r if len(r) <= limit else r[: limit - 3] + "..."
 
 
 def _refuse(d: Any, path: str | None, line: int | None) -> NoReturn:
@@ -329,7 +395,7 @@ def _refuse(d: Any, path: str | None, line: int | None) -> NoReturn:
     for name in ("process", "type"):
         if name not in d:
             raise HistoryError(f"event has no '{name}' field", path, line)
-    raise HistoryError(f"unknown type {d['type']!r}; expected one of invoke, ok, fail, info", path, line)
+    raise HistoryError(f"unknown type {show(d['type'])}; expected one of invoke, ok, fail, info", path, line)
 
 
 def _describe(e: Event) -> str:
@@ -337,10 +403,18 @@ def _describe(e: Event) -> str:
 
 
 def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], list[Event]]:
-    """Pair invocations with completions, enforcing Jepsen's rules for processes."""
+    """Pair invocations with completions, enforcing Jepsen's rules for processes.
+
+    With timestamps, a process's own order still holds: an invocation stamped with the
+    same time as the process's previous completion comes after it (see ``_untie``), and
+    one stamped earlier is refused.
+    """
     timed = all(e.time is not None for e in events if e.process != NEMESIS)
     pending: dict[Any, tuple[int, Event, float]] = {}
     crashed: dict[Any, Event] = {}
+    completed: dict[Any, tuple[int, Event, float, int]] = {}  # timed: each process's last completion
+    ties: list[tuple[int, int, int, int]] = []  # timed, one instant: (slot, its completion's
+    # position, the process's next slot, its invocation's position)
     slots: list[tuple | None] = []  # (invocation, completion or None, call, ret)
     faults: list[Event] = []
     for pos, e in enumerate(events):
@@ -349,9 +423,9 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
             continue
         try:
             hash(e.process)
-        except TypeError:
+        except (TypeError, RecursionError):
             raise HistoryError(
-                f"process must be a number or a name, got {e.process!r}", path, e.line
+                f"process must be a number or a name, got {show(e.process)}", path, e.line
             ) from None
         if timed:
             assert e.time is not None  # timed: every client event has a time
@@ -374,6 +448,18 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
                     path,
                     e.line,
                 )
+            if timed and e.process in completed:
+                last_slot, last, last_time, last_pos = completed[e.process]
+                if now < last_time:
+                    raise HistoryError(
+                        f"process {e.process} invokes {e.f} at time {now}, before its previous "
+                        f"{_describe(last)} completed at time {last_time}; a process's times "
+                        "cannot go backwards",
+                        path,
+                        e.line,
+                    )
+                if now == last_time:
+                    ties.append((last_slot, last_pos, len(slots), pos))
             pending[e.process] = (len(slots), e, now)
             slots.append(None)
             continue
@@ -397,9 +483,13 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
             )
         if e.type == "info":
             crashed[e.process] = e
+        elif timed:
+            completed[e.process] = (slot, e, now, pos)
         slots[slot] = (inv, e, call, now)
     for slot, inv, call in pending.values():
         slots[slot] = (inv, None, call, math.inf)
+    if ties:
+        _untie(slots, ties, len(events))
     ops: list[Op] = []
     for i, s in enumerate(slots):
         assert s is not None
@@ -426,6 +516,64 @@ def pair(events: list[Event], *, path: str | None = None) -> tuple[list[Op], lis
     return ops, faults
 
 
+def _untie(slots: list, ties: list[tuple[int, int, int, int]], n_events: int) -> None:
+    """Order each tied completion before its process's next invocation, changing no
+    other order: the search knows real time as one number per call and return, where an
+    op precedes another only if it returned strictly before the other was called.
+
+    At an instant t with ties, calls not tied keep t, returns not tied go to the top of
+    t's interval (still concurrent with everything stamped t), and the tied returns and
+    calls go between, in the order they were recorded: within one process that is its
+    own order. Between two processes tied at the same instant the recorded order decides
+    too (no one number per point can leave them unordered and keep each process's own).
+    A tie moves times within the gap to the next time in the history; where floats are
+    too coarse to split that gap, all points become ranks (still in the same order).
+    """
+    tied_ret = {slot: pos + 1 for slot, pos, _, _ in ties}
+    tied_call = {slot: pos + 1 for _, _, slot, pos in ties}
+    # a point's level within its instant: 0 for untied calls, top for untied returns,
+    # else one past the event's position (recorded order)
+    top = n_events + 2
+    levels: dict[Any, set[int]] = {}
+    for slot, ret_pos, _, call_pos in ties:
+        levels.setdefault(slots[slot][3], {0, top}).update((ret_pos + 1, call_pos + 1))
+    # only the points at an instant with a tie move, within the gap to the next time
+    times = sorted({t for s in slots for t in (s[2], s[3])} - {math.inf})
+    following = {t: times[k + 1] if k + 1 < len(times) else t + 1 for k, t in enumerate(times) if t in levels}
+    where: dict[tuple, float] = {}
+    exact = True
+    for t, level_set in levels.items():
+        ordered = sorted(level_set)
+        nxt, before = following[t], t
+        for n, level in enumerate(ordered):
+            try:
+                x = t if n == 0 else t + (nxt - t) * n / len(ordered)
+            except OverflowError:  # an integer time past what a float holds
+                x, exact = t, False
+            if n and not before < x < nxt:  # floats too coarse to split the gap
+                exact = False
+            where[t, level] = before = x
+    moved = [i for i, s in enumerate(slots) if s[2] in levels or s[3] in levels]
+    if exact:
+        for i in moved:
+            inv, comp, call, ret = slots[i]
+            if call in levels:
+                call = where[call, tied_call.get(i, 0)]
+            if ret in levels:
+                ret = where[ret, tied_ret.get(i, top)]
+            slots[i] = (inv, comp, call, ret)
+        return
+    # ranks: every point's (time, level), in order, numbered
+    keys = [
+        ((call, tied_call.get(i, 0)), (ret, tied_ret.get(i, top)))
+        for i, (_, _, call, ret) in enumerate(slots)
+    ]
+    rank = {k: float(r) for r, k in enumerate(sorted({k for ks in keys for k in ks if k[0] != math.inf}))}
+    for i, (ck, rk) in enumerate(keys):
+        inv, comp, _, _ = slots[i]
+        slots[i] = (inv, comp, rank[ck], rank.get(rk, math.inf))
+
+
 _MICRO_OPS = {"r": "read", "w": "write", "append": "append"}
 
 
@@ -444,26 +592,34 @@ def _single_micro_op(value: Any) -> tuple[str, Any, Any] | None:
     return f, mop[1], mop[2]
 
 
-def events_for(ops: Iterable[Op], timed: bool) -> list[dict]:
+def events_for(ops: Iterable[Op], timed: bool, times: dict[int, Any] | None = None) -> list[dict]:
     """Events that pair back into exactly these operations, in real-time order.
 
     Used to write out a sub-history: positions are renumbered but their order kept;
-    timestamps, where the history had them, are kept as they were. A completed ``info``
-    goes last: when it arrived says nothing (the op may take effect at any later time).
+    timestamps, where the history had them, are kept as they were: ``times`` maps an
+    event's line to its recorded time (an op's ``call``/``ret`` may have been moved apart
+    from it, see ``_untie``); without it, or for an event it lacks, ``call``/``ret`` are
+    written. The order written is the order of ``call``/``ret``, so that a completion
+    tied with its process's next invocation is written first, as the reader needs.
+    A completed ``info`` goes last: when it arrived says nothing (the op may take
+    effect at any later time).
     """
-    points: list[tuple[float, int, dict]] = []
+    times = times or {}
+    points: list[tuple[float, int, Any, dict]] = []
     for op in ops:
-        points.append((op.call, 0, _event_of(op, "invoke", op.value, **op.extra)))
+        call = times.get(op.line, op.call) if op.line is not None else op.call
+        points.append((op.call, 0, call, _event_of(op, "invoke", op.value, **op.extra)))
         if op.status in ("ok", "fail"):
-            points.append((op.ret, 1, _event_of(op, op.status, op.output if op.ok else op.value)))
+            ret = times.get(op.ret_line, op.ret) if op.ret_line is not None else op.ret
+            points.append((op.ret, 1, ret, _event_of(op, op.status, op.output if op.ok else op.value)))
         elif op.ret_line is not None:
-            points.append((math.inf, 1, _event_of(op, "info", op.value)))
+            points.append((math.inf, 1, math.inf, _event_of(op, "info", op.value)))
     points.sort(key=lambda p: (p[0], p[1]))
     if timed:
-        last = max((t for t, _, _ in points if t != math.inf), default=0)
-        for t, _, event in points:
+        last = max((t for _, _, t, _ in points if t != math.inf), default=0)
+        for _, _, t, event in points:
             event["time"] = t if t != math.inf else last
-    return [event for _, _, event in points]
+    return [event for _, _, _, event in points]
 
 
 def _event_of(op: Op, type_: str, value: Any, **extra: Any) -> dict:

@@ -115,6 +115,7 @@ class _Clock:
     _rss: int = 0  # the last sample
     _in_search: bool = False
     _armed: int = 0
+    _grace: float = _GRACE
 
     def progress(self, done: int, total: int) -> None:
         # wgl reports here every so often; remembering it tells an interrupted search's
@@ -163,7 +164,7 @@ class _Clock:
             return
         now = time.monotonic()
         rss = self._sample_memory() if self.limit is not None else 0
-        late = self.deadline is not None and now > self.deadline + _GRACE
+        late = self.deadline is not None and now > self.deadline + self._grace
         if self.deadline is not None and now > self.deadline and self.why is None:
             self.why = "time budget exhausted"
         if late or (self.limit is not None and rss > self.threshold(_HARD)):
@@ -171,6 +172,17 @@ class _Clock:
                 self.why = "time budget exhausted" if late else "memory budget exhausted"
             self._in_search = False  # one interruption per search
             raise BudgetExhausted(self.why)
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Let the armed timer interrupt the block (BudgetExhausted) when a budget runs out:
+        for work outside ``wgl``, which has no checks of its own, so no grace either."""
+        was, grace = self._in_search, self._grace
+        self._in_search, self._grace = True, 0.0
+        try:
+            yield
+        finally:
+            self._in_search, self._grace = was, grace
 
     @contextmanager
     def armed(self) -> Iterator[None]:
@@ -254,12 +266,8 @@ def enforced(budget: Budget) -> Iterator[_Clock]:
     """Run a block that is not a search (reading a history) under ``budget``: past it,
     BudgetExhausted (the timer) or MemoryError (the RLIMIT_DATA ceiling) escapes."""
     clock = budget.start()
-    with clock.armed():
-        clock._in_search = True  # lets the timer interrupt the block
-        try:
-            yield clock
-        finally:
-            clock._in_search = False
+    with clock.armed(), clock.interruptible():
+        yield clock
 
 
 def _cap_data(limit: float) -> Any:
@@ -788,11 +796,33 @@ def check_ops(
     """
     budget = budget or Budget()
     spec = as_spec(spec)
-    validate_ops(ops, spec, getattr(history, "path", None))
-    check_step_shape(spec, ops)
     started = time.perf_counter()
     clock = budget.start(progress)
-    parts: list[list[Op] | None] = list(searchable_parts(ops, spec))
+    # Validating, splitting and pruning are linear to quadratic in the history (a
+    # crashed write's observers are a substring search per get): on a large history they
+    # take seconds, so they run under the budget too.
+    try:
+        with clock.armed(), clock.interruptible():
+            if budget.timeout is not None and clock.expired():  # reading took it all
+                raise BudgetExhausted(clock.why)
+            validate_ops(ops, spec, getattr(history, "path", None))
+            check_step_shape(spec, ops)
+            parts: list[list[Op] | None] = list(searchable_parts(ops, spec))
+    except (BudgetExhausted, MemoryError) as e:
+        why = clock.why if isinstance(e, BudgetExhausted) and clock.why else "memory budget exhausted"
+        why += " before searching"
+        return Result(
+            valid=UNKNOWN_VERDICT,
+            spec=getattr(spec, "name", type(spec).__name__),
+            ops=len(ops),
+            searched=0,
+            partitions=0,
+            configs=0,
+            elapsed=time.perf_counter() - started,
+            history=history,
+            part=PartResult(UNKNOWN_VERDICT, [], reason=why),
+            reason=why,
+        )
     n_parts = len(parts)
     searched = sum(len(p) for p in parts if p)
     # Small parts first: an invalid verdict found early saves the big searches.

@@ -194,7 +194,8 @@ def write_minimized(
         meta["init"] = spec.initial
     if getattr(spec, "nil_read", None):
         meta["nil_read"] = spec.nil_read
-    write_jsonl(out, events_for(minimal.ops, history.timed), meta)
+    times = {e.line: e.time for e in history.events if e.line is not None}
+    write_jsonl(out, events_for(minimal.ops, history.timed, times), meta)
 
 
 def _closure(spec: Any, ops: list[Op]) -> Callable[[list[Op]], list[Op]]:

@@ -79,8 +79,9 @@ def render_linearizability(result: Result, spec: Any = None, path: str | None = 
             out.append(f"  ... {len(part.attempts) - 4} more end states (--json gives them all)")
     else:
         out.append(f"\nUnknown: {result.reason}; no verdict is given rather than a guess.")
-        out.append(f"  {result.decided} of {result.partitions} partitions were decided linearizable.")
-        if result.part is not None:
+        if result.partitions:  # none when the budget ran out before the history was split
+            out.append(f"  {result.decided} of {result.partitions} partitions were decided linearizable.")
+        if result.part is not None and result.part.ops:
             done = result.part.reached
             total = sum(1 for op in result.part.ops if op.ok)
             out.append(

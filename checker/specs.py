@@ -472,7 +472,11 @@ def infer_spec(history: History) -> str:
     registers, which judge it alike (there is no cas); any other overlap (reads alone
     fit a register, a set and a list) is refused rather than guessed."""
     used = {op.f for op in history.ops}
-    fits = [name for name, s in BUILTIN.items() if used <= set(s.functions)]
+    fits = [
+        name
+        for name, s in BUILTIN.items()
+        if used <= set(s.functions) and not getattr(s, "named_only", False)
+    ]
     if fits == ["register", "cas-register"]:
         fits = ["cas-register"]
     if used and len(fits) == 1:

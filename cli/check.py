@@ -301,6 +301,9 @@ def check(
         quiet_period,
         out_dir=out_dir,
     )
+    for out in (minimize_out, html_out):
+        if out is not None:
+            _check_writable(out)
     verdicts = []
     for path in files:
         try:
@@ -313,14 +316,18 @@ def check(
             verdicts.append(judge(path, history, opts))
         except HistoryError as e:
             verdicts.append("error")
-            if as_json:
-                click.echo(json.dumps({"path": path, "valid": None, "error": str(e)}))
-            elif many:
-                click.echo(f"{path}\tbad input: {e}")
-            else:
-                click.echo(f"error: {e}", err=True)
-        except ValueError as e:  # a spec or model that cannot be made: usage, not input
-            raise click.UsageError(str(e)) from None
+            _bad_input(path, str(e), as_json, many)
+        except ValueError as e:  # a spec or model that cannot be made
+            if (opts.spec is not None or init_text is not None) and not isinstance(e, UnicodeError):
+                raise click.UsageError(str(e)) from None  # the flags': usage, not input
+            verdicts.append("error")  # the file's metadata named it: this file's fault
+            _bad_input(path, f"{path}:1: {e}", as_json, many)
+        except OSError as e:  # --html or --minimize-out could not be written
+            verdicts.append("error")
+            _bad_input(path, f"cannot write {e.filename}: {e.strerror}", as_json, many)
+        except RecursionError:  # a value the readers let through, too deep for a report
+            verdicts.append("error")
+            _bad_input(path, f"{path}: a value nested too deeply to judge", as_json, many)
         except (BudgetExhausted, MemoryError) as e:  # only reading raises these
             verdicts.append("unknown")
             ran_out = e.args[0] if isinstance(e, BudgetExhausted) else "memory budget exhausted"
@@ -332,7 +339,55 @@ def check(
                 click.echo(f"{path}\tunknown")
             else:
                 click.echo(f"{path}: unknown\n\nUnknown: {why}; no verdict is given rather than a guess.")
+        except Exception as e:  # one file's defect must not stop the run
+            # A bug, but the exit code must not say "not linearizable" (1) nor the run
+            # stop for one file: bad input, named, and the next file.
+            verdicts.append("error")
+            what = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+            _bad_input(path, f"{path}: cannot judge this history ({what}); please report it", as_json, many)
     sys.exit(worst_exit_code(EXIT_BAD_INPUT if v == "error" else exit_code(v) for v in verdicts))
+
+
+def _bad_input(path: str, message: str, as_json: bool, many: bool) -> None:
+    """One line for a file that could not be judged; the run goes on to the next file."""
+    if as_json:
+        click.echo(json.dumps({"path": path, "valid": None, "error": message}))
+    elif many:
+        click.echo(f"{path}\tbad input: {message}")
+    else:
+        click.echo(f"error: {message}", err=True)
+
+
+def _check_writable(path: str) -> None:
+    """Refuse an output path that cannot be written before spending a check on it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    problem = None
+    if not os.path.isdir(folder):
+        problem = f"no such directory {folder}"
+    elif os.path.exists(path) and not os.access(path, os.W_OK) or not os.access(folder, os.W_OK):
+        problem = "permission denied"
+    if problem:
+        click.echo(f"error: cannot write {path}: {problem}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def dumps(d: Any) -> str:
+    """JSON for --json: infinite values (JSON has none) as the strings "Infinity" and
+    "-Infinity"; NaN never gets here (the readers refuse it)."""
+    try:
+        return json.dumps(d, allow_nan=False, default=str)
+    except ValueError:
+        return json.dumps(_finite(d), allow_nan=False, default=str)
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float) and not v - v == 0:
+        return "NaN" if v != v else "Infinity" if v > 0 else "-Infinity"
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
 
 
 def read_within_budget(
@@ -389,7 +444,7 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
         d = result.to_dict()
         if minimal is not None and opts.minimize:
             d["minimal"] = minimal.to_dict()
-        click.echo(json.dumps({"path": path, **d} if opts.many else d))
+        click.echo(dumps({"path": path, **d} if opts.many else d))
     elif opts.many:
         click.echo(f"{path}\t{short_word(result.valid)}")
     else:
@@ -427,7 +482,7 @@ def judge_consistency(path: str, history: History, opts: Options) -> Any:
         d = result.to_dict()
         if model != "all":
             d = {"model": model, "valid": valid, **d}
-        click.echo(json.dumps({"path": path, **d} if opts.many else d))
+        click.echo(dumps({"path": path, **d} if opts.many else d))
     elif opts.many:
         click.echo(f"{path}\t{short_word(valid) if model != 'all' else result.summary()}")
     else:

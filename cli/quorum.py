@@ -111,7 +111,13 @@ def render_report(report: q.CheckReport) -> str:
                 line += f"   (formed while {compact(ce.down_while[label])} down: fallbacks stood in)"
             lines.append(line)
         if ce.quorums:
-            lines.append("            these quorums share no node")
+            shared = set.intersection(*(set(m) for m in ce.quorums.values()))
+            lines.append(
+                f"            these quorums share only {compact(sorted(shared))}: fallbacks, whose hints "
+                "no read sees"
+                if shared
+                else "            these quorums share no node"
+            )
         if ce.failed:
             lines.append(
                 f"            failed: {compact(ce.failed)}   leaves no {r.property.split()[0]} quorum alive"
@@ -141,6 +147,7 @@ def _build_system(n, w, r, sloppy, fallback, dc, write, read, coordinator, weigh
     ]
     if len(modes) > 1:
         _fail(f"choose one kind of system; got {' and '.join(modes)}")
+    _check_node_count(n, sloppy, fallback, dc, weights, grid)
     if (write or read or coordinator) and not dc:
         _fail("--write, --read and --coordinator take consistency levels and need --dc")
     if (sloppy or fallback is not None) and modes:
@@ -170,6 +177,27 @@ def _build_system(n, w, r, sloppy, fallback, dc, write, read, coordinator, weigh
     if sloppy or fallback is not None:
         return q.sloppy(n, w, r, 1 if fallback is None else fallback)
     return q.threshold(n, w, r)
+
+
+def _check_node_count(n, sloppy, fallback, dc, weights, grid) -> None:
+    """Refuse a system past the node limit before building it (building is the cost)."""
+    from replicheck.quorum.prove import size_error
+
+    if grid:
+        rows, cols = _parse_grid(grid)
+        nodes, what = rows * cols, f"--grid {rows}x{cols}"
+    elif dc:
+        nodes, what = sum(max(0, v) for v in _parse_pairs(dc, "--dc").values()), f"--dc {dc}"
+    elif weights:
+        return  # every node is named on the command line
+    elif isinstance(n, int):
+        extra = max(0, 1 if fallback is None else fallback) if sloppy or fallback is not None else 0
+        nodes, what = n + extra, f"N={n}" + (f" with {extra} fallback(s)" if extra else "")
+    else:
+        return
+    refused = size_error(nodes, what, threshold=not (grid or dc))
+    if refused:
+        _fail(refused)
 
 
 @quorum.command()
@@ -624,6 +652,11 @@ def staleness(
     n, w, r, k, latency, w_latency, a_latency, r_latency, s_latency, times, trials, seed, as_json
 ) -> None:
     """How often a partial quorum (W + R <= N) reads a stale value."""
+    from replicheck.quorum.prove import size_error
+
+    refused = size_error(n, f"N={n}") if isinstance(n, int) else None
+    if refused:
+        _fail(refused)
     try:
         report = pbs.staleness(n, w, r, k, trials, seed)
         wars_report = None

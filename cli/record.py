@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from replicheck.checker.verdict import EXIT_BAD_INPUT
-from replicheck.record.postgres import ROUTINGS, WORKLOADS, PostgresError, Routing, record_postgres
+from replicheck.record.driver import ROUTINGS, WORKLOADS, RecordError, Routing
+from replicheck.record.secrets import Redactor
 
 from .progress import Progress
 from .vocabulary import DEFAULT_SEED, option
@@ -144,6 +147,13 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
     metavar="MS",
     help="how long the primary takes writes alone before the promotion",
 )
+@click.option(
+    "--synchronous-commit",
+    type=click.Choice(["off", "local", "remote_write", "on", "remote_apply"]),
+    default=None,
+    help="the clients' synchronous_commit (the server's when left out); with synchronous_standby_names "
+    "set on the primary, how far a commit waits for a standby",
+)
 @click.option("--durable", is_flag=True, help="fsync the history after every event")
 @option(
     "history file",
@@ -162,16 +172,29 @@ def postgres(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     client's own write (pin-after-write:<ms>), or the replica once it has replayed the
     client's last commit (wait-for-lsn). Every written value is unique.
     """
+    from replicheck.record.postgres import record_postgres
+
     if params.get("failover_after_ms") is None and params.get("failover_gap_ms") != 200.0:
         raise click.UsageError("--failover-gap applies with --failover-after")
+    dsns = [params["primary"], *params["replicas"]]
+    _run(lambda **kw: record_postgres(out, **params, **kw), dsns, seed, out, as_json, quiet)
+
+
+def _run(fn, dsns: list[str], seed: int, out: str, as_json: bool, quiet: bool) -> None:
+    """Run a recorder, print its summary; every error is one line with every password
+    in ``dsns`` masked, whoever wrote the message (a client library may quote the DSN)."""
+    redact = Redactor(dsns)
     progress = Progress("recording", quiet=quiet or as_json)
     try:
-        summary = record_postgres(out, seed=seed, progress=progress, **params)
-    except (PostgresError, ValueError) as e:
-        click.echo(f"error: {e}", err=True)
+        summary = fn(seed=seed, progress=progress)
+    except (RecordError, ValueError) as e:
+        click.echo(redact(f"error: {e}"), err=True)
         sys.exit(EXIT_BAD_INPUT)
     except OSError as e:
-        click.echo(f"error: cannot write the history to {out}: {e.strerror}", err=True)
+        click.echo(redact(f"error: cannot write the history to {out}: {e.strerror or e}"), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception as e:  # a client library's own error: one line, still without secrets
+        click.echo(redact(f"error: {type(e).__name__}: {e}".splitlines()[0]), err=True)
         sys.exit(EXIT_BAD_INPUT)
     finally:
         progress.close()
@@ -195,9 +218,15 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
         f"reads: {_per_node(s['reads'])}; final reads of every row: {_per_node(s['final_reads'])}"
     )
     delays = ", ".join(f"{node} {d} ms" for node, d in s.get("replay_delay_ms", {}).items())
+    label = {"postgres": "PostgreSQL", "mariadb": "MariaDB", "redis": "Redis"}.get(s["system"], s["system"])
     click.echo(
-        f"  PostgreSQL {s['server_version']}" + (f"; recovery_min_apply_delay: {delays}" if delays else "")
+        f"  {label} {s.get('server_version', '')}".rstrip()
+        + (f"; recovery_min_apply_delay: {delays}" if delays else "")
+        + (f"; replication {s['replication']}" if "replication" in s else "")
     )
+    if "write_ms" in s:
+        w = s["write_ms"]
+        click.echo(f"  write latency: p50 {w['p50']:g} ms, p99 {w['p99']:g} ms, max {w['max']:g} ms")
     if "replay_wait_ms" in s:
         w = s["replay_wait_ms"]
         click.echo(
@@ -209,6 +238,12 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
         click.echo(
             f"  failover did not happen: {f['error']}"
             if "error" in f
+            else f"  failover: partition at {f['partitioned_at_ms']:g} ms, {f['promoted']} promoted (seen at "
+            f"{f['promoted_at_ms']:g} ms), healed at {f.get('healed_at_ms', 0):g} ms"
+            if "partitioned_at_ms" in f
+            else f"  failover: {f.get('killed', 'primary')} killed at {f['killed_at_ms']:g} ms"
+            + (f", {f['promoted']} promoted at {f['promoted_at_ms']:g} ms" if "promoted" in f else "")
+            if "killed_at_ms" in f
             else f"  failover: replication cut at {f['cut_at_ms']:g} ms, "
             f"replica promoted at {f['promoted_at_ms']:g} ms"
         )
@@ -216,5 +251,305 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
         click.echo("  interrupted: the clients stopped after the operations they had in hand")
     for why in s["clients_stopped"]:
         click.echo(f"  stopped early: {why}")
-    model = "durability" if "failover" in s else "read-your-writes"
+    if "pause" in s:
+        p = s["pause"]
+        changes = ", ".join(f"{c['status']} at {c['at_ms']:g} ms" for c in p.get("semi_sync_changes", []))
+        click.echo(
+            f"  pause did not happen: {p['error']}"
+            if "error" in p
+            else f"  paused at {p.get('paused_at_ms', 0):g} ms, resumed at {p.get('resumed_at_ms', 0):g} ms"
+            + (f"; semi-sync: {changes or 'no change seen'}" if "semi_sync_changes" in p else "")
+        )
+    model = "durability" if "failover" in s or "pause" in s else "read-your-writes"
     click.echo(f"next: replicheck check {out} --consistency {model}")
+
+
+def _workload_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every recorder shares, spelled as `record postgres` spells them (the
+    vocabulary in cli/vocabulary.py); the statement timeout reaches the recorder as
+    ``timeout``."""
+    opts: list[Callable[[Any], Any]] = [
+        click.option(
+            "--routing",
+            default="primary",
+            show_default=True,
+            callback=_routing,
+            metavar="|".join(ROUTINGS),
+            help="where reads go",
+        ),
+        option(
+            "workload",
+            "workload",
+            type=click.Choice(WORKLOADS),
+            default="list-append",
+            help="list-append: reads show every write they saw; register: the latest only",
+        ),
+        option(
+            "clients",
+            "clients",
+            type=click.IntRange(min=1),
+            default=8,
+            metavar="N",
+            help="concurrent clients",
+        ),
+        option(
+            "operations",
+            "ops",
+            type=click.IntRange(min=1),
+            default=5000,
+            metavar="N",
+            help="operations in all",
+        ),
+        option(
+            "keys", "keys", type=click.IntRange(min=1), default=8, metavar="N", help="rows in use at a time"
+        ),
+        click.option(
+            "--max-writes-per-key",
+            type=click.IntRange(min=1),
+            default=128,
+            show_default=True,
+            metavar="N",
+            help="writes after which a row retires for a fresh one",
+        ),
+        option(
+            "read ratio",
+            "read_ratio",
+            type=click.FloatRange(0, 1),
+            default=0.5,
+            metavar="P",
+            help="fraction of operations that read",
+        ),
+        option(
+            "think time",
+            "think_ms",
+            old=["--think"],
+            type=click.FloatRange(min=0),
+            default=0.0,
+            metavar="MS",
+            help="mean pause between a client's operations (exponential)",
+        ),
+        option(
+            "statement timeout",
+            "statement_timeout",
+            old=["--timeout"],
+            type=click.FloatRange(min=0.001),
+            default=5.0,
+            metavar="SECONDS",
+            help="client-side timeout of each operation",
+        ),
+        click.option(
+            "--table",
+            default="replicheck_rows",
+            show_default=True,
+            metavar="NAME",
+            help="table (or key prefix) dropped and recreated",
+        ),
+        option(
+            "seed",
+            "seed",
+            type=int,
+            default=DEFAULT_SEED,
+            metavar="SEED",
+            help="seed for every random choice",
+        ),
+        click.option("--durable", is_flag=True, help="fsync the history after every event"),
+        option(
+            "history file",
+            "out",
+            required=True,
+            metavar="FILE",
+            type=click.Path(dir_okay=False, writable=True),
+            help="history file to write",
+        ),
+        option("json output", "as_json", is_flag=True, help="print the summary as JSON"),
+        option("progress off", "quiet", old=["--quiet"], is_flag=True, help="no progress bar"),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+@record.command()
+@click.option(
+    "--primary", required=True, metavar="DSN", help="mariadb://USER[:PASSWORD]@HOST:PORT/DB of the primary"
+)
+@click.option(
+    "--replica",
+    "replicas",
+    multiple=True,
+    metavar="DSN",
+    help="a GTID replica of the primary; repeat for several",
+)
+@_workload_options
+@click.option(
+    "--kill-primary-after",
+    "kill_primary_after_ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="MS",
+    help="kill -9 the primary at MS, promote the most advanced replica and point the others at it",
+)
+@click.option(
+    "--cut-replication",
+    "cut_replication_ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="MS",
+    help="before the kill, stop the replicas' IO threads for MS (the primary goes on alone)",
+)
+@click.option(
+    "--pause-replica-after",
+    "pause_replica_after_ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="MS",
+    help="SIGSTOP --pause-node at MS for --pause ms, recording semi-sync's fallback when it happens",
+)
+@click.option(
+    "--pause",
+    "pause_ms",
+    type=click.FloatRange(min=0),
+    default=3000.0,
+    show_default=True,
+    metavar="MS",
+    help="how long the replica stays stopped",
+)
+@click.option(
+    "--pause-node", default="replica", show_default=True, metavar="NODE", help="the replica to pause"
+)
+def mariadb(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
+    """Record clients writing to a MariaDB primary and reading through a routing.
+
+    \b
+    eval "$(scripts/mariadb-cluster.sh start DIR --semi-sync after_sync)"
+    replicheck record mariadb --primary "$PRIMARY_DSN" --replica "$REPLICA_DSN" \\
+        --replica "$REPLICA2_DSN" --kill-primary-after 500 --out h.jsonl
+    replicheck check h.jsonl --consistency durability
+    """
+    from replicheck.record.mariadb import record_mariadb
+
+    params["timeout"] = params.pop("statement_timeout")
+    dsns = [params["primary"], *params["replicas"]]
+    _run(lambda **kw: record_mariadb(out, **params, **kw), dsns, seed, out, as_json, quiet)
+
+
+@record.command()
+@click.option(
+    "--endpoint",
+    "endpoints",
+    multiple=True,
+    required=True,
+    metavar="URL",
+    help="a member's client URL (http://HOST:PORT); repeat for each; the first takes the writes",
+)
+@_workload_options
+@click.option(
+    "--serializable",
+    is_flag=True,
+    help="serializable reads: the member answers from its own state (default: linearizable, via the leader)",
+)
+@click.option(
+    "--kill-leader-after",
+    "kill_leader_after_ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="MS",
+    help="kill -9 the Raft leader at MS; the clients move to the members left",
+)
+@click.option(
+    "--pause-member-after",
+    "pause_member_after_ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="MS",
+    help="SIGSTOP --pause-node at MS for --pause ms",
+)
+@click.option(
+    "--pause",
+    "pause_ms",
+    type=click.FloatRange(min=0),
+    default=1000.0,
+    show_default=True,
+    metavar="MS",
+    help="how long the member stays stopped",
+)
+@click.option(
+    "--pause-node", default="n3", show_default=True, metavar="NODE", help="the member to pause (n1, n2...)"
+)
+def etcd(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
+    """Record clients on an etcd cluster, through its v3 HTTP/JSON gateway.
+
+    \b
+    eval "$(scripts/etcd-cluster.sh start DIR)"
+    replicheck record etcd --endpoint "$N1_DSN" --endpoint "$N2_DSN" --endpoint "$N3_DSN" \\
+        --routing replica --serializable --out h.jsonl
+    replicheck check h.jsonl
+    """
+    from replicheck.record.etcd import record_etcd
+
+    params["timeout"] = params.pop("statement_timeout")
+    _run(lambda **kw: record_etcd(out, **params, **kw), list(params["endpoints"]), seed, out, as_json, quiet)
+
+
+@record.command()
+@click.option("--primary", required=True, metavar="DSN", help="redis://HOST:PORT of the primary")
+@click.option("--replica", "replicas", multiple=True, metavar="DSN", help="a replica; repeat for several")
+@click.option("--sentinel", "sentinels", multiple=True, metavar="DSN", help="a Sentinel; repeat for each")
+@click.option(
+    "--master-name",
+    default="replicheck",
+    show_default=True,
+    metavar="NAME",
+    help="the name the Sentinels monitor",
+)
+@_workload_options
+@click.option(
+    "--wait",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="WAIT N after every write; fewer acknowledgements in time record the write as info",
+)
+@click.option(
+    "--wait-timeout",
+    "wait_timeout_ms",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    metavar="MS",
+    help="how long each WAIT waits for the replicas",
+)
+@click.option(
+    "--partition-after",
+    "partition_after_ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="MS",
+    help="cut the primary off its replicas and Sentinels (not the clients) at MS; Sentinel fails over",
+)
+@click.option(
+    "--partition",
+    "partition_ms",
+    type=click.FloatRange(min=0),
+    default=3000.0,
+    show_default=True,
+    metavar="MS",
+    help="how long the partition lasts (it lasts at least until a Sentinel has promoted a replica)",
+)
+def redis(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
+    """Record clients on a Redis primary with replicas and Sentinels.
+
+    \b
+    eval "$(scripts/redis-cluster.sh start DIR)"
+    replicheck record redis --primary "$PRIMARY_DSN" --replica "$REPLICA_DSN" \\
+        --replica "$REPLICA2_DSN" --sentinel "$SENTINEL_DSN" --sentinel "$SENTINEL2_DSN" \\
+        --sentinel "$SENTINEL3_DSN" --partition-after 500 --out h.jsonl
+    replicheck check h.jsonl --consistency durability
+    """
+    from replicheck.record.redis import record_redis
+
+    params["timeout"] = params.pop("statement_timeout")
+    dsns = [params["primary"], *params["replicas"], *params["sentinels"]]
+    _run(lambda **kw: record_redis(out, **params, **kw), dsns, seed, out, as_json, quiet)

@@ -305,3 +305,73 @@ class Client(Node):
         self.protocol.on_timeout(self, f)
         # A read that timed out changed nothing; a write may or may not have happened.
         self._complete("fail" if f == "read" else "info", None, None)
+
+
+# ---------------------------------------------------------------- final reads
+
+FINAL_SESSION = "final"
+
+
+class _QueuedWorkload(Workload):
+    """A workload whose next operation is whatever was queued (the final reads')."""
+
+    def __init__(self, name: str, rng: random.Random) -> None:
+        super().__init__(name, rng)
+        self.queued: tuple[str, Any, Any] | None = None
+
+    def next(self) -> tuple[str, Any, Any]:
+        op, self.queued = self.queued, None
+        assert op is not None, "a final read is queued before each invoke"
+        return op
+
+
+class _LocalReads:
+    """The protocol as a final reader sees it: every read goes to one chosen node and
+    carries no routing metadata, so it is that node's own answer (leaderless: a quorum
+    read coordinated there)."""
+
+    def __init__(self, protocol: Any) -> None:
+        self._protocol = protocol
+        self.node = ""
+
+    def route(self, client: Any, f: str) -> str:
+        return self.node
+
+    def request_meta(self, client: Any, f: str, dst: str) -> dict:
+        return {}
+
+    def on_reply(self, client: Any, f: str, status: str, meta: dict) -> None:
+        pass
+
+    def on_timeout(self, client: Any, f: str) -> None:
+        pass
+
+    def on_client_message(self, client: Any, src: str, p: tuple) -> None:
+        pass
+
+
+def final_reads(
+    sim: Any, protocol: Any, history: HistoryLog, workload: str, keys: list, timeout_ms: float
+) -> int:
+    """Read every key on every live replica, one read at a time, after the run settled.
+
+    These are the reads convergence and durability are judged on (session ``final``):
+    without them a history cannot say whether an acknowledged write survived. Returns
+    how many were taken.
+    """
+    view = _LocalReads(protocol)
+    wl = _QueuedWorkload(workload, sim.rng)
+    client = sim.add(Client(FINAL_SESSION, view, wl, history, [0], timeout_ms=timeout_ms, think_ms=0))
+    taken = 0
+    for node in [r.id for r in protocol.replicas if r.up]:
+        for key in keys:
+            # Intervals are closed: a read invoked the instant the last one completed would
+            # overlap it, and one session runs one operation at a time.
+            sim.run(until_ns=sim.now + 1000)
+            view.node = node
+            wl.queued = ("read", key, None)
+            client.budget[0] = 1
+            client.invoke()
+            taken += 1
+            sim.run(until_ns=sim.now + ms_to_ns(timeout_ms + 1), stop=lambda: client.current is None)
+    return taken

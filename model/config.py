@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import topology as registry
-from .clients import WORKLOADS, Client, HistoryLog, ReadRouting, Workload  # noqa: F401  (re-exported)
+from .clients import (  # noqa: F401  (re-exported)
+    FINAL_SESSION,
+    WORKLOADS,
+    Client,
+    HistoryLog,
+    ReadRouting,
+    Workload,
+    final_reads,
+)
 from .options import FLAG, MAX_MS, REPEATED, ConfigError, canonical_names, num, prob
 from .sim import LATENCY_SYNTAX, NetworkConfig, Simulator, ms_to_ns, parse_latency
 from .topology import Topology
@@ -241,7 +249,11 @@ class RunResult:
     end_ms: float
 
     def summary(self) -> dict:
-        ops = [e for e in self.events if e["type"] != "invoke" and e["process"] != "nemesis"]
+        ops = [
+            e
+            for e in self.events
+            if e["type"] != "invoke" and e["process"] != "nemesis" and e.get("session") != FINAL_SESSION
+        ]
         counts: dict[str, int] = {}
         for e in ops:
             counts[e["type"]] = counts.get(e["type"], 0) + 1
@@ -332,14 +344,19 @@ def run(cfg: RunConfig, *, settle_ms: float = 500.0) -> RunResult:
 
     sim.run(stop=done)
     sim.run(until_ns=sim.now + ms_to_ns(settle_ms))
+    # Faults are over and replication has had settle_ms: from here reads are final.
+    quiet_from = sim.now
+    keys = [None] if cfg.workload in ("register", "cas-register") else [f"k{i}" for i in range(cfg.keys)]
+    final_reads(sim, proto, history, cfg.workload, keys, cfg.timeout_ms)
     meta = {
-        "spec": cfg.workload,
+        "spec": _topology(cfg.topology).history_spec(cfg.protocol, cfg.workload),
         "init": None,
         "nil_read": "absent",
         "source": cfg.source or f"replicheck simulate {cfg.topology}",
         "seed": cfg.seed,
         "topology": cfg.topology,
         "protocol": cfg.protocol.describe(),
+        "quiet_from": quiet_from,
     }
     if cfg.workload == "kv":
         meta["init"] = ""

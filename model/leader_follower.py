@@ -238,6 +238,11 @@ class Replica(Node):
         _, epoch, length, their_leader = p
         if epoch > self.epoch and self.c.cfg.fencing:
             self.become_follower(their_leader, epoch)
+            if their_leader is None:
+                # The new leader itself answered (it copies from no one): without asking
+                # who leads, this node would ignore every append and keep its divergent
+                # tail forever (explore found it: the replicas never converged).
+                self.send("orch", ("whoami", self.epoch))
             return
         if self.role != "leader" or src not in self.match:
             return
@@ -477,6 +482,10 @@ class LeaderFollower(Protocol):
         kept = {e[5] for e in truth.log}
         acked_uids = history.acked_uids
         lost = [u for u in acked_uids if u not in kept]
+        # Which writes, not only how many: each by its value (unique per run) and session.
+        lost_writes = [
+            _lost_write(uid, w) for uid, w in zip(acked_uids, history.acked_writes) if uid not in kept
+        ]
         lags = sorted(x for r in self.replicas for x in r.lags)
         leaders = {}
         for r in self.replicas:
@@ -487,11 +496,20 @@ class LeaderFollower(Protocol):
         return {
             "acked_writes": len(acked_uids),
             "acked_writes_lost": len(lost),
+            "lost_writes": lost_writes,
             "replication_lag_ms": summary_ms(lags),
             "failovers": self.orch.failovers,
             "leaders_that_acked_writes": sorted(leaders),
             "split_brain": split,
         }
+
+
+def _lost_write(uid: tuple, write: tuple) -> dict:
+    key, value, acked_at = write
+    d = {"value": _plain(value), "session": uid[0], "acked_ms": round(acked_at / 1e6, 3)}
+    if key is not None:
+        d["key"] = key
+    return d
 
 
 def summary_ms(xs: list[int]) -> dict:

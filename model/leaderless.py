@@ -25,7 +25,9 @@ handing it off every ``--handoff-ms`` until that replica acknowledges it. A hint
 readable: a fallback answers reads from its own store, which holds nothing because it
 owns no keys. That is why W + R > N no longer makes reads meet writes (a partition sends
 the write to fallbacks while a read hits preferred replicas), and why reads converge
-once the hints are handed off.
+once the hints are handed off. Both quorums may use up to K fallbacks, so only
+W + R > N + 2K makes them share a preferred replica: the semantics ``quorum check
+--sloppy`` proves against (quorum/prove.py, SLOPPY_NOTE).
 
 Workloads: reads and writes are single round trips; ``append`` (kv, list-append) is a
 read-modify-write by the coordinator (read R, write the appended value back to W under

@@ -91,7 +91,7 @@ class Counterexample:
     def meta(self) -> dict:
         """The metadata line of the saved history: enough to judge it and to replay it."""
         return {
-            **HISTORY_META,
+            **history_meta(self.events, Design.parse(self.design)),
             "source": f"replicheck explore {self.design} --property {self.property}",
             "explore": {
                 "design": self.design,
@@ -134,8 +134,22 @@ class PropertyViolated(AssertionError):
 # ---------------------------------------------------------------- properties
 
 
+def history_meta(events: list[dict], design: Design | None = None) -> dict:
+    """HISTORY_META, plus ``quiet_from``: when the run settled (faults healed, replication
+    caught up), which is when the audit reads begin. Convergence and durability are
+    judged on reads from then on only, not on one taken while a node was down. The spec
+    is the design's (sibling reads: a multi-value register)."""
+    meta = dict(HISTORY_META)
+    if design is not None:
+        meta["spec"] = design.kind.history_spec(design.protocol, "register")
+    start = next((e["time"] for e in events if e.get("session") == "audit"), None)
+    if start is not None:
+        meta["quiet_from"] = start
+    return meta
+
+
 def history_of(cluster: SimulatedCluster) -> History:
-    return History.from_events(cluster.events, meta=dict(HISTORY_META))
+    return History.from_events(cluster.events, meta=history_meta(cluster.events, cluster.design))
 
 
 def judge(cluster: SimulatedCluster, prop: str) -> Judgement:

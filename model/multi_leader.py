@@ -2,7 +2,11 @@
 
 The replication graph (``all-to-all``, ``ring`` or ``star``, as networkx graphs) says who
 sends to whom; a leader forwards each update it has not seen before to its neighbours,
-so updates reach every leader on any connected graph. Each client session sticks to one
+so updates reach every leader on any connected graph. Each hop is acknowledged
+(``upd_ok``) and a leader re-sends every ``RESEND_MS`` what a neighbour has not yet
+acknowledged, so an update cut by a partition, a crash or a lost message arrives once
+the network lets it: with every message eventually delivered, LWW and version vectors
+converge. Each client session sticks to one
 home leader (``c0`` to ``n1``, ``c1`` to ``n2``, ...) for reads and writes, and a write is
 acknowledged as soon as its home leader has applied it.
 
@@ -32,7 +36,7 @@ import networkx as nx
 
 from .clients import Protocol, appended
 from .options import ConfigError, Option, OptionValues, num
-from .sim import Node
+from .sim import Node, ms_to_ns
 from .topology import Topology, register
 
 GRAPHS = ("all-to-all", "ring", "star")
@@ -106,21 +110,50 @@ def _merge_vv(vvs: list[tuple]) -> dict:
     return out
 
 
+RESEND_MS = 20.0  # how often a leader re-sends updates a neighbour has not acknowledged
+
+
 class Leader(Node):
     def __init__(self, id: str, cluster: MultiLeader):
         super().__init__(id)
         self.c = cluster
         self.store: dict = {}  # lww: key -> (ts, value); otherwise key -> [(vv, value)]
         self.seen: set = set()
+        # neighbour -> uid -> update not yet acknowledged by it. Kept on disk with the store
+        # (an outbox): an update cut by a partition, a crash or a lost message is re-sent
+        # every RESEND_MS until acknowledged, so leaders converge once messages get through.
+        self.unacked: dict[str, dict] = {}
+        self._resend_armed = False
+
+    def on_restart(self) -> None:
+        self._resend_armed = False  # the crash cancelled the timer
+        self._arm_resend()
+
+    def _arm_resend(self) -> None:
+        if not self._resend_armed and any(self.unacked.values()):
+            self._resend_armed = True
+            self.after(ms_to_ns(RESEND_MS), self._resend)
+
+    def _resend(self) -> None:
+        self._resend_armed = False
+        for n in sorted(self.unacked):
+            for p in self.unacked[n].values():
+                self.send(n, p)
+        self._arm_resend()
 
     def on_message(self, src: str, p: Any) -> None:
         if p[0] == "upd":
             _, uid, key, version, value = p
+            # Acknowledged even when already seen: the sender's copy of a re-sent update
+            # must stop once any copy got through.
+            self.send(src, ("upd_ok", uid))
             if uid in self.seen:
                 return
             self.seen.add(uid)
             self._apply(key, version, value)
             self._forward(p, exclude=src)
+        elif p[0] == "upd_ok":
+            self.unacked.get(src, {}).pop(p[1], None)
         elif p[0] == "req":
             _, op, f, key, value, _meta = p
             if f == "read":
@@ -143,7 +176,9 @@ class Leader(Node):
     def _forward(self, p: tuple, exclude: str | None) -> None:
         for n in self.c.neighbours[self.id]:
             if n != exclude:
+                self.unacked.setdefault(n, {})[p[1]] = p
                 self.send(n, p)
+        self._arm_resend()
 
     def _new_version(self, key: Any) -> tuple:
         if self.c.cfg.conflict == "lww":
@@ -207,20 +242,28 @@ class MultiLeader(Protocol):
 
     def measurements(self, history: Any) -> dict:
         states = [r.describe()["state"] for r in self.replicas]
+        lost = lost_writes(history.events, states[0])
         return {
             "acked_writes": len(history.acked_uids),
             "graph": self.cfg.graph,
             "edges": [list(e) for e in sorted(self.graph.edges())],
             "replicas_agree": all(s == states[0] for s in states),
-            "lost_updates": lost_updates(history.events, states[0]),
+            "lost_updates": len(lost),
+            "lost_writes": lost,
         }
 
 
 def lost_updates(events: list[dict], final_state: dict) -> int:
+    """How many acknowledged writes :func:`lost_writes` finds."""
+    return len(lost_writes(events, final_state))
+
+
+def lost_writes(events: list[dict], final_state: dict) -> list[dict]:
     """Acknowledged writes invoked after the final value's write was acknowledged, per key.
 
     Such a write came strictly later in real time, yet the converged state does not hold
-    it: an acknowledged update that conflict resolution threw away.
+    it: an acknowledged update that conflict resolution threw away. Each as its key (when
+    there is one) and value, in the order they were acknowledged.
     """
     invoked: dict = {}
     writes = []  # (key, value, invoke time, ack time)
@@ -231,7 +274,7 @@ def lost_updates(events: list[dict], final_state: dict) -> int:
             invoked[e["process"]] = e["time"]
         elif e["type"] == "ok":
             writes.append((e.get("key"), e["value"], invoked[e["process"]], e["time"]))
-    lost = 0
+    lost = []
     for key in {w[0] for w in writes}:
         final = final_state.get("" if key is None else key)
         finals = set(final) if isinstance(final, list) else {final}
@@ -239,8 +282,11 @@ def lost_updates(events: list[dict], final_state: dict) -> int:
         if not acks:
             continue
         last_final_ack = max(acks)
-        lost += sum(1 for w in writes if w[0] == key and w[1] not in finals and w[2] > last_final_ack)
-    return lost
+        lost += [w for w in writes if w[0] == key and w[1] not in finals and w[2] > last_final_ack]
+    return [
+        {"value": w[1]} if w[0] is None else {"key": w[0], "value": w[1]}
+        for w in sorted(lost, key=lambda w: w[3])
+    ]
 
 
 def _lost_acknowledged_writes(cluster: Any) -> tuple[bool, str]:
@@ -266,6 +312,11 @@ def _lost_acknowledged_writes(cluster: Any) -> tuple[bool, str]:
     return True, "no acknowledged update was thrown away by conflict resolution"
 
 
+def _history_spec(cfg: MultiLeaderConfig, workload: str) -> str:
+    # Reads return every sibling: a multi-value register (replicheck.checker.mvregister).
+    return "mv-register" if cfg.conflict != "lww" and workload == "register" else workload
+
+
 def _not_applicable(cfg: MultiLeaderConfig, prop: str) -> str | None:
     if cfg.conflict != "lww" and prop in ("linearizable", "read-your-writes"):
         return "reads return sibling sets, not register values"
@@ -286,5 +337,6 @@ TOPOLOGY = register(
         workload_problem=workload_problem,
         not_applicable=_not_applicable,
         lost_acknowledged_writes=_lost_acknowledged_writes,
+        history_spec=_history_spec,
     )
 )

@@ -71,6 +71,7 @@ class Topology:
       partition must place (an orchestrator).
     - ``workload_problem(cfg, workload)``: why the workload cannot run, or None.
     - ``not_applicable(cfg, property)``: why a property says nothing here, or None.
+    - ``history_spec(cfg, workload)``: the spec its histories name (default: the workload).
     - ``lost_acknowledged_writes(cluster)``: the topology's own durability judgement
       as (holds, explanation), or None to judge durability on the history.
     """
@@ -89,6 +90,9 @@ class Topology:
     workload_problem: Callable[[Any, str], str | None] = _any_workload
     not_applicable: Callable[[Any, str], str | None] = _always_applies
     lost_acknowledged_writes: Callable[[Any], tuple[bool, str]] | None = None
+    # The spec the recorded history is judged by, from the workload's (register reads
+    # that return sibling sets are a multi-value register's).
+    history_spec: Callable[[Any, str], str] = lambda cfg, workload: workload
 
     def option_table(self) -> tuple[Option, ...]:
         return COMMON_OPTIONS + self.options

@@ -20,6 +20,7 @@ set arithmetic.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -54,6 +55,41 @@ from .systems import (
 # Count vectors enumerated for the load linear programme; beyond this, load is unknown.
 LOAD_ENUMERATION_LIMIT = 200_000
 
+# The one statement of sloppy-quorum semantics the prover, the simulator (model/leaderless.py)
+# and the docs share: a read never sees a fallback's hint.
+SLOPPY_NOTE = "sloppy: only home nodes count; a read cannot see a fallback's hint"
+
+
+def _with_note(result: PropertyResult, note: str) -> PropertyResult:
+    return dataclasses.replace(result, note=f"{result.note}; {note}" if result.note else note)
+
+
+# A system is built node by node: a name per node, a weight per node in every quorum
+# rule, counterexamples that list nodes. Past this many nodes that alone takes minutes
+# and gigabytes (N = 10**6 took 50 s; 10**9 never ends), so larger systems are refused.
+# A threshold system needs no enumeration at any size: see Encoder.arithmetic.
+MAX_NODES = 100_000
+# The per-node encoding is a Boolean search over every node (pigeonhole-hard); past this
+# many nodes even building its formulas costs more than the solver budget it is given.
+MAX_PER_NODE = 10_000
+
+
+def size_error(nodes: int, what: str, threshold: bool = False) -> str | None:
+    """Why a system of ``nodes`` nodes is refused, or None if it is within the limit."""
+    if nodes <= MAX_NODES:
+        return None
+    why = (
+        f"{what} has {nodes:,} nodes, past the limit of {MAX_NODES:,}: each node is built, "
+        "encoded and listed in counterexamples, which past the limit takes minutes and gigabytes"
+    )
+    if threshold:
+        why += (
+            ". A threshold system needs no check at any size: a read quorum of R and a write "
+            "quorum of W nodes always meet iff W + R > N, two write quorums iff 2W > N, and a "
+            "quorum of K nodes survives F failures iff N - F >= K"
+        )
+    return why
+
 
 def _atoms(predicate: Predicate):
     if isinstance(predicate, AtLeast):
@@ -65,22 +101,38 @@ def _atoms(predicate: Predicate):
 
 def partition(system: QuorumSystem) -> list[tuple[str, ...]]:
     """Groups of interchangeable nodes, in node order."""
-    atoms = [dict(a.weights) for _, p in system.quorums for a in _atoms(p)]
+    # A node's signature lists only the atoms that weigh it: the cost is the atoms' total
+    # size, not nodes times atoms (a 1000x1000 grid has 3,000 atoms).
+    weighs: dict[str, list[tuple[int, int]]] = {}
+    for i, atom in enumerate(a for _, p in system.quorums for a in _atoms(p)):
+        for node, weight in atom.weights:
+            if weight:
+                weighs.setdefault(node, []).append((i, weight))
     domain_of = {n: name for name, members in system.domains for n in members}
     fallbacks = set(system.fallbacks)
     groups: dict[tuple, list[str]] = {}
     for node in system.nodes:
-        signature = (tuple(a.get(node, 0) for a in atoms), domain_of.get(node), node in fallbacks)
+        signature = (tuple(weighs.get(node, ())), domain_of.get(node), node in fallbacks)
         groups.setdefault(signature, []).append(node)
     return [tuple(g) for g in groups.values()]
 
 
 class Encoder:
-    def __init__(self, system: QuorumSystem, per_node: bool = False, timeout_ms: int = 10_000):
+    def __init__(
+        self, system: QuorumSystem, per_node: bool = False, timeout_ms: int = 10_000, arithmetic: bool = True
+    ):
         self.system = system
         self.per_node = per_node
         self.timeout_ms = timeout_ms
         self.groups = [(n,) for n in system.nodes] if per_node else partition(system)
+        # One group and plain "at least k" rules (threshold, Flexible Paxos): every answer
+        # is arithmetic on the quorum sizes, so no solver is asked.
+        self.arithmetic = (
+            arithmetic
+            and not per_node
+            and len(self.groups) == 1
+            and all(isinstance(p, AtLeast) for _, p in system.quorums)
+        )
         self.size = [len(g) for g in self.groups]
         self.group_of = {n: i for i, g in enumerate(self.groups) for n in g}
         if per_node:
@@ -154,6 +206,8 @@ class Encoder:
     # -- properties --------------------------------------------------------------------
 
     def decide(self, prop) -> PropertyResult:
+        if self.arithmetic and not isinstance(prop, SurvivesDomainLoss):
+            return self._arithmetic(prop)
         if isinstance(prop, Intersects):
             return self._intersects(prop)
         if isinstance(prop, Available):
@@ -164,6 +218,64 @@ class Encoder:
             return self._fault_tolerance(prop)
         if isinstance(prop, Load):
             return self._load(prop)
+        raise TypeError(f"not a quorum property: {prop!r}")
+
+    def _smallest(self, kind: str) -> int | None:
+        """The fewest nodes of the one group that form a ``kind`` quorum (None: none do)."""
+        atom = self.system.predicate(kind)
+        assert isinstance(atom, AtLeast)
+        weight = self._coefficients(atom)[0]
+        if atom.k <= 0:
+            return 0
+        smallest = -(-atom.k // weight) if weight > 0 else None
+        return smallest if smallest is not None and smallest <= self.size[0] else None
+
+    def _arithmetic(self, prop) -> PropertyResult:
+        """What the solver would answer, for a one-group system of "at least k" rules."""
+        size = self.size[0]
+        if isinstance(prop, Intersects):
+            a, b = self._smallest(prop.a), self._smallest(prop.b)
+            if a is None or b is None or a + b > size:
+                return PropertyResult(prop.name, prop.describe(), PROVED)
+            qa, qb = self._nodes([a]), self._nodes([b], from_end=True)
+            label_a, label_b = (prop.a, prop.b) if prop.a != prop.b else (f"{prop.a} 1", f"{prop.b} 2")
+            return PropertyResult(
+                prop.name, prop.describe(), REFUTED, NodeSets(quorums={label_a: qa, label_b: qb})
+            )
+        smallest = self._smallest(prop.kind)
+        # the fewest failures that leave fewer live nodes than the smallest quorum
+        stop = 0 if smallest is None else size - smallest + 1
+        if isinstance(prop, Available):
+            if stop > min(prop.f, size):
+                return PropertyResult(prop.name, prop.describe(), PROVED)
+            return PropertyResult(prop.name, prop.describe(), REFUTED, NodeSets(failed=self._nodes([stop])))
+        if isinstance(prop, FaultTolerance):
+            if stop > size:
+                return PropertyResult(
+                    prop.name, prop.describe(), MEASURED, value=size, note="the empty set is a quorum"
+                )
+            return PropertyResult(
+                prop.name,
+                prop.describe(),
+                MEASURED,
+                NodeSets(failed=self._nodes([stop])),
+                value=stop - 1,
+                note=f"{stop} failure(s) can leave no {prop.kind} quorum",
+            )
+        if isinstance(prop, Load):
+            if smallest is None:
+                return PropertyResult(
+                    prop.name, prop.describe(), MEASURED, value="0", note="no quorum exists"
+                )
+            # every minimal quorum has the same size; spread evenly, each node is in a share of them
+            load = Fraction(smallest, size)
+            return PropertyResult(
+                prop.name,
+                prop.describe(),
+                MEASURED,
+                value=str(load),
+                note=f"{float(load):.4g} over 1 minimal quorum shape(s)",
+            )
         raise TypeError(f"not a quorum property: {prop!r}")
 
     def _unknown(self, prop, solver) -> PropertyResult:
@@ -189,10 +301,16 @@ class Encoder:
         solver = self._solver()
         xa, xb = self._quorum_vars("a", solver), self._quorum_vars("b", solver)
         solver.add(self.formula(pa, xa), self.formula(pb, xb))
+        # A fallback keeps a write as a hint for the home node it stands in for and serves
+        # no reads from it (Dynamo's hinted handoff): quorums that meet only at fallbacks
+        # do not make a read see a write. Only home nodes count toward intersection.
+        fallbacks = set(self.system.fallbacks)
         for g, s in enumerate(self.size):
+            if self.groups[g][0] in fallbacks:
+                continue
             solver.add(z3.Not(z3.And(xa[g], xb[g])) if self.per_node else xa[g] + xb[g] <= s)
         if (decided := self._proved_or_unknown(prop, solver)) is not None:
-            return decided
+            return decided if not fallbacks else _with_note(decided, SLOPPY_NOTE)
         model = solver.model()
         ca = self._shrink(pa, [self._value(model, x) for x in xa])
         cb = self._shrink(pb, [self._value(model, x) for x in xb])
@@ -201,7 +319,9 @@ class Encoder:
         example = NodeSets(
             quorums={label_a: qa, label_b: qb}, down_while=self._stand_ins({label_a: qa, label_b: qb})
         )
-        return PropertyResult(prop.name, prop.describe(), REFUTED, example)
+        return PropertyResult(
+            prop.name, prop.describe(), REFUTED, example, note=SLOPPY_NOTE if fallbacks else ""
+        )
 
     def _stand_ins(self, quorums: dict[str, list[str]]) -> dict[str, list[str]]:
         """Preferred nodes that were down while a sloppy quorum used fallbacks."""
@@ -462,6 +582,14 @@ def check(
             _require(isinstance(prop.f, int) and prop.f >= 0, f"f={prop.f} must be >= 0")
         if isinstance(prop, SurvivesDomainLoss):
             _require(bool(system.domains), f"{system.description} has no datacenters to lose")
+    refused = size_error(len(system.nodes), system.description)
+    _require(refused is None, refused or "")
+    _require(
+        encoding != "per-node" or len(system.nodes) <= MAX_PER_NODE,
+        f"the per-node encoding is limited to {MAX_PER_NODE:,} nodes ({system.description} has "
+        f"{len(system.nodes):,}): its Boolean search is pigeonhole-hard, and past the limit even "
+        "building its formulas outlasts the solver's budget; use --encoding auto",
+    )
     encoder = Encoder(system, per_node=encoding == "per-node", timeout_ms=timeout_ms)
     return CheckReport(system, encoder.encoding, [encoder.decide(p) for p in properties])
 
@@ -526,6 +654,8 @@ def solve_threshold(
         status = UNKNOWN_VERDICT if found == UNKNOWN_VERDICT else "unsatisfiable"
         return ThresholdSolution(requirements, None, None, None, status)
     sn, sw, sr = found
+    refused = size_error(sn, f"the smallest system meeting these requirements (N={sn} W={sw} R={sr})")
+    _require(refused is None, f"{refused}; it is not verified")
     props: list[Property] = [Available("write", write_failures), Available("read", read_failures)]
     if read_write:
         props.append(Intersects("read", "write"))

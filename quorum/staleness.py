@@ -87,9 +87,12 @@ def staleness(n: int, w: int, r: int, k: int = 1, trials: int = 100_000, seed: i
             stale += 1
     estimate = stale / trials
     half = _ci95(estimate, trials)
-    return StalenessReport(
-        n, w, r, k, str(p), float(p), float(p**k), exhaustive, estimate, half, trials, seed
-    )
+    # At large N the exact fraction has tens of thousands of digits: past Python's limit
+    # for printing an int, and no one reads them.
+    short = p.denominator < 10**1000
+    exact = str(p) if short else f"~{float(p):.17g} (the exact fraction is too long to print)"
+    k_stale = float(p**k) if short else float(p) ** k
+    return StalenessReport(n, w, r, k, exact, float(p), k_stale, exhaustive, estimate, half, trials, seed)
 
 
 @dataclass(frozen=True)

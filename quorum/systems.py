@@ -187,7 +187,8 @@ def sloppy(n: int, w: int, r: int, fallbacks: int) -> QuorumSystem:
     the fallbacks; a fallback holds a hinted write until it can hand it off. A set of W
     (or R) nodes is therefore a quorum as soon as it has at most as many fallbacks as
     there are preferred nodes outside it, which always holds when W <= N. The hint is
-    not visible to reads before hand-off, so nothing forces a read to meet a write.
+    not visible to reads before hand-off, so the prover counts only preferred nodes
+    toward intersection: reads meet writes exactly when W + R > N + 2K.
     """
     _require(isinstance(n, int) and n >= 1, f"N={n} must be at least 1")
     _check_size("W", w, n)

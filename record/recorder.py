@@ -43,7 +43,8 @@ class Recorder:
 
     ``meta`` becomes the first line (``{"replicheck": meta}``), telling ``replicheck
     check`` how to judge the file: ``{"spec": "list-append"}`` and the like.
-    ``clock`` returns nanoseconds and must never go backwards.
+    ``clock`` returns nanoseconds and must never go backwards. ``scrub`` rewrites each
+    error text before it is written (``record`` masks passwords with it).
     """
 
     def __init__(
@@ -53,8 +54,10 @@ class Recorder:
         meta: dict | None = None,
         durable: bool = False,
         clock: Callable[[], int] = time.monotonic_ns,
+        scrub: Callable[[str], str] | None = None,
     ):
         self.path = os.fspath(path)
+        self._scrub = scrub  # applied to every error text (to keep passwords out of the file)
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         self._durable = durable
         self._clock = clock
@@ -226,9 +229,10 @@ class Operation:
         event["value"] = value
         if self.node is not None:
             event["node"] = self.node
-        if error is not None:
-            event["error"] = error if isinstance(error, str) else _describe_error(error)
         rec = self.session.recorder
+        if error is not None:
+            text = error if isinstance(error, str) else _describe_error(error)
+            event["error"] = rec._scrub(text) if rec._scrub else text
         rec._event(event, self, new_process=self.session if typ == "info" else None)
 
     def __enter__(self) -> Operation:

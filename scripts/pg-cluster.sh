@@ -4,10 +4,12 @@
 # than from a simulation. Throwaway clusters: trust auth, fsync=off, random free ports.
 #
 #   pg-cluster.sh install                  ensure server binaries exist (apt-get if root)
-#   pg-cluster.sh start DIR [--replicas N] [--delay MS[,MS...]]
+#   pg-cluster.sh start DIR [--replicas N] [--delay MS[,MS...]] [--sync]
 #                                          prints PRIMARY_DSN='...', REPLICA_DSN='...' (and
 #                                          REPLICA2_DSN... with N > 1), also to DIR/cluster.env;
-#                                          one delay per replica, the last one repeating
+#                                          one delay per replica, the last one repeating;
+#                                          --sync: synchronous_standby_names = '*' (a commit
+#                                          waits for one standby, as synchronous_commit says)
 #   pg-cluster.sh stop DIR                 stop both servers, delete their data
 #
 # PostgreSQL refuses to run as root, so as root the servers run as the `postgres` user.
@@ -91,7 +93,7 @@ fail() {  # fail REASON [LOGFILE]
 }
 
 cmd_start() {
-  local dir=$1 replicas=$2 delays=$3 data pp i k ok= name delay ports out=
+  local dir=$1 replicas=$2 delays=$3 sync=$4 data pp i k ok= name delay ports out=
   local -a rps
   cmd_install
   mkdir -p "$dir"
@@ -125,6 +127,7 @@ max_wal_senders = 10
 shared_buffers = 16MB
 fsync = off
 EOF
+  [ -n "$sync" ] && echo "synchronous_standby_names = '*'" >>"$data/primary/postgresql.conf"
   echo "host replication all 127.0.0.1/32 trust" >>"$data/primary/pg_hba.conf"
   as_pg "$BIN/pg_ctl" start -w -t 30 -D "$data/primary" -l "$data/primary.log" >/dev/null 2>&1 \
     || fail "primary failed to start on port $pp" "$data/primary.log"
@@ -159,26 +162,27 @@ EOF
   echo "$out" | tee -a "$dir/cluster.env"
 }
 
-usage() { die "usage: pg-cluster.sh install | start DIR [--replicas N] [--delay MS[,MS...]] | stop DIR"; }
+usage() { die "usage: pg-cluster.sh install | start DIR [--replicas N] [--delay MS[,MS...]] [--sync] | stop DIR"; }
 sub=${1:-}; [ $# -gt 0 ] && shift
 case "$sub" in
   install) [ $# -eq 0 ] || usage; cmd_install ;;
   start)
     [ $# -ge 1 ] || usage
-    dir=$(realpath -m -- "$1"); shift; delay=; replicas=1
+    dir=$(realpath -m -- "$1"); shift; delay=; replicas=1; sync=
     while [ $# -gt 0 ]; do
       case "$1" in
         --delay) [ $# -ge 2 ] || usage; delay=$2; shift 2 ;;
         --delay=*) delay=${1#--delay=}; shift ;;
         --replicas) [ $# -ge 2 ] || usage; replicas=$2; shift 2 ;;
         --replicas=*) replicas=${1#--replicas=}; shift ;;
+        --sync) sync=1; shift ;;
         *) usage ;;
       esac
     done
     [[ -z "$delay" || "$delay" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--delay wants whole milliseconds (one per replica, comma-separated), got '$delay'"
     [[ "$replicas" =~ ^[1-9][0-9]?$ ]] || die "--replicas wants a count from 1 to 99, got '$replicas'"
     cd /  # the postgres user may not be able to read the caller's cwd
-    cmd_start "$dir" "$replicas" "$delay" ;;
+    cmd_start "$dir" "$replicas" "$delay" "$sync" ;;
   stop) [ $# -eq 1 ] || usage; dir=$(realpath -m -- "$1"); cd /; cmd_stop "$dir" ;;
   *) usage ;;
 esac

@@ -11,7 +11,11 @@ The definition enumerated here (Jepsen semantics, Herlihy & Wing linearizability
   subset of ``info`` (crashed or never completed) operations may appear;
 - the order must respect real time: A comes before B whenever A returned strictly
   before B was invoked (A.ret < B.call). Intervals are closed, so A.ret == B.call means
-  the two are concurrent. A crashed op never returned, so it constrains nothing;
+  the two are concurrent, with one exception: a process's own order is certain, so a
+  completion followed at the same time by that process's next invocation is a "tied"
+  return, that invocation a "tied" call, and a tied return precedes a tied call at the
+  same time when it was recorded first (always so within one process). A crashed op
+  never returned, so it constrains nothing;
 - replaying the order on the sequential object must reproduce every ok op's output.
 
 Keys: every spec treats ops on different keys as ops on different objects, each starting
@@ -59,6 +63,8 @@ class OOp:
     call: float
     ret: float  # math.inf for info
     key: Any = None
+    ret_seq: int | None = None  # position of a tied completion (see the module's doc)
+    call_seq: int | None = None  # position of a tied invocation
 
 
 def pair_events(events: Sequence[dict]) -> list[OOp]:
@@ -70,6 +76,7 @@ def pair_events(events: Sequence[dict]) -> list[OOp]:
     client = [(pos, e) for pos, e in enumerate(events) if _clean(e["process"]) != "nemesis"]
     timed = all(e.get("time") is not None for _, e in client)
     open_: dict[Any, int] = {}
+    last: dict[Any, tuple[int, Any, int]] = {}  # process -> (rec, time, position) of its completion
     recs: list[dict] = []
     for pos, e in client:
         now = e["time"] if timed else pos
@@ -78,11 +85,15 @@ def pair_events(events: Sequence[dict]) -> list[OOp]:
         if typ == "invoke":
             assert p not in open_, f"process {p} invoked twice"
             open_[p] = len(recs)
-            recs.append({"inv": e, "call": now, "comp": None, "ret": math.inf})
+            recs.append({"inv": e, "call": now, "comp": None, "ret": math.inf, "rs": None, "cs": None})
+            if timed and p in last and last[p][1] == now:
+                recs[last[p][0]]["rs"] = last[p][2]
+                recs[-1]["cs"] = pos
         else:
             k = open_.pop(p)
             recs[k]["comp"] = e
             recs[k]["ret"] = now
+            last[p] = (k, now, pos)
     out = []
     for i, r in enumerate(recs):
         inv, comp = r["inv"], r["comp"]
@@ -98,6 +109,8 @@ def pair_events(events: Sequence[dict]) -> list[OOp]:
                 call=r["call"],
                 ret=r["ret"] if status != "info" else math.inf,
                 key=inv.get("key"),
+                ret_seq=r["rs"],
+                call_seq=r["cs"],
             )
         )
     return out
@@ -228,6 +241,8 @@ class Semantics:
 
 
 def _precedes(a: OOp, b: OOp) -> bool:
+    if a.ret == b.call and a.ret_seq is not None and b.call_seq is not None:
+        return a.ret_seq < b.call_seq
     return a.ret < b.call
 
 

@@ -247,3 +247,281 @@ def test_timeout_counts_and_interrupts_reading(tmp_path):
     assert res.exit_code == 3, res.output
     assert json.loads(res.output) == {"valid": "unknown", "reason": "time budget exhausted while reading"}
     assert time.monotonic() - started < 0.1 + 1.5
+
+
+# -- issue 18: budgets that bound everything before the search, and quorum sizes ---------
+
+# A spec whose preparation never ends (pruning loops) or grows without end (splitting
+# allocates a megabyte at a time): before the search starts, where no check of the search's
+# own can stop it.
+ENDLESS_SPEC = """
+class Endless:
+    name = "endless"
+
+    def init(self):
+        return 0
+
+    def step(self, state, op):
+        return True, state
+
+    def prune(self, ops):
+        n = 0
+        while True:  # a prune quadratic in a huge history, in miniature
+            n += 1
+
+
+class Hungry(Endless):
+    def prune(self, ops):
+        return ops
+
+    def partition(self, ops):
+        hoard = []
+        while True:
+            hoard.append(bytearray(1_000_000))
+"""
+
+
+def run_bounded(args: list[str], cwd: Path, data_limit: int = 2_000_000_000) -> tuple[int, int, str]:
+    """`run_measured`, but a run that never ends fails the test after 120 s, and one whose
+    memory is unbounded stops at ``data_limit`` bytes instead of exhausting the machine."""
+    wrapper = textwrap.dedent(f"""
+        import json, resource, subprocess, sys
+        def cap():
+            resource.setrlimit(resource.RLIMIT_DATA, ({data_limit}, resource.RLIM_INFINITY))
+        try:
+            r = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=120, preexec_fn=cap)
+            code, out = r.returncode, r.stdout + r.stderr
+        except subprocess.TimeoutExpired:
+            code, out = None, "still running after 120 s"
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak *= 1 if sys.platform == "darwin" else 1024
+        print(json.dumps([code, peak, out]))
+    """)
+    replicheck = [sys.executable, "-c", "import sys; from replicheck.cli.main import main; sys.exit(main())"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(cwd), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *replicheck, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=True,
+    )
+    code, peak, output = json.loads(out.stdout)
+    return code, peak, output
+
+
+@pytest.fixture
+def endless(tmp_path):
+    (tmp_path / "endlessspec.py").write_text(textwrap.dedent(ENDLESS_SPEC))
+    events = []
+    for p in range(3):
+        events += [
+            {"process": p, "type": "invoke", "f": "write", "value": p},
+            {"process": p, "type": "ok", "f": "write", "value": p},
+        ]
+    write_jsonl(tmp_path / "h.jsonl", History.from_events(events).events)
+    return tmp_path
+
+
+@pytest.mark.parametrize("model", [None, "linearizable", "sequential", "all"])
+def test_timeout_bounds_the_work_before_the_search(endless, model):
+    # Before, validating, splitting and pruning ran outside the budget: this never ended.
+    args = ["check", "h.jsonl", "--spec", "endlessspec:Endless", "--timeout", "0.5"]
+    args += ["--consistency", model] if model else []
+    code, _, output = run_bounded(args, endless)
+    assert code == 3 if model != "all" else code in (0, 3), output
+    assert "time budget exhausted" in output
+    assert "Traceback" not in output
+
+
+def test_memory_budget_bounds_the_work_before_the_search(endless):
+    args = ["check", "h.jsonl", "--spec", "endlessspec:Hungry", "--memory", "300"]
+    code, peak, output = run_bounded(args, endless)
+    assert code == 3, output
+    assert "Unknown: memory budget exhausted" in output
+    assert peak < 300e6, f"peak RSS {peak / 1e6:.0f} MB over the 300 MB budget"
+
+
+def test_issue_18_kv_history_of_megabyte_appends_stays_in_its_budgets(tmp_path):
+    # Every append is seen by the one get (so no prune applies), in an order no search finds:
+    # the states are concatenations of up to 11 MB, each distinct.
+    values = [chr(97 + p) * 1_000_000 for p in range(11)]
+    events = [
+        {"process": p, "type": "invoke", "f": "append", "key": "k", "value": v} for p, v in enumerate(values)
+    ]
+    events += [
+        {"process": 99, "type": "invoke", "f": "get", "key": "k", "value": None},
+        {"process": 99, "type": "ok", "f": "get", "key": "k", "value": "".join(values) + "X"},
+    ]
+    write_jsonl(tmp_path / "h.jsonl", History.from_events(events).events)
+    code, peak, output = run_bounded(
+        ["check", "h.jsonl", "--spec", "kv", "--timeout", "2", "--memory", "200"], tmp_path
+    )
+    assert code == 3, output
+    assert "Unknown: memory budget exhausted" in output or "Unknown: time budget exhausted" in output
+    assert peak < 200e6, f"peak RSS {peak / 1e6:.0f} MB over the 200 MB budget"
+
+
+@pytest.mark.slow
+def test_issue_18_set_history_stays_in_its_memory_budget(tmp_path):
+    # A read that shows every added element and one never added: no prune applies, and the
+    # search meets every subset of 24 crashed adds.
+    events = [{"process": p, "type": "invoke", "f": "add", "value": p} for p in range(24)]
+    events += [
+        {"process": 99, "type": "invoke", "f": "read", "value": None},
+        {"process": 99, "type": "ok", "f": "read", "value": [*range(24), -1]},
+    ]
+    write_jsonl(tmp_path / "h.jsonl", History.from_events(events).events)
+    code, peak, output = run_bounded(["check", "h.jsonl", "--spec", "set", "--memory", "150"], tmp_path)
+    assert code == 3, output
+    assert "Unknown: memory budget exhausted" in output
+    assert peak < 150e6, f"peak RSS {peak / 1e6:.0f} MB over the 150 MB budget"
+
+
+def quorum_cli(*args: str) -> tuple[int | None, str]:
+    """`replicheck quorum ARGS` in a fresh process; a run that never ends fails the test."""
+    cmd = [sys.executable, "-c", "import sys; from replicheck.cli.main import main; sys.exit(main())"]
+    try:
+        r = subprocess.run([*cmd, "quorum", *args], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return None, "still running after 120 s"
+    return r.returncode, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(
+    "args, what",
+    [
+        (
+            ["check", "--nodes", "1000000000", "-w", "500000001", "-r", "500000000"],
+            "N=1000000000 has 1,000,000,000",
+        ),
+        (["check", "--nodes", "1000000", "-w", "500001", "-r", "500000"], "N=1000000 has 1,000,000"),
+        (["check", "--grid", "1000x1000"], "--grid 1000x1000 has 1,000,000"),
+        (
+            ["check", "--dc", "east=1000000,west=3", "--write", "QUORUM", "--read", "QUORUM"],
+            "has 1,000,003 nodes",
+        ),
+        (["check", "--nodes", "200000", "-w", "1", "-r", "1", "--sloppy", "--fallback", "5"], "200,005"),
+        (["staleness", "--nodes", "1000000000", "-w", "1", "-r", "1"], "N=1000000000 has"),
+        (["solve", "--write-failures", "200000", "--max-n", "1000000000"], "N=200001"),
+    ],
+)
+def test_quorum_refuses_sizes_past_the_stated_limit(args, what):
+    # Before: N = 10**6 took 50 s; 10**9 and a 1000x1000 grid never ended.
+    code, output = quorum_cli(*args)
+    assert code == 2, output
+    assert what in output and "past the limit of 100,000" in output
+    assert "Traceback" not in output
+
+
+def test_quorum_limit_message_gives_the_threshold_arithmetic():
+    code, output = quorum_cli("check", "--nodes", "1000000000", "-w", "500000001", "-r", "500000000")
+    assert code == 2 and "W + R > N" in output
+
+
+def test_quorum_per_node_encoding_has_its_own_limit():
+    code, output = quorum_cli(
+        "check", "--nodes", "20000", "-w", "10001", "-r", "10000", "--encoding", "per-node"
+    )
+    assert code == 2, output
+    assert "per-node encoding is limited to 10,000 nodes" in output
+
+
+@pytest.mark.slow
+def test_quorum_threshold_at_the_limit_is_answered():
+    # At the limit no solver is asked: the answer is arithmetic.
+    code, output = quorum_cli("check", "--nodes", "100000", "-w", "50000", "-r", "50000", "--f", "50001")
+    assert code == 1, output
+    assert "REFUTED   read-write intersection" in output
+    assert "write fault tolerance = 50000" in output
+    assert "write load = 1/2" in output
+
+
+def test_quorum_staleness_with_an_unprintable_exact_fraction_is_not_a_traceback():
+    code, output = quorum_cli("staleness", "--nodes", "100000", "-w", "50000", "-r", "40000", "--trials", "2")
+    assert code == 0, output
+    assert "too long to print" in output
+
+
+@pytest.mark.parametrize("n_max", [3, pytest.param(6, marks=pytest.mark.slow)])
+def test_quorum_arithmetic_answers_agree_with_the_solver(n_max):
+    # Never a wrong verdict: the arithmetic path gives what Z3 gives, on every threshold and
+    # Flexible Paxos system up to n_max nodes, for every property and failure count.
+    from replicheck import quorum as q
+    from replicheck.quorum.prove import Encoder
+    from replicheck.quorum.systems import Available, default_properties, holds
+
+    compared = 0
+    for n in range(1, n_max + 1):
+        for w in range(1, n + 1):
+            for r in range(1, n + 1):
+                for system in (q.threshold(n, w, r), q.flexible_paxos(n, w, r)):
+                    fast, solver = Encoder(system), Encoder(system, arithmetic=False)
+                    assert fast.arithmetic and not solver.arithmetic
+                    props = default_properties(system)
+                    props += [Available(kind, f) for kind in system.kinds for f in range(n + 2)]
+                    for prop in props:
+                        a, b = fast.decide(prop), solver.decide(prop)
+                        assert (a.status, a.value, a.note) == (b.status, b.value, b.note), (system, prop)
+                        assert (a.counterexample is None) == (b.counterexample is None)
+                        ce = a.counterexample
+                        if ce is not None and ce.quorums:
+                            (ka, qa), (kb, qb) = ce.quorums.items()
+                            assert not set(qa) & set(qb)
+                            assert holds(system.predicate(ka.split()[0]), qa)
+                            assert holds(system.predicate(kb.split()[0]), qb)
+                        if ce is not None and ce.failed:
+                            kind = prop.kind  # type: ignore[union-attr]
+                            alive = [x for x in system.nodes if x not in set(ce.failed)]
+                            assert not holds(system.predicate(kind), alive)
+                        compared += 1
+    assert compared > 100
+
+
+@pytest.mark.parametrize("model", ["PRAM", "monotonic-reads", "sequential"])
+def test_session_guarantees_are_bounded_by_the_timeout(monkeypatch, model):
+    # On 100k operations the dependency graph took over a minute, outside any budget.
+    from replicheck.checker import consistency
+
+    def slow_guarantees(*args, **kwargs):
+        end = time.monotonic() + 30  # far past the budget: long enough to fail, not to hang
+        while time.monotonic() < end:
+            pass
+        return True, None
+
+    monkeypatch.setattr(consistency, "check_guarantees", slow_guarantees)
+    events = [
+        {"process": 0, "type": "invoke", "f": "write", "value": 1},
+        {"process": 0, "type": "ok", "f": "write", "value": 1},
+        {"process": 1, "type": "invoke", "f": "read", "value": None},
+        {"process": 1, "type": "ok", "f": "read", "value": 1},
+    ]
+    h = History.from_events(events, meta={"spec": "register"})
+    res = check_consistency(h, "register", model, timeout=0.5)
+    got = res.models[model]
+    if model == "sequential":  # PRAM ran out, so the search decides, within what is left
+        assert got.valid in (True, "unknown")
+    else:
+        assert got.valid == "unknown" and "time budget exhausted after 0.5 s" in got.reason
+
+
+def test_what_consistency_reads_before_searching_is_bounded_too(monkeypatch):
+    from replicheck.checker import consistency
+
+    real = consistency.observe
+
+    def slow_observe(*args, **kwargs):
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            pass
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(consistency, "observe", slow_observe)
+    events = [
+        {"process": 0, "type": "invoke", "f": "write", "value": 1},
+        {"process": 0, "type": "ok", "f": "write", "value": 1},
+    ]
+    res = check_consistency(History.from_events(events, meta={"spec": "register"}), "register", timeout=0.5)
+    assert res.models and all(m.valid == "unknown" for m in res.models.values())
+    assert all("time budget exhausted after 0.5 s, before searching" in m.reason for m in res.models.values())

@@ -295,10 +295,10 @@ def test_jsonl_fast_and_careful_paths_read_the_same(monkeypatch):
 
     text = (
         '{"replicheck": {"spec": "kv", "init": [1, 2]}}\n'
-        '{"process": 0, "type": "invoke", "f": "write", "key": [1, {"a": [2]}], '
+        '{"process": 0, "type": "invoke", "f": "write", "key": [1, ["a", [2]]], '
         '"value": 123456789012345678901234567890, "time": 1.5, "session": "s"}\n'
         '{"process": "nemesis", "type": "info", "f": "kill", "value": null, "time": 2}\n'
-        '{"process": 0, "type": "ok", "f": "write", "key": [1, {"a": [2]}], '
+        '{"process": 0, "type": "ok", "f": "write", "key": [1, ["a", [2]]], '
         '"value": 123456789012345678901234567890, "time": 3}\n'
     )
     fast = parse_history(text)

@@ -259,3 +259,46 @@ def test_analyse_shrinks_only_invalid_histories_and_only_when_asked():
     assert len(analyse(invalid, minimize=True).minimal.ops) == 2
     valid = analyse(ROOT / "histories" / "leader-reads.jsonl", minimize=True)
     assert valid.result.valid is True and valid.minimal is None
+
+
+def _corpus_invalid() -> list:
+    from test_corpus import CORPUS, JUDGE, _expected
+
+    if not CORPUS.is_dir():
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"reference corpus not found at {CORPUS}"))]
+    return [
+        pytest.param((folder, name), id=f"{folder}/{name}")
+        for folder in sorted(JUDGE)
+        for name, valid in sorted(_expected(folder).items())
+        if valid is False and (CORPUS / folder / name).is_file()
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", _corpus_invalid())
+def test_minimized_corpus_histories_read_back(tmp_path, case):
+    # issue 18.5: --minimize-out must write what the reader accepts; times in steps so
+    # coarse that completions and next invocations tie are where it went wrong
+    from test_corpus import CORPUS, JUDGE
+
+    from replicheck.checker import analyse
+    from replicheck.checker.minimize import write_minimized
+
+    folder, name = case
+    spec, init, nil_read = JUDGE[folder]
+    history = read_history(CORPUS / folder / name)
+    coarse = History.from_events(
+        [{**e.to_dict(), "time": n // 4} for n, e in enumerate(history.events)],
+        path=history.path,
+        meta=history.meta,
+    )
+    for h in (history, coarse):
+        a = analyse(h, spec, init=init, nil_read=nil_read, minimize=True, timeout=2)
+        if a.result.valid is not False:
+            continue  # coarse times can hide the violation: nothing to write
+        out = tmp_path / "min.jsonl"
+        write_minimized(out, a.minimal, h, a.spec, a.spec_name)
+        again = read_history(out)
+        assert len(again.ops) == len(a.minimal.ops)
+        if not a.minimal.out_of_time:
+            assert check(again, timeout=10).valid is False
