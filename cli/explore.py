@@ -118,7 +118,7 @@ def _check_cmd(prop: str, path: str) -> str:
     default=300,
     show_default=True,
     metavar="N",
-    help="schedules to try before saying the property held",
+    help="random search: schedules to try before saying no counterexample was found",
 )
 @click.option(
     "--steps",
@@ -162,6 +162,48 @@ def _check_cmd(prop: str, path: str) -> str:
     help="rerun a saved counterexample exactly",
 )
 @click.option("--matrix", is_flag=True, help="every known design against every property, as a table")
+@click.option(
+    "--exhaustive",
+    is_flag=True,
+    help="judge every schedule up to --depth steps, breadth first (a bounded model check)",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    metavar="N",
+    help="with --exhaustive: the longest schedule judged",
+)
+@option(
+    "time budget",
+    "timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="with --exhaustive: stop after this long and say unknown (and how deep it got)",
+)
+@click.option(
+    "--max-states",
+    type=click.IntRange(min=1),
+    default=200_000,
+    show_default=True,
+    metavar="N",
+    help="with --exhaustive: stop after this many distinct states and say unknown",
+)
+@click.option(
+    "--no-symmetry",
+    is_flag=True,
+    help="with --exhaustive: offer every fresh client a first step, not only one of each kind",
+)
+@click.option(
+    "--cell-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=20.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="with --matrix: the exhaustive search's time per cell, before the random search",
+)
 @option(
     "html report",
     "html_out",
@@ -185,6 +227,12 @@ def explore(
     out_dir,
     replay_file,
     matrix,
+    exhaustive,
+    depth,
+    timeout,
+    max_states,
+    no_symmetry,
+    cell_seconds,
     html_out,
     as_json,
     quiet,
@@ -195,10 +243,14 @@ def explore(
     \b
     replicheck explore leader-follower --replication async --failover auto --property durability
     replicheck explore --replay DIR/explore-....jsonl
+    replicheck explore leader-follower --replication async --failover auto \\
+        --stale-clients 1 --property read-your-writes --exhaustive --depth 3
     replicheck explore --matrix --out-dir DIR
 
-    Exit codes: 0 held for the whole budget, 1 counterexample found, 2 bad input or
-    usage, 3 unknown (the checker could not decide some runs).
+    Exit codes: 0 no counterexample within the bounds (--exhaustive: every schedule of
+    <= --depth steps holds), 1 counterexample found (--matrix: a cell disagrees with the
+    field's known result), 2 bad input or usage, 3 unknown (the checker could not decide
+    some runs, or --exhaustive ran out of --timeout / --max-states).
     """
     from replicheck.model.config import ConfigError
 
@@ -239,7 +291,7 @@ def explore(
                 "--matrix (every design against every property; --out-dir DIR keeps the counterexamples)",
             )
             with hypothesis_home(out_dir):
-                sys.exit(_matrix(max_examples, steps, seed, as_json, quiet, out_dir, layout))
+                sys.exit(_matrix(max_examples, steps, seed, as_json, quiet, out_dir, cell_seconds, layout))
         if not topology:
             raise click.UsageError(f"name a TOPOLOGY ({topology_list()}), or use --matrix or --replay FILE")
         if prop is None:
@@ -248,6 +300,9 @@ def explore(
             )
         opts, words = collect_protocol_options(params)
         design = f"{topology} {words}".strip()
+        if exhaustive:
+            search = dict(depth=depth, timeout=timeout, max_states=max_states, symmetry=not no_symmetry)
+            sys.exit(_exhaustive(design, prop, search, out, as_json, quiet, html_out, out_dir))
         with hypothesis_home(out_dir):
             code = _search(design, prop, max_examples, steps, seed, out, as_json, quiet, html_out, out_dir)
         sys.exit(code)
@@ -299,12 +354,60 @@ def _search(
         click.echo(f"\nsearch: seed {seed}, {result.examples} examples, {result.elapsed:.1f} s")
     else:
         click.echo(
-            f"{prop} {result.cell()} of up to {steps} steps ({design}; seed {seed}, {result.elapsed:.1f} s)"
+            f"{prop}: {result.cell()} ({design}; seed {seed}, {result.elapsed:.1f} s)"
             + (f": {result.reason}" if result.reason else "")
         )
-    return {"broken": EXIT_INVALID, "held": EXIT_VALID, "unknown": EXIT_UNKNOWN}.get(
-        result.outcome, EXIT_VALID
-    )
+        if result.outcome == "no counterexample":
+            click.echo("a random search proves nothing holds; --exhaustive --depth D judges every schedule")
+    return {"broken": EXIT_INVALID, "unknown": EXIT_UNKNOWN}.get(result.outcome, EXIT_VALID)
+
+
+def _exhaustive(
+    design: str,
+    prop: str,
+    search: dict,
+    out: str | None,
+    as_json: bool,
+    quiet: bool,
+    html_out: str | None,
+    out_dir: str | None,
+) -> int:
+    from replicheck.model.exhaustive import exhaustive
+
+    show = not quiet and sys.stderr.isatty()
+
+    def progress(d: int, states: int) -> None:
+        if show:
+            click.echo(f"\rexhaustive {prop}: depth {d} done, {states:,} states", err=True, nl=False)
+
+    r = exhaustive(design, prop, on_depth=progress, **search)
+    if show:
+        click.echo("", err=True)
+    path = None
+    cx = r.counterexample
+    if cx is not None:
+        name = f"explore-{_slug(design)}-{prop}-exhaustive"
+        path = out or (in_out_dir(out_dir, name + ".jsonl") if out_dir else None)
+        if path:
+            _save(cx, path)
+        if html_out or out_dir:
+            html = html_out or in_out_dir(out_dir or ".", name + ".html")
+            with tempfile.TemporaryDirectory(prefix="replicheck-") as tmp:
+                saved = path or os.path.join(tmp, "counterexample.jsonl")
+                if not path:
+                    _save(cx, saved)
+                _write_html(cx, saved, html)
+    if as_json:
+        click.echo(json.dumps({**r.to_dict(), "out": path}, indent=2))
+    else:
+        if cx is not None:
+            replay = f"replicheck explore --replay {shlex.quote(path)}" if path else None
+            _print_counterexample(cx, path, replay)
+            if not path:
+                click.echo("\n(not saved: --out-dir DIR or --out FILE saves it, to replay and judge)")
+            click.echo("")
+        click.echo(f"{prop}: {r.sentence()} ({design})")
+    return {"broken": EXIT_INVALID, "unknown": EXIT_UNKNOWN}.get(r.outcome, EXIT_VALID)
 
 
 def _replay(path: str, as_json: bool) -> int:
@@ -375,39 +478,49 @@ def _replay_problem(m: dict) -> str | None:
 
 
 def _matrix(
-    max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool, out_dir: str | None, layout=None
+    max_examples: int,
+    steps: int,
+    seed: int,
+    as_json: bool,
+    quiet: bool,
+    out_dir: str | None,
+    seconds: float,
+    layout=None,
 ) -> int:
     from replicheck.engine import EngineError
     from replicheck.model.campaign import run_matrix
-    from replicheck.model.explore import CLAIMS, DESIGNS, PROPERTIES
+    from replicheck.model.explore import DESIGNS, PROPERTIES
 
     rows: dict[str, dict[str, str]] = {}
     data = []
     disagree = []
 
-    def cell(name: str, prop: str, r) -> None:
-        text = r.cell()
-        if r.counterexample is not None and out_dir:
+    def cell(name: str, prop: str, c) -> None:
+        text = c.cell()
+        d = c.to_dict()
+        if c.counterexample is not None and out_dir:
             path = in_out_dir(out_dir, f"explore-{name}-{prop}.jsonl")
-            _save(r.counterexample, path)
-            data.append({**r.to_dict(), "name": name, "out": path})
-        else:
-            data.append({**r.to_dict(), "name": name})
-        want = CLAIMS.get((name, prop))
-        if want is not None:
-            ok = want == r.outcome
-            text += "" if ok else f"  (!) expected {want}"
-            if not ok:
-                disagree.append((name, prop))
-            else:
-                text = "* " + text
+            _save(c.counterexample, path)
+            d["out"] = path
+        data.append(d)
+        if c.agrees is True:
+            text = "* " + text
+        elif c.agrees is False:
+            text = f"(!) {text} [the field: {c.claim}]"
+            disagree.append((name, prop, c.claim, c.source))
         rows.setdefault(name, {})[prop] = text
         if not quiet and sys.stderr.isatty():
-            click.echo(f"\r{name} / {prop}: {r.cell()}".ljust(80), err=True, nl=False)
+            click.echo(f"\r{name} / {prop}: {c.cell()}"[:100].ljust(100), err=True, nl=False)
 
     try:
         run_matrix(
-            max_examples=max_examples, steps=steps, seed=seed, derandomize=False, on_cell=cell, layout=layout
+            seconds=seconds,
+            max_examples=max_examples,
+            steps=steps,
+            seed=seed,
+            derandomize=False,
+            on_cell=cell,
+            layout=layout,
         )
     except EngineError as e:
         from .fanout import fail
@@ -416,21 +529,21 @@ def _matrix(
     if not quiet and sys.stderr.isatty():
         click.echo("", err=True)
     if as_json:
-        click.echo(json.dumps({"cells": data, "disagreements": disagree}, indent=2))
+        click.echo(json.dumps({"cells": data, "disagreements": [list(x[:2]) for x in disagree]}, indent=2))
         return EXIT_INVALID if disagree else EXIT_VALID
-    headers = ["design"] + list(PROPERTIES)
-    table = [headers] + [[name] + [rows[name].get(p, "") for p in PROPERTIES] for name in DESIGNS]
-    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
-    click.echo(f"claims matrix: up to {max_examples} examples of up to {steps} steps per cell, seed {seed}")
-    for i, r in enumerate(table):
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-        if i == 0:
-            click.echo("  ".join("-" * w for w in widths))
+    click.echo(
+        f"claims matrix: each cell judges every schedule for {seconds:g} s (to the depth shown), "
+        f"then {max_examples} random examples of <= {steps} steps; seed {seed}"
+    )
+    for name in DESIGNS:
+        click.echo(f"\n{name}: {DESIGNS[name]}")
+        for p in PROPERTIES:
+            click.echo(f"  {p:17} {rows.get(name, {}).get(p, '')}")
     saved = f"counterexamples saved under {out_dir}" if out_dir else "--out-dir DIR saves the counterexamples"
-    click.echo(f"* = a claim the field makes, and the search agrees; {saved}")
-    for name, prop in disagree:
-        click.echo(f"(!) {name} / {prop}: the search disagrees with what the field knows")
-    return EXIT_VALID
+    click.echo(f"\n* = agrees with what the field knows (docs/explore.md has the sources); {saved}")
+    for name, prop, claim, source in disagree:
+        click.echo(f"(!) {name} / {prop}: the search disagrees with the field ({claim}: {source})")
+    return EXIT_INVALID if disagree else EXIT_VALID
 
 
 def _campaign(

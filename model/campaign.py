@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from replicheck.checker import write_jsonl
 from replicheck.engine import Layout, derive_seed, run
 
-from .explore import CLAIMS, DESIGNS, ESCALATE, PROPERTIES, SearchResult, explore
+from .explore import DESIGNS, NO_COUNTEREXAMPLE, PROPERTIES, Cell, SearchResult, explore, run_cell
 from .quorum_run import QuorumSimulation, simulate_quorum
 
 __all__ = [
@@ -41,25 +41,15 @@ __all__ = [
 
 @contextlib.contextmanager
 def _same_draws_in_every_process() -> Iterator[None]:
-    """Hypothesis mixes literal constants from every *local* module loaded in the process
-    into its draws, so the same seed draws differently in a CLI process, a test run and a
-    Dask worker (each has loaded other modules of ours). Searches run without them here,
-    so a seed means the same examples in every layout."""
-    from hypothesis.internal.conjecture import providers
-
-    saved = providers._get_local_constants
-    providers._get_local_constants = providers.Constants  # an empty set of constants
-    providers.CONSTANTS_CACHE.cache.clear()
-    try:
-        # A Dask worker's own threads draw from the global `random` while a search runs,
-        # and Hypothesis warns that a strategy did. The model draws only from its own
-        # seeded Random objects, so the results do not change; the warning is noise.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*random. module inside strategies")
-            yield
-    finally:
-        providers._get_local_constants = saved
-        providers.CONSTANTS_CACHE.cache.clear()
+    # A Dask worker's own threads draw from the global `random` while a search runs, and
+    # Hypothesis warns that a strategy did. The model draws only from its own seeded
+    # Random objects, so the results do not change; the warning is noise.
+    # Known gap: Hypothesis also mixes in constants from the *local* modules a process has
+    # loaded, so the same seed can draw differently in processes that loaded other modules
+    # of ours (a worker, the CLI, pytest). Turning that off made its replays flaky.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*random. module inside strategies")
+        yield
 
 
 def search_task(text: str, prop: str, max_examples: int, steps: int, seed: int) -> SearchResult:
@@ -69,41 +59,48 @@ def search_task(text: str, prop: str, max_examples: int, steps: int, seed: int) 
 
 
 def matrix_cell(
-    name: str, text: str, prop: str, max_examples: int, steps: int, seed: int, derandomize: bool
-) -> SearchResult:
-    """One cell of the claims matrix, searched deeper when the field says it is broken
-    (as :func:`replicheck.model.explore.matrix` does)."""
+    name: str,
+    text: str,
+    prop: str,
+    seconds: float,
+    max_examples: int,
+    steps: int,
+    seed: int,
+    derandomize: bool,
+) -> Cell:
+    """One cell of the claims matrix, as :func:`replicheck.model.explore.matrix` runs it:
+    the exhaustive search for ``seconds``, then the random search."""
     with _same_draws_in_every_process():
-        return _matrix_cell(name, text, prop, max_examples, steps, seed, derandomize)
-
-
-def _matrix_cell(
-    name: str, text: str, prop: str, max_examples: int, steps: int, seed: int, derandomize: bool
-) -> SearchResult:
-    r = explore(text, prop, max_examples=max_examples, steps=steps, seed=seed, derandomize=derandomize)
-    if r.outcome == "held" and CLAIMS.get((name, prop)) == "broken":
-        r = explore(
-            text, prop, max_examples=max_examples * ESCALATE, steps=steps, seed=seed, derandomize=derandomize
+        return run_cell(
+            name,
+            text,
+            prop,
+            seconds=seconds,
+            max_examples=max_examples,
+            steps=steps,
+            seed=seed,
+            derandomize=derandomize,
         )
-    return r
 
 
 def run_matrix(
     *,
+    seconds: float = 20.0,
     max_examples: int = 100,
     steps: int = 20,
     seed: int = 0,
     derandomize: bool = True,
     layout: Layout | None = None,
-    on_cell: Callable[[str, str, SearchResult], None] | None = None,
+    on_cell: Callable[[str, str, Cell], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> list[SearchResult]:
+) -> list[Cell]:
     """Every design against every property, one task per cell; ``on_cell`` hears the cells
-    in table order as they land."""
+    in table order as they land. The exhaustive part is bounded by time, so the depth it
+    reaches (not the random search's examples) may differ between layouts."""
     cells = [(name, text, prop) for name, text in DESIGNS.items() for prop in PROPERTIES]
-    args = [(name, text, prop, max_examples, steps, seed, derandomize) for name, text, prop in cells]
+    args = [(name, text, prop, seconds, max_examples, steps, seed, derandomize) for name, text, prop in cells]
 
-    def landed(i: int, r: SearchResult) -> None:
+    def landed(i: int, r: Cell) -> None:
         if on_cell is not None:
             on_cell(cells[i][0], cells[i][2], r)
 
@@ -129,7 +126,7 @@ class CellSummary:
         return self.outcomes.get("broken", 0)
 
     def verdict(self) -> str:
-        for word in ("broken", "unknown", "held"):
+        for word in ("broken", "unknown", NO_COUNTEREXAMPLE):
             if self.outcomes.get(word):
                 return word
         return "not applicable"

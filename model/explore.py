@@ -2,34 +2,43 @@
 
     from replicheck.model.explore import explore
     result = explore("leader-follower --replication async --failover auto", "durability")
-    result.outcome                      # "broken", "held", "unknown" or "not applicable"
+    result.outcome                      # "broken", "no counterexample", "unknown", "not applicable"
+    result.cell()                       # "no counterexample in 200 examples of <= 30 steps"
     result.counterexample.narration     # the shrunk schedule, one sentence per step
     result.to_dict()                    # plain data
 
 The search is Hypothesis's: a :class:`~replicheck.model.machines.ReplicationMachine` for
-the design and property, run for ``max_examples`` examples of up to ``steps`` steps,
-shrunk on failure. ``seed`` fixes Hypothesis's choices and ``derandomize`` derives them
+the design and property with swarm testing and targeted step pairs (:class:`SwarmMachine`),
+run for ``max_examples`` examples in rounds of growing step caps up to ``steps``, shrunk
+on failure by replay. ``seed`` fixes Hypothesis's choices and ``derandomize`` derives them
 from the test itself (the CI profile), so the same call finds the same counterexample.
-A counterexample replays outside Hypothesis with :func:`replay_counterexample`: the schedule applied to
-a fresh simulator gives the same history, byte for byte.
+A counterexample replays outside Hypothesis with :func:`replay_counterexample`: the
+schedule applied to a fresh simulator gives the same history, byte for byte. A search
+that finds nothing says so with its bounds; it never says the property held (for that,
+:func:`replicheck.model.exhaustive.exhaustive` judges every schedule to a depth).
 
-:data:`DESIGNS` names the designs the claims matrix covers and :data:`CLAIMS` what the
-field knows about them; :func:`matrix` runs every design against every property.
+:data:`DESIGNS` names the designs the claims matrix covers, :data:`CLAIMS` what the field
+knows about them and :data:`SOURCES` where from; :func:`matrix` runs every design against
+every property, each cell exhaustively for a time budget and then at random beyond.
 """
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import seed as hypothesis_seed
-from hypothesis.stateful import get_state_machine_test
+from hypothesis import strategies as st
+from hypothesis.stateful import get_state_machine_test, initialize, precondition, rule
 
 from .config import ConfigError
+from .designs import DESIGNS, not_applicable
 from .machines import (
+    FAULT_KINDS,
     NEEDS_AUDIT,
     PROPERTIES,
     Counterexample,
@@ -39,11 +48,15 @@ from .machines import (
     judge,
     machine_for,
 )
-from .schedules import Design, SimulatedCluster
+from .schedules import SKEW_MS, WAIT_MS, Design, SimulatedCluster
+
+NO_COUNTEREXAMPLE = "no counterexample"  # a random search's best: it proves nothing holds
 
 __all__ = [
     "CLAIMS",
+    "Cell",
     "DESIGNS",
+    "NO_COUNTEREXAMPLE",
     "PROPERTIES",
     "Counterexample",
     "ReplicationMachine",
@@ -54,42 +67,107 @@ __all__ = [
     "matrix",
     "not_applicable",
     "replay_counterexample",
+    "run_cell",
+    "SOURCES",
 ]
 
-DESIGNS: dict[str, str] = {
-    "lf-sync-leader-reads": "leader-follower --replication sync --reads leader",
-    "lf-async-failover": "leader-follower --replication async --failover auto --stale-clients 1",
-    "lf-async-failover-fencing": (
-        "leader-follower --replication async --failover auto --fencing --stale-clients 1"
-    ),
-    "lf-sync-failover-fencing": (
-        "leader-follower --replication sync --failover auto --fencing --stale-clients 1"
-    ),
-    "lf-pin-after-write": "leader-follower --replication async --reads pin-after-write:20",
-    "lf-wait-for-position": "leader-follower --replication async --reads wait-for-position",
-    "leaderless-quorum": "leaderless --nodes 3 -w 2 -r 2 --read-repair none",
-    "leaderless-abd": "leaderless --nodes 3 -w 2 -r 2 --read-repair blocking",
-    "leaderless-sloppy": "leaderless --nodes 3 -w 2 -r 2 --read-repair blocking --sloppy",
-    "ml-lww": "multi-leader --nodes 2 --conflict lww",
-    "ml-version-vectors": "multi-leader --nodes 2 --conflict version-vectors",
-}
 
-# What the field knows, as (design, property) -> "broken" | "held". The matrix marks each
-# cell that disagrees; the tests assert these.
+# What the field knows, as (design, property) -> "broken" | "holds", each with its source
+# (SOURCES names them; docs/explore.md has the table). A cell the search decides otherwise
+# is a disagreement: the matrix marks it and exits 1. Cells the field says nothing
+# definite about carry no claim.
 CLAIMS: dict[tuple[str, str], str] = {
-    ("lf-sync-leader-reads", "linearizable"): "held",
+    ("lf-sync-leader-reads", "linearizable"): "holds",
+    ("lf-sync-leader-reads", "read-your-writes"): "holds",
+    ("lf-sync-leader-reads", "durability"): "holds",
+    ("lf-sync-leader-reads", "single-leader"): "holds",
+    ("lf-sync-leader-reads", "convergence"): "holds",
+    ("lf-async-failover", "linearizable"): "broken",
+    ("lf-async-failover", "read-your-writes"): "broken",
     ("lf-async-failover", "durability"): "broken",
     ("lf-async-failover", "single-leader"): "broken",
-    ("lf-sync-failover-fencing", "single-leader"): "held",
-    ("lf-sync-failover-fencing", "durability"): "held",
+    ("lf-async-failover-fencing", "linearizable"): "broken",
+    ("lf-async-failover-fencing", "read-your-writes"): "broken",
+    ("lf-async-failover-fencing", "durability"): "broken",
+    ("lf-async-failover-fencing", "single-leader"): "broken",
+    ("lf-async-failover-fencing", "convergence"): "holds",
+    ("lf-sync-failover-fencing", "linearizable"): "broken",
+    ("lf-sync-failover-fencing", "read-your-writes"): "holds",
+    ("lf-sync-failover-fencing", "durability"): "holds",
+    ("lf-sync-failover-fencing", "single-leader"): "holds",
+    ("lf-sync-failover-fencing", "convergence"): "holds",
+    ("lf-pin-after-write", "linearizable"): "broken",
     ("lf-pin-after-write", "read-your-writes"): "broken",
-    ("lf-wait-for-position", "read-your-writes"): "held",
+    ("lf-pin-after-write", "durability"): "holds",
+    ("lf-pin-after-write", "single-leader"): "holds",
+    ("lf-pin-after-write", "convergence"): "holds",
+    ("lf-wait-for-position", "linearizable"): "broken",
+    ("lf-wait-for-position", "read-your-writes"): "holds",
+    ("lf-wait-for-position", "durability"): "holds",
+    ("lf-wait-for-position", "single-leader"): "holds",
+    ("lf-wait-for-position", "convergence"): "holds",
     ("leaderless-quorum", "linearizable"): "broken",
-    ("leaderless-abd", "linearizable"): "held",
+    ("leaderless-abd", "linearizable"): "holds",
+    ("leaderless-abd", "read-your-writes"): "holds",
+    ("leaderless-abd", "durability"): "holds",
     # W + R > N and ABD, yet stale: the write landed on a fallback the read never asks
     ("leaderless-sloppy", "linearizable"): "broken",
+    ("leaderless-sloppy", "read-your-writes"): "broken",
+    ("ml-lww", "linearizable"): "broken",
     ("ml-lww", "durability"): "broken",
-    ("ml-version-vectors", "durability"): "held",
+    ("ml-lww", "convergence"): "holds",
+    ("ml-version-vectors", "durability"): "holds",
+    ("ml-version-vectors", "convergence"): "holds",
+}
+
+# Where each claim comes from (short keys; docs/explore.md spells the references out).
+SOURCES: dict[tuple[str, str], str] = {
+    ("lf-sync-leader-reads", "linearizable"): "DDIA 9 (single leader, reads at the leader)",
+    ("lf-sync-leader-reads", "read-your-writes"): "implied by linearizability",
+    ("lf-sync-leader-reads", "durability"): "DDIA 5 (synchronous followers are up to date)",
+    ("lf-sync-leader-reads", "single-leader"): "no failover: the leader never changes",
+    ("lf-sync-leader-reads", "convergence"): "DDIA 5 (followers apply the leader's log)",
+    ("lf-async-failover", "linearizable"): "DDIA 5/9 (async failover loses acknowledged writes)",
+    ("lf-async-failover", "read-your-writes"): "DDIA 5 (failover; reading your own writes)",
+    ("lf-async-failover", "durability"): "DDIA 5 (failover discards the old leader's tail)",
+    ("lf-async-failover", "single-leader"): "DDIA 5/8 (split brain without fencing)",
+    ("lf-async-failover-fencing", "linearizable"): "DDIA 5/9 (fencing does not bring back lost writes)",
+    ("lf-async-failover-fencing", "read-your-writes"): "DDIA 5 (async failover loses the session's write)",
+    ("lf-async-failover-fencing", "durability"): "DDIA 5 (async failover)",
+    (
+        "lf-async-failover-fencing",
+        "single-leader",
+    ): "DDIA 8 (a cut-off leader acks alone; fencing needs a check)",
+    ("lf-async-failover-fencing", "convergence"): "DDIA 5 (a deposed leader rejoins as a follower)",
+    ("lf-sync-failover-fencing", "linearizable"): "Raft 8 (a deposed leader must not answer reads alone)",
+    (
+        "lf-sync-failover-fencing",
+        "read-your-writes",
+    ): "DDIA 5 (every acknowledged write is on the new leader)",
+    ("lf-sync-failover-fencing", "durability"): "DDIA 5 (synchronous followers are up to date)",
+    ("lf-sync-failover-fencing", "single-leader"): "DDIA 8 (fencing tokens)",
+    ("lf-sync-failover-fencing", "convergence"): "DDIA 5",
+    ("lf-pin-after-write", "linearizable"): "DDIA 5 (follower reads lag)",
+    ("lf-pin-after-write", "read-your-writes"): "DDIA 5 (a time window is not a guarantee)",
+    ("lf-pin-after-write", "durability"): "no failover, every append durable",
+    ("lf-pin-after-write", "single-leader"): "no failover: the leader never changes",
+    ("lf-pin-after-write", "convergence"): "DDIA 5",
+    ("lf-wait-for-position", "linearizable"): "DDIA 5 (other sessions' writes may lag)",
+    ("lf-wait-for-position", "read-your-writes"): "Terry et al. 1994 (read at or after the write's position)",
+    ("lf-wait-for-position", "durability"): "no failover, every append durable",
+    ("lf-wait-for-position", "single-leader"): "no failover: the leader never changes",
+    ("lf-wait-for-position", "convergence"): "DDIA 5",
+    ("leaderless-quorum", "linearizable"): "DDIA 9 (quorums without read repair); ABD 1995",
+    ("leaderless-abd", "linearizable"): "ABD 1995 (W + R > N, write-back before answering)",
+    ("leaderless-abd", "read-your-writes"): "implied by linearizability",
+    ("leaderless-abd", "durability"): "ABD 1995",
+    ("leaderless-sloppy", "linearizable"): "Dynamo 2007 (sloppy quorums need not intersect)",
+    ("leaderless-sloppy", "read-your-writes"): "Dynamo 2007; DDIA 5 (sloppy quorums)",
+    ("ml-lww", "linearizable"): "DDIA 5/9 (multi-leader is not linearizable)",
+    ("ml-lww", "durability"): "DDIA 5 (last write wins discards concurrent writes)",
+    ("ml-lww", "convergence"): "DDIA 5; Shapiro et al. 2011 (LWW register converges)",
+    ("ml-version-vectors", "durability"): "Parker et al. 1983; DDIA 5 (siblings keep every write)",
+    ("ml-version-vectors", "convergence"): "Shapiro et al. 2011 (eventual delivery, convergence)",
 }
 
 
@@ -116,7 +194,7 @@ class SearchResult:
 
     design: str
     property: str
-    outcome: str  # "broken" | "held" | "unknown" | "not applicable"
+    outcome: str  # "broken" | "no counterexample" | "unknown" | "not applicable"
     examples: int
     elapsed: float
     counterexample: Counterexample | None = None
@@ -126,14 +204,19 @@ class SearchResult:
     found_after: float | None = None  # seconds to the first (unshrunk) counterexample
     shrink_time: float | None = None  # seconds spent shrinking it
     unshrunk_steps: int | None = None
+    steps: int = 0  # the most steps any example took: the bound of a "no counterexample"
 
     def cell(self) -> str:
+        """What the search showed, with its bounds: a random search proves nothing held."""
         if self.outcome == "broken" and self.counterexample is not None:
-            return f"broken in {self.counterexample.steps} steps"
-        if self.outcome == "held":
-            return f"held for {self.examples} examples"
+            return f"BROKEN in {self.counterexample.steps} steps"
+        if self.outcome == NO_COUNTEREXAMPLE:
+            return f"no counterexample in {self.examples} examples of <= {self.steps} steps"
         if self.outcome == "unknown":
-            return f"unknown ({self.unknown_examples} of {self.examples} undecided)"
+            return (
+                f"unknown: the checker could not decide {self.unknown_examples} of {self.examples} "
+                f"examples of <= {self.steps} steps"
+            )
         return self.outcome
 
     def to_dict(self) -> dict:
@@ -142,7 +225,9 @@ class SearchResult:
             "property": self.property,
             "outcome": self.outcome,
             "cell": self.cell(),
+            "search": "random",
             "examples": self.examples,
+            "max_steps": self.steps,
             "elapsed": round(self.elapsed, 3),
             "seed": self.seed,
         }
@@ -156,13 +241,6 @@ class SearchResult:
             d["unshrunk_steps"] = self.unshrunk_steps
             d["counterexample"] = self.counterexample.to_dict()
         return d
-
-
-def not_applicable(design: Design, prop: str) -> str | None:
-    """Why ``prop`` says nothing about ``design``, or None when it does."""
-    if prop == "single-leader" and not design.leader_based:
-        return f"{design.topology} has no single leader"
-    return design.kind.not_applicable(design.protocol, prop)
 
 
 def explore(
@@ -189,11 +267,18 @@ def explore(
     why_not = not_applicable(parsed, prop)
     if why_not:
         return SearchResult(text, prop, "not applicable", 0, 0.0, reason=why_not, seed=seed)
-    machine = machine_for(text, prop, seed=sim_seed, max_ops=max_ops, faults=faults)
+    machine = swarm_machine(machine_for(text, prop, seed=sim_seed, max_ops=max_ops, faults=faults))
     tried = [0]
     undecided = [0]
+    round_left = [0]
 
     def started_example(m: ReplicationMachine) -> None:
+        # Hypothesis may run a few more examples than it counts (duplicates it notices
+        # late): past the round's share they run unjudged, so the count is exact.
+        if round_left[0] <= 0:
+            m._skip = True  # type: ignore[attr-defined]
+            return
+        round_left[0] -= 1
         tried[0] += 1
         if on_example is not None:
             on_example(tried[0])
@@ -204,38 +289,185 @@ def explore(
 
     machine.on_example = started_example
     machine.on_judgement = judged
-    # Hypothesis's own shrinker is thorough but slow on long stateful runs (tens of
-    # seconds); the concrete schedule replays in milliseconds, so shrink that instead.
-    test = get_state_machine_test(
-        machine,
-        settings=ci_settings(
-            max_examples, steps, derandomize=derandomize, phases=(Phase.explicit, Phase.reuse, Phase.generate)
-        ),
-    )
-    if not derandomize:
-        test = hypothesis_seed(seed)(test)
-    try:
-        test()
-    except PropertyViolated as e:
-        found = time.perf_counter()
-        small = shrink(e.counterexample)
-        done = time.perf_counter()
-        return SearchResult(
-            text,
-            prop,
-            "broken",
-            tried[0],
-            done - started,
-            counterexample=small,
-            seed=seed,
-            found_after=found - started,
-            shrink_time=done - found,
-            unshrunk_steps=e.counterexample.steps,
+    for cap, budget in step_caps(max_examples, steps):
+        round_left[0] = budget
+        machine.step_cap = cap
+        # Hypothesis's own shrinker is thorough but slow on long stateful runs (tens of
+        # seconds); the concrete schedule replays in milliseconds, so shrink that instead.
+        test = get_state_machine_test(
+            machine,
+            settings=ci_settings(
+                budget, cap, derandomize=derandomize, phases=(Phase.explicit, Phase.reuse, Phase.generate)
+            ),
         )
-    outcome = "unknown" if undecided[0] else "held"
+        if not derandomize:
+            test = hypothesis_seed(seed)(test)
+        try:
+            test()
+        except PropertyViolated as e:
+            found = time.perf_counter()
+            small = shrink(e.counterexample)
+            done = time.perf_counter()
+            return SearchResult(
+                text,
+                prop,
+                "broken",
+                tried[0],
+                done - started,
+                counterexample=small,
+                seed=seed,
+                found_after=found - started,
+                shrink_time=done - found,
+                unshrunk_steps=e.counterexample.steps,
+                steps=steps,
+            )
+    outcome = "unknown" if undecided[0] else NO_COUNTEREXAMPLE
     return SearchResult(
-        text, prop, outcome, tried[0], time.perf_counter() - started, unknown_examples=undecided[0], seed=seed
+        text,
+        prop,
+        outcome,
+        tried[0],
+        time.perf_counter() - started,
+        unknown_examples=undecided[0],
+        seed=seed,
+        steps=steps,
     )
+
+
+SHORT_CAPS = (4, 8, 16)
+
+
+def step_caps(max_examples: int, steps: int) -> list[tuple[int, int]]:
+    """The budget split into rounds of growing step caps: (cap, examples) pairs.
+
+    Each cap gets an equal share (the longest one the remainder): short schedules first,
+    because most known counterexamples are a handful of steps and a long schedule buries
+    them under steps that heal what the short one broke (time passing replicates a write
+    a failover was about to lose).
+    """
+    caps = [c for c in SHORT_CAPS if c < steps] + [steps]
+    weights = [1] * len(caps)
+    rounds = [(c, max_examples * w // sum(weights)) for c, w in zip(caps[:-1], weights)]
+    rounds = [r for r in rounds if r[1] > 0]
+    rounds.append((steps, max_examples - sum(n for _, n in rounds)))
+    return rounds
+
+
+# Swarm testing (Groce et al., ISSTA 2012): each example enables a random subset of the
+# fault menu, drawn by Hypothesis from the search's seed. An example without, say, message
+# delivery or crashes reaches the states those would have disturbed much more often.
+SWARM_KINDS = ("deliver", "drop", "wait", "partition", "crash", "skew", "leader-timeout")
+
+
+class SwarmMachine(ReplicationMachine):
+    """A machine whose every example first draws which fault kinds it may use, with two
+    targeted rules: the step pairs most known counterexamples turn on, spelled as
+    ordinary schedule steps (so the exhaustive search enumerates them too)."""
+
+    _skip: bool = False  # past the round's budget: run, but neither judge nor count
+    step_cap: ClassVar[int] = 30  # schedule steps per example, whatever the rules chain
+
+    def __init__(self) -> None:
+        super().__init__()
+        cluster, cap = self.cluster, type(self).step_cap
+
+        def apply(step: dict) -> None:
+            # A targeted rule applies several schedule steps: the cap counts those, so an
+            # example never has more steps than the search reports.
+            if len(cluster.schedule) < cap:
+                SimulatedCluster.apply(cluster, step)
+
+        cluster.apply = apply  # type: ignore[method-assign]
+
+    @initialize(enabled=st.lists(st.booleans(), min_size=len(SWARM_KINDS), max_size=len(SWARM_KINDS)))
+    def swarm(self, enabled: list[bool]) -> None:
+        chosen = {k for k, on in zip(SWARM_KINDS, enabled) if on}
+        # an instance attribute shadows the class's menu for this example only
+        menu = frozenset(k for k in type(self).faults if k not in SWARM_KINDS or k in chosen)
+        self.faults = menu  # type: ignore[misc]
+
+    def _kinds(self) -> list[str]:
+        """The fault kinds this example enabled that can do anything to this design."""
+        d = self.cluster.design
+        usable = {
+            "partition": True,
+            "crash": len(self.cluster.replicas) > 1,
+            "skew": d.uses_clocks,
+            "leader-timeout": d.has_failover,
+        }
+        # holding the network for a while: replication lag, as a fault
+        return [k for k in FAULT_KINDS if usable[k] and self._has(k)] + (
+            ["wait"] if self._has("wait") else []
+        )
+
+    def _some_fault(self, data: st.DataObject) -> None:
+        kinds = self._kinds()
+        if kinds:
+            # A promotion is what every leader-based guarantee turns on (a read after it,
+            # a write lost in it): where the design has one, it gets half the draws.
+            promote = "leader-timeout" in kinds and data.draw(st.booleans())
+            kind = "leader-timeout" if promote else data.draw(st.sampled_from(kinds))
+            if kind == "wait":
+                self.cluster.apply({"do": "wait", "ms": data.draw(st.sampled_from(WAIT_MS))})
+            else:
+                self.fault(kind, data.draw(st.integers(0, 7)), data.draw(st.sampled_from(SKEW_MS)))
+
+    @precondition(lambda self: bool(self._idle_writers()))
+    @rule(data=st.data(), client=st.integers(0, 7), node=st.integers(0, 7), wait=st.booleans())
+    def fault_then_read_back(self, data: st.DataObject, client: int, node: int, wait: bool) -> None:
+        """A fault, then at once a client reads after its own write: a read after a
+        promotion or a partition, what read-your-writes and linearizability turn on."""
+        self._some_fault(data)
+        if self._ops_left() and self._idle_writers():
+            self.read_back(client, node, wait)
+
+    @precondition(lambda self: self._ops_left())
+    @rule(data=st.data(), client=st.integers(0, 7), node=st.integers(0, 7))
+    def write_then_fault(self, data: st.DataObject, client: int, node: int) -> None:
+        """A write reaches its coordinator and a fault strikes before it replicates: what
+        durability and a single leader turn on."""
+        self._client_op("write", client, node, False)
+        self.cluster.apply({"do": "deliver-client-traffic"})
+        self._some_fault(data)
+
+    @precondition(lambda self: self._ops_left() and len(self.cluster.idle_clients()) > 0)
+    @rule(
+        data=st.data(),
+        client=st.integers(0, 7),
+        node=st.integers(0, 7),
+        wait=st.booleans(),
+        fault_first=st.booleans(),
+    )
+    def write_fault_read_back(
+        self, data: st.DataObject, client: int, node: int, wait: bool, fault_first: bool
+    ) -> None:
+        """One client writes and reads it back, with a fault (or the network held) before
+        the write or between the write and the read (before the write replicates): a read
+        after a promotion or replication lag, or a deposed leader answering with a write
+        it never committed."""
+        idle = self.cluster.idle_clients()
+        who = idle[client % len(idle)]
+        if fault_first:
+            self._some_fault(data)
+            self._apply_op({"do": "write", "client": who}, node, True)
+        else:
+            self._apply_op({"do": "write", "client": who}, node, False)
+            self.cluster.apply({"do": "deliver-client-traffic"})
+            self._some_fault(data)
+        if self._ops_left() and who in self.cluster.idle_clients():
+            self._apply_op({"do": "read", "client": who}, node, wait)
+            if not wait:
+                # answered before replication catches up (settling would deliver in order)
+                self.cluster.apply({"do": "deliver-client-traffic"})
+
+    def teardown(self) -> None:
+        if not self._skip:
+            super().teardown()
+
+
+def swarm_machine(machine: type[ReplicationMachine]) -> type[SwarmMachine]:
+    """``machine`` with swarm testing: the same rules, a fault menu drawn per example."""
+    return type(machine.__name__, (SwarmMachine, machine), {})
 
 
 def shrink(cx: Counterexample) -> Counterexample:
@@ -327,38 +559,130 @@ def replay_counterexample(explore_meta: dict) -> Replayed:
     return Replayed(cluster, judgement)
 
 
-ESCALATE = 5  # budget multiplier for cells the field claims are broken
+@dataclass
+class Cell:
+    """One matrix cell: the exhaustive search to the depth its budget reached, then the
+    random search beyond (unless the exhaustive one already broke the property)."""
+
+    name: str
+    design: str
+    property: str
+    exhaustive: Any  # ExhaustiveResult
+    random: SearchResult | None
+    claim: str | None = None
+    source: str | None = None
+
+    @builtins.property
+    def counterexample(self) -> Counterexample | None:
+        if self.exhaustive.counterexample is not None:
+            return self.exhaustive.counterexample
+        return self.random.counterexample if self.random is not None else None
+
+    @builtins.property
+    def outcome(self) -> str:
+        """broken, holds (no counterexample within the bounds), unknown or not applicable."""
+        if self.exhaustive.outcome == "not applicable":
+            return "not applicable"
+        if self.counterexample is not None:
+            return "broken"
+        if self.exhaustive.undecided or (self.random is not None and self.random.outcome == "unknown"):
+            return "unknown"
+        return "holds"
+
+    @builtins.property
+    def agrees(self) -> bool | None:
+        """None where there is no claim or the search could not decide."""
+        if self.claim is None or self.outcome in ("unknown", "not applicable"):
+            return None
+        return self.claim == self.outcome
+
+    def cell(self) -> str:
+        ex, rnd = self.exhaustive, self.random
+        if ex.outcome == "not applicable":
+            return "not applicable"
+        if ex.counterexample is not None:
+            return ex.cell()
+        bound = f"holds <= {ex.complete_depth} steps ({ex.states:,} states)" if ex.complete_depth > 0 else ""
+        if rnd is not None and rnd.counterexample is not None:
+            return rnd.cell() + " (random)" + (f"; {bound}" if bound else "")
+        parts = [bound] if bound else []
+        if ex.undecided:
+            parts = [ex.cell()]
+        if rnd is not None:
+            parts.append(rnd.cell())
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict:
+        d = {
+            "name": self.name,
+            "design": self.design,
+            "property": self.property,
+            "outcome": self.outcome,
+            "cell": self.cell(),
+            "claim": self.claim,
+            "source": self.source,
+            "agrees": self.agrees,
+            "exhaustive": self.exhaustive.to_dict(),
+            "random": self.random.to_dict() if self.random is not None else None,
+        }
+        return d
+
+
+def run_cell(
+    name: str,
+    text: str,
+    prop: str,
+    *,
+    seconds: float = 20.0,
+    max_depth: int = 8,
+    max_examples: int = 300,
+    steps: int = 20,
+    seed: int = 0,
+    derandomize: bool = False,
+) -> Cell:
+    """One cell: the exhaustive search for ``seconds`` (at most ``max_depth`` steps),
+    then, unless it broke the property, the random search for longer schedules."""
+    from .exhaustive import exhaustive
+
+    ex = exhaustive(text, prop, depth=max_depth, timeout=seconds)
+    rnd = None
+    if ex.outcome not in ("broken", "not applicable"):
+        rnd = explore(text, prop, max_examples=max_examples, steps=steps, seed=seed, derandomize=derandomize)
+    return Cell(name, text, prop, ex, rnd, CLAIMS.get((name, prop)), SOURCES.get((name, prop)))
 
 
 def matrix(
     designs: dict[str, str] | None = None,
     properties: tuple[str, ...] = PROPERTIES,
     *,
-    max_examples: int = 100,
+    seconds: float = 20.0,
+    max_depth: int = 8,
+    max_examples: int = 300,
     steps: int = 20,
     seed: int = 0,
     derandomize: bool = True,
-    on_cell: Callable[[str, str, SearchResult], None] | None = None,
-) -> list[SearchResult]:
-    """Every design against every property; ``on_cell`` hears each result as it lands."""
+    on_cell: Callable[[str, str, Cell], None] | None = None,
+) -> list[Cell]:
+    """Every design against every property; ``on_cell`` hears each cell as it lands.
+
+    The same budget for every cell, whatever the field claims: the claims are compared
+    with the results, never used to steer the search.
+    """
     results = []
     for name, text in (designs or DESIGNS).items():
         for prop in properties:
-            r = explore(
-                text, prop, max_examples=max_examples, steps=steps, seed=seed, derandomize=derandomize
+            c = run_cell(
+                name,
+                text,
+                prop,
+                seconds=seconds,
+                max_depth=max_depth,
+                max_examples=max_examples,
+                steps=steps,
+                seed=seed,
+                derandomize=derandomize,
             )
-            if r.outcome == "held" and CLAIMS.get((name, prop)) == "broken":
-                # The field says a counterexample exists: search deeper before the table
-                # disagrees. The cell still reports how many examples it took.
-                r = explore(
-                    text,
-                    prop,
-                    max_examples=max_examples * ESCALATE,
-                    steps=steps,
-                    seed=seed,
-                    derandomize=derandomize,
-                )
-            results.append(r)
+            results.append(c)
             if on_cell is not None:
-                on_cell(name, prop, r)
+                on_cell(name, prop, c)
     return results

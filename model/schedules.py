@@ -145,6 +145,9 @@ class _AsClientsSeeIt:
         self.plain = False
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            # copy.deepcopy asks a half-built copy for __setstate__ before _protocol is set
+            raise AttributeError(name)
         return getattr(self._protocol, name)
 
     def route(self, client: Any, f: str) -> str:
