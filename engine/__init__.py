@@ -241,7 +241,14 @@ def _run_dask(
                         f"task {i} was lost with the Dask scheduler at {layout.describe()} "
                         f"after {finished} of {total} tasks; the run is unfinished"
                     )
-                order.add(i, fut.result())
+                try:
+                    result = fut.result()
+                except (OSError, TimeoutError) as e:  # the scheduler went away mid-gather
+                    raise ClusterLost(
+                        f"lost the {layout.describe()} after {finished} of {total} tasks ({e}); "
+                        "the run is unfinished"
+                    ) from None
+                order.add(i, result)
                 finished += 1
                 if progress is not None:
                     progress(finished, total)
