@@ -24,6 +24,7 @@ from replicheck.checker.verdict import (
 )
 from replicheck.quorum import staleness as pbs
 
+from .fanout import scheduler_option
 from .vocabulary import DEFAULT_SEED, option
 
 
@@ -281,6 +282,14 @@ def _check_node_count(n, sloppy, fallback, dc, weights, grid) -> None:
     default=None,
     help="With --simulate: where histories that are not linearizable are saved [not saved].",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="With --simulate: a local Dask cluster of N processes runs the seeds [this process].",
+)
+@scheduler_option
 def check(
     n,
     w,
@@ -307,6 +316,8 @@ def check(
     seed=None,
     ops=None,
     out_dir=None,
+    jobs=None,
+    scheduler=None,
 ) -> None:
     """Prove each claim of a quorum system, or print the nodes that break it.
 
@@ -322,6 +333,7 @@ def check(
             ("--seed", seed),
             ("--ops", ops),
             ("--out-dir", out_dir),
+            ("--jobs", jobs),
         )
         if v is not None
     ]
@@ -342,14 +354,19 @@ def check(
         raise click.UsageError(str(error)) from None
     simulation = None
     if simulate:
-        from replicheck.model.quorum_run import ConfigError, simulate_quorum
+        from replicheck.engine import EngineError
+        from replicheck.model.campaign import simulate_quorum_on
+        from replicheck.model.quorum_run import ConfigError
+
+        from .fanout import fail, layout_of
 
         first = DEFAULT_SEED if seed is None else seed
         fallbacks = (1 if fallback is None else fallback) if (sloppy or fallback is not None) else None
         try:
             if out_dir is not None:
                 os.makedirs(out_dir, exist_ok=True)
-            simulation = simulate_quorum(
+            simulation = simulate_quorum_on(
+                layout_of(jobs, scheduler),
                 n,
                 w,
                 r,
@@ -361,6 +378,8 @@ def check(
             )
         except (ConfigError, OSError) as error:
             raise click.UsageError(str(error)) from None
+        except EngineError as error:
+            fail(error)
     if as_json:
         data = report.to_dict()
         if simulation is not None:
