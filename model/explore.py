@@ -276,7 +276,8 @@ def explore(
         # Hypothesis may run a few more examples than it counts (duplicates it notices
         # late): past the round's share they run unjudged, so the count is exact.
         if round_left[0] <= 0:
-            m._skip = True  # type: ignore[attr-defined]
+            # Hypothesis runs a failing example once more to report it: judged, not counted
+            m._skip = not machine.failure_seen
             return
         round_left[0] -= 1
         tried[0] += 1
@@ -365,6 +366,11 @@ class SwarmMachine(ReplicationMachine):
     ordinary schedule steps (so the exhaustive search enumerates them too)."""
 
     _skip: bool = False  # past the round's budget: run, but neither judge nor count
+    failure_seen: ClassVar[bool] = False  # an example of this search broke the property
+
+    def _violated(self, explanation: str, detected_by: str) -> None:
+        type(self).failure_seen = True
+        super()._violated(explanation, detected_by)
     step_cap: ClassVar[int] = 30  # schedule steps per example, whatever the rules chain
 
     def __init__(self) -> None:

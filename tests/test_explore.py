@@ -200,3 +200,16 @@ def test_counterexample_html_timeline(tmp_path):
     assert res.exit_code == 1
     text = page.read_text()
     assert "not linearizable" in text and "BROKEN by multi-leader" in text  # verdict and the schedule
+
+
+@pytest.mark.parametrize(
+    "design, prop, seed",
+    [("ml-lww", "durability", 3401166606), ("lf-async-failover", "durability", 4246753393)],
+)
+def test_a_counterexample_found_by_a_rounds_last_example_is_reported_not_flaky(design, prop, seed):
+    # Hypothesis runs a failing example once more to report it; when the failure was the
+    # round's last counted example, that run used to go unjudged and Hypothesis raised
+    # FlakyFailure instead of the counterexample.
+    result = explore(design, prop, max_examples=25, steps=10, seed=seed)
+    assert result.outcome == "broken"
+    assert result.counterexample is not None
