@@ -44,9 +44,8 @@ def _same_draws_in_every_process() -> Iterator[None]:
     # A Dask worker's own threads draw from the global `random` while a search runs, and
     # Hypothesis warns that a strategy did. The model draws only from its own seeded
     # Random objects, so the results do not change; the warning is noise.
-    # Known gap: Hypothesis also mixes in constants from the *local* modules a process has
-    # loaded, so the same seed can draw differently in processes that loaded other modules
-    # of ours (a worker, the CLI, pytest). Turning that off made its replays flaky.
+    # (The literals Hypothesis would mix in from loaded local modules are left out by
+    # explore itself, so a worker draws what the CLI draws.)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*random. module inside strategies")
         yield

@@ -25,8 +25,9 @@ every property, each cell exhaustively for a time budget and then at random beyo
 from __future__ import annotations
 
 import builtins
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -304,7 +305,8 @@ def explore(
         if not derandomize:
             test = hypothesis_seed(seed)(test)
         try:
-            test()
+            with _draws_from_the_seed_alone():
+                test()
         except PropertyViolated as e:
             found = time.perf_counter()
             small = shrink(e.counterexample)
@@ -333,6 +335,30 @@ def explore(
         seed=seed,
         steps=steps,
     )
+
+
+@contextlib.contextmanager
+def _draws_from_the_seed_alone() -> Iterator[None]:
+    """Hypothesis mixes literals found in the process's loaded *local* modules into its
+    draws (an editable install makes ours local), so one seed drew differently in the CLI,
+    under pytest and on a Dask worker. Without them (and with a cache of its own) a seed
+    draws the same everywhere.
+    Internal API: on a Hypothesis without it, the search runs as it is."""
+    try:
+        from hypothesis.internal.conjecture import providers
+
+        original, cache = providers._get_local_constants, providers.CONSTANTS_CACHE
+        empty = type(providers._local_constants)()
+        fresh = type(cache)(1024)
+    except (ImportError, AttributeError, TypeError):
+        yield
+        return
+    # the cache holds the local constants of whichever test drew first in this process
+    providers._get_local_constants, providers.CONSTANTS_CACHE = (lambda: empty), fresh
+    try:
+        yield
+    finally:
+        providers._get_local_constants, providers.CONSTANTS_CACHE = original, cache
 
 
 SHORT_CAPS = (4, 8, 16)
@@ -371,6 +397,7 @@ class SwarmMachine(ReplicationMachine):
     def _violated(self, explanation: str, detected_by: str) -> None:
         type(self).failure_seen = True
         super()._violated(explanation, detected_by)
+
     step_cap: ClassVar[int] = 30  # schedule steps per example, whatever the rules chain
 
     def __init__(self) -> None:

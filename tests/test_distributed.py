@@ -111,22 +111,11 @@ print(json.dumps(campaign(cells, {runs}, seed={seed}, max_examples={examples}, s
 """
 
 
-def _fresh_campaign(runs: int, seed: int, examples: int, steps: int) -> list[dict]:
-    """The in-process baseline in a fresh process: pytest has loaded modules a worker has
-    not, and Hypothesis's draws depend on them (see the xfail test below)."""
-    code = CAMPAIGN_IN_A_FRESH_PROCESS.format(
-        tests=str(ROOT / "tests"), preload=[], runs=runs, seed=seed, examples=examples, steps=steps
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 @pytest.mark.slow
 def test_a_campaign_draws_the_same_whatever_modules_the_process_has_loaded():
     # Hypothesis draws constants from the local modules a process has loaded; a worker
     # loads other modules than the process that starts a campaign (these preloads changed
-    # the examples drawn before the campaign turned that off)
+    # the examples drawn before explore turned that off)
     preloads = [
         [],
         ["replicheck.cli.check", "replicheck.cli.quorum", "replicheck.cli.record"]
@@ -297,7 +286,8 @@ def test_matrix_campaign_and_batch_check_on_a_real_cluster_match_the_in_process_
     assert same and all(_cells({"cells": [a]}) == _cells({"cells": [b]}) for a, b in same)
 
     theirs = campaign(CELLS, 3, seed=11, max_examples=15, steps=8, layout=Layout(scheduler=loopback.address))
-    assert theirs.layout.startswith("Dask scheduler") and _fresh_campaign(3, 11, 15, 8) == theirs.comparable()
+    mine = campaign(CELLS, 3, seed=11, max_examples=15, steps=8)  # in this very process
+    assert theirs.layout.startswith("Dask scheduler") and mine.comparable() == theirs.comparable()
 
     check = ["check", *HISTORIES]
     local = runner.invoke(cli, check, env={engine.ENV_SCHEDULER: ""})
@@ -341,7 +331,7 @@ def test_a_worker_killed_mid_campaign_loses_nothing_and_counts_nothing_twice(loo
     there = campaign(CELLS, 4, **args, layout=Layout(scheduler=loopback.address), progress=kill_one_worker)
     assert killed and loopback.workers[0].wait(timeout=10) == -signal.SIGKILL
     assert [c.runs for c in there.cells] == [4, 4]  # every run counted, once
-    assert there.comparable() == _fresh_campaign(4, 3, 25, 10)
+    assert there.comparable() == campaign(CELLS, 4, **args).comparable()
 
 
 @pytest.mark.slow
