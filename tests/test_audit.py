@@ -28,3 +28,25 @@ def test_explore_replay_of_a_schedule_step_with_a_bad_time_is_exit_2(tmp_path, m
     r = run("explore", "--replay", str(path))
     assert r.exit_code == 2, r.output
     assert "'ms'" in r.output and "Traceback" not in r.output, r.output
+
+
+def test_the_api_names_the_quiet_period_as_the_cli_and_the_metadata_do():
+    # --quiet-period on the command line and quiet_period in the metadata: the API takes
+    # the same word (the old quiet= still works); both at once is a mistake to say
+    from replicheck.checker.consistency import check_consistency
+    from replicheck.checker.formats import parse_history
+
+    events = [
+        {"process": 0, "type": "invoke", "f": "write", "value": 1, "time": 0},
+        {"process": 0, "type": "ok", "f": "write", "value": 1, "time": 10},
+        {"process": 1, "type": "invoke", "f": "read", "value": None, "time": 30, "node": "n1"},
+        {"process": 1, "type": "ok", "f": "read", "value": 1, "time": 40, "node": "n1"},
+    ]
+    h = parse_history("".join(json.dumps(e) + "\n" for e in events), format="jsonl")
+    settled = check_consistency(h, "register", "convergence", quiet_period=5)
+    assert settled.models["convergence"].valid is True
+    too_soon = check_consistency(h, "register", "convergence", quiet_period=25)
+    assert too_soon.models["convergence"].valid == "unknown"
+    assert check_consistency(h, "register", "convergence", quiet=25).models["convergence"].valid == "unknown"
+    with pytest.raises(TypeError, match="quiet_period"):
+        check_consistency(h, "register", "convergence", quiet=5, quiet_period=5)
