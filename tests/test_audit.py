@@ -50,3 +50,19 @@ def test_the_api_names_the_quiet_period_as_the_cli_and_the_metadata_do():
     assert check_consistency(h, "register", "convergence", quiet=25).models["convergence"].valid == "unknown"
     with pytest.raises(TypeError, match="quiet_period"):
         check_consistency(h, "register", "convergence", quiet=5, quiet_period=5)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["simulate", "leader-follower", "-w", "2"], "Error: -w applies to leaderless"),
+        (["simulate", "leader-follower", "-r", "2"], "Error: -r applies to leaderless"),
+        (["simulate", "leaderless", "-w", "0"], "Error: -w '0': must be at least 1"),
+        (["simulate", "leaderless", "-w", "x"], "Error: -w 'x': expected an integer"),
+        (["simulate", "leaderless", "-r", "1.5"], "Error: -r '1.5': expected an integer"),
+    ],
+)
+def test_a_mistake_with_a_short_flag_names_the_flag_as_typed(args, words):
+    # "--w" is a flag that does not exist: the message must name the one the user typed
+    r = run(*args, "--ops", "10")
+    assert r.exit_code == 2 and words in r.output, r.output
