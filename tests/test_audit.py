@@ -66,3 +66,30 @@ def test_a_mistake_with_a_short_flag_names_the_flag_as_typed(args, words):
     # "--w" is a flag that does not exist: the message must name the one the user typed
     r = run(*args, "--ops", "10")
     assert r.exit_code == 2 and words in r.output, r.output
+
+
+def test_quorum_simulate_out_dir_that_cannot_be_made_names_the_flag(tmp_path):
+    # as simulate, explore and check say it: the flag, the path and why
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    bad = str(blocker / "sub")
+    r = run("quorum", "check", "-n", "3", "-w", "2", "-r", "2", "--simulate", "--runs", "1", "--ops", "20")
+    assert r.exit_code == 0, r.output
+    r = run(
+        "quorum",
+        "check",
+        "-n",
+        "3",
+        "-w",
+        "2",
+        "-r",
+        "2",
+        "--simulate",
+        "--runs",
+        "1",
+        "--ops",
+        "20",
+        "--out-dir",
+        bad,
+    )
+    assert r.exit_code == 2 and f"Error: --out-dir {bad}: cannot create it" in r.output, r.output
