@@ -7,7 +7,6 @@ counterexample is printed), 2 bad input or usage, 3 unknown (solver budget exhau
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from typing import Any, NoReturn
@@ -24,6 +23,7 @@ from replicheck.checker.verdict import (
 )
 from replicheck.quorum import staleness as pbs
 
+from .artifacts import in_out_dir
 from .fanout import scheduler_option
 from .vocabulary import DEFAULT_SEED, option
 
@@ -364,7 +364,7 @@ def check(
         fallbacks = (1 if fallback is None else fallback) if (sloppy or fallback is not None) else None
         try:
             if out_dir is not None:
-                os.makedirs(out_dir, exist_ok=True)
+                in_out_dir(out_dir, "")
             simulation = simulate_quorum_on(
                 layout_of(jobs, scheduler),
                 n,
