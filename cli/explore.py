@@ -416,8 +416,10 @@ def _replay(path: str, as_json: bool) -> int:
 
     try:
         meta = read_history(path).meta
-    except (HistoryError, OSError) as e:
-        raise click.UsageError(f"cannot read {path}: {e}") from None
+    except HistoryError as e:  # names the file and line itself
+        raise click.UsageError(str(e)) from None
+    except OSError as e:
+        raise click.UsageError(f"cannot read {path}: {e.strerror or e}") from None
     explore_meta = meta.get("explore")
     if not isinstance(explore_meta, dict):
         raise click.UsageError(
