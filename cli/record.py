@@ -404,10 +404,10 @@ def _workload_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     type=click.FloatRange(min=0),
     default=None,
     metavar="MS",
-    help="SIGSTOP --pause-node at MS for --pause ms, recording semi-sync's fallback when it happens",
+    help="SIGSTOP --pause-node at MS for --pause-ms, recording semi-sync's fallback when it happens",
 )
 @click.option(
-    "--pause",
+    "--pause-ms",
     "pause_ms",
     type=click.FloatRange(min=0),
     default=3000.0,
@@ -463,10 +463,10 @@ def mariadb(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     type=click.FloatRange(min=0),
     default=None,
     metavar="MS",
-    help="SIGSTOP --pause-node at MS for --pause ms",
+    help="SIGSTOP --pause-node at MS for --pause-ms",
 )
 @click.option(
-    "--pause",
+    "--pause-ms",
     "pause_ms",
     type=click.FloatRange(min=0),
     default=1000.0,
@@ -530,7 +530,7 @@ def etcd(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     help="cut the primary off its replicas and Sentinels (not the clients) at MS; Sentinel fails over",
 )
 @click.option(
-    "--partition",
+    "--partition-ms",
     "partition_ms",
     type=click.FloatRange(min=0),
     default=3000.0,
