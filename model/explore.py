@@ -273,7 +273,7 @@ def explore(
     undecided = [0]
     round_left = [0]
 
-    def started_example(m: ReplicationMachine) -> None:
+    def started_example(m: SwarmMachine) -> None:
         # Hypothesis may run a few more examples than it counts (duplicates it notices
         # late): past the round's share they run unjudged, so the count is exact.
         if round_left[0] <= 0:
