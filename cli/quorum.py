@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
@@ -51,6 +52,19 @@ def _parse_grid(text: str) -> tuple[int, int]:
     if not match:
         _fail(f"--grid expects ROWSxCOLS such as 3x3, got {text!r}")
     return int(match.group(1)), int(match.group(2))
+
+
+def _solver_budget(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The solver budget option as check, table and solve take it; ``what`` says what it bounds."""
+    return option(
+        "solver budget",
+        "timeout_ms",
+        old=["--timeout-ms"],
+        type=click.IntRange(min=1),
+        default=10_000,
+        metavar="MS",
+        help=f"{what}; running out gives 'unknown' (exit 3).",
+    )
 
 
 def _emit_json(data: dict) -> None:
@@ -232,15 +246,7 @@ def _check_node_count(n, sloppy, fallback, dc, weights, grid) -> None:
     show_default=True,
     help="How Z3 sees the nodes: counted when they are interchangeable (auto), or one variable each.",
 )
-@option(
-    "solver budget",
-    "timeout_ms",
-    old=["--timeout-ms"],
-    type=click.IntRange(min=1),
-    default=10_000,
-    metavar="MS",
-    help="Budget per solver call; running out gives 'unknown' (exit 3).",
-)
+@_solver_budget("Budget per solver call")
 @option("json output", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--simulate",
@@ -463,15 +469,7 @@ def render_simulation(sim: Any) -> str:
     metavar="N",
     help="Smallest N tabulated.",
 )
-@option(
-    "solver budget",
-    "timeout_ms",
-    old=["--timeout-ms"],
-    type=click.IntRange(min=1),
-    default=10_000,
-    metavar="MS",
-    help="Budget per solver call; running out gives 'unknown' (exit 3).",
-)
+@_solver_budget("Budget per solver call")
 @option("json output", "as_json", is_flag=True, help="Print the table as JSON.")
 def table(max_n, min_n, timeout_ms, as_json) -> None:
     """Every N, W, R up to --max-n with each property, each proved or refuted by Z3."""
@@ -559,15 +557,7 @@ def table(max_n, min_n, timeout_ms, as_json) -> None:
     metavar="N",
     help="Largest N tried.",
 )
-@option(
-    "solver budget",
-    "timeout_ms",
-    old=["--timeout-ms"],
-    type=click.IntRange(min=1),
-    default=10_000,
-    metavar="MS",
-    help="Budget of the optimiser and of each proof; running out gives 'unknown' (exit 3).",
-)
+@_solver_budget("Budget of the optimiser and of each proof")
 @option("json output", "as_json", is_flag=True, help="Print the solution as JSON.")
 def solve(write_failures, read_failures, read_write, write_write, n, max_n, timeout_ms, as_json) -> None:
     """The smallest N (then W + R, then R) meeting the requirements, via Z3's optimiser."""
