@@ -145,7 +145,12 @@ def main() -> None:
         (big, [*c, "big.jsonl", "--memory", "150"], 150, None),
         (big + " seq", [*c, "big.jsonl", "--consistency", "sequential", "--timeout", "5"], None, 5),
         ("quorum N=1e5", ["quorum", "check", "--nodes", "100000", "-w", "50001", "-r", "50000"], None, None),
-        ("quorum N=1e6", ["quorum", "check", "--nodes", "1000000", "-w", "500001", "-r", "500000"], None, None),
+        (
+            "quorum N=1e6",
+            ["quorum", "check", "--nodes", "1000000", "-w", "500001", "-r", "500000"],
+            None,
+            None,
+        ),
         ("quorum N=1e9", ["quorum", "check", "--nodes", "1000000000", "-w", "2", "-r", "2"], None, None),
         ("quorum 1000x1000", ["quorum", "check", "--grid", "1000x1000"], None, None),
         ("quorum 30x30", ["quorum", "check", "--grid", "30x30"], None, None),

@@ -116,7 +116,7 @@ def scenarios(ops: int) -> list[tuple[str, str, list[str], str, list]]:
         *load,
         "--partition-after",
         "300",
-        "--partition",
+        "--partition-ms",
         "2500",
     ]
     pg = ["--primary", "{PRIMARY}", "--replica", "{REPLICA}", *load]
@@ -164,7 +164,7 @@ def scenarios(ops: int) -> list[tuple[str, str, list[str], str, list]]:
             "mariadb-cluster.sh",
             ["--semi-sync", "after_sync", "--semi-sync-timeout", "1000"],
             "mariadb",
-            [*maria, "--pause-replica-after", "300", "--pause", "2500"],
+            [*maria, "--pause-replica-after", "300", "--pause-ms", "2500"],
         ),
         ("etcd linearizable follower reads", "etcd-cluster.sh", [], "etcd", [*etcd, "--routing", "replica"]),
         (

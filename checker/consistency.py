@@ -592,17 +592,19 @@ def check_consistency(
     models: str | Iterable[str] = "all",
     *,
     session_field: str | None = "session",
-    quiet: float | None = None,
+    quiet_period: float | None = None,
     timeout: float | None = SEARCH_TIMEOUT,
     max_memory_mb: float | None = 2048.0,
     init: Any = NO_INIT,
     nil_read: str | None = None,
     started: float | None = None,
+    quiet: float | None = None,
 ) -> ConsistencyResult:
     """Which consistency models does ``history`` keep, and which does it break?
 
     ``models``: "all", or names from CHOICES (and "PRAM"). Sessions are the ops'
-    ``session_field`` extra where present, else their process. ``quiet`` is how long
+    ``session_field`` extra where present, else their process. ``quiet_period`` (named as
+    ``--quiet-period`` and the metadata's ``quiet_period``; ``quiet`` is its old name) is how long
     after the last write to a key a read must start to count as final (convergence,
     durability), in the history's time unit; by default the metadata's ``quiet_period``
     (a recorder that waited for its replicas before its final reads says how long), else
@@ -610,6 +612,10 @@ def check_consistency(
     no limit) bounds the searches together, ``max_memory_mb`` the process's resident
     size: past either, the models they decide are unknown, with a note.
     """
+    if quiet is not None and quiet_period is not None:
+        raise TypeError("give quiet_period or its old name quiet, not both")
+    if quiet is None:
+        quiet = quiet_period
     if quiet is None:
         quiet = history.meta.get("quiet_period", 0)
         if isinstance(quiet, bool) or not isinstance(quiet, (int, float)) or quiet < 0:

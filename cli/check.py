@@ -21,6 +21,7 @@ from replicheck.checker.report import render_linearizability, render_minimal
 from replicheck.checker.specs import NIL_READS, NO_INIT
 from replicheck.checker.verdict import EXIT_BAD_INPUT, exit_code, short_word, worst_exit_code
 from replicheck.cli.artifacts import in_out_dir
+from replicheck.cli.fanout import ONE_OF_MANY, scheduler_option
 from replicheck.cli.progress import Progress
 from replicheck.cli.vocabulary import option
 
@@ -180,8 +181,10 @@ class Options:
     default=None,
     metavar="N",
     help="Worker processes sharing the partitions (keys). Default: one per core, when "
-    "there are enough operations to pay.",
+    "there are enough operations to pay. With several files: a local Dask cluster of N "
+    "processes judging the files.",
 )
+@scheduler_option
 @option("json output", "as_json", is_flag=True, help="Print the result as JSON.")
 @option(
     "artifact directory",
@@ -257,13 +260,14 @@ def check(
     consistency,
     session_field,
     quiet_period,
+    scheduler=None,
 ) -> None:
     """Check recorded histories for linearizability (or, with --consistency, weaker models).
 
     Exit codes: 0 valid, 1 invalid, 2 bad input or usage, 3 unknown (budget exhausted).
     With several files, one line each: PATH<TAB>VERDICT.
     """
-    many = len(files) > 1
+    many = len(files) > 1 or ONE_OF_MANY.get()
     if many and (minimize_out or html_out):
         raise click.UsageError("--minimize-out and --html take one history at a time")
     if consistency and (minimize or minimize_out or html_out or out_dir):
@@ -274,6 +278,11 @@ def check(
         raise click.UsageError(
             "--jobs applies to linearizability; the --consistency searches run in one process"
         )
+    if len(files) > 1 and (scheduler or (jobs or 1) > 1):
+        from replicheck.cli.fanout import check_batch, layout_of
+
+        params = click.get_current_context().params
+        sys.exit(check_batch(check_file_task, files, params, layout_of(jobs, scheduler), quiet))
     opts = Options(
         spec,
         parse_init(init_text),
@@ -479,3 +488,26 @@ def judge_consistency(path: str, history: History, opts: Options) -> Any:
     else:
         click.echo(render_consistency(result, path))
     return valid
+
+
+def check_file_task(params: dict) -> tuple[int | str, str]:
+    """Judge one file of a batch as ``check`` would among many: (exit code, its report line),
+    or ("usage", message) when the options themselves are wrong."""
+    from replicheck.engine import capture_stdout
+
+    token = ONE_OF_MANY.set(True)
+    try:
+        return capture_stdout(_invoke_check, params)
+    finally:
+        ONE_OF_MANY.reset(token)
+
+
+def _invoke_check(params: dict) -> int | str:
+    try:
+        assert check.callback is not None
+        check.callback(**params)
+    except SystemExit as e:
+        return int(e.code or 0)
+    except click.UsageError as e:
+        return f"usage: {e.message}"
+    return 0

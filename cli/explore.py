@@ -16,6 +16,7 @@ from replicheck.checker import write_jsonl
 from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
 
 from .artifacts import hypothesis_home, in_out_dir, refuse
+from .fanout import engine_options, layout_of, pop_engine_params, refuse_unused_engine_options
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
 from .vocabulary import DEFAULT_SEED, option
 
@@ -213,6 +214,7 @@ def _check_cmd(prop: str, path: str) -> str:
 )
 @option("json output", "as_json", is_flag=True, help="print the result as data")
 @option("progress off", "quiet", old=["--quiet", "-q"], is_flag=True, help="no progress, even on a terminal")
+@engine_options
 @click.pass_context
 def explore(
     ctx,
@@ -252,8 +254,28 @@ def explore(
     """
     from replicheck.model.config import ConfigError
 
+    fan = pop_engine_params(params)
+    layout = layout_of(fan["jobs"], fan["scheduler"])
+    refuse_unused_engine_options(fan, matrix, replay_file, out, html_out)
     protocol = list(params)
     try:
+        if fan["campaign"]:
+            with hypothesis_home(out_dir):
+                code = _campaign(
+                    topology,
+                    prop,
+                    matrix,
+                    params,
+                    fan,
+                    layout,
+                    max_examples,
+                    steps,
+                    seed,
+                    as_json,
+                    quiet,
+                    out_dir,
+                )
+            sys.exit(code)
         if replay_file:
             refuse(
                 ctx,
@@ -269,7 +291,7 @@ def explore(
                 "--matrix (every design against every property; --out-dir DIR keeps the counterexamples)",
             )
             with hypothesis_home(out_dir):
-                sys.exit(_matrix(max_examples, steps, seed, as_json, quiet, out_dir, cell_seconds))
+                sys.exit(_matrix(max_examples, steps, seed, as_json, quiet, out_dir, cell_seconds, layout))
         if not topology:
             raise click.UsageError(f"name a TOPOLOGY ({topology_list()}), or use --matrix or --replay FILE")
         if prop is None:
@@ -394,8 +416,10 @@ def _replay(path: str, as_json: bool) -> int:
 
     try:
         meta = read_history(path).meta
-    except (HistoryError, OSError) as e:
-        raise click.UsageError(f"cannot read {path}: {e}") from None
+    except HistoryError as e:  # names the file and line itself
+        raise click.UsageError(str(e)) from None
+    except OSError as e:
+        raise click.UsageError(f"cannot read {path}: {e.strerror or e}") from None
     explore_meta = meta.get("explore")
     if not isinstance(explore_meta, dict):
         raise click.UsageError(
@@ -456,9 +480,18 @@ def _replay_problem(m: dict) -> str | None:
 
 
 def _matrix(
-    max_examples: int, steps: int, seed: int, as_json: bool, quiet: bool, out_dir: str | None, seconds: float
+    max_examples: int,
+    steps: int,
+    seed: int,
+    as_json: bool,
+    quiet: bool,
+    out_dir: str | None,
+    seconds: float,
+    layout=None,
 ) -> int:
-    from replicheck.model.explore import DESIGNS, PROPERTIES, matrix
+    from replicheck.engine import EngineError
+    from replicheck.model.campaign import run_matrix
+    from replicheck.model.explore import DESIGNS, PROPERTIES
 
     rows: dict[str, dict[str, str]] = {}
     data = []
@@ -481,9 +514,20 @@ def _matrix(
         if not quiet and sys.stderr.isatty():
             click.echo(f"\r{name} / {prop}: {c.cell()}"[:100].ljust(100), err=True, nl=False)
 
-    matrix(
-        seconds=seconds, max_examples=max_examples, steps=steps, seed=seed, derandomize=False, on_cell=cell
-    )
+    try:
+        run_matrix(
+            seconds=seconds,
+            max_examples=max_examples,
+            steps=steps,
+            seed=seed,
+            derandomize=False,
+            on_cell=cell,
+            layout=layout,
+        )
+    except EngineError as e:
+        from .fanout import fail
+
+        fail(e)
     if not quiet and sys.stderr.isatty():
         click.echo("", err=True)
     if as_json:
@@ -502,3 +546,33 @@ def _matrix(
     for name, prop, claim, source in disagree:
         click.echo(f"(!) {name} / {prop}: the search disagrees with the field ({claim}: {source})")
     return EXIT_INVALID if disagree else EXIT_VALID
+
+
+def _campaign(
+    topology, prop, matrix, params, fan, layout, max_examples, steps, seed, as_json, quiet, out_dir
+) -> int:
+    """--campaign N: one design and --property, or with --matrix every cell of the table."""
+    from replicheck.model.explore import DESIGNS, PROPERTIES
+
+    from .fanout import explore_campaign
+
+    if matrix:
+        cells = [(name, text, p) for name, text in DESIGNS.items() for p in PROPERTIES]
+    else:
+        if not topology or prop is None:
+            raise click.UsageError("--campaign needs TOPOLOGY and --property, or --matrix")
+        _opts, words = collect_protocol_options(params)
+        design = f"{topology} {words}".strip()
+        cells = [(_slug(design), design, prop)]
+    return explore_campaign(
+        cells,
+        fan["campaign"],
+        seed=seed,
+        max_examples=max_examples,
+        steps=steps,
+        layout=layout,
+        stop_early=bool(fan["stop_early"]),
+        out_dir=out_dir,
+        as_json=as_json,
+        quiet=quiet,
+    )

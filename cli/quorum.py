@@ -7,9 +7,9 @@ counterexample is printed), 2 bad input or usage, 3 unknown (solver budget exhau
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
@@ -24,6 +24,8 @@ from replicheck.checker.verdict import (
 )
 from replicheck.quorum import staleness as pbs
 
+from .artifacts import in_out_dir
+from .fanout import scheduler_option
 from .vocabulary import DEFAULT_SEED, option
 
 
@@ -50,6 +52,19 @@ def _parse_grid(text: str) -> tuple[int, int]:
     if not match:
         _fail(f"--grid expects ROWSxCOLS such as 3x3, got {text!r}")
     return int(match.group(1)), int(match.group(2))
+
+
+def _solver_budget(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The solver budget option as check, table and solve take it; ``what`` says what it bounds."""
+    return option(
+        "solver budget",
+        "timeout_ms",
+        old=["--timeout-ms"],
+        type=click.IntRange(min=1),
+        default=10_000,
+        metavar="MS",
+        help=f"{what}; running out gives 'unknown' (exit 3).",
+    )
 
 
 def _emit_json(data: dict) -> None:
@@ -231,15 +246,7 @@ def _check_node_count(n, sloppy, fallback, dc, weights, grid) -> None:
     show_default=True,
     help="How Z3 sees the nodes: counted when they are interchangeable (auto), or one variable each.",
 )
-@option(
-    "solver budget",
-    "timeout_ms",
-    old=["--timeout-ms"],
-    type=click.IntRange(min=1),
-    default=10_000,
-    metavar="MS",
-    help="Budget per solver call; running out gives 'unknown' (exit 3).",
-)
+@_solver_budget("Budget per solver call")
 @option("json output", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--simulate",
@@ -281,6 +288,14 @@ def _check_node_count(n, sloppy, fallback, dc, weights, grid) -> None:
     default=None,
     help="With --simulate: where histories that are not linearizable are saved [not saved].",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="With --simulate: a local Dask cluster of N processes runs the seeds [this process].",
+)
+@scheduler_option
 def check(
     n,
     w,
@@ -307,6 +322,8 @@ def check(
     seed=None,
     ops=None,
     out_dir=None,
+    jobs=None,
+    scheduler=None,
 ) -> None:
     """Prove each claim of a quorum system, or print the nodes that break it.
 
@@ -322,6 +339,7 @@ def check(
             ("--seed", seed),
             ("--ops", ops),
             ("--out-dir", out_dir),
+            ("--jobs", jobs),
         )
         if v is not None
     ]
@@ -342,14 +360,19 @@ def check(
         raise click.UsageError(str(error)) from None
     simulation = None
     if simulate:
-        from replicheck.model.quorum_run import ConfigError, simulate_quorum
+        from replicheck.engine import EngineError
+        from replicheck.model.campaign import simulate_quorum_on
+        from replicheck.model.quorum_run import ConfigError
+
+        from .fanout import fail, layout_of
 
         first = DEFAULT_SEED if seed is None else seed
         fallbacks = (1 if fallback is None else fallback) if (sloppy or fallback is not None) else None
         try:
             if out_dir is not None:
-                os.makedirs(out_dir, exist_ok=True)
-            simulation = simulate_quorum(
+                in_out_dir(out_dir, "")
+            simulation = simulate_quorum_on(
+                layout_of(jobs, scheduler),
                 n,
                 w,
                 r,
@@ -361,6 +384,8 @@ def check(
             )
         except (ConfigError, OSError) as error:
             raise click.UsageError(str(error)) from None
+        except EngineError as error:
+            fail(error)
     if as_json:
         data = report.to_dict()
         if simulation is not None:
@@ -444,15 +469,7 @@ def render_simulation(sim: Any) -> str:
     metavar="N",
     help="Smallest N tabulated.",
 )
-@option(
-    "solver budget",
-    "timeout_ms",
-    old=["--timeout-ms"],
-    type=click.IntRange(min=1),
-    default=10_000,
-    metavar="MS",
-    help="Budget per solver call; running out gives 'unknown' (exit 3).",
-)
+@_solver_budget("Budget per solver call")
 @option("json output", "as_json", is_flag=True, help="Print the table as JSON.")
 def table(max_n, min_n, timeout_ms, as_json) -> None:
     """Every N, W, R up to --max-n with each property, each proved or refuted by Z3."""
@@ -540,15 +557,7 @@ def table(max_n, min_n, timeout_ms, as_json) -> None:
     metavar="N",
     help="Largest N tried.",
 )
-@option(
-    "solver budget",
-    "timeout_ms",
-    old=["--timeout-ms"],
-    type=click.IntRange(min=1),
-    default=10_000,
-    metavar="MS",
-    help="Budget of the optimiser and of each proof; running out gives 'unknown' (exit 3).",
-)
+@_solver_budget("Budget of the optimiser and of each proof")
 @option("json output", "as_json", is_flag=True, help="Print the solution as JSON.")
 def solve(write_failures, read_failures, read_write, write_write, n, max_n, timeout_ms, as_json) -> None:
     """The smallest N (then W + R, then R) meeting the requirements, via Z3's optimiser."""

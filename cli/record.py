@@ -369,6 +369,49 @@ def _workload_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _fault_options(
+    after: str,
+    after_help: str,
+    duration: str,
+    default_ms: float,
+    duration_help: str,
+    node: tuple[str, str] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A fault's options: when it strikes (``after``, off unless given), how long it lasts
+    (``duration``) and, with ``node`` (default, help), which node it strikes as --pause-node.
+    Every value is in milliseconds and reaches the recorder as the option's name with _ms."""
+
+    def dest(flag: str) -> str:
+        name = flag.lstrip("-").replace("-", "_")
+        return name if name.endswith("_ms") else f"{name}_ms"
+
+    opts: list[Callable[[Any], Any]] = [
+        click.option(
+            after, dest(after), type=click.FloatRange(min=0), default=None, metavar="MS", help=after_help
+        ),
+        click.option(
+            duration,
+            dest(duration),
+            type=click.FloatRange(min=0),
+            default=default_ms,
+            show_default=True,
+            metavar="MS",
+            help=duration_help,
+        ),
+    ]
+    if node is not None:
+        opts.append(
+            click.option("--pause-node", default=node[0], show_default=True, metavar="NODE", help=node[1])
+        )
+
+    def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+
+    return apply
+
+
 @record.command()
 @click.option(
     "--primary", required=True, metavar="DSN", help="mariadb://USER[:PASSWORD]@HOST:PORT/DB of the primary"
@@ -398,25 +441,13 @@ def _workload_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     metavar="MS",
     help="before the kill, stop the replicas' IO threads for MS (the primary goes on alone)",
 )
-@click.option(
+@_fault_options(
     "--pause-replica-after",
-    "pause_replica_after_ms",
-    type=click.FloatRange(min=0),
-    default=None,
-    metavar="MS",
-    help="SIGSTOP --pause-node at MS for --pause ms, recording semi-sync's fallback when it happens",
-)
-@click.option(
-    "--pause",
-    "pause_ms",
-    type=click.FloatRange(min=0),
-    default=3000.0,
-    show_default=True,
-    metavar="MS",
-    help="how long the replica stays stopped",
-)
-@click.option(
-    "--pause-node", default="replica", show_default=True, metavar="NODE", help="the replica to pause"
+    "SIGSTOP --pause-node at MS for --pause-ms, recording semi-sync's fallback when it happens",
+    "--pause-ms",
+    3000.0,
+    "how long the replica stays stopped",
+    node=("replica", "the replica to pause"),
 )
 def mariadb(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     """Record clients writing to a MariaDB primary and reading through a routing.
@@ -457,25 +488,13 @@ def mariadb(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     metavar="MS",
     help="kill -9 the Raft leader at MS; the clients move to the members left",
 )
-@click.option(
+@_fault_options(
     "--pause-member-after",
-    "pause_member_after_ms",
-    type=click.FloatRange(min=0),
-    default=None,
-    metavar="MS",
-    help="SIGSTOP --pause-node at MS for --pause ms",
-)
-@click.option(
-    "--pause",
-    "pause_ms",
-    type=click.FloatRange(min=0),
-    default=1000.0,
-    show_default=True,
-    metavar="MS",
-    help="how long the member stays stopped",
-)
-@click.option(
-    "--pause-node", default="n3", show_default=True, metavar="NODE", help="the member to pause (n1, n2...)"
+    "SIGSTOP --pause-node at MS for --pause-ms",
+    "--pause-ms",
+    1000.0,
+    "how long the member stays stopped",
+    node=("n3", "the member to pause (n1, n2...)"),
 )
 def etcd(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     """Record clients on an etcd cluster, through its v3 HTTP/JSON gateway.
@@ -521,22 +540,12 @@ def etcd(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     metavar="MS",
     help="how long each WAIT waits for the replicas",
 )
-@click.option(
+@_fault_options(
     "--partition-after",
-    "partition_after_ms",
-    type=click.FloatRange(min=0),
-    default=None,
-    metavar="MS",
-    help="cut the primary off its replicas and Sentinels (not the clients) at MS; Sentinel fails over",
-)
-@click.option(
-    "--partition",
-    "partition_ms",
-    type=click.FloatRange(min=0),
-    default=3000.0,
-    show_default=True,
-    metavar="MS",
-    help="how long the partition lasts (it lasts at least until a Sentinel has promoted a replica)",
+    "cut the primary off its replicas and Sentinels (not the clients) at MS; Sentinel fails over",
+    "--partition-ms",
+    3000.0,
+    "how long the partition lasts (it lasts at least until a Sentinel has promoted a replica)",
 )
 def redis(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     """Record clients on a Redis primary with replicas and Sentinels.

@@ -48,6 +48,7 @@ FLAGS: dict[str, tuple[str, ...]] = {
     "quiet period": ("--quiet-period",),
     "read repair": ("--read-repair",),
     "fallback nodes": ("--fallback",),
+    "scheduler": ("--scheduler",),
 }
 
 # python parameter name (as commands receive it) -> concept, so the test can tell which
@@ -80,6 +81,7 @@ PARAM_CONCEPT: dict[str, str] = {
     "quiet_period": "quiet period",
     "read_repair": "read repair",
     "fallback": "fallback nodes",
+    "scheduler": "scheduler",
 }
 
 # Where a command's python name for a concept differs from the table's (kept to leave

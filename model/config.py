@@ -26,7 +26,7 @@ from .clients import (  # noqa: F401  (re-exported)
     Workload,
     final_reads,
 )
-from .options import FLAG, MAX_MS, REPEATED, ConfigError, canonical_names, num, prob
+from .options import FLAG, MAX_MS, REPEATED, ConfigError, canonical_names, flag_text, num, prob
 from .sim import LATENCY_SYNTAX, NetworkConfig, Simulator, ms_to_ns, parse_latency
 from .topology import Topology
 
@@ -143,7 +143,7 @@ def _check_options(topo: Topology, opts: dict) -> None:
             continue
         owners = [t.name for t in registry.topologies() if any(o.dest == name for o in t.options)]
         if owners:
-            raise ConfigError(f"--{name} applies to {' and '.join(owners)}, not to {topo.name}")
+            raise ConfigError(f"{flag_text(name)} applies to {' and '.join(owners)}, not to {topo.name}")
         raise ConfigError(f"unknown option --{name}")
 
 

@@ -25,8 +25,9 @@ every property, each cell exhaustively for a time budget and then at random beyo
 from __future__ import annotations
 
 import builtins
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -272,13 +273,13 @@ def explore(
     undecided = [0]
     round_left = [0]
 
-    def started_example(m: ReplicationMachine) -> None:
+    def started_example(m: SwarmMachine) -> None:
         # Hypothesis may run a few more examples than it counts (duplicates it notices
         # late): past the round's share they run unjudged, so the count is exact.
-        if machine.seen_violation:
+        if machine.failure_seen:
             return  # Hypothesis replaying the failed example to raise it: judged, not counted
         if round_left[0] <= 0:
-            m._skip = True  # type: ignore[attr-defined]
+            m._skip = True
             return
         round_left[0] -= 1
         tried[0] += 1
@@ -293,7 +294,6 @@ def explore(
     machine.on_judgement = judged
     for cap, budget in step_caps(max_examples, steps):
         round_left[0] = budget
-        machine.seen_violation = False
         machine.step_cap = cap
         # Hypothesis's own shrinker is thorough but slow on long stateful runs (tens of
         # seconds); the concrete schedule replays in milliseconds, so shrink that instead.
@@ -306,7 +306,8 @@ def explore(
         if not derandomize:
             test = hypothesis_seed(seed)(test)
         try:
-            test()
+            with _draws_from_the_seed_alone():
+                test()
         except PropertyViolated as e:
             found = time.perf_counter()
             small = shrink(e.counterexample)
@@ -335,6 +336,30 @@ def explore(
         seed=seed,
         steps=steps,
     )
+
+
+@contextlib.contextmanager
+def _draws_from_the_seed_alone() -> Iterator[None]:
+    """Hypothesis mixes literals found in the process's loaded *local* modules into its
+    draws (an editable install makes ours local), so one seed drew differently in the CLI,
+    under pytest and on a Dask worker. Without them (and with a cache of its own) a seed
+    draws the same everywhere.
+    Internal API: on a Hypothesis without it, the search runs as it is."""
+    try:
+        from hypothesis.internal.conjecture import providers
+
+        original, cache = providers._get_local_constants, providers.CONSTANTS_CACHE
+        empty = type(providers._local_constants)()
+        fresh = type(cache)(1024)
+    except (ImportError, AttributeError, TypeError):
+        yield
+        return
+    # the cache holds the local constants of whichever test drew first in this process
+    providers._get_local_constants, providers.CONSTANTS_CACHE = (lambda: empty), fresh
+    try:
+        yield
+    finally:
+        providers._get_local_constants, providers.CONSTANTS_CACHE = original, cache
 
 
 SHORT_CAPS = (4, 8, 16)
@@ -368,7 +393,12 @@ class SwarmMachine(ReplicationMachine):
     ordinary schedule steps (so the exhaustive search enumerates them too)."""
 
     _skip: bool = False  # past the round's budget: run, but neither judge nor count
-    seen_violation: ClassVar[bool] = False  # an example of this round broke the property
+    failure_seen: ClassVar[bool] = False  # an example of this search broke the property
+
+    def _violated(self, explanation: str, detected_by: str) -> None:
+        type(self).failure_seen = True
+        super()._violated(explanation, detected_by)
+
     step_cap: ClassVar[int] = 30  # schedule steps per example, whatever the rules chain
 
     def __init__(self) -> None:
@@ -544,10 +574,6 @@ class SwarmMachine(ReplicationMachine):
         home = group.get(replicas[at_write % len(replicas)])
         far = [i for i, r in enumerate(replicas) if group and group.get(r) != home]
         return far[at % len(far)] if far else at
-
-    def _violated(self, explanation: str, detected_by: str) -> None:
-        type(self).seen_violation = True
-        super()._violated(explanation, detected_by)
 
     def teardown(self) -> None:
         if not self._skip:

@@ -130,6 +130,11 @@ def canonical_names(table: Iterable[Option]) -> dict[str, str]:
 MAX_MS = 3_600_000
 
 
+def flag_text(name: str) -> str:
+    """An option's name as typed: ``w`` is ``-w``, ``nodes`` is ``--nodes``."""
+    return ("-" if len(name) == 1 else "--") + name
+
+
 def num(
     name: str, text: Any, kind: type = float, minimum: float | None = 0, maximum: float | None = None
 ) -> Any:
@@ -139,18 +144,18 @@ def num(
         v = kind(text)
     except (TypeError, ValueError, OverflowError):
         expected = "an integer" if kind is int else "a number"
-        raise ConfigError(f"--{name} {text!r}: expected {expected}") from None
+        raise ConfigError(f"{flag_text(name)} {text!r}: expected {expected}") from None
     if v != v or v in (float("inf"), float("-inf")):
-        raise ConfigError(f"--{name} {text!r}: expected a finite number")
+        raise ConfigError(f"{flag_text(name)} {text!r}: expected a finite number")
     if minimum is not None and v < minimum:
-        raise ConfigError(f"--{name} {text!r}: must be at least {minimum:.15g}")
+        raise ConfigError(f"{flag_text(name)} {text!r}: must be at least {minimum:.15g}")
     if maximum is not None and v > maximum:
-        raise ConfigError(f"--{name} {text!r}: must be at most {maximum:.15g}")
+        raise ConfigError(f"{flag_text(name)} {text!r}: must be at most {maximum:.15g}")
     return v
 
 
 def prob(name: str, text: Any) -> float:
     v = num(name, text)
     if v > 1:
-        raise ConfigError(f"--{name} {text!r}: a probability is between 0 and 1")
+        raise ConfigError(f"{flag_text(name)} {text!r}: a probability is between 0 and 1")
     return v

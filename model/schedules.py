@@ -30,6 +30,7 @@ machines of :mod:`replicheck.model.machines`.
 
 from __future__ import annotations
 
+import math
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ from hypothesis import strategies as st
 from . import topology as registry
 from .clients import Client, HistoryLog, Workload
 from .config import ConfigError, RunConfig, build_protocol, parse_config, record_faults
+from .options import MAX_MS
 from .sim import Simulator, ms_to_ns
 from .topology import Topology
 
@@ -398,13 +400,29 @@ def _client_traffic(c: SimulatedCluster, s: dict) -> str:
     return f"client requests and replies arrive ({n} messages); replication stays delayed"
 
 
+def _ms(s: dict, *, signed: bool = False) -> float:
+    """A step's "ms", checked: a replayed file may hold anything there (past an hour a
+    run would simulate heartbeats for days)."""
+    ms = s["ms"]
+    if (
+        isinstance(ms, bool)
+        or not isinstance(ms, (int, float))
+        or not math.isfinite(ms)
+        or abs(ms) > MAX_MS
+        or (ms < 0 and not signed)
+    ):
+        low = -MAX_MS if signed else 0
+        raise KeyError(f"'ms' must be a number of milliseconds from {low} to {MAX_MS}, got {ms!r}")
+    return float(ms)
+
+
 def _wait(c: SimulatedCluster, s: dict) -> str:
-    c.sim.advance(float(s["ms"]))
+    c.sim.advance(_ms(s))
     return f"{s['ms']:g} ms pass with every message delayed (timers fire)"
 
 
 def _run(c: SimulatedCluster, s: dict) -> str:
-    c.run_network(float(s["ms"]))
+    c.run_network(_ms(s))
     return f"{s['ms']:g} ms pass with the network delivering everything it can"
 
 
@@ -430,7 +448,7 @@ def _restart(c: SimulatedCluster, s: dict) -> str:
 
 
 def _skew(c: SimulatedCluster, s: dict) -> str:
-    c.sim.set_skew(c._node(s["node"]), float(s["ms"]))
+    c.sim.set_skew(c._node(s["node"]), _ms(s, signed=True))
     return f"{s['node']}'s clock is set {abs(s['ms']):g} ms {'ahead' if s['ms'] > 0 else 'behind'}"
 
 

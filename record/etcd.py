@@ -272,8 +272,7 @@ def record_etcd(
         extra += f" --kill-leader-after {kill_leader_after_ms:g}"
     elif pause_member_after_ms is not None:
         nemesis, name = pause_member(pause_node, pause_member_after_ms / 1000, pause_ms / 1000), "pause"
-        extra += (
-            f" --pause-member-after {pause_member_after_ms:g} --pause {pause_ms:g} --pause-node {pause_node}"
-        )
+        extra += f" --pause-member-after {pause_member_after_ms:g}"
+        extra += f" --pause-ms {pause_ms:g} --pause-node {pause_node}"
     adapter.source_args = lambda: extra  # type: ignore[method-assign]
     return record(adapter, out, routing=str(route), nemesis=nemesis, nemesis_name=name, **params)

@@ -389,7 +389,7 @@ def record_mariadb(
     elif pause_replica_after_ms is not None:
         nemesis = pause_replica(pause_node, pause_replica_after_ms / 1000, pause_ms / 1000)
         name = "pause"
-        extra = f" --pause-replica-after {pause_replica_after_ms:g} --pause {pause_ms:g}"
+        extra = f" --pause-replica-after {pause_replica_after_ms:g} --pause-ms {pause_ms:g}"
         extra += f" --pause-node {pause_node}"
     adapter.source_args = lambda: extra  # type: ignore[method-assign]
     return record(adapter, out, routing=str(route), nemesis=nemesis, nemesis_name=name, **params)

@@ -322,7 +322,7 @@ def record_redis(
     nemesis, name, extra = None, "nemesis", f" --wait {wait} --wait-timeout {wait_timeout_ms}" if wait else ""
     if partition_after_ms is not None:
         nemesis, name = partition_primary(partition_after_ms / 1000, partition_ms / 1000), "failover"
-        extra += f" --partition-after {partition_after_ms:g} --partition {partition_ms:g}"
+        extra += f" --partition-after {partition_after_ms:g} --partition-ms {partition_ms:g}"
     adapter.source_args = lambda: extra  # type: ignore[method-assign]
     try:
         return record(adapter, out, routing=str(route), nemesis=nemesis, nemesis_name=name, **params)

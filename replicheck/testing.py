@@ -80,7 +80,7 @@ def assert_consistent(
     """Fail unless every consistency model or property in ``model`` holds (one name from
     ``replicheck.checker.consistency.CHOICES``, several, or "all"). ``options`` go to
     :func:`replicheck.checker.consistency.check_consistency` (``session_field``,
-    ``quiet``, ``timeout``, ``init``, ``nil_read``, ...)."""
+    ``quiet_period``, ``timeout``, ``init``, ``nil_read``, ...)."""
     __tracebackhide__ = True
     history = history_or_path if isinstance(history_or_path, History) else read_history(history_or_path)
     result = check_consistency(history, spec, model, **options)

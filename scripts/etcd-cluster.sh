@@ -9,63 +9,32 @@
 #   etcd-cluster.sh stop DIR               kill every member, delete the data
 set -euo pipefail
 
-die() { echo "etcd-cluster: $*" >&2; exit 1; }
-is_root() { [ "$(id -u)" = 0 ]; }
+CLUSTER=etcd-cluster
+. "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
 have_bins() { command -v etcd >/dev/null; }
 
 cmd_install() {
   have_bins && return 0
-  local sudo= log
-  if ! is_root; then
-    sudo -n true 2>/dev/null || die "etcd not found; install Debian's 'etcd-server' package"
-    sudo="sudo -n"
-  fi
-  log=$(mktemp)
-  if ! { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; } >"$log" 2>&1; then
-    tail -n 5 "$log" >&2; rm -f "$log"; die "apt-get install etcd-server failed"
-  fi
-  rm -f "$log"
-  have_bins || die "etcd-server installed but etcd not found"
+  apt_install "etcd not found; install Debian's 'etcd-server' package" etcd-server \
+    "etcd-server installed but etcd not found" etcd-server
 }
 
-data_of() { sed -n 's/^DATA_DIR=//p' "$1/cluster.env" 2>/dev/null | tail -n 1; }
+cmd_stop() { stop_pidfiles "$1"; }
 
-cmd_stop() {
-  local dir=$1 data pidf pid
-  data=$(data_of "$dir")
-  if [ -n "$data" ] && [ -d "$data" ]; then
-    for pidf in "$data"/*.pid; do
-      [ -f "$pidf" ] || continue
-      pid=$(cat "$pidf" 2>/dev/null || true)
-      if [ -n "$pid" ]; then kill -CONT "$pid" 2>/dev/null || true; kill -9 "$pid" 2>/dev/null || true; fi
-    done
-    rm -rf "${data:?}"
-  fi
-  rm -f "$dir/cluster.env"
-  return 0
-}
-
-STARTED_DIR=
-on_exit() { [ -n "$STARTED_DIR" ] && cmd_stop "$STARTED_DIR"; }
-fail() {
-  echo "etcd-cluster: $1" >&2
-  [ -n "${2:-}" ] && [ -f "$2" ] && { echo "--- tail of $2:" >&2; tail -n 15 "$2" >&2; }
-  exit 1
+# every member answers /health with "health":"true" (n and ps: those of cmd_start, the caller)
+healthy() {
+  local k
+  for ((k = 1; k <= n; k++)); do
+    curl -s -m 1 "http://127.0.0.1:${ps[2*k-2]}/health" 2>/dev/null | grep -q '"health":"true"' || return 1
+  done
 }
 
 cmd_start() {
-  local dir=$1 n=$2 ports k cluster= i ok out=
+  local dir=$1 n=$2 ports k cluster= out=
   local -a ps
   cmd_install
-  mkdir -p "$dir"
-  [ -e "$dir/cluster.env" ] && die "$dir already holds a cluster; run 'etcd-cluster.sh stop $dir' first"
-  DATA=$(mktemp -d /tmp/etcdc.XXXXXX)
-  echo "DATA_DIR=$DATA" >"$dir/cluster.env"
-  STARTED_DIR=$dir; trap on_exit EXIT; trap 'exit 1' INT TERM
-  ports=$(python3 -c 'import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))' $((2 * n)))
+  new_data_dir "$dir" etcdc
+  ports=$(free_ports $((2 * n)))
   read -r -a ps <<<"$ports"
   for ((k = 1; k <= n; k++)); do
     cluster+="${cluster:+,}n$k=http://127.0.0.1:${ps[2*k-1]}"
@@ -79,16 +48,8 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))' $((2 * n)))
         --heartbeat-interval 50 --election-timeout 500 --unsafe-no-fsync \
         </dev/null >"$DATA/n$k.log" 2>&1 & echo $! >"$DATA/n$k.pid" )
   done
-  for i in $(seq 300); do
-    ok=1
-    for ((k = 1; k <= n; k++)); do
-      curl -s -m 1 "http://127.0.0.1:${ps[2*k-2]}/health" 2>/dev/null | grep -q '"health":"true"' || ok=
-    done
-    [ -n "$ok" ] && break
-    sleep 0.1
-  done
-  [ -n "$ok" ] || fail "the members did not become healthy within 30 s" "$DATA/n1.log"
-  STARTED_DIR=; trap - EXIT INT TERM
+  retry 300 healthy || fail "the members did not become healthy within 30 s" "$DATA/n1.log"
+  disarm_cleanup
   for ((k = 1; k <= n; k++)); do
     out+="${out:+$'\n'}N${k}_DSN='http://127.0.0.1:${ps[2*k-2]}'"
   done

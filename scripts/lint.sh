@@ -25,7 +25,7 @@ mkdir "$stage/replicheck"
 for f in "$root"/replicheck/*.py; do  # __init__, testing, pytest_plugin
   ln -s "$f" "$stage/replicheck/$(basename "$f")"
 done
-for pkg in checker quorum model record cli; do
+for pkg in checker quorum model record cli engine; do
   ln -s "$root/$pkg" "$stage/replicheck/$pkg"
 done
 (cd "$stage" && "${bin}mypy" --config-file "$root/pyproject.toml" --cache-dir "$root/.mypy_cache" -p replicheck) \

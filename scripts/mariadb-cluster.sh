@@ -18,8 +18,8 @@
 # promoted and the others pointed at it, as an operator would.
 set -euo pipefail
 
-die() { echo "mariadb-cluster: $*" >&2; exit 1; }
-is_root() { [ "$(id -u)" = 0 ]; }
+CLUSTER=mariadb-cluster
+. "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
 
 find_mysqld() {
   local b
@@ -35,49 +35,16 @@ have_bins() {
 
 cmd_install() {
   have_bins && return 0
-  local sudo= log
-  if ! is_root; then
-    sudo -n true 2>/dev/null || die "MariaDB server binaries not found; install Debian's 'mariadb-server' package"
-    sudo="sudo -n"
-  fi
-  log=$(mktemp)
-  if ! { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client; } >"$log" 2>&1; then
-    tail -n 5 "$log" >&2; rm -f "$log"; die "apt-get install mariadb-server failed"
-  fi
-  rm -f "$log"
-  have_bins || die "mariadb-server installed but mariadbd/mariadb-install-db not found"
+  apt_install "MariaDB server binaries not found; install Debian's 'mariadb-server' package" mariadb-server \
+    "mariadb-server installed but mariadbd/mariadb-install-db not found" mariadb-server mariadb-client
 }
 
-data_of() { sed -n 's/^DATA_DIR=//p' "$1/cluster.env" 2>/dev/null | tail -n 1; }
-
-cmd_stop() {
-  local dir=$1 data pidf pid
-  data=$(data_of "$dir")
-  if [ -n "$data" ] && [ -d "$data" ]; then
-    for pidf in "$data"/*.pid; do
-      [ -f "$pidf" ] || continue
-      pid=$(cat "$pidf" 2>/dev/null || true)
-      # a throwaway cluster: no need for a clean shutdown
-      [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
-    done
-    rm -rf "${data:?}"
-  fi
-  rm -f "$dir/cluster.env"
-  return 0
-}
-
-STARTED_DIR=
-on_exit() { [ -n "$STARTED_DIR" ] && cmd_stop "$STARTED_DIR"; }
-fail() {  # fail REASON [LOGFILE]
-  echo "mariadb-cluster: $1" >&2
-  [ -n "${2:-}" ] && [ -f "$2" ] && { echo "--- tail of $2:" >&2; tail -n 15 "$2" >&2; }
-  exit 1
-}
+cmd_stop() { stop_pidfiles "$1"; }
 
 sql() { mariadb --no-defaults -uroot --socket="$DATA/$1.sock" -N -B -e "$2"; }
 
 start_node() {  # start_node NAME PORT SERVER_ID EXTRA...
-  local name=$1 port=$2 id=$3 i; shift 3
+  local name=$1 port=$2 id=$3; shift 3
   local -a as=()
   is_root && as=(--user=mysql)
   # in a subshell, so this shell never reports the server's death as a job of its own
@@ -87,27 +54,28 @@ start_node() {  # start_node NAME PORT SERVER_ID EXTRA...
     --gtid-strict-mode=ON --skip-name-resolve --performance-schema=OFF \
     --innodb-buffer-pool-size=16M --innodb-log-file-size=8M --innodb-flush-log-at-trx-commit=2 \
     --max-connections=200 --slave-net-timeout=5 "$@" </dev/null >/dev/null 2>&1 & )
-  for i in $(seq 300); do
-    sql "$name" "SELECT 1" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  fail "$name failed to start on port $port" "$DATA/$name.err"
+  retry 300 sql "$name" "SELECT 1" >/dev/null 2>&1 || fail "$name failed to start on port $port" "$DATA/$name.err"
 }
+
+# cmd_start's wait, reading its replicas, semi and semi_k: every replica's IO thread runs
+# and, with semi-sync, at least semi_k replicas are semi-sync clients of the primary
+replicas_connected() {
+  local k name status
+  for ((k = 1; k <= replicas; k++)); do
+    name=replica; [ "$k" -gt 1 ] && name=replica$k
+    # captured first: grep -q closing the pipe early would fail the pipeline (pipefail)
+    status=$(mariadb --no-defaults -uroot --socket="$DATA/$name.sock" -e "SHOW SLAVE STATUS\G" 2>/dev/null || true)
+    [[ "$status" == *"Slave_IO_Running: Yes"* ]] || return 1
+  done
+  [ -z "$semi" ] || [ "$(sql primary "SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'" | cut -f2)" -ge "$semi_k" ] 2>/dev/null
+}
+
 cmd_start() {
-  local dir=$1 replicas=$2 semi=$3 semi_timeout=$4 semi_k=$5 ports pp k name i out= ok status
+  local dir=$1 replicas=$2 semi=$3 semi_timeout=$4 semi_k=$5 ports pp k name out=
   local -a rps master_opts=() slave_opts
   cmd_install
-  mkdir -p "$dir"
-  [ -e "$dir/cluster.env" ] && die "$dir already holds a cluster; run 'mariadb-cluster.sh stop $dir' first"
-  # socket paths must stay short and pytest's tmp dirs are mode 700: a fresh dir in /tmp
-  DATA=$(mktemp -d /tmp/mdbc.XXXXXX)
-  is_root && chown mysql: "$DATA"
-  echo "DATA_DIR=$DATA" >"$dir/cluster.env"
-  STARTED_DIR=$dir; trap on_exit EXIT; trap 'exit 1' INT TERM
-  ports=$(python3 -c 'import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))' $((replicas + 1)))
+  new_data_dir "$dir" mdbc mysql
+  ports=$(free_ports $((replicas + 1)))
   read -r pp ports <<<"$ports"
   read -r -a rps <<<"$ports"
 
@@ -146,23 +114,9 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))' $((replicas + 1)))
       MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE;" \
       || fail "cannot start replication on $name" "$DATA/$name.err"
   done
-  for i in $(seq 300); do
-    ok=1
-    for ((k = 1; k <= replicas; k++)); do
-      name=replica; [ "$k" -gt 1 ] && name=replica$k
-      # captured first: grep -q closing the pipe early would fail the pipeline (pipefail)
-      status=$(mariadb --no-defaults -uroot --socket="$DATA/$name.sock" -e "SHOW SLAVE STATUS\G" 2>/dev/null || true)
-      [[ "$status" == *"Slave_IO_Running: Yes"* ]] || ok=
-    done
-    if [ -n "$ok" ] && [ -n "$semi" ]; then
-      [ "$(sql primary "SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'" | cut -f2)" -ge "$semi_k" ] 2>/dev/null || ok=
-    fi
-    [ -n "$ok" ] && break
-    sleep 0.1
-  done
-  [ -n "$ok" ] || fail "the replicas did not connect to the primary within 30 s" "$DATA/replica.err"
+  retry 300 replicas_connected || fail "the replicas did not connect to the primary within 30 s" "$DATA/replica.err"
 
-  STARTED_DIR=; trap - EXIT INT TERM
+  disarm_cleanup
   out="PRIMARY_DSN='mariadb://replicheck@127.0.0.1:$pp/replicheck'"
   for ((k = 1; k <= replicas; k++)); do
     name=REPLICA; [ "$k" -gt 1 ] && name=REPLICA$k

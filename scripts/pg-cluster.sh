@@ -19,8 +19,8 @@
 # DIR/cluster.env so `stop` can find and delete it.
 set -euo pipefail
 
-die() { echo "pg-cluster: $*" >&2; exit 1; }
-is_root() { [ "$(id -u)" = 0 ]; }
+CLUSTER=pg-cluster
+. "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
 
 find_bin() {
   local d
@@ -43,17 +43,8 @@ have_bins() {
 cmd_install() {
   have_bins && return 0
   [ -z "${PG_BIN:-}" ] || die "PG_BIN=$PG_BIN lacks initdb/pg_ctl/postgres/pg_basebackup"
-  local sudo= log
-  if ! is_root; then
-    sudo -n true 2>/dev/null || die "PostgreSQL server binaries not found; install Debian's 'postgresql' package (or set PG_BIN)"
-    sudo="sudo -n"
-  fi
-  log=$(mktemp)
-  if ! { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >"$log" 2>&1; then
-    tail -n 5 "$log" >&2; rm -f "$log"; die "apt-get install postgresql failed"
-  fi
-  rm -f "$log"
-  have_bins || die "postgresql installed but initdb/pg_ctl/postgres/pg_basebackup not found (set PG_BIN)"
+  apt_install "PostgreSQL server binaries not found; install Debian's 'postgresql' package (or set PG_BIN)" \
+    postgresql "postgresql installed but initdb/pg_ctl/postgres/pg_basebackup not found (set PG_BIN)" postgresql
 }
 
 # Run a server-side command as the user PostgreSQL will accept.
@@ -65,7 +56,8 @@ as_pg() {
 
 q() { PGCONNECT_TIMEOUT=2 psql -X -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atqc "$2" 2>/dev/null; }
 
-# Data location for DIR: DATA_DIR from cluster.env if present, else DIR itself.
+# Data location for DIR: DATA_DIR from cluster.env if present, else DIR itself (this
+# replaces cluster-lib.sh's data_of: unlike the others, a cluster here may live in DIR).
 data_of() { sed -n 's/^DATA_DIR=//p' "$1/cluster.env" 2>/dev/null | tail -n 1 | grep . || echo "$1"; }
 
 cmd_stop() {
@@ -84,16 +76,16 @@ cmd_stop() {
   return 0
 }
 
-STARTED_DIR=
-on_exit() { [ -n "$STARTED_DIR" ] && cmd_stop "$STARTED_DIR"; }
-fail() {  # fail REASON [LOGFILE]
-  echo "pg-cluster: $1" >&2
-  [ -n "${2:-}" ] && [ -f "$2" ] && { echo "--- tail of $2:" >&2; tail -n 15 "$2" >&2; }
-  exit 1
+# cmd_start's wait, reading its pp, rps and replicas: every replica is in recovery and
+# the primary streams to all of them
+replicas_streaming() {
+  local k
+  for k in "${rps[@]}"; do [ "$(q "$k" 'SELECT pg_is_in_recovery()')" = t ] || return 1; done
+  [ "$(q "$pp" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" -ge "$replicas" ] 2>/dev/null
 }
 
 cmd_start() {
-  local dir=$1 replicas=$2 delays=$3 sync=$4 data pp i k ok= name delay ports out=
+  local dir=$1 replicas=$2 delays=$3 sync=$4 data pp k name delay ports out=
   local -a rps
   cmd_install
   mkdir -p "$dir"
@@ -107,11 +99,8 @@ cmd_start() {
     is_root && chown postgres: "$data"
     echo "DATA_DIR=$data" >"$dir/cluster.env"
   fi
-  STARTED_DIR=$dir; trap on_exit EXIT; trap 'exit 1' INT TERM
-  ports=$(python3 -c 'import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))' $((replicas + 1)))
+  arm_cleanup "$dir"
+  ports=$(free_ports $((replicas + 1)))
   read -r pp ports <<<"$ports"
   read -r -a rps <<<"$ports"
 
@@ -144,15 +133,9 @@ EOF
       || fail "$name failed to start on port ${rps[k-1]}" "$data/$name.log"
   done
 
-  for i in $(seq 300); do
-    ok=1
-    for k in "${rps[@]}"; do [ "$(q "$k" 'SELECT pg_is_in_recovery()')" = t ] || ok=; done
-    [ -n "$ok" ] && [ "$(q "$pp" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" -ge "$replicas" ] 2>/dev/null && break
-    ok=; sleep 0.1
-  done
-  [ -n "$ok" ] || fail "the replicas did not reach streaming state within 30 s" "$data/replica.log"
+  retry 300 replicas_streaming || fail "the replicas did not reach streaming state within 30 s" "$data/replica.log"
 
-  STARTED_DIR=; trap - EXIT INT TERM
+  disarm_cleanup
   # quoted, so that `eval "$(pg-cluster.sh start DIR)"` or `. DIR/cluster.env` sets them
   out="PRIMARY_DSN='host=127.0.0.1 port=$pp user=postgres dbname=postgres'"
   for ((k = 1; k <= replicas; k++)); do

@@ -85,7 +85,7 @@ def test_semi_sync_falls_back_to_async_when_its_only_replica_stalls(tmp_path):
             "3",
             "--pause-replica-after",
             "300",
-            "--pause",
+            "--pause-ms",
             "2500",
             "--pause-node",
             "replica",

@@ -33,7 +33,7 @@ def partitioned(tmp_path, *args: str) -> tuple[dict, list[dict], dict]:
             "1",
             "--partition-after",
             "300",
-            "--partition",
+            "--partition-ms",
             "2500",
             *args,
         )

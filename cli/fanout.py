@@ -1,0 +1,186 @@
+"""Commands that fan out over the engine: ``--jobs``/``--scheduler`` wiring, the batch check
+of many files, and ``explore --campaign``.
+
+Nothing here imports Dask at module level; the engine loads it only for a run that needs a
+cluster, so ``--help`` and the quick commands never pay for it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import sys
+from collections.abc import Callable
+
+import click
+
+from replicheck.engine import ENV_SCHEDULER, EngineError, Layout
+
+from .progress import Progress
+from .vocabulary import option
+
+# Set while a worker judges one file of a batch: check prints that file's one-line report.
+ONE_OF_MANY: contextvars.ContextVar[bool] = contextvars.ContextVar("one_of_many", default=False)
+
+
+def scheduler_option(f: Callable) -> Callable:
+    return option(
+        "scheduler",
+        "scheduler",
+        metavar="ADDRESS",
+        envvar=ENV_SCHEDULER,
+        show_envvar=True,
+        default=None,
+        help="run the tasks on this Dask scheduler (tcp://HOST:8786) instead of locally; "
+        "workers need replicheck installed (and, for check, the files at the same paths)",
+    )(f)
+
+
+def engine_options(f: Callable) -> Callable:
+    """--campaign, --stop-early, --jobs and --scheduler for explore."""
+    f = scheduler_option(f)
+    f = click.option(
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        metavar="N",
+        help="with --campaign or --matrix: worker processes of a local Dask cluster (1: this process)",
+    )(f)
+    f = click.option(
+        "--stop-early",
+        is_flag=True,
+        help="with --campaign: stop at the first counterexample (in run order, so every layout "
+        "stops at the same run)",
+    )(f)
+    return click.option(
+        "--campaign",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="N independent searches per design x property over seeds derived from --seed; "
+        "a summary goes to --out-dir (campaign.json, campaign.txt) or, without it, stdout",
+    )(f)
+
+
+def pop_engine_params(params: dict) -> dict:
+    """The engine's options out of explore's **params (which the topology options share)."""
+    return {k: params.pop(k, None) for k in ("campaign", "stop_early", "jobs", "scheduler")}
+
+
+def refuse_unused_engine_options(
+    fan: dict, matrix: bool, replay: str | None, out: str | None, html_out: str | None
+) -> None:
+    """Flags the run would ignore are usage errors, not silence. A scheduler named by the
+    environment is not refused: REPLICHECK_SCHEDULER may be set for every command."""
+    ctx = click.get_current_context()
+    from_command_line = ctx.get_parameter_source("scheduler") == click.core.ParameterSource.COMMANDLINE
+    if fan["campaign"]:
+        for flag, value in (("--replay", replay), ("--out", out), ("--html", html_out)):
+            if value:
+                raise click.UsageError(
+                    f"{flag} takes one search; --campaign saves its counterexamples under --out-dir"
+                )
+        return
+    if fan["stop_early"]:
+        raise click.UsageError("--stop-early applies to --campaign")
+    if not matrix or replay:
+        if (fan["jobs"] or 1) > 1 or (fan["scheduler"] and from_command_line):
+            raise click.UsageError("--jobs and --scheduler apply to --campaign and --matrix")
+
+
+def layout_of(jobs: int | None, scheduler: str | None) -> Layout:
+    return Layout.from_options(jobs, scheduler)
+
+
+def fail(e: EngineError) -> None:
+    """One line on stderr and the engine error's exit code (2 unreachable, 3 lost mid-run)."""
+    click.echo(f"error: {e}", err=True)
+    sys.exit(e.exit_code)
+
+
+# --- check FILE... on the engine ----------------------------------------------------------
+
+
+def check_batch(
+    task: Callable[[dict], tuple[int | str, str]],
+    files: tuple[str, ...],
+    params: dict,
+    layout: Layout,
+    quiet: bool,
+) -> int:
+    """Every file a ``task`` (check.check_file_task) on ``layout``; report lines printed in
+    file order as they land."""
+    from replicheck.checker.verdict import worst_exit_code
+    from replicheck.engine import run
+
+    # A worker judges its file alone: no process pool of its own inside a Dask worker.
+    base = {**params, "jobs": 1, "scheduler": None}
+    tasks = [({**base, "files": (path,)},) for path in files]
+    codes: list[int] = []
+
+    def landed(i: int, result: tuple[int | str, str]) -> None:
+        code, text = result
+        if isinstance(code, str):
+            raise click.UsageError(code.removeprefix("usage: "))
+        click.echo(text, nl=False)
+        codes.append(code)
+
+    progress = Progress(f"checking on {layout.describe()}", quiet)
+    try:
+        run(task, tasks, layout=layout, on_result=landed, progress=progress)
+    except EngineError as e:
+        progress.close()
+        fail(e)
+    finally:
+        progress.close()
+    return worst_exit_code(codes)
+
+
+# --- explore --campaign ---------------------------------------------------------------------
+
+
+def explore_campaign(
+    cells: list[tuple[str, str, str]],
+    runs: int,
+    *,
+    seed: int,
+    max_examples: int,
+    steps: int,
+    layout: Layout,
+    stop_early: bool,
+    out_dir: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> int:
+    """Run the campaign, write or print its summary; exit 1 when a counterexample was found."""
+    from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+    from replicheck.model.campaign import campaign
+
+    progress = Progress(f"campaign on {layout.describe()}", quiet)
+    try:
+        c = campaign(
+            cells,
+            runs,
+            seed=seed,
+            max_examples=max_examples,
+            steps=steps,
+            layout=layout,
+            stop_early=stop_early,
+            out_dir=out_dir,
+            progress=progress,
+        )
+    except EngineError as e:
+        progress.close()
+        fail(e)
+        raise  # fail() exits; this keeps the type checker from thinking c may be unset
+    finally:
+        progress.close()
+    if out_dir:
+        js, txt = c.write(out_dir)
+        click.echo(f"campaign summary written to {js} and {txt}", err=True)
+    click.echo(json.dumps(c.to_dict(), indent=2) if as_json else c.text())
+    verdicts = {cell.verdict() for cell in c.cells}
+    if "broken" in verdicts:
+        return EXIT_INVALID
+    return EXIT_UNKNOWN if "unknown" in verdicts else EXIT_VALID
