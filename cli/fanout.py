@@ -45,7 +45,8 @@ def engine_options(f: Callable) -> Callable:
         default=1,
         show_default=True,
         metavar="N",
-        help="with --campaign or --matrix: worker processes of a local Dask cluster (1: this process)",
+        help="with --campaign, --matrix or --exhaustive: worker processes of a local Dask cluster "
+        "(1: this process)",
     )(f)
     f = click.option(
         "--stop-early",
@@ -69,7 +70,12 @@ def pop_engine_params(params: dict) -> dict:
 
 
 def refuse_unused_engine_options(
-    fan: dict, matrix: bool, replay: str | None, out: str | None, html_out: str | None
+    fan: dict,
+    matrix: bool,
+    replay: str | None,
+    out: str | None,
+    html_out: str | None,
+    exhaustive: bool = False,
 ) -> None:
     """Flags the run would ignore are usage errors, not silence. A scheduler named by the
     environment is not refused: REPLICHECK_SCHEDULER may be set for every command."""
@@ -84,9 +90,9 @@ def refuse_unused_engine_options(
         return
     if fan["stop_early"]:
         raise click.UsageError("--stop-early applies to --campaign")
-    if not matrix or replay:
+    if not (matrix or exhaustive) or replay:
         if (fan["jobs"] or 1) > 1 or (fan["scheduler"] and from_command_line):
-            raise click.UsageError("--jobs and --scheduler apply to --campaign and --matrix")
+            raise click.UsageError("--jobs and --scheduler apply to --campaign, --matrix and --exhaustive")
 
 
 def layout_of(jobs: int | None, scheduler: str | None) -> Layout:
