@@ -84,7 +84,10 @@ class SplitResult(ExhaustiveResult):
                 f"BROKEN in {self.counterexample.steps} steps: a counterexample, not shown to be the "
                 f"shortest ({self.reason}; {self.states:,} states, {self.elapsed:.1f} s)" + self._note()
             )
-        return super().sentence() + self._note()
+        text = super().sentence()
+        if self.tasks:  # summed over prefixes, so not all distinct: the note says how
+            text = text.replace(" distinct states", " states")
+        return text + self._note()
 
     def to_dict(self) -> dict:
         d = super().to_dict()
