@@ -248,7 +248,7 @@ def split_exhaustive(
     if cut.counterexample is not None or cut.reason or k == depth or not cut.frontier:
         # decided before any task: the coordinator's search is the unsplit search so far
         if cut.counterexample is not None:
-            outcome, complete = "broken", cut.counterexample.steps - 1
+            outcome, complete = "broken", max(cut.counterexample.steps - 1, 0)
         elif cut.reason:
             outcome, complete = "unknown", k
         else:
