@@ -15,6 +15,7 @@ handled natively.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 import signal
@@ -852,7 +853,8 @@ def check_ops(
             **kw,
         )
 
-    search = _search(parts, order, spec, clock, jobs)
+    hook = PARTITION_SEARCH.get()
+    search = (hook and hook(parts, order, spec, clock)) or _search(parts, order, spec, clock, jobs)
     try:
         for k, res in search:
             part = parts[k] or []
@@ -895,6 +897,36 @@ def check_ops(
         return result(UNKNOWN_VERDICT, found, reason=reason, decided=decided)
     note = "the history has no client operations: nothing to contradict" if not ops else None
     return result(True, witness=witness, decided=decided, note=note)
+
+
+# Set by a caller that runs the partitions elsewhere (the CLI, on a Dask cluster):
+# hook(parts, order, spec, clock) gives each partition's (index, result), as _search does,
+# or None to search here. The merge above stays the one merge for every way of searching.
+PARTITION_SEARCH: contextvars.ContextVar[Callable[..., Any] | None] = contextvars.ContextVar(
+    "partition_search", default=None
+)
+
+
+def partition_groups(parts: list, order: list[int]) -> list[list[int]]:
+    """The partitions' indices cut into tasks of PARALLEL_MIN_OPS operations or more, in
+    search order (smallest first)."""
+    return _groups(parts, order)
+
+
+def judge_parts(parts: list[list[Op]], spec: Any, timeout: float | None) -> list[PartResult]:
+    """Each partition judged in turn, within ``timeout`` seconds for them all: a task for
+    a worker elsewhere. The memory budget is the worker's own affair (its process may run
+    other tasks), so only time is enforced; results come back without their operations,
+    which the caller has."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    clock = _Clock(deadline, Budget(timeout, None), limit=None)
+    out = []
+    with clock.armed():
+        for ops in parts:
+            res = clock.search(ops, spec)
+            res.ops = []
+            out.append(res)
+    return out
 
 
 PARALLEL_MIN_OPS = 2000  # operations a worker's task should hold to repay handing it over

@@ -15,15 +15,16 @@ import click
 from replicheck.checker import History, HistoryError, analyse, read_history
 from replicheck.checker.formats import FORMATS
 from replicheck.checker.history import tuplify
-from replicheck.checker.linearizable import Budget, BudgetExhausted, enforced
+from replicheck.checker.linearizable import PARTITION_SEARCH, Budget, BudgetExhausted, enforced
 from replicheck.checker.minimize import write_minimized
 from replicheck.checker.report import render_linearizability, render_minimal
 from replicheck.checker.specs import NIL_READS, NO_INIT
 from replicheck.checker.verdict import EXIT_BAD_INPUT, exit_code, short_word, worst_exit_code
 from replicheck.cli.artifacts import in_out_dir
-from replicheck.cli.fanout import ONE_OF_MANY, scheduler_option
+from replicheck.cli.fanout import ONE_OF_MANY, fail, scheduler_option
 from replicheck.cli.progress import Progress
 from replicheck.cli.vocabulary import option
+from replicheck.engine import EngineError
 
 # Kept here (not imported from checker.consistency) so that --help does not load networkx.
 CONSISTENCY_CHOICES = (
@@ -118,6 +119,7 @@ class Options:
     started: float | None = None  # time.monotonic() before reading the current file
     out_dir: str | None = None  # --out-dir: each file's HTML and minimal history go here
     stems: dict[str, str] = field(default_factory=dict)  # path -> its unique name in out_dir
+    partitions: Any = None  # a linearizable.PARTITION_SEARCH hook: the keys on a cluster
 
 
 @click.command()
@@ -305,6 +307,11 @@ def check(
         if out is not None:
             _check_writable(out)
     verdicts = []
+    if scheduler and not consistency and not many:
+        # one history's partitions (groups of keys) as tasks on the cluster
+        from replicheck.cli.fanout import layout_of, partitions_on
+
+        opts.partitions = partitions_on(layout_of(jobs, scheduler), opts.quiet)
     for path in files:
         try:
             reading = Progress("reading", opts.quiet)
@@ -339,6 +346,8 @@ def check(
                 click.echo(f"{path}\tunknown")
             else:
                 click.echo(f"{path}: unknown\n\nUnknown: {why}; no verdict is given rather than a guess.")
+        except EngineError as e:  # the cluster, not the file: one line, exit 2 or 3
+            fail(e)
         except Exception as e:  # one file's defect must not stop the run
             # A bug, but the exit code must not say "not linearizable" (1) nor the run
             # stop for one file: bad input, named, and the next file.
@@ -420,6 +429,7 @@ def _artifacts(path: str, opts: Options) -> tuple[str | None, str | None]:
 def judge_linearizable(path: str, history: History, opts: Options) -> Any:
     html_out, minimize_out = _artifacts(path, opts)
     progress = Progress("linearizing", opts.quiet)
+    hooked = PARTITION_SEARCH.set(opts.partitions)
     try:
         analysis = analyse(
             history,
@@ -434,6 +444,7 @@ def judge_linearizable(path: str, history: History, opts: Options) -> Any:
             started=opts.started,
         )
     finally:
+        PARTITION_SEARCH.reset(hooked)
         progress.close()
     result, spec, minimal = analysis.result, analysis.spec, analysis.minimal
     if minimize_out and minimal is not None:

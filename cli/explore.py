@@ -9,14 +9,17 @@ import re
 import shlex
 import sys
 import tempfile
+from typing import Any
 
 import click
 
 from replicheck.checker import write_jsonl
 from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, exit_code
+from replicheck.engine import Layout
 
 from .artifacts import hypothesis_home, in_out_dir, refuse
-from .fanout import engine_options, layout_of, pop_engine_params, refuse_unused_engine_options
+from .fanout import engine_options, fail, layout_of, pop_engine_params, refuse_unused_engine_options
+from .progress import Progress
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
 from .vocabulary import DEFAULT_SEED, option
 
@@ -256,7 +259,7 @@ def explore(
 
     fan = pop_engine_params(params)
     layout = layout_of(fan["jobs"], fan["scheduler"])
-    refuse_unused_engine_options(fan, matrix, replay_file, out, html_out)
+    refuse_unused_engine_options(fan, matrix, replay_file, out, html_out, exhaustive)
     protocol = list(params)
     try:
         if fan["campaign"]:
@@ -302,7 +305,7 @@ def explore(
         design = f"{topology} {words}".strip()
         if exhaustive:
             search = dict(depth=depth, timeout=timeout, max_states=max_states, symmetry=not no_symmetry)
-            sys.exit(_exhaustive(design, prop, search, out, as_json, quiet, html_out, out_dir))
+            sys.exit(_exhaustive(design, prop, search, out, as_json, quiet, html_out, out_dir, layout))
         with hypothesis_home(out_dir):
             code = _search(design, prop, max_examples, steps, seed, out, as_json, quiet, html_out, out_dir)
         sys.exit(code)
@@ -371,8 +374,9 @@ def _exhaustive(
     quiet: bool,
     html_out: str | None,
     out_dir: str | None,
+    layout: Layout | None = None,
 ) -> int:
-    from replicheck.model.exhaustive import exhaustive
+    from replicheck.model.exhaustive import ExhaustiveResult, exhaustive
 
     show = not quiet and sys.stderr.isatty()
 
@@ -380,9 +384,13 @@ def _exhaustive(
         if show:
             click.echo(f"\rexhaustive {prop}: depth {d} done, {states:,} states", err=True, nl=False)
 
-    r = exhaustive(design, prop, on_depth=progress, **search)
-    if show:
-        click.echo("", err=True)
+    r: ExhaustiveResult
+    if layout is None or layout.inline:
+        r = exhaustive(design, prop, on_depth=progress, **search)
+        if show:
+            click.echo("", err=True)
+    else:
+        r = _split_exhaustive(design, prop, search, quiet, layout)
     path = None
     cx = r.counterexample
     if cx is not None:
@@ -408,6 +416,21 @@ def _exhaustive(
             click.echo("")
         click.echo(f"{prop}: {r.sentence()} ({design})")
     return {"broken": EXIT_INVALID, "unknown": EXIT_UNKNOWN}.get(r.outcome, EXIT_VALID)
+
+
+def _split_exhaustive(design: str, prop: str, search: dict, quiet: bool, layout: Layout) -> Any:
+    """The exhaustive search as prefix tasks on the engine (--jobs N > 1 or a scheduler)."""
+    from replicheck.engine import EngineError
+    from replicheck.model.split import split_exhaustive
+
+    bar = Progress(f"exhaustive {prop} on {layout.describe()}", quiet)
+    try:
+        return split_exhaustive(design, prop, layout=layout, progress=bar, **search)
+    except EngineError as e:
+        bar.close()
+        fail(e)
+    finally:
+        bar.close()
 
 
 def _replay(path: str, as_json: bool) -> int:

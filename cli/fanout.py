@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextvars
 import json
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import click
 
@@ -45,7 +47,8 @@ def engine_options(f: Callable) -> Callable:
         default=1,
         show_default=True,
         metavar="N",
-        help="with --campaign or --matrix: worker processes of a local Dask cluster (1: this process)",
+        help="with --campaign, --matrix or --exhaustive: worker processes of a local Dask cluster "
+        "(1: this process)",
     )(f)
     f = click.option(
         "--stop-early",
@@ -69,7 +72,12 @@ def pop_engine_params(params: dict) -> dict:
 
 
 def refuse_unused_engine_options(
-    fan: dict, matrix: bool, replay: str | None, out: str | None, html_out: str | None
+    fan: dict,
+    matrix: bool,
+    replay: str | None,
+    out: str | None,
+    html_out: str | None,
+    exhaustive: bool = False,
 ) -> None:
     """Flags the run would ignore are usage errors, not silence. A scheduler named by the
     environment is not refused: REPLICHECK_SCHEDULER may be set for every command."""
@@ -84,9 +92,9 @@ def refuse_unused_engine_options(
         return
     if fan["stop_early"]:
         raise click.UsageError("--stop-early applies to --campaign")
-    if not matrix or replay:
+    if not (matrix or exhaustive) or replay:
         if (fan["jobs"] or 1) > 1 or (fan["scheduler"] and from_command_line):
-            raise click.UsageError("--jobs and --scheduler apply to --campaign and --matrix")
+            raise click.UsageError("--jobs and --scheduler apply to --campaign, --matrix and --exhaustive")
 
 
 def layout_of(jobs: int | None, scheduler: str | None) -> Layout:
@@ -184,3 +192,45 @@ def explore_campaign(
     if "broken" in verdicts:
         return EXIT_INVALID
     return EXIT_UNKNOWN if "unknown" in verdicts else EXIT_VALID
+
+
+# --- check FILE: one history's partitions on the engine -------------------------------------
+
+
+def partitions_on(layout: Layout, quiet: bool) -> Callable[..., Any]:
+    """A linearizable.PARTITION_SEARCH hook: the partitions of one history as tasks on
+    ``layout`` (groups of keys, as check's own process pool cuts them). A history too
+    small for two tasks is searched here."""
+
+    def search(parts: list, order: list[int], spec: Any, clock: Any) -> Iterator[tuple[int, Any]] | None:
+        from replicheck.checker.linearizable import partition_groups
+
+        groups = partition_groups(parts, order)
+        if len(groups) < 2:
+            return None
+        return _search_on_engine(parts, groups, spec, clock, layout, quiet)
+
+    return search
+
+
+def _search_on_engine(
+    parts: list, groups: list[list[int]], spec: Any, clock: Any, layout: Layout, quiet: bool
+) -> Iterator[tuple[int, Any]]:
+    from replicheck.checker.linearizable import judge_parts
+    from replicheck.engine import run
+
+    left = None if clock.deadline is None else max(clock.deadline - time.monotonic(), 1e-3)
+    args = [([parts[k] for k in g], spec, left) for g in groups]
+
+    def invalid(results: list) -> bool:
+        # the first group (in search order) holding an invalid partition decides, as the
+        # merge does: later groups are cancelled, earlier ones still finish
+        return any(r.valid is False for r in results)
+
+    bar = Progress(f"checking partitions on {layout.describe()}", quiet)
+    try:
+        out = run(judge_parts, args, layout=layout, stop=invalid, progress=bar)
+    finally:
+        bar.close()
+    for t in sorted(out.results):
+        yield from zip(groups[t], out.results[t])

@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -347,12 +347,15 @@ def exhaustive(
     symmetry: bool = True,
     hashing: bool = True,
     on_depth: Callable[[int, int], None] | None = None,
+    prefix: Sequence[dict] = (),
 ) -> ExhaustiveResult:
     """Judge every schedule of ``design`` of at most ``depth`` steps against ``prop``.
 
     ``timeout`` (seconds) and ``max_states`` bound the work; when either runs out the
     outcome is "unknown" with the deepest fully explored depth. ``on_depth(d, states)``
-    hears each depth as it completes. Raises ConfigError for a design that cannot run and
+    hears each depth as it completes. ``prefix``: search from the state these steps reach
+    (one task of a split search, :mod:`replicheck.model.split`); depths count after it,
+    the counterexample's schedule includes it. Raises ConfigError for a design that cannot run and
     ValueError for an unknown property.
     """
     text = DESIGNS.get(design, design)
@@ -368,6 +371,8 @@ def exhaustive(
     menu = frozenset(faults) if faults is not None else FULL_MENU
     deadline = None if timeout is None else started + timeout
     root = SimulatedCluster(parsed, sim_seed)
+    for step in prefix:
+        root.apply(step)
     seen: set[bytes] = {fingerprint(root)}
     frontier = [root]
     per_depth = [1]

@@ -165,7 +165,7 @@ def test_explore_campaign_writes_its_summary_and_counterexamples_under_out_dir(t
 @pytest.mark.parametrize(
     "args, says",
     [
-        (["--jobs", "2"], "--jobs and --scheduler apply to --campaign and --matrix"),
+        (["--jobs", "2"], "--jobs and --scheduler apply to --campaign, --matrix and --exhaustive"),
         (["--scheduler", "tcp://127.0.0.1:9"], "--jobs and --scheduler apply"),
         (["--stop-early"], "--stop-early applies to --campaign"),
         (["--matrix", "--stop-early"], "--stop-early applies to --campaign"),
