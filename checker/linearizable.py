@@ -913,13 +913,24 @@ def partition_groups(parts: list, order: list[int]) -> list[list[int]]:
     return _groups(parts, order)
 
 
-def judge_parts(parts: list[list[Op]], spec: Any, timeout: float | None) -> list[PartResult]:
+def judge_parts(
+    parts: list[list[Op]],
+    spec: Any,
+    timeout: float | None,
+    max_memory_mb: float | None = None,
+    *,
+    base: int = 0,
+    shares: int = 1,
+) -> list[PartResult]:
     """Each partition judged in turn, within ``timeout`` seconds for them all: a task for
-    a worker elsewhere. The memory budget is the worker's own affair (its process may run
-    other tasks), so only time is enforced; results come back without their operations,
-    which the caller has."""
+    a worker elsewhere. ``max_memory_mb`` bounds this process's resident size as check's
+    budget bounds its own process; a process running ``shares`` such tasks at once (a
+    Dask worker with several threads) starts at ``base`` bytes and gives each task its
+    share of what the budget leaves above that, as check's forked workers do. Results
+    come back without their operations, which the caller has."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    clock = _Clock(deadline, Budget(timeout, None), limit=None)
+    limit = None if max_memory_mb is None else int(max_memory_mb * 1e6)
+    clock = _Clock(deadline, Budget(timeout, max_memory_mb), limit=limit, base=base, shares=max(1, shares))
     out = []
     with clock.armed():
         for ops in parts:

@@ -197,10 +197,11 @@ def explore_campaign(
 # --- check FILE: one history's partitions on the engine -------------------------------------
 
 
-def partitions_on(layout: Layout, quiet: bool) -> Callable[..., Any]:
+def partitions_on(layout: Layout, quiet: bool, stats: dict | None = None) -> Callable[..., Any]:
     """A linearizable.PARTITION_SEARCH hook: the partitions of one history as tasks on
     ``layout`` (groups of keys, as check's own process pool cuts them). A history too
-    small for two tasks is searched here."""
+    small for two tasks is searched here. ``stats``, if given, is filled with what the
+    run cost (tasks, seconds inside the tasks, wall seconds): for bench/bench_dask.py."""
 
     def search(parts: list, order: list[int], spec: Any, clock: Any) -> Iterator[tuple[int, Any]] | None:
         from replicheck.checker.linearizable import partition_groups
@@ -208,29 +209,88 @@ def partitions_on(layout: Layout, quiet: bool) -> Callable[..., Any]:
         groups = partition_groups(parts, order)
         if len(groups) < 2:
             return None
-        return _search_on_engine(parts, groups, spec, clock, layout, quiet)
+        return _search_on_engine(parts, groups, spec, clock, layout, quiet, stats)
 
     return search
 
 
+def judge_partitions(
+    parts: list, spec: Any, timeout: float | None, max_memory_mb: float | None
+) -> tuple[float, list]:
+    """One task: ``judge_parts`` under check's budget, in whatever process runs it.
+
+    On a Dask worker the budget bounds the worker process's resident size, as it bounds
+    check's own process in-process; a worker running several tasks at once (--nthreads N)
+    gives each the share of what the budget leaves above the worker's size when the task
+    starts. A worker thread gets no timer signal and no RLIMIT_DATA ceiling (those need
+    the main thread of a process with no other threads): the search's own checks, a
+    resident-size sample every 20 ms and a cap on cached configurations, stop it.
+    Returns the seconds spent and the partitions' results (without their operations)."""
+    from replicheck.checker.linearizable import judge_parts, rss_bytes
+
+    started = time.perf_counter()
+    base, shares, where = 0, 1, ""
+    worker = _dask_worker()
+    if worker is not None:
+        where = f" on the Dask worker {worker.address}"
+        shares = _threads(worker)
+        if shares > 1 and max_memory_mb is not None:
+            base = rss_bytes()
+    results = judge_parts(parts, spec, timeout, max_memory_mb, base=base, shares=shares)
+    for res in results:
+        if where and res.reason and res.reason.startswith("memory"):
+            res.reason += where
+    return time.perf_counter() - started, results
+
+
+def _dask_worker() -> Any:
+    """The Dask worker running this task, or None (in-process: Dask maybe not even loaded)."""
+    if "distributed" not in sys.modules:
+        return None
+    try:
+        from distributed import get_worker
+
+        return get_worker()
+    except (ImportError, ValueError):
+        return None
+
+
+def _threads(worker: Any) -> int:
+    state = getattr(worker, "state", worker)
+    return max(1, int(getattr(state, "nthreads", 1) or 1))
+
+
 def _search_on_engine(
-    parts: list, groups: list[list[int]], spec: Any, clock: Any, layout: Layout, quiet: bool
+    parts: list,
+    groups: list[list[int]],
+    spec: Any,
+    clock: Any,
+    layout: Layout,
+    quiet: bool,
+    stats: dict | None,
 ) -> Iterator[tuple[int, Any]]:
-    from replicheck.checker.linearizable import judge_parts
     from replicheck.engine import run
 
     left = None if clock.deadline is None else max(clock.deadline - time.monotonic(), 1e-3)
-    args = [([parts[k] for k in g], spec, left) for g in groups]
+    memory = clock.budget.max_memory_mb if clock.limit is not None else None
+    args = [([parts[k] for k in g], spec, left, memory) for g in groups]
 
-    def invalid(results: list) -> bool:
+    def invalid(result: tuple[float, list]) -> bool:
         # the first group (in search order) holding an invalid partition decides, as the
         # merge does: later groups are cancelled, earlier ones still finish
-        return any(r.valid is False for r in results)
+        return any(r.valid is False for r in result[1])
 
     bar = Progress(f"checking partitions on {layout.describe()}", quiet)
     try:
-        out = run(judge_parts, args, layout=layout, stop=invalid, progress=bar)
+        out = run(judge_partitions, args, layout=layout, stop=invalid, progress=bar)
     finally:
         bar.close()
+    if stats is not None:
+        stats.update(
+            tasks=len(out.results),
+            of=len(groups),
+            task_seconds=sum(seconds for seconds, _ in out.results.values()),
+            wall=out.elapsed,
+        )
     for t in sorted(out.results):
-        yield from zip(groups[t], out.results[t])
+        yield from zip(groups[t], out.results[t][1])
