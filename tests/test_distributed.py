@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -367,3 +369,241 @@ def test_a_scheduler_without_workers_is_an_error_not_a_hang(monkeypatch):
             run(abs, [(-i,) for i in range(3)], layout=Layout(scheduler=lonely.address))
     finally:
         lonely.close()
+
+
+# --- one history's keys as tasks -------------------------------------------------------------
+
+
+def _gen_histories():
+    """bench/gen_histories.py, imported once under the name the other tests give it."""
+    import importlib.util
+
+    if "gen_histories" in sys.modules:
+        return sys.modules["gen_histories"]
+    spec = importlib.util.spec_from_file_location("gen_histories", ROOT / "bench" / "gen_histories.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["gen_histories"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _multi_key(tmp_path: Path, valid: bool) -> str:
+    """8,000 kv operations over 60 keys (seed 1): four tasks of >= 2,000 operations; the
+    invalid version has one stale read, on a key of the third task."""
+    gh = _gen_histories()
+    gen = gh.generate("kv", 8000, keys=60, seed=1, linearizable=valid)
+    path = tmp_path / f"kv-8k-{'valid' if valid else 'invalid'}.jsonl"
+    gh.write_history(gen, str(path), "jsonl")
+    return str(path)
+
+
+def _untimed(output: str, as_json: bool) -> Any:
+    """A check's report without its one timing (the search's seconds)."""
+    if as_json:
+        d = json.loads(output)
+        assert d.pop("elapsed") >= 0
+        return d
+    return re.sub(r"configurations in [\d.]+ [µm]?s", "configurations in T", output)
+
+
+def _configs_apart(report: Any, valid: bool) -> Any:
+    if valid:
+        return report
+    if isinstance(report, dict):
+        return {k: v for k, v in report.items() if k != "configs"}
+    return re.sub(r"\d+ configurations", "N configurations", report)
+
+
+def _on_engine(layout: Layout, h: Any, stats: dict | None = None, **kw: Any) -> Any:
+    from replicheck.checker import check
+    from replicheck.checker.linearizable import PARTITION_SEARCH
+    from replicheck.cli.fanout import partitions_on
+
+    token = PARTITION_SEARCH.set(partitions_on(layout, quiet=True, stats=stats))
+    try:
+        return check(h, jobs=1, **kw)
+    finally:
+        PARTITION_SEARCH.reset(token)
+
+
+@pytest.mark.parametrize("valid", [False, True])
+def test_one_history_by_key_reports_the_same_in_process_forked_and_as_engine_tasks(
+    tmp_path, monkeypatch, valid
+):
+    from replicheck.cli import fanout
+
+    path = _multi_key(tmp_path, valid)
+    runner = CliRunner()
+    tasks: list[int] = []
+    judge = fanout.judge_partitions
+
+    def counted(parts, *args):
+        tasks.append(len(parts))
+        return judge(parts, *args)
+
+    for as_json in (False, True):
+        fmt = ["--json"] if as_json else []
+        alone = runner.invoke(cli, ["check", path, "--jobs", "1", *fmt], env={engine.ENV_SCHEDULER: ""})
+        forked = runner.invoke(cli, ["check", path, "--jobs", "2", *fmt], env={engine.ENV_SCHEDULER: ""})
+        with monkeypatch.context() as m:
+            # the engine's path (cut into tasks, one merge) with the tasks run in this process
+            m.setattr("replicheck.cli.fanout.Layout.inline", property(lambda self: True))
+            m.setattr(fanout, "judge_partitions", counted)
+            tasks.clear()
+            engine_run = runner.invoke(cli, ["check", path, "--scheduler", "tcp://127.0.0.1:9", *fmt])
+        assert alone.exit_code == forked.exit_code == engine_run.exit_code == (0 if valid else 1)
+        mine = _untimed(alone.output, as_json)
+        # the forked pool takes results as they finish, so an invalid run's configurations
+        # count whatever later keys finished before the deciding one: compared apart
+        assert _configs_apart(_untimed(forked.output, as_json), valid) == _configs_apart(mine, valid)
+        assert _untimed(engine_run.output, as_json) == mine
+        # really cut: four tasks, or three when the third holds the invalid key (the run stops there)
+        assert len(tasks) == (4 if valid else 3)
+    d = json.loads(alone.output)
+    assert d["partitions"] == 60 and d["ops"] == 8000
+    if not valid:
+        assert d["op"]["f"] == "get" and d["key"] is not None
+
+
+def test_the_partition_tasks_carry_checks_memory_budget(tmp_path, monkeypatch):
+    from replicheck.checker import read_history
+    from replicheck.cli import fanout
+
+    h = read_history(_multi_key(tmp_path, True))
+    seen: list[Any] = []
+    judge = fanout.judge_partitions
+
+    def recorded(parts, spec, timeout, memory):
+        seen.append((timeout, memory))
+        return judge(parts, spec, timeout, memory)
+
+    monkeypatch.setattr(fanout, "judge_partitions", recorded)
+    assert _on_engine(Layout(), h, max_memory_mb=3000).valid is True
+    assert seen and all(s == (None, 3000) for s in seen)
+    seen.clear()
+    assert _on_engine(Layout(), h, max_memory_mb=None, timeout=60).valid is True
+    assert seen and all(memory is None and 0 < timeout <= 60 for timeout, memory in seen)
+
+
+def test_a_partition_task_on_a_worker_thread_stays_within_the_memory_budget(tmp_path, monkeypatch):
+    """As on a Dask worker: a thread that is not the main one (no timer signal, no
+    RLIMIT_DATA ceiling there), so the search's own checks enforce the budget. A budget
+    below what the process already holds leaves every partition unknown, naming the
+    budget and the worker; without a budget the same task decides them."""
+    import threading
+    from types import SimpleNamespace
+
+    from replicheck.checker import read_history, resolve_spec
+    from replicheck.checker.linearizable import searchable_parts
+    from replicheck.cli import fanout
+
+    h = read_history(_multi_key(tmp_path, True))
+    spec = resolve_spec(h, None)
+    parts = searchable_parts(h.ops, spec)[:5]
+    worker = SimpleNamespace(address="tcp://10.0.0.7:40000", state=SimpleNamespace(nthreads=1))
+    monkeypatch.setattr(fanout, "_dask_worker", lambda: worker)
+    out: dict[str, Any] = {}
+
+    def task(name: str, memory: float | None) -> None:
+        out[name] = fanout.judge_partitions(parts, spec, None, memory)
+
+    threads = [threading.Thread(target=task, args=a) for a in (("starved", 1.0), ("free", None))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    starved, free = out["starved"][1], out["free"][1]
+    assert [r.valid for r in free] == [True] * 5
+    for r in starved:
+        assert r.valid == "unknown"
+        assert r.reason.startswith("memory budget exhausted (resident size")
+        assert r.reason.endswith("budget 1 MB) on the Dask worker tcp://10.0.0.7:40000")
+
+
+def test_a_worker_running_tasks_in_several_threads_shares_the_budget_among_them(monkeypatch):
+    from types import SimpleNamespace
+
+    from replicheck.checker import linearizable
+    from replicheck.cli import fanout
+
+    calls: list[tuple] = []
+
+    def judge_parts(parts, spec, timeout, memory, *, base, shares):
+        calls.append((memory, base, shares))
+        return []
+
+    monkeypatch.setattr(linearizable, "judge_parts", judge_parts)
+    for threads in (1, 3):
+        worker = SimpleNamespace(address="tcp://w:1", state=SimpleNamespace(nthreads=threads))
+        monkeypatch.setattr(fanout, "_dask_worker", lambda w=worker: w)
+        fanout.judge_partitions([], None, None, 500.0)
+    monkeypatch.setattr(fanout, "_dask_worker", lambda: None)
+    fanout.judge_partitions([], None, None, 500.0)
+    (m1, base1, shares1), (m3, base3, shares3), (m0, base0, shares0) = calls
+    assert m1 == m3 == m0 == 500.0
+    # one thread (and in-process): the whole budget over the whole process, as check's own
+    assert (base1, shares1) == (base0, shares0) == (0, 1)
+    # three threads: each may grow by a third of what the budget leaves above the worker
+    assert shares3 == 3 and base3 > 0
+
+
+@pytest.mark.slow
+def test_one_history_by_key_on_a_real_cluster_matches_the_in_process_check(loopback, tmp_path):
+    from replicheck.checker import check, read_history
+
+    runner = CliRunner()
+    for valid in (False, True):
+        path = _multi_key(tmp_path, valid)
+        for as_json in (False, True):
+            fmt = ["--json"] if as_json else []
+            here = runner.invoke(cli, ["check", path, "--jobs", "1", *fmt], env={engine.ENV_SCHEDULER: ""})
+            there = runner.invoke(cli, ["check", path, "--scheduler", loopback.address, *fmt])
+            assert here.exit_code == there.exit_code == (0 if valid else 1), there.output
+            assert _untimed(there.output, as_json) == _untimed(here.output, as_json)
+        # the same through the API, to see the cut and the results the workers sent back
+        h = read_history(path)
+        stats: dict = {}
+        mine, theirs = check(h, jobs=1), _on_engine(Layout(scheduler=loopback.address), h, stats)
+        assert stats["of"] == 4 and stats["tasks"] == (4 if valid else 3) and stats["task_seconds"] > 0
+        assert (
+            theirs.valid,
+            theirs.key,
+            theirs.partitions,
+            theirs.searched,
+            theirs.configs,
+            theirs.decided,
+        ) == (
+            mine.valid,
+            mine.key,
+            mine.partitions,
+            mine.searched,
+            mine.configs,
+            mine.decided,
+        )
+        if valid:
+            assert theirs.witness == mine.witness
+        else:
+            assert theirs.op.id == mine.op.id and theirs.key is not None
+
+
+@pytest.mark.slow
+def test_the_memory_budget_holds_on_a_real_dask_worker(loopback, tmp_path):
+    from replicheck.checker import read_history, resolve_spec
+    from replicheck.checker.linearizable import searchable_parts
+    from replicheck.cli.fanout import judge_partitions
+
+    h = read_history(_multi_key(tmp_path, True))
+    spec = resolve_spec(h, None)
+    parts = searchable_parts(h.ops, spec)[:5]
+    # 1 MB: less than any worker process holds, so the budget alone decides
+    out = run(
+        judge_partitions,
+        [(parts, spec, None, 1.0), (parts, spec, None, None)],
+        layout=Layout(scheduler=loopback.address),
+    )
+    (_, starved), (_, free) = out.ordered
+    assert [r.valid for r in free] == [True] * 5
+    for r in starved:
+        assert r.valid == "unknown" and r.reason.startswith("memory budget exhausted (resident size")
+        assert "budget 1 MB)" in r.reason and "on the Dask worker tcp://127.0.0.1:" in r.reason
