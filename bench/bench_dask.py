@@ -11,13 +11,29 @@ connecting, submitting, scheduling, pickling and returning costs per task.
 
 Run: .venv/bin/python bench/bench_dask.py [--runs 6] [--sizes 10,300] [--cell leaderless-abd]
 Figures from a shared machine are noisy: take the median of a few runs.
+
+With --history OPS, the other mode instead: ONE generated history (bench/gen_histories.py,
+kv, OPS operations over --keys keys, seeded by --seed, linearizable) checked as
+`check FILE --scheduler` does, its partitions (keys) grouped into tasks of at least
+--task-ops operations (2,000 is check's own), in-process and on the same warm local
+clusters of 1 and 2 workers; the median of --repeat runs each. The check is timed from
+the parsed history (reading the file is the same in every layout). Per layout: the wall
+time, keys per second, the summed task time (inside the tasks) and, on one worker, the
+overhead: (wall - in-process wall) / summed task time, with the milliseconds it makes
+per task. What is sent: the pickled size of every task's arguments.
+
+Run: .venv/bin/python bench/bench_dask.py --history 200000 --keys 1000 --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import platform
+import statistics
+import sys
+import tempfile
 import time
 
 from replicheck.engine import Layout
@@ -49,7 +65,14 @@ def main() -> None:
     ap.add_argument("--cell", default="leaderless-abd", choices=sorted(DESIGNS))
     ap.add_argument("--property", default="linearizable")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--history", type=int, default=None, metavar="OPS", help="the one-history-by-key mode")
+    ap.add_argument("--keys", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--task-ops", default="2000", help="operations per task at least, comma-separated")
     args = ap.parse_args()
+    if args.history:
+        history_main(args)
+        return
     cells = [(args.cell, DESIGNS[args.cell], args.property)]
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores (shared), "
@@ -80,6 +103,96 @@ def main() -> None:
                 overhead = f"{100 * (wall - task) / task:7.1f}%" if label != "2 workers" else "       -"
                 print(f"{size:13} {label:>10} {wall:7.2f} {task:7.2f} {examples / wall:7.1f} {overhead:>8}")
     finally:
+        for c in clusters.values():
+            c.close()
+
+
+def _machine() -> str:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return (
+        f"machine: {platform.machine()} {model}, {os.cpu_count()} cores (shared with other work), "
+        f"Python {platform.python_version()}"
+    )
+
+
+def history_main(args: argparse.Namespace) -> None:
+    """One history's keys as tasks: in-process, on 1 and on 2 local workers."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import gen_histories
+
+    from replicheck.checker import check, read_history, resolve_spec
+    from replicheck.checker import linearizable as lin
+    from replicheck.cli.fanout import partitions_on
+
+    print(_machine())
+    t = time.perf_counter()
+    gen = gen_histories.generate("kv", args.history, keys=args.keys, seed=args.seed, linearizable=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "history.jsonl")
+        gen_histories.write_history(gen, path, "jsonl")
+        h = read_history(path)
+    spec = resolve_spec(h, None)
+    parts = lin.searchable_parts(h.ops, spec)
+    order = sorted(range(len(parts)), key=lambda k: len(parts[k]))
+    print(
+        f"history: kv, {len(h.ops)} operations over {len(parts)} keys, seed {args.seed}, linearizable "
+        f"(generated and read in {time.perf_counter() - t:.1f} s); median of {args.repeat} runs"
+    )
+    clusters = {}
+    for n in (1, 2):
+        t = time.perf_counter()
+        clusters[n] = local_cluster(n)
+        print(f"local cluster of {n} worker{'s' if n > 1 else ''} started in {time.perf_counter() - t:.1f} s")
+    layouts = [("in-process", None)] + [
+        (f"{n} worker{'s' if n > 1 else ''}", Layout(scheduler=c.scheduler_address))
+        for n, c in clusters.items()
+    ]
+    print(
+        f"{'ops/task':>8} {'tasks':>5} {'sent MB':>7} {'layout':>10} {'wall s':>7} {'keys/s':>7} "
+        f"{'task s':>7} {'overhead':>8} {'ms/task':>7}"
+    )
+    default = lin.PARALLEL_MIN_OPS
+    try:
+        for size in [int(s) for s in args.task_ops.split(",")]:
+            lin.PARALLEL_MIN_OPS = size
+            groups = lin.partition_groups(parts, order)
+            sent = sum(len(pickle.dumps(([parts[k] for k in g], spec, None, 2048.0))) for g in groups)
+            alone = None
+            for label, layout in layouts:
+                walls, tasks = [], []
+                for _ in range(args.repeat):
+                    stats: dict = {}
+                    token = lin.PARTITION_SEARCH.set(
+                        None if layout is None else partitions_on(layout, True, stats)
+                    )
+                    try:
+                        t = time.perf_counter()
+                        res = check(h, jobs=1)
+                        walls.append(time.perf_counter() - t)
+                    finally:
+                        lin.PARTITION_SEARCH.reset(token)
+                    assert res.valid is True and (layout is None or stats["tasks"] == len(groups)), res
+                    tasks.append(stats.get("task_seconds", walls[-1]))
+                wall, task = statistics.median(walls), statistics.median(tasks)
+                if layout is None:
+                    alone = wall
+                    extra = f"{'':>8} {'':>7}"
+                elif label == "1 worker" and alone is not None:
+                    extra = f"{100 * (wall - alone) / task:7.1f}% {1000 * (wall - alone) / len(groups):7.1f}"
+                else:  # on 2 workers tasks overlap, so wall - task says nothing there
+                    extra = f"{'-':>8} {'-':>7}"
+                print(
+                    f"{size:8} {len(groups):5} {sent / 1e6:7.1f} {label:>10} {wall:7.2f} "
+                    f"{len(parts) / wall:7.1f} {task:7.2f} {extra}",
+                    flush=True,
+                )
+    finally:
+        lin.PARALLEL_MIN_OPS = default
         for c in clusters.values():
             c.close()
 
