@@ -992,10 +992,19 @@ def _search(parts, order, spec, clock, jobs) -> Generator[tuple[int, PartResult]
     base = clock._sample_memory() if clock.limit is not None else 0
     _FORKED = (parts, spec, clock.deadline, clock.limit, base, workers)
     retry = set()
+    # concurrent.futures, not multiprocessing.Pool: Pool.terminate(), on the way out when
+    # an invalid key decides early, can deadlock on a queue lock held by a worker it has
+    # just killed (seen in tests, for minutes); the executor is built to survive that.
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    pending: set = set()
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for batch in pool.imap_unordered(_search_forked, groups):
-                for k, res in batch:
+        pending = {pool.submit(_search_forked, g) for g in groups}  # every worker forks here
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                for k, res in fut.result():
                     if clock.why is None and (res.reason or "").startswith("time"):
                         clock.why = res.reason  # the workers share the deadline: stop waiting
                     if res.valid == UNKNOWN_VERDICT and (res.reason or "").startswith("memory"):
@@ -1004,9 +1013,24 @@ def _search(parts, order, spec, clock, jobs) -> Generator[tuple[int, PartResult]
                     yield k, res
     finally:
         _FORKED = ()
+        _stop_pool(pool, early=bool(pending))
     # A worker had a share of the memory; with the workers gone, this process has all of
     # it: the partitions that ran out of their share get one more try here.
     yield from _search_here(parts, [k for k in order if k in retry], spec, clock)
+
+
+def _stop_pool(pool: Any, early: bool) -> None:
+    """Shut the workers down; stopped early (the verdict is decided, or the caller went
+    away), kill them rather than wait for searches nobody needs."""
+    if not early:
+        pool.shutdown(wait=True)
+        return
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.exitcode is None:
+            p.kill()
+    pool.shutdown(wait=True)
 
 
 def _search_here(
