@@ -549,7 +549,9 @@ def test_a_worker_running_tasks_in_several_threads_shares_the_budget_among_them(
 
 
 @pytest.mark.slow
-def test_one_history_by_key_on_a_real_cluster_matches_the_in_process_check(loopback, tmp_path):
+def test_one_history_by_key_on_a_real_cluster_matches_the_in_process_check_within_the_budget(
+    loopback, tmp_path
+):
     from replicheck.checker import check, read_history
 
     runner = CliRunner()
@@ -585,10 +587,11 @@ def test_one_history_by_key_on_a_real_cluster_matches_the_in_process_check(loopb
             assert theirs.witness == mine.witness
         else:
             assert theirs.op.id == mine.op.id and theirs.key is not None
+    # the same cluster (starting one takes seconds): check's --memory holds on its workers
+    _memory_budget_holds_on_a_real_worker(loopback, tmp_path)
 
 
-@pytest.mark.slow
-def test_the_memory_budget_holds_on_a_real_dask_worker(loopback, tmp_path):
+def _memory_budget_holds_on_a_real_worker(loopback: LoopbackCluster, tmp_path: Path) -> None:
     from replicheck.checker import read_history, resolve_spec
     from replicheck.checker.linearizable import searchable_parts
     from replicheck.cli.fanout import judge_partitions
