@@ -127,7 +127,7 @@ def history_main(args: argparse.Namespace) -> None:
 
     from replicheck.checker import check, read_history, resolve_spec
     from replicheck.checker import linearizable as lin
-    from replicheck.cli.fanout import partitions_on
+    from replicheck.cli.fanout import pack_partitions, partitions_on
 
     print(_machine())
     t = time.perf_counter()
@@ -161,7 +161,10 @@ def history_main(args: argparse.Namespace) -> None:
         for size in [int(s) for s in args.task_ops.split(",")]:
             lin.PARALLEL_MIN_OPS = size
             groups = lin.partition_groups(parts, order)
-            sent = sum(len(pickle.dumps(([parts[k] for k in g], spec, None, 2048.0))) for g in groups)
+            sent = sum(
+                len(pickle.dumps((pack_partitions([parts[k] for k in g]), spec, None, 2048.0)))
+                for g in groups
+            )
             alone = None
             for label, layout in layouts:
                 walls, tasks = [], []

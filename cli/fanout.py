@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import operator
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -214,10 +215,35 @@ def partitions_on(layout: Layout, quiet: bool, stats: dict | None = None) -> Cal
     return search
 
 
+def pack_partitions(parts: list) -> bytes:
+    """A task's partitions for the wire: each operation as the tuple of its fields, the
+    lot pickled once. Pickling Op objects one by one cost as much as checking them, and
+    Dask walks a task's nested arguments looking for futures: bytes it leaves alone."""
+    import pickle
+
+    from replicheck.checker.history import Op
+
+    fields = operator.attrgetter(*Op.__dataclass_fields__)
+    return pickle.dumps([[fields(op) for op in part] for part in parts], protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack_partitions(packed: bytes) -> list:
+    import pickle
+
+    from replicheck.checker.history import Op
+
+    return [[Op(*row) for row in part] for part in pickle.loads(packed)]
+
+
 def judge_partitions(
-    parts: list, spec: Any, timeout: float | None, max_memory_mb: float | None
+    packed: bytes, spec: Any, deadline: float | None, max_memory_mb: float | None
 ) -> tuple[float, list]:
-    """One task: ``judge_parts`` under check's budget, in whatever process runs it.
+    """One task: ``judge_parts`` on the partitions ``packed`` (pack_partitions) under
+    check's budget, in whatever process runs it.
+
+    ``deadline`` is check's, in ``time.time()`` seconds (the one clock machines share,
+    to within their clock skew): a task that waited in the scheduler's queue gets only
+    what is left, not a fresh ``--timeout``.
 
     On a Dask worker the budget bounds the worker process's resident size, as it bounds
     check's own process in-process; a worker running several tasks at once (--nthreads N)
@@ -226,9 +252,16 @@ def judge_partitions(
     the main thread of a process with no other threads): the search's own checks, a
     resident-size sample every 20 ms and a cap on cached configurations, stop it.
     Returns the seconds spent and the partitions' results (without their operations)."""
-    from replicheck.checker.linearizable import judge_parts, rss_bytes
+    from replicheck.checker.linearizable import PartResult, judge_parts, rss_bytes
+    from replicheck.checker.verdict import UNKNOWN_VERDICT
 
     started = time.perf_counter()
+    parts = unpack_partitions(packed)
+    timeout = None if deadline is None else deadline - time.time()
+    if timeout is not None and timeout <= 0:  # it waited past the deadline: as in-process,
+        # the partitions not yet searched are unknown
+        late = [PartResult(UNKNOWN_VERDICT, [], reason="time budget exhausted") for _ in parts]
+        return time.perf_counter() - started, late
     base, shares, where = 0, 1, ""
     worker = _dask_worker()
     if worker is not None:
@@ -271,9 +304,9 @@ def _search_on_engine(
 ) -> Iterator[tuple[int, Any]]:
     from replicheck.engine import run
 
-    left = None if clock.deadline is None else max(clock.deadline - time.monotonic(), 1e-3)
+    deadline = None if clock.deadline is None else time.time() + clock.deadline - time.monotonic()
     memory = clock.budget.max_memory_mb if clock.limit is not None else None
-    args = [([parts[k] for k in g], spec, left, memory) for g in groups]
+    args = [(pack_partitions([parts[k] for k in g]), spec, deadline, memory) for g in groups]
 
     def invalid(result: tuple[float, list]) -> bool:
         # the first group (in search order) holding an invalid partition decides, as the

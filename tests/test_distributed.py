@@ -438,9 +438,9 @@ def test_one_history_by_key_reports_the_same_in_process_forked_and_as_engine_tas
     tasks: list[int] = []
     judge = fanout.judge_partitions
 
-    def counted(parts, *args):
-        tasks.append(len(parts))
-        return judge(parts, *args)
+    def counted(*args):
+        tasks.append(1)
+        return judge(*args)
 
     for as_json in (False, True):
         fmt = ["--json"] if as_json else []
@@ -474,16 +474,35 @@ def test_the_partition_tasks_carry_checks_memory_budget(tmp_path, monkeypatch):
     seen: list[Any] = []
     judge = fanout.judge_partitions
 
-    def recorded(parts, spec, timeout, memory):
-        seen.append((timeout, memory))
-        return judge(parts, spec, timeout, memory)
+    def recorded(parts, spec, deadline, memory):
+        seen.append((deadline, memory))
+        return judge(parts, spec, deadline, memory)
 
     monkeypatch.setattr(fanout, "judge_partitions", recorded)
     assert _on_engine(Layout(), h, max_memory_mb=3000).valid is True
     assert seen and all(s == (None, 3000) for s in seen)
     seen.clear()
+    started = time.time()
     assert _on_engine(Layout(), h, max_memory_mb=None, timeout=60).valid is True
-    assert seen and all(memory is None and 0 < timeout <= 60 for timeout, memory in seen)
+    # the check's deadline, on the clock machines share: not a fresh timeout per task
+    assert seen and all(
+        memory is None and started < deadline <= time.time() + 60 for deadline, memory in seen
+    )
+    assert len({deadline for deadline, _ in seen}) == 1
+
+
+def test_a_partition_task_that_starts_after_the_checks_deadline_searches_nothing(tmp_path):
+    from replicheck.checker import read_history, resolve_spec
+    from replicheck.checker.linearizable import searchable_parts
+    from replicheck.cli.fanout import judge_partitions, pack_partitions
+
+    h = read_history(_multi_key(tmp_path, True))
+    spec = resolve_spec(h, None)
+    parts = searchable_parts(h.ops, spec)[:3]
+    _, late = judge_partitions(pack_partitions(parts), spec, time.time() - 5, None)
+    assert [(r.valid, r.reason) for r in late] == [("unknown", "time budget exhausted")] * 3
+    _, timely = judge_partitions(pack_partitions(parts), spec, time.time() + 60, None)
+    assert [r.valid for r in timely] == [True] * 3
 
 
 def test_a_partition_task_on_a_worker_thread_stays_within_the_memory_budget(tmp_path, monkeypatch):
@@ -506,7 +525,7 @@ def test_a_partition_task_on_a_worker_thread_stays_within_the_memory_budget(tmp_
     out: dict[str, Any] = {}
 
     def task(name: str, memory: float | None) -> None:
-        out[name] = fanout.judge_partitions(parts, spec, None, memory)
+        out[name] = fanout.judge_partitions(fanout.pack_partitions(parts), spec, None, memory)
 
     threads = [threading.Thread(target=task, args=a) for a in (("starved", 1.0), ("free", None))]
     for t in threads:
@@ -537,9 +556,9 @@ def test_a_worker_running_tasks_in_several_threads_shares_the_budget_among_them(
     for threads in (1, 3):
         worker = SimpleNamespace(address="tcp://w:1", state=SimpleNamespace(nthreads=threads))
         monkeypatch.setattr(fanout, "_dask_worker", lambda w=worker: w)
-        fanout.judge_partitions([], None, None, 500.0)
+        fanout.judge_partitions(fanout.pack_partitions([]), None, None, 500.0)
     monkeypatch.setattr(fanout, "_dask_worker", lambda: None)
-    fanout.judge_partitions([], None, None, 500.0)
+    fanout.judge_partitions(fanout.pack_partitions([]), None, None, 500.0)
     (m1, base1, shares1), (m3, base3, shares3), (m0, base0, shares0) = calls
     assert m1 == m3 == m0 == 500.0
     # one thread (and in-process): the whole budget over the whole process, as check's own
@@ -594,7 +613,7 @@ def test_one_history_by_key_on_a_real_cluster_matches_the_in_process_check_withi
 def _memory_budget_holds_on_a_real_worker(loopback: LoopbackCluster, tmp_path: Path) -> None:
     from replicheck.checker import read_history, resolve_spec
     from replicheck.checker.linearizable import searchable_parts
-    from replicheck.cli.fanout import judge_partitions
+    from replicheck.cli.fanout import judge_partitions, pack_partitions
 
     h = read_history(_multi_key(tmp_path, True))
     spec = resolve_spec(h, None)
@@ -602,7 +621,7 @@ def _memory_budget_holds_on_a_real_worker(loopback: LoopbackCluster, tmp_path: P
     # 1 MB: less than any worker process holds, so the budget alone decides
     out = run(
         judge_partitions,
-        [(parts, spec, None, 1.0), (parts, spec, None, None)],
+        [(pack_partitions(parts), spec, None, 1.0), (pack_partitions(parts), spec, None, None)],
         layout=Layout(scheduler=loopback.address),
     )
     (_, starved), (_, free) = out.ordered
@@ -610,3 +629,19 @@ def _memory_budget_holds_on_a_real_worker(loopback: LoopbackCluster, tmp_path: P
     for r in starved:
         assert r.valid == "unknown" and r.reason.startswith("memory budget exhausted (resident size")
         assert "budget 1 MB)" in r.reason and "on the Dask worker tcp://127.0.0.1:" in r.reason
+
+
+def test_partitions_travel_packed_and_unpack_to_equal_operations(tmp_path):
+    from replicheck.checker import read_history, resolve_spec
+    from replicheck.checker.history import UNKNOWN
+    from replicheck.checker.linearizable import searchable_parts
+    from replicheck.cli.fanout import pack_partitions, unpack_partitions
+
+    h = read_history(_multi_key(tmp_path, False))
+    parts = searchable_parts(h.ops, resolve_spec(h, None))
+    back = unpack_partitions(pack_partitions(parts))
+    assert back == parts
+    pairs = [(a, b) for p, q in zip(parts, back) for a, b in zip(p, q)]
+    assert all(a.line == b.line and a.ret_line == b.ret_line and a.extra == b.extra for a, b in pairs)
+    crashed = [b for a, b in pairs if a.crashed]
+    assert crashed and all(b.output is UNKNOWN for b in crashed)  # the sentinel, not a copy
