@@ -37,9 +37,11 @@ from __future__ import annotations
 import hashlib
 import pickle
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from replicheck.engine import Layout, Session
 
 from .config import ConfigError
 from .designs import DESIGNS, not_applicable
@@ -332,6 +334,122 @@ def judge_state(
 
 
 # ---------------------------------------------------------------- the search
+#
+# Level by level: the states of depth d - 1 (the frontier, each kept as its pickle, named
+# by its *path*: the index of each step among those enabled where it was taken) are cut
+# into chunks, and each chunk is one task that applies every enabled step to each of its
+# states, skips what an earlier level saw, and judges the rest. Chunks are contiguous runs
+# of the frontier in path order, so merging them in chunk order keeps path order, and
+# keeping the first of several equal fingerprints keeps the one the one-by-one search
+# would have met first. The chunking depends on the frontier alone, never on the layout,
+# so every layout reports the same states, counts and counterexample.
+
+CHUNKS = 64  # tasks per level: enough to spread over a few dozen workers, each still long
+
+
+@dataclass
+class _Child:
+    path: tuple[int, ...]
+    fp: bytes
+    state: bytes | None  # its pickle, when a deeper level will expand it
+    undecided: bool
+
+
+@dataclass
+class _Part:
+    """What one chunk's task found: its new states in path order, and where it stopped."""
+
+    children: list[_Child]
+    transitions: int
+    counterexample: Counterexample | None = None
+    reason: str | None = None  # "time" or "cap": a budget ran out before the chunk was done
+
+
+@dataclass(frozen=True)
+class _Search:
+    """Everything a level's task needs besides its chunk (sent to every worker once)."""
+
+    text: str
+    prop: str
+    sim_seed: int
+    max_ops: int
+    faults: frozenset
+    symmetry: bool
+    hashing: bool
+    seen: frozenset  # fingerprints of every state of the earlier levels
+    last: bool  # the bound's depth: judge in place, keep no pickles
+    deadline: float | None  # time.time(), so a worker on this machine or another can read it
+    cap: int  # new states one task may add before the state cap counts as reached
+
+
+def _dumps(c: SimulatedCluster) -> bytes:
+    design = c.design
+    c.design = None  # type: ignore[assignment]  # immutable and large: shared, not copied
+    try:
+        return pickle.dumps(c, pickle.HIGHEST_PROTOCOL)
+    finally:
+        c.design = design
+
+
+def _loads(data: bytes, design: Design) -> SimulatedCluster:
+    c = pickle.loads(data)
+    c.design = design
+    return c
+
+
+def expand_chunk(search: _Search, chunk: list[tuple[tuple[int, ...], bytes]]) -> _Part:
+    """One task: every step from every state of ``chunk``, the new states judged.
+
+    Stops at the chunk's first counterexample (its later states come after it in path
+    order, so cannot be the first). Module-level so a worker imports it by name."""
+    design = Design.parse(search.text)
+    menu, prop = search.faults, search.prop
+    part = _Part([], 0)
+    mine: set[bytes] = set()
+    for path, data in chunk:
+        parent = _loads(data, design)
+        steps = enabled_steps(parent, max_ops=search.max_ops, faults=menu, symmetry=search.symmetry)
+        for index, step in enumerate(steps):
+            if search.deadline is not None and time.time() > search.deadline:
+                part.reason = "time"
+                return part
+            if len(mine) >= search.cap:
+                part.reason = "cap"
+                return part
+            child = parent if index == len(steps) - 1 else _loads(data, design)
+            try:
+                child.apply(step)
+            except ConfigError:
+                continue  # a step that names nothing real here: the machine never draws it
+            part.transitions += 1
+            if search.hashing:
+                fp = fingerprint(child)
+                if fp in search.seen or fp in mine:
+                    continue
+            else:
+                fp = repr((*path, index)).encode()  # every schedule its own state
+            mine.add(fp)
+            pickled = None if search.last else _dumps(child)
+            if pickled is not None:
+                # the copy that settles, from the pickle this level keeps anyway
+                holds, cx = judge_state(_loads(pickled, design), prop, in_place=True)
+            else:
+                holds, cx = judge_state(child, prop, in_place=True)
+            part.children.append(_Child((*path, index), fp, pickled, holds == "unknown"))
+            if cx is not None:
+                part.counterexample = cx
+                return part
+    return part
+
+
+def _chunks(frontier: list[tuple[tuple[int, ...], bytes]]) -> list[tuple]:
+    n = min(CHUNKS, len(frontier))
+    bounds = [len(frontier) * t // n for t in range(n + 1)]
+    return [(frontier[a:b],) for a, b in zip(bounds, bounds[1:])]
+
+
+def _stops(part: _Part) -> bool:
+    return part.counterexample is not None or part.reason is not None
 
 
 def exhaustive(
@@ -347,16 +465,16 @@ def exhaustive(
     symmetry: bool = True,
     hashing: bool = True,
     on_depth: Callable[[int, int], None] | None = None,
-    prefix: Sequence[dict] = (),
+    layout: Layout | None = None,
 ) -> ExhaustiveResult:
     """Judge every schedule of ``design`` of at most ``depth`` steps against ``prop``.
 
     ``timeout`` (seconds) and ``max_states`` bound the work; when either runs out the
     outcome is "unknown" with the deepest fully explored depth. ``on_depth(d, states)``
-    hears each depth as it completes. ``prefix``: search from the state these steps reach
-    (one task of a split search, :mod:`replicheck.model.split`); depths count after it,
-    the counterexample's schedule includes it. Raises ConfigError for a design that cannot run and
-    ValueError for an unknown property.
+    hears each depth as it completes. ``layout`` (:class:`replicheck.engine.Layout`) runs
+    each level's chunks in this process (the default), on a local Dask cluster or on a
+    remote scheduler; the result is the same on every layout. Raises ConfigError for a
+    design that cannot run and ValueError for an unknown property.
     """
     text = DESIGNS.get(design, design)
     if prop not in PROPERTIES:
@@ -369,12 +487,9 @@ def exhaustive(
     if why_not:
         return ExhaustiveResult(text, prop, "not applicable", depth, depth, 0, 0, 0.0, reason=why_not)
     menu = frozenset(faults) if faults is not None else FULL_MENU
-    deadline = None if timeout is None else started + timeout
+    deadline = None if timeout is None else time.time() + timeout
     root = SimulatedCluster(parsed, sim_seed)
-    for step in prefix:
-        root.apply(step)
     seen: set[bytes] = {fingerprint(root)}
-    frontier = [root]
     per_depth = [1]
     transitions = 0
     undecided = 0
@@ -398,43 +513,39 @@ def exhaustive(
     holds, cx = judge_state(root, prop)
     if cx is not None:
         return result("broken", 0, counterexample=cx)
-    for d in range(1, depth + 1):
-        nxt: list[SimulatedCluster] = []
-        fresh = 0
-        for state in frontier:
-            for step in enabled_steps(state, max_ops=max_ops, faults=menu, symmetry=symmetry):
-                if deadline is not None and time.perf_counter() > deadline:
-                    return result("unknown", d - 1, reason=f"the {timeout:g} s budget ran out at depth {d}")
-                if len(seen) >= max_states:
-                    return result("unknown", d - 1, reason=f"the cap of {max_states:,} states was reached")
-                child = clone(state)
-                try:
-                    child.apply(step)
-                except ConfigError:
-                    continue  # a step that names nothing real here: the machine never draws it
-                transitions += 1
-                if hashing:
-                    fp = fingerprint(child)
-                    if fp in seen:
-                        continue
-                    seen.add(fp)
-                else:
-                    seen.add(len(seen).to_bytes(8, "big"))
-                fresh += 1
-                holds, cx = judge_state(child, prop, in_place=d == depth)
-                if cx is not None:
-                    per_depth.append(fresh)
-                    return result("broken", d - 1, counterexample=cx)
-                if holds == "unknown":
-                    undecided += 1
-                if d < depth:
-                    nxt.append(child)
-        per_depth.append(fresh)
-        frontier = nxt
-        if on_depth is not None:
-            on_depth(d, len(seen))
-        if not frontier and d < depth:
-            # nothing new can happen: deeper schedules only revisit these states
-            per_depth.extend([0] * (depth - d))
-            break
+    undecided += holds == "unknown"
+    frontier: list[tuple[tuple[int, ...], bytes]] = [((), _dumps(root))]
+    with Session(layout or Layout()) as session:
+        for d in range(1, depth + 1):
+            search = _Search(
+                text, prop, sim_seed, max_ops, menu, symmetry, hashing, frozenset(seen), d == depth,
+                deadline, max(max_states - len(seen), 1),
+            )  # fmt: skip
+            parts = session.run(expand_chunk, _chunks(frontier), shared=search, stop=_stops).ordered
+            frontier = []
+            fresh = 0
+            for part in parts:
+                transitions += part.transitions
+                for child in part.children:
+                    if child.fp in seen:
+                        continue  # met first in an earlier chunk of this level
+                    seen.add(child.fp)
+                    fresh += 1
+                    undecided += child.undecided
+                    if child.state is not None:
+                        frontier.append((child.path, child.state))
+            per_depth.append(fresh)
+            last = parts[-1] if parts else None
+            if last is not None and last.counterexample is not None:
+                return result("broken", d - 1, counterexample=last.counterexample)
+            if last is not None and last.reason == "time":
+                return result("unknown", d - 1, reason=f"the {timeout:g} s budget ran out at depth {d}")
+            if (last is not None and last.reason == "cap") or len(seen) > max_states:
+                return result("unknown", d - 1, reason=f"the cap of {max_states:,} states was reached")
+            if on_depth is not None:
+                on_depth(d, len(seen))
+            if not frontier and d < depth:
+                # nothing new can happen: deeper schedules only revisit these states
+                per_depth.extend([0] * (depth - d))
+                break
     return result("unknown" if undecided else "holds", depth)
