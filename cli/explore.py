@@ -9,7 +9,6 @@ import re
 import shlex
 import sys
 import tempfile
-from typing import Any
 
 import click
 
@@ -18,8 +17,7 @@ from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, e
 from replicheck.engine import Layout
 
 from .artifacts import hypothesis_home, in_out_dir, refuse
-from .fanout import engine_options, fail, layout_of, pop_engine_params, refuse_unused_engine_options
-from .progress import Progress
+from .fanout import engine_options, layout_of, pop_engine_params, refuse_unused_engine_options
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
 from .vocabulary import DEFAULT_SEED, option
 
@@ -416,21 +414,6 @@ def _exhaustive(
             click.echo("")
         click.echo(f"{prop}: {r.sentence()} ({design})")
     return {"broken": EXIT_INVALID, "unknown": EXIT_UNKNOWN}.get(r.outcome, EXIT_VALID)
-
-
-def _split_exhaustive(design: str, prop: str, search: dict, quiet: bool, layout: Layout) -> Any:
-    """The exhaustive search as prefix tasks on the engine (--jobs N > 1 or a scheduler)."""
-    from replicheck.engine import EngineError
-    from replicheck.model.split import split_exhaustive
-
-    bar = Progress(f"exhaustive {prop} on {layout.describe()}", quiet)
-    try:
-        return split_exhaustive(design, prop, layout=layout, progress=bar, **search)
-    except EngineError as e:
-        bar.close()
-        fail(e)
-    finally:
-        bar.close()
 
 
 def _replay(path: str, as_json: bool) -> int:
