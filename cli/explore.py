@@ -17,7 +17,7 @@ from replicheck.checker.verdict import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, e
 from replicheck.engine import Layout
 
 from .artifacts import hypothesis_home, in_out_dir, refuse
-from .fanout import engine_options, layout_of, pop_engine_params, refuse_unused_engine_options
+from .fanout import engine_options, fail, layout_of, pop_engine_params, refuse_unused_engine_options
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
 from .vocabulary import DEFAULT_SEED, option
 
@@ -374,21 +374,23 @@ def _exhaustive(
     out_dir: str | None,
     layout: Layout | None = None,
 ) -> int:
+    from replicheck.engine import EngineError
     from replicheck.model.exhaustive import ExhaustiveResult, exhaustive
 
     show = not quiet and sys.stderr.isatty()
+    where = "" if layout is None or layout.inline else f" on {layout.describe()}"
 
     def progress(d: int, states: int) -> None:
         if show:
-            click.echo(f"\rexhaustive {prop}: depth {d} done, {states:,} states", err=True, nl=False)
+            click.echo(f"\rexhaustive {prop}{where}: depth {d} done, {states:,} states", err=True, nl=False)
 
-    r: ExhaustiveResult
-    if layout is None or layout.inline:
-        r = exhaustive(design, prop, on_depth=progress, **search)
+    try:
+        r: ExhaustiveResult = exhaustive(design, prop, on_depth=progress, layout=layout, **search)
+    except EngineError as e:
+        fail(e)
+    finally:
         if show:
             click.echo("", err=True)
-    else:
-        r = _split_exhaustive(design, prop, search, quiet, layout)
     path = None
     cx = r.counterexample
     if cx is not None:
@@ -531,8 +533,6 @@ def _matrix(
             layout=layout,
         )
     except EngineError as e:
-        from .fanout import fail
-
         fail(e)
     if not quiet and sys.stderr.isatty():
         click.echo("", err=True)
