@@ -78,8 +78,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0, help="exhaustive budget per cell")
     ap.add_argument("--max-depth", type=int, default=8)
     ap.add_argument("--max-examples", type=int, default=300)
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=1, help="cells run side by side on a local cluster")
     ap.add_argument("--json", default=None, help="also write each cell as a JSON line here")
     args = ap.parse_args()
     if args.layouts:
@@ -108,15 +109,29 @@ def main() -> None:
             out.write(json.dumps(c.to_dict()) + "\n")
             out.flush()
 
-    matrix(
-        seconds=args.seconds,
-        max_depth=args.max_depth,
-        max_examples=args.max_examples,
-        steps=args.steps,
-        seed=args.seed,
-        derandomize=False,
-        on_cell=heard,
-    )
+    if args.jobs > 1:  # cells side by side, each on one core; a cell's own figures are unchanged
+        from replicheck.engine import Layout
+        from replicheck.model.campaign import run_matrix
+
+        run_matrix(
+            seconds=args.seconds,
+            max_examples=args.max_examples,
+            steps=args.steps,
+            seed=args.seed,
+            derandomize=False,
+            layout=Layout(jobs=args.jobs),
+            on_cell=heard,
+        )
+    else:
+        matrix(
+            seconds=args.seconds,
+            max_depth=args.max_depth,
+            max_examples=args.max_examples,
+            steps=args.steps,
+            seed=args.seed,
+            derandomize=False,
+            on_cell=heard,
+        )
     print(f"whole matrix: {time.perf_counter() - started:.0f} s")
 
 
