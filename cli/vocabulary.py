@@ -84,11 +84,10 @@ PARAM_CONCEPT: dict[str, str] = {
     "scheduler": "scheduler",
 }
 
-# Where a command's python name for a concept differs from the table's (kept to leave
-# other code untouched): (command path, python name) -> concept.
-PARAM_CONCEPT_IN: dict[tuple[str, str], str] = {
-    ("record postgres", "timeout"): "statement timeout",
-}
+# Where a command's python name for a concept differs from the table's: (command path,
+# python name) -> concept. None now: record postgres declares its statement timeout with
+# the other recorders' (cli/record.py, _workload_options).
+PARAM_CONCEPT_IN: dict[tuple[str, str], str] = {}
 
 # old spelling -> the one to use; accepted where it was, hidden from --help.
 DEPRECATED: dict[str, str] = {
