@@ -39,12 +39,99 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
         raise click.BadParameter(str(e)) from None
 
 
+def _run(recorder: Callable[..., dict], params: dict[str, Any], dsns: list[str]) -> None:
+    """Run a recorder on a command's ``params`` (those of :func:`_workload_options` and its
+    own), print its summary; every error is one line with every password in ``dsns``
+    masked, whoever wrote the message (a client library may quote the DSN)."""
+    seed, out, as_json, quiet = (params.pop(k) for k in ("seed", "out", "as_json", "quiet"))
+    params["timeout"] = params.pop("statement_timeout")
+    redact = Redactor(dsns)
+    progress = Progress("recording", quiet=quiet or as_json)
+    try:
+        summary = recorder(out, seed=seed, progress=progress, **params)
+    except (RecordError, ValueError) as e:
+        click.echo(redact(f"error: {e}"), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except OSError as e:
+        click.echo(redact(f"error: cannot write the history to {out}: {e.strerror or e}"), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception as e:  # a client library's own error: one line, still without secrets
+        click.echo(redact(f"error: {type(e).__name__}: {e}".splitlines()[0]), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    finally:
+        progress.close()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, sort_keys=True))
+        return
+    _print_summary(summary, out, seed)
+
+
+def _per_node(counts: dict) -> str:
+    return ", ".join(f"{n} on {node}" for node, n in counts.items())
+
+
+def _print_summary(s: dict, out: str, seed: int) -> None:
+    click.echo(
+        f"recorded {s['operations']} operations from {s['clients']} clients in {s['seconds']:g} s "
+        f"to {out} (routing {s['routing']}, seed {seed})"
+    )
+    click.echo(
+        f"  ok {s['ok']}, fail {s['fail']}, info {s['info']}, never completed {s['never_completed']}; "
+        f"reads: {_per_node(s['reads'])}; final reads of every row: {_per_node(s['final_reads'])}"
+    )
+    delays = ", ".join(f"{node} {d} ms" for node, d in s.get("replay_delay_ms", {}).items())
+    label = {"postgres": "PostgreSQL", "mariadb": "MariaDB", "redis": "Redis"}.get(s["system"], s["system"])
+    click.echo(
+        f"  {label} {s.get('server_version', '')}".rstrip()
+        + (f"; recovery_min_apply_delay: {delays}" if delays else "")
+        + (f"; replication {s['replication']}" if "replication" in s else "")
+    )
+    if "write_ms" in s:
+        w = s["write_ms"]
+        click.echo(f"  write latency: p50 {w['p50']:g} ms, p99 {w['p99']:g} ms, max {w['max']:g} ms")
+    if "replay_wait_ms" in s:
+        w = s["replay_wait_ms"]
+        click.echo(
+            f"  wait-for-lsn: {w['reads_waited']} reads waited, "
+            f"median {w['median']:g} ms, max {w['max']:g} ms"
+        )
+    if "failover" in s:
+        f = s["failover"]
+        click.echo(
+            f"  failover did not happen: {f['error']}"
+            if "error" in f
+            else f"  failover: partition at {f['partitioned_at_ms']:g} ms, {f['promoted']} promoted (seen at "
+            f"{f['promoted_at_ms']:g} ms), healed at {f.get('healed_at_ms', 0):g} ms"
+            if "partitioned_at_ms" in f
+            else f"  failover: {f.get('killed', 'primary')} killed at {f['killed_at_ms']:g} ms"
+            + (f", {f['promoted']} promoted at {f['promoted_at_ms']:g} ms" if "promoted" in f else "")
+            if "killed_at_ms" in f
+            else f"  failover: replication cut at {f['cut_at_ms']:g} ms, "
+            f"replica promoted at {f['promoted_at_ms']:g} ms"
+        )
+    if s["interrupted"]:
+        click.echo("  interrupted: the clients stopped after the operations they had in hand")
+    for why in s["clients_stopped"]:
+        click.echo(f"  stopped early: {why}")
+    if "pause" in s:
+        p = s["pause"]
+        changes = ", ".join(f"{c['status']} at {c['at_ms']:g} ms" for c in p.get("semi_sync_changes", []))
+        click.echo(
+            f"  pause did not happen: {p['error']}"
+            if "error" in p
+            else f"  paused at {p.get('paused_at_ms', 0):g} ms, resumed at {p.get('resumed_at_ms', 0):g} ms"
+            + (f"; semi-sync: {changes or 'no change seen'}" if "semi_sync_changes" in p else "")
+        )
+    model = "durability" if "failover" in s or "pause" in s else "read-your-writes"
+    click.echo(f"next: replicheck check {out} --consistency {model}")
+
+
 def _workload_options(routing: str, timeout_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The options every recorder shares, declared once (spelled as cli/vocabulary.py
     says): the workload, its clients, their timeout, the seed and the output. What differs
     by system is where reads go by default (``routing``) and what the operation timeout
     bounds there (``timeout_help``); it reaches the recorder as ``timeout``."""
-    return _together(
+    opts: list[Callable[[Any], Any]] = [
         click.option(
             "--routing",
             default=routing,
@@ -125,7 +212,8 @@ def _workload_options(routing: str, timeout_help: str) -> Callable[[Callable[...
         option("json output", help="print the summary as JSON"),
         # no -q here: record never took it
         option("progress off", old=["--quiet"], help="no progress bar"),
-    )
+    ]
+    return _together(*opts)
 
 
 def _together(*opts: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -217,93 +305,6 @@ def postgres(**params) -> None:
     if params.get("failover_after_ms") is None and params.get("failover_gap_ms") != 200.0:
         raise click.UsageError("--failover-gap applies with --failover-after")
     _run(record_postgres, params, [params["primary"], *params["replicas"]])
-
-
-def _run(recorder: Callable[..., dict], params: dict[str, Any], dsns: list[str]) -> None:
-    """Run a recorder on a command's ``params`` (those of :func:`_workload_options` and its
-    own), print its summary; every error is one line with every password in ``dsns``
-    masked, whoever wrote the message (a client library may quote the DSN)."""
-    seed, out, as_json, quiet = (params.pop(k) for k in ("seed", "out", "as_json", "quiet"))
-    params["timeout"] = params.pop("statement_timeout")
-    redact = Redactor(dsns)
-    progress = Progress("recording", quiet=quiet or as_json)
-    try:
-        summary = recorder(out, seed=seed, progress=progress, **params)
-    except (RecordError, ValueError) as e:
-        click.echo(redact(f"error: {e}"), err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    except OSError as e:
-        click.echo(redact(f"error: cannot write the history to {out}: {e.strerror or e}"), err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    except Exception as e:  # a client library's own error: one line, still without secrets
-        click.echo(redact(f"error: {type(e).__name__}: {e}".splitlines()[0]), err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    finally:
-        progress.close()
-    if as_json:
-        click.echo(json.dumps(summary, indent=2, sort_keys=True))
-        return
-    _print_summary(summary, out, seed)
-
-
-def _per_node(counts: dict) -> str:
-    return ", ".join(f"{n} on {node}" for node, n in counts.items())
-
-
-def _print_summary(s: dict, out: str, seed: int) -> None:
-    click.echo(
-        f"recorded {s['operations']} operations from {s['clients']} clients in {s['seconds']:g} s "
-        f"to {out} (routing {s['routing']}, seed {seed})"
-    )
-    click.echo(
-        f"  ok {s['ok']}, fail {s['fail']}, info {s['info']}, never completed {s['never_completed']}; "
-        f"reads: {_per_node(s['reads'])}; final reads of every row: {_per_node(s['final_reads'])}"
-    )
-    delays = ", ".join(f"{node} {d} ms" for node, d in s.get("replay_delay_ms", {}).items())
-    label = {"postgres": "PostgreSQL", "mariadb": "MariaDB", "redis": "Redis"}.get(s["system"], s["system"])
-    click.echo(
-        f"  {label} {s.get('server_version', '')}".rstrip()
-        + (f"; recovery_min_apply_delay: {delays}" if delays else "")
-        + (f"; replication {s['replication']}" if "replication" in s else "")
-    )
-    if "write_ms" in s:
-        w = s["write_ms"]
-        click.echo(f"  write latency: p50 {w['p50']:g} ms, p99 {w['p99']:g} ms, max {w['max']:g} ms")
-    if "replay_wait_ms" in s:
-        w = s["replay_wait_ms"]
-        click.echo(
-            f"  wait-for-lsn: {w['reads_waited']} reads waited, "
-            f"median {w['median']:g} ms, max {w['max']:g} ms"
-        )
-    if "failover" in s:
-        f = s["failover"]
-        click.echo(
-            f"  failover did not happen: {f['error']}"
-            if "error" in f
-            else f"  failover: partition at {f['partitioned_at_ms']:g} ms, {f['promoted']} promoted (seen at "
-            f"{f['promoted_at_ms']:g} ms), healed at {f.get('healed_at_ms', 0):g} ms"
-            if "partitioned_at_ms" in f
-            else f"  failover: {f.get('killed', 'primary')} killed at {f['killed_at_ms']:g} ms"
-            + (f", {f['promoted']} promoted at {f['promoted_at_ms']:g} ms" if "promoted" in f else "")
-            if "killed_at_ms" in f
-            else f"  failover: replication cut at {f['cut_at_ms']:g} ms, "
-            f"replica promoted at {f['promoted_at_ms']:g} ms"
-        )
-    if s["interrupted"]:
-        click.echo("  interrupted: the clients stopped after the operations they had in hand")
-    for why in s["clients_stopped"]:
-        click.echo(f"  stopped early: {why}")
-    if "pause" in s:
-        p = s["pause"]
-        changes = ", ".join(f"{c['status']} at {c['at_ms']:g} ms" for c in p.get("semi_sync_changes", []))
-        click.echo(
-            f"  pause did not happen: {p['error']}"
-            if "error" in p
-            else f"  paused at {p.get('paused_at_ms', 0):g} ms, resumed at {p.get('resumed_at_ms', 0):g} ms"
-            + (f"; semi-sync: {changes or 'no change seen'}" if "semi_sync_changes" in p else "")
-        )
-    model = "durability" if "failover" in s or "pause" in s else "read-your-writes"
-    click.echo(f"next: replicheck check {out} --consistency {model}")
 
 
 @record.command()
