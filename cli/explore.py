@@ -19,7 +19,7 @@ from replicheck.engine import Layout
 from .artifacts import hypothesis_home, in_out_dir, refuse
 from .fanout import engine_options, fail, layout_of, pop_engine_params, refuse_unused_engine_options
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
-from .vocabulary import DEFAULT_SEED, option
+from .vocabulary import option
 
 PROPERTY_CHOICES = ("linearizable", "read-your-writes", "durability", "single-leader", "convergence")
 
@@ -129,28 +129,14 @@ def _check_cmd(prop: str, path: str) -> str:
     metavar="N",
     help="steps per schedule, at most",
 )
-@option(
-    "seed",
-    "seed",
-    type=int,
-    default=DEFAULT_SEED,
-    metavar="SEED",
-    help="seed of the search: same seed, same counterexample",
-)
+@option("seed", help="seed of the search: same seed, same counterexample")
 @option(
     "history file",
-    "out",
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    default=None,
+    type=click.Path(dir_okay=False),  # as before: not checked for writing before the search
     help="save a counterexample here [DIR/explore-...jsonl with --out-dir; else not saved]",
 )
 @option(
     "artifact directory",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    metavar="DIR",
     help="where counterexamples, the HTML timeline and Hypothesis's files go; nothing is written "
     "to the current directory unless asked",
 )
@@ -178,10 +164,7 @@ def _check_cmd(prop: str, path: str) -> str:
 )
 @option(
     "time budget",
-    "timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    metavar="SECONDS",
+    type=click.FloatRange(min=0, min_open=True),  # a search of 0 s would say nothing (check allows 0)
     help="with --exhaustive: stop after this long and say unknown (and how deep it got)",
 )
 @click.option(
@@ -207,14 +190,11 @@ def _check_cmd(prop: str, path: str) -> str:
 )
 @option(
     "html report",
-    "html_out",
-    type=click.Path(dir_okay=False),
-    default=None,
-    metavar="FILE",
+    type=click.Path(dir_okay=False),  # as before: not checked for writing before the search
     help="write the counterexample as a self-contained HTML timeline",
 )
-@option("json output", "as_json", is_flag=True, help="print the result as data")
-@option("progress off", "quiet", old=["--quiet", "-q"], is_flag=True, help="no progress, even on a terminal")
+@option("json output", help="print the result as data")
+@option("progress off", help="no progress, even on a terminal")
 @engine_options
 @click.pass_context
 def explore(
