@@ -262,3 +262,35 @@ def test_a_local_two_process_cluster_gives_the_in_process_result_exactly():
         here = exhaustive(design, prop, depth=depth, faults=faults)
         there = exhaustive(design, prop, depth=depth, faults=faults, layout=Layout(jobs=2))
         assert _same(there) == _same(here)
+
+
+# One cell per way a history is judged, each cheap to break exhaustively (docs/explore.md's
+# table has them all; read-your-writes is the test above): design, property, the shortest
+# counterexample's length. Single-leader is judged on acknowledgements, by --replay.
+JUDGED_ON_THE_HISTORY = [
+    ("lf-pin-after-write", "linearizable", 3),
+    ("lf-async-failover", "durability", 2),
+    ("ml-lww", "durability", 3),
+    ("lf-async-failover", "convergence", 2),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("design,prop,steps", JUDGED_ON_THE_HISTORY)
+def test_the_command_explore_prints_to_judge_a_counterexample_gives_the_same_verdict(
+    design, prop, steps, tmp_path
+):
+    import shlex
+
+    from replicheck.model.designs import DESIGNS
+
+    out = tmp_path / "cx.jsonl"
+    args = ["explore", *shlex.split(DESIGNS[design]), "--property", prop, "--exhaustive"]
+    r = CliRunner().invoke(cli, [*args, "--depth", str(steps), "--no-progress", "--out", str(out)])
+    assert r.exit_code == 1, r.output
+    assert f"BROKEN in {steps} steps: the shortest counterexample" in r.output
+    said = next(line for line in r.output.splitlines() if line.startswith("judge it:"))
+    command = shlex.split(said.removeprefix("judge it:").split("  (")[0])
+    assert command[0] == "replicheck"
+    judged = CliRunner().invoke(cli, command[1:])
+    assert judged.exit_code == 1, judged.output  # violated, as explore said: not unknown, not valid
