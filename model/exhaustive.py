@@ -375,22 +375,21 @@ def judge_state(
 
 # ---------------------------------------------------------------- the search
 #
-# Level by level: the states of depth d - 1 (the frontier, each kept as its pickle, named
-# by its *path*: the index of each step among those enabled where it was taken) are cut
-# into chunks, and each chunk is one task that applies every enabled step to each of its
-# states, skips what an earlier level saw, and judges the rest. Chunks are contiguous runs
-# of the frontier in path order, so merging them in chunk order keeps path order, and
-# keeping the first of several equal fingerprints keeps the one the one-by-one search
-# would have met first. The chunking depends on the frontier alone, never on the layout,
-# so every layout reports the same states, counts and counterexample.
+# Level by level: the states of depth d - 1 (the frontier, each kept as its pickle, in the
+# order the one-by-one search meets them) are cut into chunks, and each chunk is one task
+# that applies every enabled step to each of its states, skips what an earlier level saw,
+# and judges the rest. Chunks are contiguous runs of the frontier, so merging them in
+# chunk order keeps that order, and keeping the first of several equal fingerprints keeps
+# the one the one-by-one search would have met first. The chunking depends on the
+# frontier alone, never on the layout, so every layout reports the same states, counts
+# and counterexample.
 
 CHUNKS = 64  # tasks per level: enough to spread over a few dozen workers, each still long
 
 
 @dataclass
 class _Child:
-    path: tuple[int, ...]
-    fp: bytes
+    fp: bytes | None  # None without hashing: every schedule its own state
     state: bytes | None  # its pickle, when a deeper level will expand it
     undecided: bool
 
@@ -422,23 +421,24 @@ class _Search:
     cap: int  # new states one task may add before the state cap counts as reached
 
 
-def expand_chunk(search: _Search, chunk: list[tuple[tuple[int, ...], bytes]]) -> _Part:
+def expand_chunk(search: _Search, chunk: list[bytes]) -> _Part:
     """One task: every step from every state of ``chunk``, the new states judged.
 
-    Stops at the chunk's first counterexample (its later states come after it in path
+    Stops at the chunk's first counterexample (its later states come after it in search
     order, so cannot be the first). Module-level so a worker imports it by name."""
     design = Design.parse(search.text)
     menu, prop = search.faults, search.prop
     part = _Part([], 0)
     mine: set[bytes] = set()
-    for path, data in chunk:
+    new = 0
+    for data in chunk:
         parent = _loads(data, design)
         steps = enabled_steps(parent, max_ops=search.max_ops, faults=menu, symmetry=search.symmetry)
         for index, step in enumerate(steps):
             if search.deadline is not None and time.time() > search.deadline:
                 part.reason = "time"
                 return part
-            if len(mine) >= search.cap:
+            if new >= search.cap:
                 part.reason = "cap"
                 return part
             child = parent if index == len(steps) - 1 else _loads(data, design)
@@ -447,27 +447,27 @@ def expand_chunk(search: _Search, chunk: list[tuple[tuple[int, ...], bytes]]) ->
             except ConfigError:
                 continue  # a step that names nothing real here: the machine never draws it
             part.transitions += 1
+            fp = None
             if search.hashing:
                 fp = fingerprint(child)
                 if fp in search.seen or fp in mine:
                     continue
-            else:
-                fp = repr((*path, index)).encode()  # every schedule its own state
-            mine.add(fp)
+                mine.add(fp)
+            new += 1
             pickled = None if search.last else _dumps(child)
             if pickled is not None:
                 # the copy that settles, from the pickle this level keeps anyway
                 holds, cx = judge_state(_loads(pickled, design), prop, in_place=True)
             else:
                 holds, cx = judge_state(child, prop, in_place=True)
-            part.children.append(_Child((*path, index), fp, pickled, holds == "unknown"))
+            part.children.append(_Child(fp, pickled, holds == "unknown"))
             if cx is not None:
                 part.counterexample = cx
                 return part
     return part
 
 
-def _chunks(frontier: list[tuple[tuple[int, ...], bytes]]) -> list[tuple]:
+def _chunks(frontier: list[bytes]) -> list[tuple]:
     n = min(CHUNKS, len(frontier))
     bounds = [len(frontier) * t // n for t in range(n + 1)]
     return [(frontier[a:b],) for a, b in zip(bounds, bounds[1:])]
@@ -515,6 +515,7 @@ def exhaustive(
     deadline = None if timeout is None else time.time() + timeout
     root = SimulatedCluster(parsed, sim_seed)
     seen: set[bytes] = {fingerprint(root)}
+    states = 1
     per_depth = [1]
     transitions = 0
     undecided = 0
@@ -526,7 +527,7 @@ def exhaustive(
             outcome,
             depth,
             complete,
-            len(seen),
+            states,
             transitions,
             time.perf_counter() - started,
             undecided=undecided,
@@ -539,12 +540,12 @@ def exhaustive(
     if cx is not None:
         return result("broken", 0, counterexample=cx)
     undecided += holds == "unknown"
-    frontier: list[tuple[tuple[int, ...], bytes]] = [((), _dumps(root))]
+    frontier = [_dumps(root)]
     with Session(layout or Layout()) as session:
         for d in range(1, depth + 1):
             search = _Search(
                 text, prop, sim_seed, max_ops, menu, symmetry, hashing, frozenset(seen), d == depth,
-                deadline, max(max_states - len(seen), 1),
+                deadline, max(max_states - states, 1),
             )  # fmt: skip
             parts = session.run(expand_chunk, _chunks(frontier), shared=search, stop=_stops).ordered
             frontier = []
@@ -552,23 +553,25 @@ def exhaustive(
             for part in parts:
                 transitions += part.transitions
                 for child in part.children:
-                    if child.fp in seen:
-                        continue  # met first in an earlier chunk of this level
-                    seen.add(child.fp)
+                    if child.fp is not None:
+                        if child.fp in seen:
+                            continue  # met first in an earlier chunk of this level
+                        seen.add(child.fp)
                     fresh += 1
                     undecided += child.undecided
                     if child.state is not None:
-                        frontier.append((child.path, child.state))
+                        frontier.append(child.state)
+            states += fresh
             per_depth.append(fresh)
             last = parts[-1] if parts else None
             if last is not None and last.counterexample is not None:
                 return result("broken", d - 1, counterexample=last.counterexample)
             if last is not None and last.reason == "time":
                 return result("unknown", d - 1, reason=f"the {timeout:g} s budget ran out at depth {d}")
-            if (last is not None and last.reason == "cap") or len(seen) > max_states:
+            if (last is not None and last.reason == "cap") or states > max_states:
                 return result("unknown", d - 1, reason=f"the cap of {max_states:,} states was reached")
             if on_depth is not None:
-                on_depth(d, len(seen))
+                on_depth(d, states)
             if not frontier and d < depth:
                 # nothing new can happen: deeper schedules only revisit these states
                 per_depth.extend([0] * (depth - d))
