@@ -160,10 +160,7 @@ class Options:
 )
 @option(
     "time budget",
-    "timeout",
-    type=click.FloatRange(min=0),
-    default=None,
-    metavar="SECONDS",
+    type=click.FloatRange(min=0),  # 0 allowed: unknown at once (explore's must be > 0)
     help="Time budget per file, reading included; past it the verdict is unknown (exit 3). "
     "Default: none for linearizability, 60 for the --consistency searches.",
 )
@@ -187,13 +184,9 @@ class Options:
     "processes judging the files.",
 )
 @scheduler_option
-@option("json output", "as_json", is_flag=True, help="Print the result as JSON.")
+@option("json output", help="Print the result as JSON.")
 @option(
     "artifact directory",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    metavar="DIR",
     help="Write each history's HTML report (DIR/NAME.html) and, when invalid, its minimal "
     "sub-history (DIR/NAME.minimal.jsonl) here, unless --html/--minimize-out name them.",
 )
@@ -208,16 +201,8 @@ class Options:
     metavar="FILE",
     help="Write the minimal sub-history as JSON Lines (implies --minimize).",
 )
-@option(
-    "html report",
-    "html_out",
-    type=click.Path(dir_okay=False, writable=True),
-    metavar="FILE",
-    help="Write a self-contained HTML timeline of the history and its verdict.",
-)
-@option(
-    "progress off", "quiet", old=["--quiet", "-q"], is_flag=True, help="No progress bar, even on a terminal."
-)
+@option("html report", help="Write a self-contained HTML timeline of the history and its verdict.")
+@option("progress off", help="No progress bar, even on a terminal.")
 @click.option(
     "--consistency",
     type=click.Choice(CONSISTENCY_CHOICES),

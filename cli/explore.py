@@ -9,7 +9,6 @@ import re
 import shlex
 import sys
 import tempfile
-from typing import Any
 
 import click
 
@@ -19,9 +18,8 @@ from replicheck.engine import Layout
 
 from .artifacts import hypothesis_home, in_out_dir, refuse
 from .fanout import engine_options, fail, layout_of, pop_engine_params, refuse_unused_engine_options
-from .progress import Progress
 from .protocol_options import TopologyCommand, collect_protocol_options, topology_list
-from .vocabulary import DEFAULT_SEED, option
+from .vocabulary import option
 
 PROPERTY_CHOICES = ("linearizable", "read-your-writes", "durability", "single-leader", "convergence")
 
@@ -131,28 +129,14 @@ def _check_cmd(prop: str, path: str) -> str:
     metavar="N",
     help="steps per schedule, at most",
 )
-@option(
-    "seed",
-    "seed",
-    type=int,
-    default=DEFAULT_SEED,
-    metavar="SEED",
-    help="seed of the search: same seed, same counterexample",
-)
+@option("seed", help="seed of the search: same seed, same counterexample")
 @option(
     "history file",
-    "out",
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    default=None,
+    type=click.Path(dir_okay=False),  # as before: not checked for writing before the search
     help="save a counterexample here [DIR/explore-...jsonl with --out-dir; else not saved]",
 )
 @option(
     "artifact directory",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    metavar="DIR",
     help="where counterexamples, the HTML timeline and Hypothesis's files go; nothing is written "
     "to the current directory unless asked",
 )
@@ -180,10 +164,7 @@ def _check_cmd(prop: str, path: str) -> str:
 )
 @option(
     "time budget",
-    "timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    metavar="SECONDS",
+    type=click.FloatRange(min=0, min_open=True),  # a search of 0 s would say nothing (check allows 0)
     help="with --exhaustive: stop after this long and say unknown (and how deep it got)",
 )
 @click.option(
@@ -209,14 +190,11 @@ def _check_cmd(prop: str, path: str) -> str:
 )
 @option(
     "html report",
-    "html_out",
-    type=click.Path(dir_okay=False),
-    default=None,
-    metavar="FILE",
+    type=click.Path(dir_okay=False),  # as before: not checked for writing before the search
     help="write the counterexample as a self-contained HTML timeline",
 )
-@option("json output", "as_json", is_flag=True, help="print the result as data")
-@option("progress off", "quiet", old=["--quiet", "-q"], is_flag=True, help="no progress, even on a terminal")
+@option("json output", help="print the result as data")
+@option("progress off", help="no progress, even on a terminal")
 @engine_options
 @click.pass_context
 def explore(
@@ -376,21 +354,23 @@ def _exhaustive(
     out_dir: str | None,
     layout: Layout | None = None,
 ) -> int:
+    from replicheck.engine import EngineError
     from replicheck.model.exhaustive import ExhaustiveResult, exhaustive
 
     show = not quiet and sys.stderr.isatty()
+    where = "" if layout is None or layout.inline else f" on {layout.describe()}"
 
     def progress(d: int, states: int) -> None:
         if show:
-            click.echo(f"\rexhaustive {prop}: depth {d} done, {states:,} states", err=True, nl=False)
+            click.echo(f"\rexhaustive {prop}{where}: depth {d} done, {states:,} states", err=True, nl=False)
 
-    r: ExhaustiveResult
-    if layout is None or layout.inline:
-        r = exhaustive(design, prop, on_depth=progress, **search)
+    try:
+        r: ExhaustiveResult = exhaustive(design, prop, on_depth=progress, layout=layout, **search)
+    except EngineError as e:
+        fail(e)
+    finally:
         if show:
             click.echo("", err=True)
-    else:
-        r = _split_exhaustive(design, prop, search, quiet, layout)
     path = None
     cx = r.counterexample
     if cx is not None:
@@ -416,21 +396,6 @@ def _exhaustive(
             click.echo("")
         click.echo(f"{prop}: {r.sentence()} ({design})")
     return {"broken": EXIT_INVALID, "unknown": EXIT_UNKNOWN}.get(r.outcome, EXIT_VALID)
-
-
-def _split_exhaustive(design: str, prop: str, search: dict, quiet: bool, layout: Layout) -> Any:
-    """The exhaustive search as prefix tasks on the engine (--jobs N > 1 or a scheduler)."""
-    from replicheck.engine import EngineError
-    from replicheck.model.split import split_exhaustive
-
-    bar = Progress(f"exhaustive {prop} on {layout.describe()}", quiet)
-    try:
-        return split_exhaustive(design, prop, layout=layout, progress=bar, **search)
-    except EngineError as e:
-        bar.close()
-        fail(e)
-    finally:
-        bar.close()
 
 
 def _replay(path: str, as_json: bool) -> int:
@@ -548,8 +513,6 @@ def _matrix(
             layout=layout,
         )
     except EngineError as e:
-        from .fanout import fail
-
         fail(e)
     if not quiet and sys.stderr.isatty():
         click.echo("", err=True)

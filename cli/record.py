@@ -14,7 +14,7 @@ from replicheck.record.driver import ROUTINGS, WORKLOADS, RecordError, Routing
 from replicheck.record.secrets import Redactor
 
 from .progress import Progress
-from .vocabulary import DEFAULT_SEED, option
+from .vocabulary import option
 
 
 @click.group()
@@ -28,6 +28,10 @@ def record() -> None:
     """
 
 
+# What --statement-timeout bounds where the system has no statement timeout of its own.
+CLIENT_TIMEOUT = "client-side timeout of each operation"
+
+
 def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         return str(Routing.parse(value))
@@ -35,158 +39,16 @@ def _routing(ctx: click.Context, param: click.Parameter, value: str) -> str:
         raise click.BadParameter(str(e)) from None
 
 
-@record.command()
-@click.option("--primary", required=True, metavar="DSN", help="libpq connection string of the primary")
-@click.option(
-    "--replica",
-    "replicas",
-    multiple=True,
-    metavar="DSN",
-    help="libpq connection string of a streaming replica; repeat for several, reads then "
-    "pick one at random (needed unless --routing primary)",
-)
-@click.option(
-    "--routing",
-    default="replica",
-    show_default=True,
-    callback=_routing,
-    metavar="|".join(ROUTINGS),
-    help="where reads go",
-)
-@option(
-    "workload",
-    "workload",
-    type=click.Choice(WORKLOADS),
-    default="list-append",
-    show_default=True,
-    help="list-append: reads show every write they saw; register: the latest only",
-)
-@option(
-    "clients",
-    "clients",
-    type=click.IntRange(min=1),
-    default=8,
-    metavar="N",
-    help="concurrent clients (threads)",
-)
-@option("operations", "ops", type=click.IntRange(min=1), default=5000, metavar="N", help="operations in all")
-@option(
-    "keys",
-    "keys",
-    type=click.IntRange(min=1),
-    default=8,
-    metavar="N",
-    help="user rows the clients share at a time",
-)
-@click.option(
-    "--max-writes-per-key",
-    type=click.IntRange(min=1),
-    default=128,
-    show_default=True,
-    metavar="N",
-    help="writes after which a row retires for a fresh one, so reads stay short (as Elle does)",
-)
-@option(
-    "read ratio",
-    "read_ratio",
-    type=click.FloatRange(0, 1),
-    default=0.5,
-    metavar="P",
-    help="fraction of operations that read",
-)
-@option(
-    "think time",
-    "think_ms",
-    old=["--think"],
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    metavar="MS",
-    help="mean pause between a client's operations (exponential)",
-)
-@option(
-    "statement timeout",
-    "timeout",
-    old=["--timeout"],
-    type=click.FloatRange(min=0.001),
-    default=5.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="statement timeout, and the longest a wait-for-lsn read waits",
-)
-@click.option(
-    "--table",
-    default="replicheck_rows",
-    show_default=True,
-    metavar="NAME",
-    help="table the workload drops and recreates on the primary",
-)
-@option(
-    "seed",
-    "seed",
-    type=int,
-    default=DEFAULT_SEED,
-    metavar="SEED",
-    help="seed for every random choice; printed",
-)
-@click.option(
-    "--failover-after",
-    "failover_after_ms",
-    type=click.FloatRange(min=0),
-    default=None,
-    metavar="MS",
-    help="cut the replica off the primary's WAL stream at MS, promote it --failover-gap later, "
-    "and send every client to it (leaves the cluster failed over)",
-)
-@click.option(
-    "--failover-gap",
-    "failover_gap_ms",
-    type=click.FloatRange(min=0),
-    default=200.0,
-    show_default=True,
-    metavar="MS",
-    help="how long the primary takes writes alone before the promotion",
-)
-@click.option(
-    "--synchronous-commit",
-    type=click.Choice(["off", "local", "remote_write", "on", "remote_apply"]),
-    default=None,
-    help="the clients' synchronous_commit (the server's when left out); with synchronous_standby_names "
-    "set on the primary, how far a commit waits for a standby",
-)
-@click.option("--durable", is_flag=True, help="fsync the history after every event")
-@option(
-    "history file",
-    "out",
-    required=True,
-    metavar="FILE",
-    type=click.Path(dir_okay=False, writable=True),
-    help="history file to write",
-)
-@option("json output", "as_json", is_flag=True, help="print the summary as JSON")
-@option("progress off", "quiet", old=["--quiet"], is_flag=True, help="no progress bar")
-def postgres(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
-    """Record clients writing to a PostgreSQL primary and reading through a routing.
-
-    Reads go to the primary, the replica, the primary only for a window after the
-    client's own write (pin-after-write:<ms>), or the replica once it has replayed the
-    client's last commit (wait-for-lsn). Every written value is unique.
-    """
-    from replicheck.record.postgres import record_postgres
-
-    if params.get("failover_after_ms") is None and params.get("failover_gap_ms") != 200.0:
-        raise click.UsageError("--failover-gap applies with --failover-after")
-    dsns = [params["primary"], *params["replicas"]]
-    _run(lambda **kw: record_postgres(out, **params, **kw), dsns, seed, out, as_json, quiet)
-
-
-def _run(fn, dsns: list[str], seed: int, out: str, as_json: bool, quiet: bool) -> None:
-    """Run a recorder, print its summary; every error is one line with every password
-    in ``dsns`` masked, whoever wrote the message (a client library may quote the DSN)."""
+def _run(recorder: Callable[..., dict], params: dict[str, Any], dsns: list[str]) -> None:
+    """Run a recorder on a command's ``params`` (those of :func:`_workload_options` and its
+    own), print its summary; every error is one line with every password in ``dsns``
+    masked, whoever wrote the message (a client library may quote the DSN)."""
+    seed, out, as_json, quiet = (params.pop(k) for k in ("seed", "out", "as_json", "quiet"))
+    params["timeout"] = params.pop("statement_timeout")
     redact = Redactor(dsns)
     progress = Progress("recording", quiet=quiet or as_json)
     try:
-        summary = fn(seed=seed, progress=progress)
+        summary = recorder(out, seed=seed, progress=progress, **params)
     except (RecordError, ValueError) as e:
         click.echo(redact(f"error: {e}"), err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -264,14 +126,15 @@ def _print_summary(s: dict, out: str, seed: int) -> None:
     click.echo(f"next: replicheck check {out} --consistency {model}")
 
 
-def _workload_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every recorder shares, spelled as `record postgres` spells them (the
-    vocabulary in cli/vocabulary.py); the statement timeout reaches the recorder as
-    ``timeout``."""
+def _workload_options(routing: str, timeout_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options every recorder shares, declared once (spelled as cli/vocabulary.py
+    says): the workload, its clients, their timeout, the seed and the output. What differs
+    by system is where reads go by default (``routing``) and what the operation timeout
+    bounds there (``timeout_help``); it reaches the recorder as ``timeout``."""
     opts: list[Callable[[Any], Any]] = [
         click.option(
             "--routing",
-            default="primary",
+            default=routing,
             show_default=True,
             callback=_routing,
             metavar="|".join(ROUTINGS),
@@ -290,18 +153,17 @@ def _workload_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(min=1),
             default=8,
             metavar="N",
-            help="concurrent clients",
+            help="concurrent clients (threads)",
         ),
+        # in all, unlike compare's --ops (per run)
+        option("operations", type=click.IntRange(min=1), default=5000, help="operations in all"),
         option(
-            "operations",
-            "ops",
+            "keys",
+            "keys",
             type=click.IntRange(min=1),
-            default=5000,
+            default=8,
             metavar="N",
-            help="operations in all",
-        ),
-        option(
-            "keys", "keys", type=click.IntRange(min=1), default=8, metavar="N", help="rows in use at a time"
+            help="rows (or keys) the clients share at a time",
         ),
         click.option(
             "--max-writes-per-key",
@@ -309,7 +171,7 @@ def _workload_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             default=128,
             show_default=True,
             metavar="N",
-            help="writes after which a row retires for a fresh one",
+            help="writes after which a row retires for a fresh one, so reads stay short (as Elle does)",
         ),
         option(
             "read ratio",
@@ -335,38 +197,55 @@ def _workload_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             type=click.FloatRange(min=0.001),
             default=5.0,
             metavar="SECONDS",
-            help="client-side timeout of each operation",
+            help=timeout_help,
         ),
         click.option(
             "--table",
             default="replicheck_rows",
             show_default=True,
             metavar="NAME",
-            help="table (or key prefix) dropped and recreated",
+            help="table (or key prefix) the workload drops and recreates",
         ),
-        option(
-            "seed",
-            "seed",
-            type=int,
-            default=DEFAULT_SEED,
-            metavar="SEED",
-            help="seed for every random choice",
-        ),
+        option("seed"),
         click.option("--durable", is_flag=True, help="fsync the history after every event"),
-        option(
-            "history file",
-            "out",
-            required=True,
-            metavar="FILE",
-            type=click.Path(dir_okay=False, writable=True),
-            help="history file to write",
-        ),
-        option("json output", "as_json", is_flag=True, help="print the summary as JSON"),
-        option("progress off", "quiet", old=["--quiet"], is_flag=True, help="no progress bar"),
+        option("history file", required=True),
+        option("json output", help="print the summary as JSON"),
+        # no -q here: record never took it
+        option("progress off", old=["--quiet"], help="no progress bar"),
     ]
-    for opt in reversed(opts):
-        fn = opt(fn)
-    return fn
+    return _together(*opts)
+
+
+def _together(*opts: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """One decorator applying ``opts`` so that --help lists them in the order given."""
+
+    def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+
+    return apply
+
+
+def _ms_dest(flag: str) -> str:
+    name = flag.lstrip("-").replace("-", "_")
+    return name if name.endswith("_ms") else f"{name}_ms"
+
+
+def _ms_option(
+    flag: str, help: str, default: float | None = None, type: click.ParamType | None = None
+) -> Callable[[Any], Any]:
+    """A time in milliseconds (metavar MS, at least 0; off unless given, or ``default``),
+    reaching the recorder as the flag's name ending in _ms."""
+    return click.option(
+        flag,
+        _ms_dest(flag),
+        type=type or click.FloatRange(min=0),
+        default=default,
+        show_default=True,
+        metavar="MS",
+        help=help,
+    )
 
 
 def _fault_options(
@@ -380,36 +259,52 @@ def _fault_options(
     """A fault's options: when it strikes (``after``, off unless given), how long it lasts
     (``duration``) and, with ``node`` (default, help), which node it strikes as --pause-node.
     Every value is in milliseconds and reaches the recorder as the option's name with _ms."""
-
-    def dest(flag: str) -> str:
-        name = flag.lstrip("-").replace("-", "_")
-        return name if name.endswith("_ms") else f"{name}_ms"
-
-    opts: list[Callable[[Any], Any]] = [
-        click.option(
-            after, dest(after), type=click.FloatRange(min=0), default=None, metavar="MS", help=after_help
-        ),
-        click.option(
-            duration,
-            dest(duration),
-            type=click.FloatRange(min=0),
-            default=default_ms,
-            show_default=True,
-            metavar="MS",
-            help=duration_help,
-        ),
-    ]
+    opts = [_ms_option(after, after_help), _ms_option(duration, duration_help, default_ms)]
     if node is not None:
         opts.append(
             click.option("--pause-node", default=node[0], show_default=True, metavar="NODE", help=node[1])
         )
+    return _together(*opts)
 
-    def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
-        for opt in reversed(opts):
-            fn = opt(fn)
-        return fn
 
-    return apply
+@record.command()
+@click.option("--primary", required=True, metavar="DSN", help="libpq connection string of the primary")
+@click.option(
+    "--replica",
+    "replicas",
+    multiple=True,
+    metavar="DSN",
+    help="libpq connection string of a streaming replica; repeat for several, reads then "
+    "pick one at random (needed unless --routing primary)",
+)
+@_workload_options("replica", "statement timeout, and the longest a wait-for-lsn read waits")
+@_fault_options(
+    "--failover-after",
+    "cut the replica off the primary's WAL stream at MS, promote it --failover-gap later, "
+    "and send every client to it (leaves the cluster failed over)",
+    "--failover-gap",
+    200.0,
+    "how long the primary takes writes alone before the promotion",
+)
+@click.option(
+    "--synchronous-commit",
+    type=click.Choice(["off", "local", "remote_write", "on", "remote_apply"]),
+    default=None,
+    help="the clients' synchronous_commit (the server's when left out); with synchronous_standby_names "
+    "set on the primary, how far a commit waits for a standby",
+)
+def postgres(**params) -> None:
+    """Record clients writing to a PostgreSQL primary and reading through a routing.
+
+    Reads go to the primary, the replica, the primary only for a window after the
+    client's own write (pin-after-write:<ms>), or the replica once it has replayed the
+    client's last commit (wait-for-lsn). Every written value is unique.
+    """
+    from replicheck.record.postgres import record_postgres
+
+    if params.get("failover_after_ms") is None and params.get("failover_gap_ms") != 200.0:
+        raise click.UsageError("--failover-gap applies with --failover-after")
+    _run(record_postgres, params, [params["primary"], *params["replicas"]])
 
 
 @record.command()
@@ -423,23 +318,15 @@ def _fault_options(
     metavar="DSN",
     help="a GTID replica of the primary; repeat for several",
 )
-@_workload_options
-@click.option(
+@_workload_options("primary", CLIENT_TIMEOUT)
+@_ms_option(
     "--kill-primary-after",
-    "kill_primary_after_ms",
-    type=click.FloatRange(min=0),
-    default=None,
-    metavar="MS",
-    help="kill -9 the primary at MS, promote the most advanced replica and point the others at it",
+    "kill -9 the primary at MS, promote the most advanced replica and point the others at it",
 )
-@click.option(
+@_ms_option(
     "--cut-replication",
-    "cut_replication_ms",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    metavar="MS",
-    help="before the kill, stop the replicas' IO threads for MS (the primary goes on alone)",
+    "before the kill, stop the replicas' IO threads for MS (the primary goes on alone)",
+    0.0,
 )
 @_fault_options(
     "--pause-replica-after",
@@ -449,7 +336,7 @@ def _fault_options(
     "how long the replica stays stopped",
     node=("replica", "the replica to pause"),
 )
-def mariadb(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
+def mariadb(**params) -> None:
     """Record clients writing to a MariaDB primary and reading through a routing.
 
     \b
@@ -460,9 +347,7 @@ def mariadb(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     """
     from replicheck.record.mariadb import record_mariadb
 
-    params["timeout"] = params.pop("statement_timeout")
-    dsns = [params["primary"], *params["replicas"]]
-    _run(lambda **kw: record_mariadb(out, **params, **kw), dsns, seed, out, as_json, quiet)
+    _run(record_mariadb, params, [params["primary"], *params["replicas"]])
 
 
 @record.command()
@@ -474,20 +359,13 @@ def mariadb(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     metavar="URL",
     help="a member's client URL (http://HOST:PORT); repeat for each; the first takes the writes",
 )
-@_workload_options
+@_workload_options("primary", CLIENT_TIMEOUT)
 @click.option(
     "--serializable",
     is_flag=True,
     help="serializable reads: the member answers from its own state (default: linearizable, via the leader)",
 )
-@click.option(
-    "--kill-leader-after",
-    "kill_leader_after_ms",
-    type=click.FloatRange(min=0),
-    default=None,
-    metavar="MS",
-    help="kill -9 the Raft leader at MS; the clients move to the members left",
-)
+@_ms_option("--kill-leader-after", "kill -9 the Raft leader at MS; the clients move to the members left")
 @_fault_options(
     "--pause-member-after",
     "SIGSTOP --pause-node at MS for --pause-ms",
@@ -496,7 +374,7 @@ def mariadb(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     "how long the member stays stopped",
     node=("n3", "the member to pause (n1, n2...)"),
 )
-def etcd(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
+def etcd(**params) -> None:
     """Record clients on an etcd cluster, through its v3 HTTP/JSON gateway.
 
     \b
@@ -507,8 +385,7 @@ def etcd(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     """
     from replicheck.record.etcd import record_etcd
 
-    params["timeout"] = params.pop("statement_timeout")
-    _run(lambda **kw: record_etcd(out, **params, **kw), list(params["endpoints"]), seed, out, as_json, quiet)
+    _run(record_etcd, params, list(params["endpoints"]))
 
 
 @record.command()
@@ -522,7 +399,7 @@ def etcd(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     metavar="NAME",
     help="the name the Sentinels monitor",
 )
-@_workload_options
+@_workload_options("primary", CLIENT_TIMEOUT)
 @click.option(
     "--wait",
     type=click.IntRange(min=0),
@@ -531,15 +408,7 @@ def etcd(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     metavar="N",
     help="WAIT N after every write; fewer acknowledgements in time record the write as info",
 )
-@click.option(
-    "--wait-timeout",
-    "wait_timeout_ms",
-    type=click.IntRange(min=0),
-    default=1000,
-    show_default=True,
-    metavar="MS",
-    help="how long each WAIT waits for the replicas",
-)
+@_ms_option("--wait-timeout", "how long each WAIT waits for the replicas", 1000, click.IntRange(min=0))
 @_fault_options(
     "--partition-after",
     "cut the primary off its replicas and Sentinels (not the clients) at MS; Sentinel fails over",
@@ -547,7 +416,7 @@ def etcd(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     3000.0,
     "how long the partition lasts (it lasts at least until a Sentinel has promoted a replica)",
 )
-def redis(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
+def redis(**params) -> None:
     """Record clients on a Redis primary with replicas and Sentinels.
 
     \b
@@ -559,6 +428,4 @@ def redis(seed: int, out: str, as_json: bool, quiet: bool, **params) -> None:
     """
     from replicheck.record.redis import record_redis
 
-    params["timeout"] = params.pop("statement_timeout")
-    dsns = [params["primary"], *params["replicas"], *params["sentinels"]]
-    _run(lambda **kw: record_redis(out, **params, **kw), dsns, seed, out, as_json, quiet)
+    _run(record_redis, params, [params["primary"], *params["replicas"], *params["sentinels"]])

@@ -11,36 +11,18 @@ from replicheck.model.config import ConfigError, make_config, run
 
 from .artifacts import in_out_dir
 from .protocol_options import TopologyCommand, collect_protocol_options
-from .vocabulary import DEFAULT_SEED, option
+from .vocabulary import option
 
 
 @click.command(cls=TopologyCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("topology", metavar="TOPOLOGY")
-@option(
-    "seed",
-    "seed",
-    type=int,
-    default=DEFAULT_SEED,
-    metavar="SEED",
-    help="seed for every random choice; printed",
-)
+@option("seed")
 @option(
     "history file",
-    "out",
-    metavar="FILE",
-    type=click.Path(dir_okay=False, writable=True),
-    default=None,
     help="write the history here (JSON Lines) [DIR/simulate-TOPOLOGY-seedS.jsonl with --out-dir; else none]",
 )
-@option(
-    "artifact directory",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    metavar="DIR",
-    help="where the history goes unless --out names it; nothing is written unasked",
-)
-@option("json output", "as_json", is_flag=True, help="print the summary as JSON")
+@option("artifact directory", help="where the history goes unless --out names it; nothing is written unasked")
+@option("json output", help="print the summary as JSON")
 def simulate(topology: str, seed: int, out: str | None, out_dir: str | None, as_json: bool, **params) -> None:
     """Simulate TOPOLOGY (see the list below) and record its history.
 
@@ -106,15 +88,14 @@ def _print_summary(source: str, s: dict, out: str | None) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@option("seed", "seed", type=int, default=DEFAULT_SEED, metavar="SEED", help="seed for every run")
-@option(
-    "operations", "ops", type=click.IntRange(min=20), default=2000, metavar="N", help="operations per run"
-)
+@option("seed", help="seed for every run")
+# per run of each replication mode, unlike record's --ops (in all); fewer than 20 measure nothing
+@option("operations", type=click.IntRange(min=20), default=2000, help="operations per run")
 @option("replica count", "nodes", type=click.IntRange(min=2), default=3, metavar="N", help="replicas")
 @option(
     "latency", "latency", default="exponential:1", metavar="DIST", help="link latency distribution, in ms"
 )
-@option("json output", "as_json", is_flag=True, help="print the table as data")
+@option("json output", help="print the table as data")
 def compare(seed: int, ops: int, nodes: int, latency: str, as_json: bool) -> None:
     """Measure sync vs semi-sync vs async leader-follower replication, side by side."""
     from replicheck.model.compare import compare_replication

@@ -84,11 +84,10 @@ PARAM_CONCEPT: dict[str, str] = {
     "scheduler": "scheduler",
 }
 
-# Where a command's python name for a concept differs from the table's (kept to leave
-# other code untouched): (command path, python name) -> concept.
-PARAM_CONCEPT_IN: dict[tuple[str, str], str] = {
-    ("record postgres", "timeout"): "statement timeout",
-}
+# Where a command's python name for a concept differs from the table's: (command path,
+# python name) -> concept. None now: record postgres declares its statement timeout with
+# the other recorders' (cli/record.py, _workload_options).
+PARAM_CONCEPT_IN: dict[tuple[str, str], str] = {}
 
 # old spelling -> the one to use; accepted where it was, hidden from --help.
 DEPRECATED: dict[str, str] = {
@@ -107,6 +106,35 @@ SECONDS = "SECONDS"
 # One seed policy: every command that draws at random starts from seed 0 unless told,
 # and prints the seed it used, so any run is repeated by running it again.
 DEFAULT_SEED = 0
+
+# concept -> what every command declaring it shares: the python name the command receives
+# it as, and click's keywords (type, metavar, default, help, ``old`` hidden spellings), so
+# that a command declares it in one line, ``@option("seed")``, and passes only what it
+# says differently (its own help, mostly). Where a command's option means something else
+# under the same concept (another range, another unit of work), it passes that and says why.
+# No default=None here: click (>= 8.3) takes an explicit None as given, so a required
+# option with it would no longer be asked for; left out, a missing value is None anyway.
+SHARED: dict[str, dict[str, Any]] = {
+    "seed": dict(
+        name="seed",
+        type=int,
+        default=DEFAULT_SEED,
+        metavar="SEED",
+        help="seed for every random choice; printed",
+    ),
+    "operations": dict(name="ops", metavar="N"),
+    "history file": dict(
+        name="out",
+        type=click.Path(dir_okay=False, writable=True),
+        metavar="FILE",
+        help="history file to write",
+    ),
+    "artifact directory": dict(name="out_dir", type=click.Path(file_okay=False), metavar="DIR"),
+    "html report": dict(name="html_out", type=click.Path(dir_okay=False, writable=True), metavar="FILE"),
+    "json output": dict(name="as_json", is_flag=True),
+    "progress off": dict(name="quiet", old=("--quiet", "-q"), is_flag=True),
+    "time budget": dict(name="timeout", metavar=SECONDS),
+}
 
 
 class VocabOption(click.Option):
@@ -133,14 +161,21 @@ class VocabOption(click.Option):
 
 
 def option(
-    concept: str, name: str | None = None, *, old: Sequence[str] = (), **kw: Any
+    concept: str, name: str | None = None, *, old: Sequence[str] | None = None, **kw: Any
 ) -> Callable[[Callable], Callable]:
-    """``@option("replica count", "n", old=["--n"], type=int, help=...)``: a click option
-    spelled as :data:`FLAGS` says, with a python ``name`` and hidden ``old`` spellings."""
+    """``@option("seed")``: a click option spelled as :data:`FLAGS` says, declared as
+    :data:`SHARED` says for the concept; ``name`` (the python name), ``old`` (hidden old
+    spellings) and any click keyword given here override it:
+    ``@option("replica count", "n", old=["--n"], type=int, help=...)``."""
+    shared = dict(SHARED.get(concept, {}))
+    shared_name, shared_old = shared.pop("name", None), shared.pop("old", ())
+    name = name or shared_name
+    kw = {**shared, **kw}
     decls = list(FLAGS[concept]) + ([name] if name else [])
     if "default" in kw and kw["default"] is not None and not kw.get("is_flag"):
         kw.setdefault("show_default", True)
-    return click.option(*decls, cls=VocabOption, hidden_aliases=tuple(old), **kw)
+    hidden = shared_old if old is None else old
+    return click.option(*decls, cls=VocabOption, hidden_aliases=tuple(hidden), **kw)
 
 
 def shown_opts(param: click.Parameter) -> list[str]:

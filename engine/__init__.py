@@ -35,6 +35,7 @@ __all__ = [
     "EngineError",
     "Layout",
     "Outcome",
+    "Session",
     "capture_stdout",
     "derive_seed",
     "run",
@@ -156,19 +157,62 @@ def run(
     result in task order; ``progress(done, total)`` hears each completion. Raises
     EngineError when the scheduler cannot be reached, ClusterLost when it goes away, and a
     task's own exception (re-raised) when a task fails."""
-    started = time.perf_counter()
-    order = _InOrder(on_result, stop)
-    total = len(args)
-    if layout.inline:
-        for i, a in enumerate(args):
-            order.add(i, fn(*a))
-            if progress is not None:
-                progress(i + 1, total)
-            if order.stopped_at is not None:
-                break
-    else:
-        _run_dask(fn, args, layout, order, progress)
-    return Outcome(order.results, total, layout.describe(), time.perf_counter() - started, order.stopped_at)
+    with Session(layout) as session:
+        return session.run(fn, args, stop=stop, on_result=on_result, progress=progress)
+
+
+class Session:
+    """One connection to a layout for several runs: a search that runs a batch of tasks per
+    level (the exhaustive search) connects, or starts its local cluster, once.
+
+        with Session(layout) as s:
+            for level in ...:
+                out = s.run(expand, chunks, shared=seen)
+    """
+
+    def __init__(self, layout: Layout = Layout()) -> None:
+        self.layout = layout
+        self._client: Any = None
+        self._cluster: Any = None
+
+    def __enter__(self) -> Session:
+        if not self.layout.inline:
+            self._client, self._cluster = _connect(self.layout)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._client is not None:
+            _close(self._client, self._cluster)
+            self._client = self._cluster = None
+
+    def run(
+        self,
+        fn: Callable[..., Any],
+        args: Sequence[tuple],
+        *,
+        shared: Any = None,
+        stop: Callable[[Any], bool] | None = None,
+        on_result: Callable[[int, Any], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Outcome:
+        """As :func:`run`; with ``shared``, every task is ``fn(shared, *args[i])`` and the
+        object is sent to each worker once, not once per task."""
+        started = time.perf_counter()
+        order = _InOrder(on_result, stop)
+        total = len(args)
+        if self.layout.inline:
+            for i, a in enumerate(args):
+                order.add(i, fn(*((shared,) if shared is not None else ()), *a))
+                if progress is not None:
+                    progress(i + 1, total)
+                if order.stopped_at is not None:
+                    break
+        else:
+            if self._client is None:
+                raise RuntimeError("Session.run outside its with-block")
+            _run_dask(self._client, fn, args, shared, self.layout, order, progress)
+        elapsed = time.perf_counter() - started
+        return Outcome(order.results, total, self.layout.describe(), elapsed, order.stopped_at)
 
 
 def _quiet_dask_logs() -> None:
@@ -205,22 +249,30 @@ def _connect(layout: Layout) -> tuple[Any, Any]:
 
 
 def _run_dask(
+    client: Any,
     fn: Callable[..., Any],
     args: Sequence[tuple],
+    shared: Any,
     layout: Layout,
     order: _InOrder,
     progress: Callable[[int, int], None] | None,
 ) -> None:
     from distributed import as_completed
 
-    client, cluster = _connect(layout)
     total = len(args)
     token = uuid.uuid4().hex[:12]
     name = getattr(fn, "__name__", "task")
     # Keys carry the task index, so a result is matched to its task however often the
     # scheduler reran it, and a run's keys never collide with another's on a shared scheduler.
+    head: tuple = ()
+    if shared is not None:
+        try:
+            head = (client.scatter(shared, broadcast=True, hash=False),)
+        except (OSError, TimeoutError) as e:
+            raise ClusterLost(f"lost the {layout.describe()} before the run started ({e})") from None
     futures = {
-        client.submit(fn, *a, key=f"replicheck-{name}-{token}-{i}", pure=False): i for i, a in enumerate(args)
+        client.submit(fn, *head, *a, key=f"replicheck-{name}-{token}-{i}", pure=False): i
+        for i, a in enumerate(args)
     }
     pending = as_completed(list(futures), loop=client.loop)
     finished = 0
@@ -272,7 +324,7 @@ def _run_dask(
                     workerless_since = _check_workers(client, layout, workerless_since, finished, total)
             time.sleep(POLL)
     finally:
-        _close(client, cluster, futures)
+        _cancel(client, futures)
 
 
 def _check_workers(
@@ -305,10 +357,18 @@ def _raise_task_error(fut: Any, index: int) -> None:
     raise exc
 
 
-def _close(client: Any, cluster: Any, futures: dict) -> None:
+def _cancel(client: Any, futures: dict) -> None:
+    """Cancel what a run leaves unfinished (after a stop, or on an error): the session may
+    run more, and a shared scheduler should not keep computing what nobody will read."""
     try:
         if client.status == "running":
             client.cancel([f for f in futures if not f.done()])
+    except Exception:  # a scheduler that is gone has nothing left to cancel
+        pass
+
+
+def _close(client: Any, cluster: Any) -> None:
+    try:
         client.close(timeout=5)
     except Exception:  # closing a client whose scheduler is gone: nothing left to tidy
         pass

@@ -85,8 +85,8 @@ def matrix_cell(
 def run_matrix(
     *,
     seconds: float = 20.0,
-    max_examples: int = 100,
-    steps: int = 20,
+    max_examples: int = 300,
+    steps: int = 30,
     seed: int = 0,
     derandomize: bool = True,
     layout: Layout | None = None,

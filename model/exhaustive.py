@@ -34,12 +34,18 @@ schedules were all judged: never "holds".
 
 from __future__ import annotations
 
+import array
+import copyreg
 import hashlib
+import io
 import pickle
+import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from replicheck.engine import Layout, Session
 
 from .config import ConfigError
 from .designs import DESIGNS, not_applicable
@@ -237,14 +243,50 @@ def clone(c: SimulatedCluster) -> SimulatedCluster:
 
     A pickle round trip: several times faster than copy.deepcopy on these object graphs.
     """
+    return _loads(_dumps(c), c.design)
+
+
+_WORD = "I" if array.array("I").itemsize >= 4 else "L"  # holds a 32-bit word
+
+
+def _random_from(version: int, words: bytes, gauss: float | None) -> random.Random:
+    r = random.Random.__new__(random.Random)  # not Random(): that would seed from the OS
+    r.setstate((version, tuple(array.array(_WORD, words)), gauss))
+    return r
+
+
+def _reduce_random(r: random.Random) -> tuple:
+    # The Mersenne Twister's 625 words are two thirds of a state's pickle as 625 ints, and
+    # most of the time to load it; as one blob of bytes they copy in one go. Exact either
+    # way, so fingerprints tell the same states apart.
+    version, words, gauss = r.getstate()
+    return _random_from, (version, array.array(_WORD, words).tobytes(), gauss)
+
+
+_DISPATCH = {**copyreg.dispatch_table, random.Random: _reduce_random}
+
+
+def _pickle(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    p = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
+    p.dispatch_table = _DISPATCH
+    p.dump(obj)
+    return buf.getvalue()
+
+
+def _dumps(c: SimulatedCluster) -> bytes:
     design = c.design
-    c.design = None  # type: ignore[assignment]
+    c.design = None  # type: ignore[assignment]  # immutable and large: shared, not copied
     try:
-        twin = pickle.loads(pickle.dumps(c, pickle.HIGHEST_PROTOCOL))
+        return _pickle(c)
     finally:
         c.design = design
-    twin.design = design
-    return twin
+
+
+def _loads(data: bytes, design: Design) -> SimulatedCluster:
+    c = pickle.loads(data)
+    c.design = design
+    return c
 
 
 def fingerprint(c: SimulatedCluster) -> bytes:
@@ -268,7 +310,7 @@ def fingerprint(c: SimulatedCluster) -> bytes:
             m.id = rank
         sim.in_flight = dict(enumerate(msgs))
         sim._queue = [(t, rank, fn, arg) for rank, (t, _, fn, arg) in enumerate(sorted(queue, key=_when))]
-        data = pickle.dumps(c, pickle.HIGHEST_PROTOCOL)
+        data = _pickle(c)
     finally:
         c.design, c.schedule, c.narration, c._faults_seen = saved_c
         sim.stats, sim._seq, sim._next_msg, sim.faults, sim.in_flight = saved_sim
@@ -332,6 +374,107 @@ def judge_state(
 
 
 # ---------------------------------------------------------------- the search
+#
+# Level by level: the states of depth d - 1 (the frontier, each kept as its pickle, in the
+# order the one-by-one search meets them) are cut into chunks, and each chunk is one task
+# that applies every enabled step to each of its states, skips what an earlier level saw,
+# and judges the rest. Chunks are contiguous runs of the frontier, so merging them in
+# chunk order keeps that order, and keeping the first of several equal fingerprints keeps
+# the one the one-by-one search would have met first. The chunking depends on the
+# frontier alone, never on the layout, so every layout reports the same states, counts
+# and counterexample.
+
+CHUNKS = 64  # tasks per level: enough to spread over a few dozen workers, each still long
+
+
+@dataclass
+class _Child:
+    fp: bytes | None  # None without hashing: every schedule its own state
+    state: bytes | None  # its pickle, when a deeper level will expand it
+    undecided: bool
+
+
+@dataclass
+class _Part:
+    """What one chunk's task found: its new states in path order, and where it stopped."""
+
+    children: list[_Child]
+    transitions: int
+    counterexample: Counterexample | None = None
+    reason: str | None = None  # "time" or "cap": a budget ran out before the chunk was done
+
+
+@dataclass(frozen=True)
+class _Search:
+    """Everything a level's task needs besides its chunk (sent to every worker once)."""
+
+    text: str
+    prop: str
+    sim_seed: int
+    max_ops: int
+    faults: frozenset
+    symmetry: bool
+    hashing: bool
+    seen: frozenset  # fingerprints of every state of the earlier levels
+    last: bool  # the bound's depth: judge in place, keep no pickles
+    deadline: float | None  # time.time(), so a worker on this machine or another can read it
+    cap: int  # new states one task may add before the state cap counts as reached
+
+
+def expand_chunk(search: _Search, chunk: list[bytes]) -> _Part:
+    """One task: every step from every state of ``chunk``, the new states judged.
+
+    Stops at the chunk's first counterexample (its later states come after it in search
+    order, so cannot be the first). Module-level so a worker imports it by name."""
+    design = Design.parse(search.text)
+    menu, prop = search.faults, search.prop
+    part = _Part([], 0)
+    mine: set[bytes] = set()
+    new = 0
+    for data in chunk:
+        parent = _loads(data, design)
+        steps = enabled_steps(parent, max_ops=search.max_ops, faults=menu, symmetry=search.symmetry)
+        for index, step in enumerate(steps):
+            if search.deadline is not None and time.time() > search.deadline:
+                part.reason = "time"
+                return part
+            if new >= search.cap:
+                part.reason = "cap"
+                return part
+            child = parent if index == len(steps) - 1 else _loads(data, design)
+            try:
+                child.apply(step)
+            except ConfigError:
+                continue  # a step that names nothing real here: the machine never draws it
+            part.transitions += 1
+            fp = None
+            if search.hashing:
+                fp = fingerprint(child)
+                if fp in search.seen or fp in mine:
+                    continue
+                mine.add(fp)
+            new += 1
+            pickled = None if search.last else _dumps(child)
+            if pickled is not None:
+                # the copy that settles, from the pickle this level keeps anyway
+                holds, cx = judge_state(_loads(pickled, design), prop, in_place=True)
+            else:
+                holds, cx = judge_state(child, prop, in_place=True)
+            part.children.append(_Child(fp, pickled, holds == "unknown"))
+            if cx is not None:
+                part.counterexample = cx
+                return part
+    return part
+
+
+def _chunks(frontier: list[bytes]) -> list[tuple]:
+    n = min(CHUNKS, len(frontier))
+    bounds = [len(frontier) * t // n for t in range(n + 1)]
+    return [(frontier[a:b],) for a, b in zip(bounds, bounds[1:])]
+
+
+def _stops(part: _Part) -> bool:
+    return part.counterexample is not None or part.reason is not None
 
 
 def exhaustive(
@@ -347,16 +490,16 @@ def exhaustive(
     symmetry: bool = True,
     hashing: bool = True,
     on_depth: Callable[[int, int], None] | None = None,
-    prefix: Sequence[dict] = (),
+    layout: Layout | None = None,
 ) -> ExhaustiveResult:
     """Judge every schedule of ``design`` of at most ``depth`` steps against ``prop``.
 
     ``timeout`` (seconds) and ``max_states`` bound the work; when either runs out the
     outcome is "unknown" with the deepest fully explored depth. ``on_depth(d, states)``
-    hears each depth as it completes. ``prefix``: search from the state these steps reach
-    (one task of a split search, :mod:`replicheck.model.split`); depths count after it,
-    the counterexample's schedule includes it. Raises ConfigError for a design that cannot run and
-    ValueError for an unknown property.
+    hears each depth as it completes. ``layout`` (:class:`replicheck.engine.Layout`) runs
+    each level's chunks in this process (the default), on a local Dask cluster or on a
+    remote scheduler; the result is the same on every layout. Raises ConfigError for a
+    design that cannot run and ValueError for an unknown property.
     """
     text = DESIGNS.get(design, design)
     if prop not in PROPERTIES:
@@ -369,12 +512,10 @@ def exhaustive(
     if why_not:
         return ExhaustiveResult(text, prop, "not applicable", depth, depth, 0, 0, 0.0, reason=why_not)
     menu = frozenset(faults) if faults is not None else FULL_MENU
-    deadline = None if timeout is None else started + timeout
+    deadline = None if timeout is None else time.time() + timeout
     root = SimulatedCluster(parsed, sim_seed)
-    for step in prefix:
-        root.apply(step)
     seen: set[bytes] = {fingerprint(root)}
-    frontier = [root]
+    states = 1
     per_depth = [1]
     transitions = 0
     undecided = 0
@@ -386,7 +527,7 @@ def exhaustive(
             outcome,
             depth,
             complete,
-            len(seen),
+            states,
             transitions,
             time.perf_counter() - started,
             undecided=undecided,
@@ -398,43 +539,41 @@ def exhaustive(
     holds, cx = judge_state(root, prop)
     if cx is not None:
         return result("broken", 0, counterexample=cx)
-    for d in range(1, depth + 1):
-        nxt: list[SimulatedCluster] = []
-        fresh = 0
-        for state in frontier:
-            for step in enabled_steps(state, max_ops=max_ops, faults=menu, symmetry=symmetry):
-                if deadline is not None and time.perf_counter() > deadline:
-                    return result("unknown", d - 1, reason=f"the {timeout:g} s budget ran out at depth {d}")
-                if len(seen) >= max_states:
-                    return result("unknown", d - 1, reason=f"the cap of {max_states:,} states was reached")
-                child = clone(state)
-                try:
-                    child.apply(step)
-                except ConfigError:
-                    continue  # a step that names nothing real here: the machine never draws it
-                transitions += 1
-                if hashing:
-                    fp = fingerprint(child)
-                    if fp in seen:
-                        continue
-                    seen.add(fp)
-                else:
-                    seen.add(len(seen).to_bytes(8, "big"))
-                fresh += 1
-                holds, cx = judge_state(child, prop, in_place=d == depth)
-                if cx is not None:
-                    per_depth.append(fresh)
-                    return result("broken", d - 1, counterexample=cx)
-                if holds == "unknown":
-                    undecided += 1
-                if d < depth:
-                    nxt.append(child)
-        per_depth.append(fresh)
-        frontier = nxt
-        if on_depth is not None:
-            on_depth(d, len(seen))
-        if not frontier and d < depth:
-            # nothing new can happen: deeper schedules only revisit these states
-            per_depth.extend([0] * (depth - d))
-            break
+    undecided += holds == "unknown"
+    frontier = [_dumps(root)]
+    with Session(layout or Layout()) as session:
+        for d in range(1, depth + 1):
+            search = _Search(
+                text, prop, sim_seed, max_ops, menu, symmetry, hashing, frozenset(seen), d == depth,
+                deadline, max(max_states - states, 1),
+            )  # fmt: skip
+            parts = session.run(expand_chunk, _chunks(frontier), shared=search, stop=_stops).ordered
+            frontier = []
+            fresh = 0
+            for part in parts:
+                transitions += part.transitions
+                for child in part.children:
+                    if child.fp is not None:
+                        if child.fp in seen:
+                            continue  # met first in an earlier chunk of this level
+                        seen.add(child.fp)
+                    fresh += 1
+                    undecided += child.undecided
+                    if child.state is not None:
+                        frontier.append(child.state)
+            states += fresh
+            per_depth.append(fresh)
+            last = parts[-1] if parts else None
+            if last is not None and last.counterexample is not None:
+                return result("broken", d - 1, counterexample=last.counterexample)
+            if last is not None and last.reason == "time":
+                return result("unknown", d - 1, reason=f"the {timeout:g} s budget ran out at depth {d}")
+            if (last is not None and last.reason == "cap") or states > max_states:
+                return result("unknown", d - 1, reason=f"the cap of {max_states:,} states was reached")
+            if on_depth is not None:
+                on_depth(d, states)
+            if not frontier and d < depth:
+                # nothing new can happen: deeper schedules only revisit these states
+                per_depth.extend([0] * (depth - d))
+                break
     return result("unknown" if undecided else "holds", depth)

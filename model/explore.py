@@ -751,7 +751,7 @@ def run_cell(
     seconds: float = 20.0,
     max_depth: int = 8,
     max_examples: int = 300,
-    steps: int = 20,
+    steps: int = 30,
     seed: int = 0,
     derandomize: bool = False,
 ) -> Cell:
@@ -773,7 +773,7 @@ def matrix(
     seconds: float = 20.0,
     max_depth: int = 8,
     max_examples: int = 300,
-    steps: int = 20,
+    steps: int = 30,
     seed: int = 0,
     derandomize: bool = True,
     on_cell: Callable[[str, str, Cell], None] | None = None,

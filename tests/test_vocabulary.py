@@ -135,3 +135,12 @@ def test_simulate_without_seed_runs_seed_zero_and_prints_it():
     a = CliRunner().invoke(cli, ["simulate", "leader-follower", "--ops", "20", "--json"])
     b = CliRunner().invoke(cli, ["simulate", "leader-follower", "--ops", "20", "--json", "--seed", "0"])
     assert a.exit_code == 0 and a.output == b.output and '"seed": 0' in a.output
+
+
+@pytest.mark.parametrize("system", ["postgres", "mariadb", "etcd", "redis"])
+def test_a_required_shared_option_is_still_asked_for(system):
+    # vocabulary.SHARED gives no default=None: click would take it as a value and stop
+    # asking for record's required --out
+    dsn = "--endpoint" if system == "etcd" else "--primary"
+    result = CliRunner().invoke(cli, ["record", system, dsn, "x"])
+    assert result.exit_code == 2 and "Missing option '--out'" in result.output, result.output
