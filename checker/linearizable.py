@@ -211,12 +211,17 @@ class _Clock:
         if self.limit is not None and threading.active_count() == 1:
             # process-wide: only when no other thread of the caller's could be starved
             old_limit = _cap_data(self.threshold(_CEILING))
+        # Elsewhere (a Dask worker's thread) a watchdog thread ticks instead: the search's
+        # own checks come every 1,024 configurations, gigabytes apart when states are large.
+        watchdog = None if timer else _Watchdog.start(self)
         self._armed += 1
         try:
             yield
         finally:
             self._armed -= 1
             self._in_search = False
+            if watchdog is not None:
+                watchdog.close()
             if timer:
                 signal.setitimer(signal.ITIMER_REAL, 0, 0)
                 signal.signal(signal.SIGALRM, old_handler)
@@ -260,6 +265,61 @@ class _Clock:
         if self.why is not None and self.why.startswith("memory"):
             _release_memory()
         return res
+
+
+class _Watchdog:
+    """The timer signal's work for a search that runs outside the main thread: every
+    _SAMPLE_EVERY it ticks the clock and, when the clock would interrupt the search, raises
+    BudgetExhausted in the searching thread (at its next bytecode: a step inside C code
+    finishes first)."""
+
+    def __init__(self, clock: _Clock) -> None:
+        self.clock = clock
+        self.target = threading.get_ident()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="replicheck-budget", daemon=True)
+
+    @classmethod
+    def start(cls, clock: _Clock) -> _Watchdog | None:
+        if _set_async_exc is None:
+            return None
+        w = cls(clock)
+        w.thread.start()
+        return w
+
+    def _run(self) -> None:
+        while not self.stop.wait(_SAMPLE_EVERY):
+            try:
+                self.clock._tick(0, None)
+            except BudgetExhausted:
+                _raise_in(self.target, BudgetExhausted)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        _raise_in(self.target, None)  # withdraw one raised but not yet delivered
+
+
+def _async_exc_setter() -> Any:
+    try:
+        import ctypes
+
+        f = ctypes.pythonapi.PyThreadState_SetAsyncExc
+        f.argtypes = (ctypes.c_ulong, ctypes.py_object)
+        f.restype = ctypes.c_int
+        return f
+    except (ImportError, AttributeError):
+        return None
+
+
+_set_async_exc = _async_exc_setter()
+
+
+def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
+    import ctypes
+
+    assert _set_async_exc is not None
+    _set_async_exc(thread_id, ctypes.py_object(exc) if exc is not None else ctypes.py_object())
 
 
 @contextmanager
@@ -934,7 +994,10 @@ def judge_parts(
     out = []
     with clock.armed():
         for ops in parts:
-            res = clock.search(ops, spec)
+            try:
+                res = clock.search(ops, spec)
+            except BudgetExhausted:  # a watchdog's interruption that landed as the search ended
+                res = PartResult(UNKNOWN_VERDICT, [], reason=clock.why or "memory budget exhausted")
             res.ops = []
             out.append(res)
     return out

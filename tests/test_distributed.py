@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -662,3 +663,39 @@ def test_partitions_travel_packed_and_unpack_to_equal_operations(tmp_path):
     assert all(a.line == b.line and a.ret_line == b.ret_line and a.extra == b.extra for a, b in pairs)
     crashed = [b for a, b in pairs if a.crashed]
     assert crashed and all(b.output is UNKNOWN for b in crashed)  # the sentinel, not a copy
+
+
+_THREADED_BLOB = """
+import json, resource, sys, threading
+from blobspec import Blob
+from test_budgets import blob_events
+from replicheck.checker import History
+from replicheck.checker.linearizable import searchable_parts
+from replicheck.cli.fanout import judge_partitions, pack_partitions
+
+spec = Blob()
+packed = pack_partitions(searchable_parts(History.from_events(blob_events(14)).ops, spec))
+out = []
+task = threading.Thread(target=lambda: out.append(judge_partitions(packed, spec, None, float(sys.argv[1]))))
+task.start()  # as a Dask worker runs a task: in a thread, so no timer signal, no RLIMIT_DATA
+task.join()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+print(json.dumps([peak, [(r.valid, r.reason) for r in out[0][1]]]))
+"""
+
+
+def test_a_search_in_a_worker_thread_is_stopped_near_the_memory_budget(tmp_path):
+    """States of megabytes, 1,024 configurations between the search's own checks: without
+    the watchdog thread a 500 MB budget let this task reach 13 GB."""
+    from test_budgets import BLOB_SPEC
+
+    (tmp_path / "blobspec.py").write_text(textwrap.dedent(BLOB_SPEC).replace("BLOCK", "1_000_000"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "tests")])}
+    run_it = subprocess.run(
+        [sys.executable, "-c", _THREADED_BLOB, "300"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert run_it.returncode == 0, run_it.stderr
+    peak, results = json.loads(run_it.stdout)
+    assert [valid for valid, _ in results] == ["unknown"]
+    assert results[0][1].startswith("memory budget exhausted")
+    assert peak < 1.2 * 300e6, f"peak RSS {peak / 1e6:.0f} MB for a 300 MB budget"
