@@ -67,6 +67,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--history", type=int, default=None, metavar="OPS", help="the one-history-by-key mode")
     ap.add_argument("--keys", type=int, default=1000)
+    ap.add_argument("--concurrency", type=int, default=10, help="clients of the generated history")
+    ap.add_argument("--crash", type=float, default=0.01, help="share of its operations that crash")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--task-ops", default="2000", help="operations per task at least, comma-separated")
     args = ap.parse_args()
@@ -131,7 +133,15 @@ def history_main(args: argparse.Namespace) -> None:
 
     print(_machine())
     t = time.perf_counter()
-    gen = gen_histories.generate("kv", args.history, keys=args.keys, seed=args.seed, linearizable=True)
+    gen = gen_histories.generate(
+        "kv",
+        args.history,
+        keys=args.keys,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        crash=args.crash,
+        linearizable=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "history.jsonl")
         gen_histories.write_history(gen, path, "jsonl")
@@ -140,7 +150,8 @@ def history_main(args: argparse.Namespace) -> None:
     parts = lin.searchable_parts(h.ops, spec)
     order = sorted(range(len(parts)), key=lambda k: len(parts[k]))
     print(
-        f"history: kv, {len(h.ops)} operations over {len(parts)} keys, seed {args.seed}, linearizable "
+        f"history: kv, {len(h.ops)} operations over {len(parts)} keys, {args.concurrency} clients, "
+        f"{args.crash:.0%} crashed, seed {args.seed}, linearizable "
         f"(generated and read in {time.perf_counter() - t:.1f} s); median of {args.repeat} runs"
     )
     clusters = {}
