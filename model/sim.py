@@ -248,6 +248,12 @@ class Simulator:
     def send(self, src: str, dst: str, payload: Any) -> None:
         self.stats["sent"] += 1
         net = self.network
+        if not (self.auto_deliver or net.loss or net.duplicate):
+            # Step mode on a lossless network (the explorer's): what the general path
+            # below does then, without its branches: no draw, one copy, due now.
+            self._next_msg += 1
+            self.in_flight[self._next_msg] = Message(self._next_msg, src, dst, payload, self.now, self.now)
+            return
         rng = self.rng
         if net.loss and rng.random() < net.loss:
             self.stats["lost"] += 1
