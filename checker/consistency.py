@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -92,7 +91,7 @@ def _reach(edges: list[tuple[str, str]], start: str) -> frozenset[str]:
 # The hierarchy's transitive closure, computed once: every check propagates verdicts
 # along it, and asking networkx for ancestors and descendants (with building the graph)
 # cost ~0.5 ms a check, more than judging a small history itself (the explorer judges
-# thousands). tests/test_consistency.py compares these with networkx on hierarchy().
+# thousands). tests/test_consistency_fastpath.py compares them, and what they decide, with networkx.
 _WEAKER: dict[str, frozenset[str]] = {m: _reach(_STRONGER_THAN, m) for m in MODELS}
 _STRONGER: dict[str, frozenset[str]] = {m: _reach([(b, a) for a, b in _STRONGER_THAN], m) for m in MODELS}
 _NEXT_STRONGER: dict[str, tuple[str, ...]] = {
@@ -652,27 +651,6 @@ def check_consistency(
         return _check(history, spec, models, session_field, quiet, budget, init, nil_read, quiet_from)
 
 
-# Up to this many operations, reading observations and checking the session guarantees
-# take well under a millisecond (a 64-op history: ~0.5 ms), far less than the first tick
-# of an armed clock's timer (_SAMPLE_EVERY, 20 ms): that timer could never fire, so it is
-# not set. Arming (signal handler, interval timer, RLIMIT_DATA ceiling: ~50 us a time)
-# was most of the cost of judging a tiny history, and the explorer judges thousands. The
-# deadline and memory checks made before the work stay. The one thing given up: a process
-# already past ~93% of the memory budget is not refused the few kilobytes this work
-# allocates. The searches (linearizable, sequential) are armed whatever the size.
-SMALL_HISTORY = 64
-
-
-@contextmanager
-def _enforced(clock: Any, small: bool) -> Iterator[None]:
-    """The budget's timer and memory ceiling around linear work, unless it is ``small``."""
-    if small:
-        yield
-        return
-    with clock.armed(), clock.interruptible():
-        yield
-
-
 def _check(
     history: History,
     spec: Any,
@@ -697,56 +675,60 @@ def _check(
             f"unknown consistency model {sorted(unknown_names)[0]!r}; expected one of {', '.join(CHOICES)}"
         )
     clock = budget.start()
-    small = len(ops) <= SMALL_HISTORY
-    # Reading what each op observed and splitting sessions are linear, but seconds on a
-    # few hundred thousand ops: under the budget too.
-    try:
-        with _enforced(clock, small):
-            if budget.timeout is not None and clock.expired():
-                raise BudgetExhausted(clock.why)
-            obs = observe(ops, spec_obj)
-            by_session, concurrent = sessions(ops, session_field)
-    except (BudgetExhausted, MemoryError) as e:
-        why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
-        why = _out_of_budget(why + " before searching", budget)
-        return ConsistencyResult(
-            spec=getattr(spec_obj, "name", type(spec_obj).__name__),
-            ops=len(ops),
-            sessions=0,
-            models={
-                m: ModelResult(m, UNKNOWN_VERDICT, "not checked", reason=why)
-                for m in MODELS + PROPERTIES
-                if m in wanted
-            },
-            elapsed=time.perf_counter() - started,
-            conflicts=[],
-            history=history,
-        )
-    decided: dict[frozenset, tuple[Any, Any]] = {}
+    # One arming (timer, memory ceiling: ~30 us each time) for all the linear work below,
+    # rather than one per piece: on a small history arming was most of the check, and the
+    # explorer checks thousands. The pieces' own armed() inside only count the nesting;
+    # the searches further down are armed on their own, as before.
+    with clock.armed():
+        # Reading what each op observed and splitting sessions are linear, but seconds on a
+        # few hundred thousand ops: under the budget too.
+        try:
+            with clock.armed(), clock.interruptible():
+                if budget.timeout is not None and clock.expired():
+                    raise BudgetExhausted(clock.why)
+                obs = observe(ops, spec_obj)
+                by_session, concurrent = sessions(ops, session_field)
+        except (BudgetExhausted, MemoryError) as e:
+            why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
+            why = _out_of_budget(why + " before searching", budget)
+            return ConsistencyResult(
+                spec=getattr(spec_obj, "name", type(spec_obj).__name__),
+                ops=len(ops),
+                sessions=0,
+                models={
+                    m: ModelResult(m, UNKNOWN_VERDICT, "not checked", reason=why)
+                    for m in MODELS + PROPERTIES
+                    if m in wanted
+                },
+                elapsed=time.perf_counter() - started,
+                conflicts=[],
+                history=history,
+            )
+        decided: dict[frozenset, tuple[Any, Any]] = {}
 
-    def guarantees(which: set[str]) -> tuple[Any, Any]:
-        """(True, None), (False, witness), or (unknown, why) past the budget: on a large
-        history the dependency graph has millions of edges and takes minutes."""
-        key = frozenset(which)
-        if key not in decided:
-            try:
-                with _enforced(clock, small):
-                    if budget.timeout is not None and clock.expired():
-                        raise BudgetExhausted(clock.why)
-                    decided[key] = check_guarantees(obs, by_session, which)
-            except (BudgetExhausted, MemoryError) as e:
-                why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
-                decided[key] = (UNKNOWN_VERDICT, _out_of_budget(why, budget))
-        return decided[key]
+        def guarantees(which: set[str]) -> tuple[Any, Any]:
+            """(True, None), (False, witness), or (unknown, why) past the budget: on a large
+            history the dependency graph has millions of edges and takes minutes."""
+            key = frozenset(which)
+            if key not in decided:
+                try:
+                    with clock.armed(), clock.interruptible():
+                        if budget.timeout is not None and clock.expired():
+                            raise BudgetExhausted(clock.why)
+                        decided[key] = check_guarantees(obs, by_session, which)
+                except (BudgetExhausted, MemoryError) as e:
+                    why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
+                    decided[key] = (UNKNOWN_VERDICT, _out_of_budget(why, budget))
+            return decided[key]
 
-    # The guarantees first: polynomial, they are decided before the exponential searches
-    # can spend the budget (and a PRAM cycle settles sequential consistency outright).
-    if not (concurrent or obs.unsupported or obs.anomalies):
-        for g in GUARANTEES:
-            if g in wanted:
-                guarantees({g})
-        if PRAM in wanted or SEQ in wanted:
-            guarantees({RYW, MR, MW})
+        # The guarantees first: polynomial, they are decided before the exponential searches
+        # can spend the budget (and a PRAM cycle settles sequential consistency outright).
+        if not (concurrent or obs.unsupported or obs.anomalies):
+            for g in GUARANTEES:
+                if g in wanted:
+                    guarantees({g})
+            if PRAM in wanted or SEQ in wanted:
+                guarantees({RYW, MR, MW})
     direct: dict[str, ModelResult] = {}
     if LIN in wanted:
         direct[LIN] = _linearizable(ops, spec_obj, budget, history)
