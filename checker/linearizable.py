@@ -222,7 +222,16 @@ class _Clock:
             and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
         )
         if timer:
-            old_handler = signal.signal(signal.SIGALRM, self._tick)
+            # A plain function, not the bound method: restoring the old handler hands this
+            # one back through signal's enum conversion, which fails over to a ValueError
+            # whose message is the handler's repr, and a bound method's repr is this whole
+            # clock's (~10 us an arming, and the explorer arms thousands of tiny checks).
+            tick = self._tick
+
+            def on_alarm(signum: int, frame: Any) -> None:
+                tick(signum, frame)
+
+            old_handler = signal.signal(signal.SIGALRM, on_alarm)
             signal.setitimer(signal.ITIMER_REAL, _SAMPLE_EVERY, _SAMPLE_EVERY)
         if self.limit is not None and threading.active_count() == 1:
             # process-wide: only when no other thread of the caller's could be starved
