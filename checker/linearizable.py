@@ -985,8 +985,11 @@ def _search(parts, order, spec, clock, jobs) -> Generator[tuple[int, PartResult]
     """
     global _FORKED
     auto = jobs is None
-    jobs = (os.cpu_count() or 1) if auto else jobs
-    if jobs > 1 and len(_groups(parts, order)) > 1:
+    # Workers only for two tasks or more: most histories are one, and asking for the
+    # cores first read a file under /sys for every check (the explorer checks thousands).
+    many = len(_groups(parts, order)) > 1
+    jobs = ((os.cpu_count() or 1) if auto else jobs) if many else 1
+    if jobs > 1:
         import multiprocessing  # only now: importing it costs a small check a few ms
 
         if "fork" not in multiprocessing.get_all_start_methods():
