@@ -213,6 +213,7 @@ EXHAUSTIVELY_BROKEN = [
     ("leaderless-quorum", "durability"),
     ("leaderless-sloppy", "linearizable"),
     ("leaderless-sloppy", RYW),
+    ("leaderless-sloppy", "durability"),
     ("ml-lww", "linearizable"),
     ("ml-lww", "durability"),
 ]
