@@ -301,3 +301,43 @@ def test_the_command_explore_prints_to_judge_a_counterexample_gives_the_same_ver
     assert command[0] == "replicheck"
     judged = CliRunner().invoke(cli, command[1:])
     assert judged.exit_code == 1, judged.output  # violated, as explore said: not unknown, not valid
+
+
+_FINGERPRINTS = """
+import hashlib
+from replicheck.model.designs import DESIGNS
+from replicheck.model.exhaustive import clone, enabled_steps, fingerprint
+from replicheck.model.schedules import SimulatedCluster
+
+h = hashlib.sha256()
+for text in DESIGNS.values():
+    root = SimulatedCluster(text, 0)
+    for step in enabled_steps(root):
+        one = clone(root)
+        one.apply(step)
+        for then in enabled_steps(one)[::3]:
+            two = clone(one)
+            two.apply(then)
+            h.update(fingerprint(two))
+print(h.hexdigest())
+"""
+
+
+def test_a_state_has_one_fingerprint_in_every_process():
+    # Workers are other processes, each with its own string hashing: a fingerprint that
+    # followed a set's hash order would make one state two, and the layouts disagree.
+    import os
+    import subprocess
+    import sys
+
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", _FINGERPRINTS],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1, digests
