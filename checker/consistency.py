@@ -75,6 +75,30 @@ def hierarchy():
     return g
 
 
+def _reach(edges: list[tuple[str, str]], start: str) -> frozenset[str]:
+    """The models reachable from ``start`` along ``edges`` (itself excluded)."""
+    out: set[str] = set()
+    todo = [start]
+    while todo:
+        m = todo.pop()
+        for a, b in edges:
+            if a == m and b not in out:
+                out.add(b)
+                todo.append(b)
+    return frozenset(out)
+
+
+# The hierarchy's transitive closure, computed once: every check propagates verdicts
+# along it, and asking networkx for ancestors and descendants (with building the graph)
+# cost ~0.5 ms a check, more than judging a small history itself (the explorer judges
+# thousands). tests/test_consistency_fastpath.py compares them, and what they decide, with networkx.
+_WEAKER: dict[str, frozenset[str]] = {m: _reach(_STRONGER_THAN, m) for m in MODELS}
+_STRONGER: dict[str, frozenset[str]] = {m: _reach([(b, a) for a, b in _STRONGER_THAN], m) for m in MODELS}
+_NEXT_STRONGER: dict[str, tuple[str, ...]] = {
+    m: tuple(a for a, b in _STRONGER_THAN if b == m) for m in MODELS
+}
+
+
 @dataclass
 class ModelResult:
     """One model's verdict: True, False or UNKNOWN_VERDICT; ``how`` it was decided."""
@@ -118,9 +142,8 @@ class ConsistencyResult:
     @property
     def strongest(self) -> list[str]:
         """Models that hold with no stronger model holding."""
-        g = hierarchy()
         holds = set(self._in_hierarchy(True))
-        return [m for m in MODELS if m in holds and not any(p in holds for p in g.predecessors(m))]
+        return [m for m in MODELS if m in holds and not any(p in holds for p in _NEXT_STRONGER[m])]
 
     @property
     def violated(self) -> list[str]:
@@ -179,10 +202,8 @@ def _and(xs: list[str]) -> str:
     return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
 
 
-def _descendants(m: str) -> set[str]:
-    import networkx as nx  # on first use: see hierarchy()
-
-    return nx.descendants(hierarchy(), m)
+def _descendants(m: str) -> frozenset[str]:
+    return _WEAKER[m]
 
 
 def _where(w: Witness | None) -> str:
@@ -654,55 +675,60 @@ def _check(
             f"unknown consistency model {sorted(unknown_names)[0]!r}; expected one of {', '.join(CHOICES)}"
         )
     clock = budget.start()
-    # Reading what each op observed and splitting sessions are linear, but seconds on a
-    # few hundred thousand ops: under the budget too.
-    try:
-        with clock.armed(), clock.interruptible():
-            if budget.timeout is not None and clock.expired():
-                raise BudgetExhausted(clock.why)
-            obs = observe(ops, spec_obj)
-            by_session, concurrent = sessions(ops, session_field)
-    except (BudgetExhausted, MemoryError) as e:
-        why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
-        why = _out_of_budget(why + " before searching", budget)
-        return ConsistencyResult(
-            spec=getattr(spec_obj, "name", type(spec_obj).__name__),
-            ops=len(ops),
-            sessions=0,
-            models={
-                m: ModelResult(m, UNKNOWN_VERDICT, "not checked", reason=why)
-                for m in MODELS + PROPERTIES
-                if m in wanted
-            },
-            elapsed=time.perf_counter() - started,
-            conflicts=[],
-            history=history,
-        )
-    decided: dict[frozenset, tuple[Any, Any]] = {}
+    # One arming (timer, memory ceiling: ~30 us each time) for all the linear work below,
+    # rather than one per piece: on a small history arming was most of the check, and the
+    # explorer checks thousands. The pieces' own armed() inside only count the nesting;
+    # the searches further down are armed on their own, as before.
+    with clock.armed():
+        # Reading what each op observed and splitting sessions are linear, but seconds on a
+        # few hundred thousand ops: under the budget too.
+        try:
+            with clock.armed(), clock.interruptible():
+                if budget.timeout is not None and clock.expired():
+                    raise BudgetExhausted(clock.why)
+                obs = observe(ops, spec_obj)
+                by_session, concurrent = sessions(ops, session_field)
+        except (BudgetExhausted, MemoryError) as e:
+            why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
+            why = _out_of_budget(why + " before searching", budget)
+            return ConsistencyResult(
+                spec=getattr(spec_obj, "name", type(spec_obj).__name__),
+                ops=len(ops),
+                sessions=0,
+                models={
+                    m: ModelResult(m, UNKNOWN_VERDICT, "not checked", reason=why)
+                    for m in MODELS + PROPERTIES
+                    if m in wanted
+                },
+                elapsed=time.perf_counter() - started,
+                conflicts=[],
+                history=history,
+            )
+        decided: dict[frozenset, tuple[Any, Any]] = {}
 
-    def guarantees(which: set[str]) -> tuple[Any, Any]:
-        """(True, None), (False, witness), or (unknown, why) past the budget: on a large
-        history the dependency graph has millions of edges and takes minutes."""
-        key = frozenset(which)
-        if key not in decided:
-            try:
-                with clock.armed(), clock.interruptible():
-                    if budget.timeout is not None and clock.expired():
-                        raise BudgetExhausted(clock.why)
-                    decided[key] = check_guarantees(obs, by_session, which)
-            except (BudgetExhausted, MemoryError) as e:
-                why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
-                decided[key] = (UNKNOWN_VERDICT, _out_of_budget(why, budget))
-        return decided[key]
+        def guarantees(which: set[str]) -> tuple[Any, Any]:
+            """(True, None), (False, witness), or (unknown, why) past the budget: on a large
+            history the dependency graph has millions of edges and takes minutes."""
+            key = frozenset(which)
+            if key not in decided:
+                try:
+                    with clock.armed(), clock.interruptible():
+                        if budget.timeout is not None and clock.expired():
+                            raise BudgetExhausted(clock.why)
+                        decided[key] = check_guarantees(obs, by_session, which)
+                except (BudgetExhausted, MemoryError) as e:
+                    why = (clock.why if isinstance(e, BudgetExhausted) else None) or "memory budget exhausted"
+                    decided[key] = (UNKNOWN_VERDICT, _out_of_budget(why, budget))
+            return decided[key]
 
-    # The guarantees first: polynomial, they are decided before the exponential searches
-    # can spend the budget (and a PRAM cycle settles sequential consistency outright).
-    if not (concurrent or obs.unsupported or obs.anomalies):
-        for g in GUARANTEES:
-            if g in wanted:
-                guarantees({g})
-        if PRAM in wanted or SEQ in wanted:
-            guarantees({RYW, MR, MW})
+        # The guarantees first: polynomial, they are decided before the exponential searches
+        # can spend the budget (and a PRAM cycle settles sequential consistency outright).
+        if not (concurrent or obs.unsupported or obs.anomalies):
+            for g in GUARANTEES:
+                if g in wanted:
+                    guarantees({g})
+            if PRAM in wanted or SEQ in wanted:
+                guarantees({RYW, MR, MW})
     direct: dict[str, ModelResult] = {}
     if LIN in wanted:
         direct[LIN] = _linearizable(ops, spec_obj, budget, history)
@@ -738,13 +764,10 @@ def _check(
 
 def _propagate(direct: dict[str, ModelResult], wanted: set[str]) -> tuple[dict[str, ModelResult], list[str]]:
     """Fill in the models not decided directly from the ones that were."""
-    import networkx as nx  # on first use: see hierarchy()
-
-    g = hierarchy()
     out: dict[str, ModelResult] = {}
     conflicts = []
     for m in MODELS:
-        above, below = nx.ancestors(g, m), nx.descendants(g, m)
+        above, below = _STRONGER[m], _WEAKER[m]
         stronger = [a for a in MODELS if a in above and direct.get(a) and direct[a].valid is True]
         weaker = [d for d in MODELS if d in below and direct.get(d) and direct[d].valid is False]
         if stronger and weaker:

@@ -48,12 +48,29 @@ _GRACE = 0.2  # seconds a search may run past its deadline before it is interrup
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+_statm_fd: tuple[int, int] | None = None  # (pid, fd): /proc/self/statm, kept open
+
+
+def _statm() -> list[bytes]:
+    """The fields of /proc/self/statm now (sizes in pages); OSError where there is none.
+
+    Every check samples it, and each arming twice: opening the file each time was ~20 us,
+    most of the cost of checking a tiny history (the explorer checks thousands). The file
+    stays open and is read again from offset 0, which the kernel answers afresh; a forked
+    worker opens its own, since /proc/self named its parent when the parent opened it.
+    """
+    global _statm_fd
+    pid = os.getpid()
+    if _statm_fd is None or _statm_fd[0] != pid:
+        _statm_fd = (pid, os.open("/proc/self/statm", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)))
+    return os.pread(_statm_fd[1], 4096, 0).split()
+
+
 def rss_bytes() -> int:
     """This process's resident set size now (Linux); elsewhere its peak so far."""
     try:
-        with open("/proc/self/statm", "rb") as fh:
-            return int(fh.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
+        return int(_statm()[1]) * _PAGE
+    except (OSError, ValueError, IndexError, AttributeError):  # AttributeError: no os.pread
         import resource
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -63,9 +80,8 @@ def rss_bytes() -> int:
 def _data_bytes() -> int | None:
     """Private writable memory mapped now: what RLIMIT_DATA counts (Linux only)."""
     try:
-        with open("/proc/self/statm", "rb") as fh:
-            return int(fh.read().split()[5]) * _PAGE
-    except (OSError, ValueError, IndexError):
+        return int(_statm()[5]) * _PAGE
+    except (OSError, ValueError, IndexError, AttributeError):
         return None
 
 
@@ -206,7 +222,16 @@ class _Clock:
             and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
         )
         if timer:
-            old_handler = signal.signal(signal.SIGALRM, self._tick)
+            # A plain function, not the bound method: restoring the old handler hands this
+            # one back through signal's enum conversion, which fails over to a ValueError
+            # whose message is the handler's repr, and a bound method's repr is this whole
+            # clock's (~10 us an arming, and the explorer arms thousands of tiny checks).
+            tick = self._tick
+
+            def on_alarm(signum: int, frame: Any) -> None:
+                tick(signum, frame)
+
+            old_handler = signal.signal(signal.SIGALRM, on_alarm)
             signal.setitimer(signal.ITIMER_REAL, _SAMPLE_EVERY, _SAMPLE_EVERY)
         if self.limit is not None and threading.active_count() == 1:
             # process-wide: only when no other thread of the caller's could be starved
@@ -1034,8 +1059,11 @@ def _search(parts, order, spec, clock, jobs) -> Generator[tuple[int, PartResult]
     """
     global _FORKED
     auto = jobs is None
-    jobs = (os.cpu_count() or 1) if auto else jobs
-    if jobs > 1 and len(_groups(parts, order)) > 1:
+    # Workers only for two tasks or more: most histories are one, and asking for the
+    # cores first read a file under /sys for every check (the explorer checks thousands).
+    many = len(_groups(parts, order)) > 1
+    jobs = ((os.cpu_count() or 1) if auto else jobs) if many else 1
+    if jobs > 1:
         import multiprocessing  # only now: importing it costs a small check a few ms
 
         if "fork" not in multiprocessing.get_all_start_methods():

@@ -243,6 +243,9 @@ def _connect(layout: Layout) -> tuple[Any, Any]:
         threads_per_worker=1,  # tasks are CPU-bound Python: one per process
         processes=True,
         dashboard_address=None,
+        # the scheduler's HTTP endpoints still listen without a dashboard: on a free port,
+        # not 8787, which another cluster on this machine may hold (Dask warns on stderr)
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.CRITICAL,
     )
     return Client(cluster, set_as_default=False), cluster

@@ -136,6 +136,21 @@ class _Request:
         self.stood_in: set[str] = set()  # preferred replicas a fallback was asked to cover
         self.write_value: Any = None
 
+    # Sets pickle in hash order, which for strings differs from process to process: sorted,
+    # a pickled cluster (and the exhaustive search's fingerprint of it) is the same bytes in
+    # every process. Only membership and size of these sets are ever used.
+    def __getstate__(self) -> dict:
+        state = {k: getattr(self, k) for k in self.__slots__}
+        state["responders"] = sorted(self.responders)
+        state["stood_in"] = sorted(self.stood_in)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+        self.responders = set(self.responders)
+        self.stood_in = set(self.stood_in)
+
 
 class Replica(Node):
     """A preferred replica (``n1..``) or, under sloppy quorums, a fallback (``f1..``)."""
@@ -150,7 +165,7 @@ class Replica(Node):
 
     def start(self) -> None:
         cfg = self.c.cfg
-        if cfg.anti_entropy_ms > 0 and self.id in self.c.preferred_set:
+        if cfg.anti_entropy_ms > 0 and self.id in self.c.replica_ids:
             self.after(ms_to_ns(cfg.anti_entropy_ms), self.anti_entropy)
         if cfg.sloppy:
             self.after(ms_to_ns(cfg.handoff_ms), self.hand_off)
@@ -266,7 +281,7 @@ class Replica(Node):
             req.responders.add(src)
             if _newer(ts, req.best[0] if req.best else None):
                 req.best = (ts, value)
-            if src in self.c.preferred_set:
+            if src in self.c.replica_ids:
                 req.seen.append((src, ts))
             if len(req.responders) < cfg.r:
                 return
@@ -326,7 +341,6 @@ class Leaderless(Protocol):
         self.sim = sim
         self.cfg = cfg
         self.replica_ids = [f"n{i + 1}" for i in range(cfg.nodes)]
-        self.preferred_set = set(self.replica_ids)
         self.fallback_ids = [f"f{i + 1}" for i in range(cfg.fallbacks)] if cfg.sloppy else []
         self.stats = {"hints_stored": 0, "hints_handed_off": 0, "fallback_phases": 0, "sloppy_ops": 0}
         self.replicas = [sim.add(Replica(n, self)) for n in self.replica_ids + self.fallback_ids]
@@ -347,7 +361,7 @@ class Leaderless(Protocol):
         return nodes[self.sim.rng.randrange(len(nodes))]
 
     def measurements(self, history: Any) -> dict:
-        states = [r.describe()["state"] for r in self.replicas if r.id in self.preferred_set]
+        states = [r.describe()["state"] for r in self.replicas if r.id in self.replica_ids]
         m: dict = {
             "acked_writes": len(history.acked_uids),
             "quorums": {

@@ -125,6 +125,18 @@ class Leader(Node):
         self.unacked: dict[str, dict] = {}
         self._resend_armed = False
 
+    # ``seen`` pickles in hash order, which for strings differs from process to process:
+    # sorted, a pickled cluster (and the exhaustive search's fingerprint of it) is the same
+    # bytes in every process. Only membership is ever asked of it.
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["seen"] = sorted(self.seen, key=repr)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.seen = set(self.seen)
+
     def on_restart(self) -> None:
         self._resend_armed = False  # the crash cancelled the timer
         self._arm_resend()

@@ -134,7 +134,13 @@ class Node:
         self.sim.send(self.id, dst, payload)
 
     def after(self, delay_ns: int, fn: Callable, *args: Any) -> None:
-        self.sim.timer(self, delay_ns, fn, args)
+        # Simulator.timer, inlined: heartbeats set one timer per node every few ms
+        sim = self.sim
+        sim._seq += 1
+        heapq.heappush(
+            sim._queue,
+            (sim.now + max(0, delay_ns), sim._seq, sim._fire_timer, (self, self.incarnation, fn, args)),
+        )
 
     def on_message(self, src: str, payload: Any) -> None:  # pragma: no cover - interface
         raise NotImplementedError
@@ -221,6 +227,17 @@ class Simulator:
         """Fire events in time order until the queue empties, ``until_ns`` or ``stop()``."""
         q = self._queue
         pop = heapq.heappop
+        if stop is None and until_ns is not None:
+            # advance()'s case, the explorer's every slice: the loop below without its
+            # per-event tests of what this call did not ask for
+            while q and q[0][0] <= until_ns:
+                t, _, fn, arg = pop(q)
+                if t > self.now:
+                    self.now = t
+                fn(arg)
+            if until_ns > self.now:
+                self.now = until_ns
+            return
         while q:
             if until_ns is not None and q[0][0] > until_ns:
                 self.now = max(self.now, until_ns)
@@ -248,6 +265,12 @@ class Simulator:
     def send(self, src: str, dst: str, payload: Any) -> None:
         self.stats["sent"] += 1
         net = self.network
+        if not (self.auto_deliver or net.loss or net.duplicate):
+            # Step mode on a lossless network (the explorer's): what the general path
+            # below does then, without its branches: no draw, one copy, due now.
+            self._next_msg += 1
+            self.in_flight[self._next_msg] = Message(self._next_msg, src, dst, payload, self.now, self.now)
+            return
         rng = self.rng
         if net.loss and rng.random() < net.loss:
             self.stats["lost"] += 1
@@ -295,6 +318,28 @@ class Simulator:
         if msg is None:
             raise KeyError(f"no message {msg_id} in flight")
         self._hand_over(msg)
+
+    def deliver_oldest(self, limit: int) -> int:
+        """Step mode: deliver the oldest message in flight (the smallest id), then the
+        next, those sent meanwhile included, until none is left or ``limit`` were
+        delivered; returns how many were. The same as ``deliver(pending()[0].id)`` in a
+        loop, without sorting every message for each delivery (settling delivers a
+        hundred messages a run, and the explorer settles thousands of runs)."""
+        in_flight, nodes, stats = self.in_flight, self.nodes, self.stats
+        n = 0
+        while n < limit and in_flight:
+            msg = in_flight.pop(min(in_flight))
+            n += 1
+            # _hand_over, inlined
+            node = nodes.get(msg.dst)
+            if node is None or not node.up:
+                stats["lost"] += 1
+            elif self._group and not self.reachable(msg.src, msg.dst):
+                stats["partitioned"] += 1
+            else:
+                stats["delivered"] += 1
+                node.on_message(msg.src, msg.payload)
+        return n
 
     def drop(self, msg_id: int) -> None:
         if self.in_flight.pop(msg_id, None) is None:
