@@ -238,15 +238,15 @@ class _Clock:
             old_limit = _cap_data(self.threshold(_CEILING))
         # Elsewhere (a Dask worker's thread) a watchdog thread ticks instead: the search's
         # own checks come every 1,024 configurations, gigabytes apart when states are large.
-        watchdog = None if timer else _Watchdog.start(self)
+        watched = None if timer else _Watchdog.watch(self)
         self._armed += 1
         try:
             yield
         finally:
             self._armed -= 1
             self._in_search = False
-            if watchdog is not None:
-                watchdog.close()
+            if watched is not None:
+                _Watchdog.unwatch(watched)
             if timer:
                 signal.setitimer(signal.ITIMER_REAL, 0, 0)
                 signal.signal(signal.SIGALRM, old_handler)
@@ -293,36 +293,65 @@ class _Clock:
 
 
 class _Watchdog:
-    """The timer signal's work for a search that runs outside the main thread: every
-    _SAMPLE_EVERY it ticks the clock and, when the clock would interrupt the search, raises
-    BudgetExhausted in the searching thread (at its next bytecode: a step inside C code
-    finishes first)."""
+    """The timer signal's work for searches that run outside the main thread: one thread
+    for the process ticks every armed clock each _SAMPLE_EVERY and, when a clock would
+    interrupt its search, raises BudgetExhausted in the searching thread (at its next
+    bytecode: a step inside C code finishes first). One thread, started once, so arming
+    stays cheap for the thousands of tiny checks the explorer makes on a worker."""
 
-    def __init__(self, clock: _Clock) -> None:
-        self.clock = clock
-        self.target = threading.get_ident()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="replicheck-budget", daemon=True)
+    lock = threading.Lock()
+    clocks: dict[int, list[_Clock]] = {}  # thread id -> its armed clocks, innermost last
+    wake = threading.Event()
+    thread: threading.Thread | None = None
 
     @classmethod
-    def start(cls, clock: _Clock) -> _Watchdog | None:
+    def watch(cls, clock: _Clock) -> int | None:
         if _set_async_exc is None:
             return None
-        w = cls(clock)
-        w.thread.start()
-        return w
+        ident = threading.get_ident()
+        with cls.lock:
+            cls.clocks.setdefault(ident, []).append(clock)
+            if cls.thread is None or not cls.thread.is_alive():
+                cls.thread = threading.Thread(target=cls._run, name="replicheck-budget", daemon=True)
+                cls.thread.start()
+            cls.wake.set()
+        return ident
 
-    def _run(self) -> None:
-        while not self.stop.wait(_SAMPLE_EVERY):
-            try:
-                self.clock._tick(0, None)
-            except BudgetExhausted:
-                _raise_in(self.target, BudgetExhausted)
+    @classmethod
+    def unwatch(cls, ident: int) -> None:
+        with cls.lock:  # the watchdog raises under the lock too: none is raised after this
+            stack = cls.clocks.get(ident)
+            if stack:
+                stack.pop()
+                if not stack:
+                    del cls.clocks[ident]
+            _raise_in(ident, None)  # withdraw one raised but not yet delivered
 
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join()
-        _raise_in(self.target, None)  # withdraw one raised but not yet delivered
+    @classmethod
+    def _run(cls) -> None:
+        while True:
+            cls.wake.wait()
+            time.sleep(_SAMPLE_EVERY)
+            with cls.lock:
+                if not cls.clocks:
+                    cls.wake.clear()
+                    continue
+                for ident, stack in cls.clocks.items():
+                    try:
+                        stack[-1]._tick(0, None)
+                    except BudgetExhausted:
+                        _raise_in(ident, BudgetExhausted)
+
+    @classmethod
+    def after_fork(cls) -> None:
+        cls.lock = threading.Lock()
+        cls.clocks = {}
+        cls.wake = threading.Event()
+        cls.thread = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_Watchdog.after_fork)
 
 
 def _async_exc_setter() -> Any:
