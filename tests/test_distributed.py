@@ -699,3 +699,23 @@ def test_a_search_in_a_worker_thread_is_stopped_near_the_memory_budget(tmp_path)
     assert [valid for valid, _ in results] == ["unknown"]
     assert results[0][1].startswith("memory budget exhausted")
     assert peak < 1.2 * 300e6, f"peak RSS {peak / 1e6:.0f} MB for a 300 MB budget"
+
+
+def test_a_timeout_interrupts_a_slow_step_in_a_worker_thread_too():
+    """A Dask task's search has no timer signal; the watchdog thread interrupts it past
+    the deadline, where the search's own checks would wait 1,024 slow steps."""
+    import threading
+
+    from test_budgets import BLOB_SPEC, blob_events
+
+    from replicheck.checker import History, check
+
+    space: dict = {}
+    exec(textwrap.dedent(BLOB_SPEC).replace("BLOCK", "1"), space)
+    h = History.from_events(blob_events(14))
+    out: list = []
+    task = threading.Thread(target=lambda: out.append(check(h, space["Slow"](), timeout=0.5, jobs=1)))
+    task.start()
+    task.join(timeout=60)  # a bound against a hang (1,024 steps of 50 ms), not a timing claim
+    assert not task.is_alive() and out
+    assert out[0].valid == "unknown" and out[0].reason.startswith("time budget exhausted")
