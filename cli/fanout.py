@@ -12,7 +12,7 @@ import json
 import operator
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
@@ -293,6 +293,23 @@ def _threads(worker: Any) -> int:
     return max(1, int(getattr(state, "nthreads", 1) or 1))
 
 
+class _PackedTasks(Sequence):
+    """The tasks' arguments, each task's partitions packed when the engine asks for it:
+    the engine submits in order, so the first tasks run on the workers while the later
+    ones are still being packed here."""
+
+    def __init__(self, parts: list, groups: list[list[int]], spec: Any, deadline: Any, memory: Any) -> None:
+        self.parts, self.groups, self.rest = parts, groups, (spec, deadline, memory)
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return (pack_partitions([self.parts[k] for k in self.groups[i]]), *self.rest)
+
+
 def _search_on_engine(
     parts: list,
     groups: list[list[int]],
@@ -306,7 +323,7 @@ def _search_on_engine(
 
     deadline = None if clock.deadline is None else time.time() + clock.deadline - time.monotonic()
     memory = clock.budget.max_memory_mb if clock.limit is not None else None
-    args = [(pack_partitions([parts[k] for k in g]), spec, deadline, memory) for g in groups]
+    args = _PackedTasks(parts, groups, spec, deadline, memory)
 
     def invalid(result: tuple[float, list]) -> bool:
         # the first group (in search order) holding an invalid partition decides, as the
