@@ -54,6 +54,7 @@ def local_cluster(workers: int):
         processes=True,
         dashboard_address=None,
         silence_logs=logging.CRITICAL,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # as the engine: no port-in-use warning
     )
 
 
