@@ -48,7 +48,7 @@ _GRACE = 0.2  # seconds a search may run past its deadline before it is interrup
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-_statm_fd: tuple[int, int] | None = None  # (pid, fd): /proc/self/statm, kept open
+_statm_fd: tuple[int, int, tuple[int, int]] | None = None  # (pid, fd, (st_dev, st_ino)): kept open
 
 
 def _statm() -> list[bytes]:
@@ -56,14 +56,24 @@ def _statm() -> list[bytes]:
 
     Every check samples it, and each arming twice: opening the file each time was ~20 us,
     most of the cost of checking a tiny history (the explorer checks thousands). The file
-    stays open and is read again from offset 0, which the kernel answers afresh; a forked
-    worker opens its own, since /proc/self named its parent when the parent opened it.
+    stays open and is read again from offset 0, which the kernel answers afresh. It is
+    opened again in a forked worker (/proc/self named its parent when the parent opened
+    it), and when the descriptor no longer is that file (someone closed it, and the number
+    went to another file).
     """
     global _statm_fd
     pid = os.getpid()
-    if _statm_fd is None or _statm_fd[0] != pid:
-        _statm_fd = (pid, os.open("/proc/self/statm", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)))
-    return os.pread(_statm_fd[1], 4096, 0).split()
+    if _statm_fd is not None and _statm_fd[0] == pid:
+        try:
+            st = os.fstat(_statm_fd[1])
+            if (st.st_dev, st.st_ino) == _statm_fd[2]:
+                return os.pread(_statm_fd[1], 4096, 0).split()
+        except OSError:
+            pass
+    fd = os.open("/proc/self/statm", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    st = os.fstat(fd)
+    _statm_fd = (pid, fd, (st.st_dev, st.st_ino))
+    return os.pread(fd, 4096, 0).split()
 
 
 def rss_bytes() -> int:
