@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench_modules import gen_histories
 from click.testing import CliRunner
 
 import replicheck.engine as engine
@@ -392,24 +393,10 @@ def test_a_scheduler_without_workers_is_an_error_not_a_hang(monkeypatch):
 # --- one history's keys as tasks -------------------------------------------------------------
 
 
-def _gen_histories():
-    """bench/gen_histories.py, imported once under the name the other tests give it."""
-    import importlib.util
-
-    if "gen_histories" in sys.modules:
-        return sys.modules["gen_histories"]
-    spec = importlib.util.spec_from_file_location("gen_histories", ROOT / "bench" / "gen_histories.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gen_histories"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _multi_key(tmp_path: Path, valid: bool) -> str:
     """8,000 kv operations over 60 keys (seed 1): four tasks of >= 2,000 operations; the
     invalid version has one stale read, on a key of the third task."""
-    gh = _gen_histories()
+    gh = gen_histories()
     gen = gh.generate("kv", 8000, keys=60, seed=1, linearizable=valid)
     path = tmp_path / f"kv-8k-{'valid' if valid else 'invalid'}.jsonl"
     gh.write_history(gen, str(path), "jsonl")

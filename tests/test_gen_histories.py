@@ -3,21 +3,15 @@ not linearizable is not, in every format it writes, as `replicheck check` reads 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from bench_modules import gen_histories
 from click.testing import CliRunner
 
 from replicheck.cli.main import cli
 
-_PATH = Path(__file__).resolve().parent.parent / "bench" / "gen_histories.py"
-_spec = importlib.util.spec_from_file_location("gen_histories", _PATH)
-assert _spec is not None and _spec.loader is not None
-gh = importlib.util.module_from_spec(_spec)
-sys.modules["gen_histories"] = gh
-_spec.loader.exec_module(gh)
+gh = gen_histories()
 
 # (spec, generator options): unique and few values, nil and 0 initial registers
 CASES = [

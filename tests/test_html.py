@@ -6,16 +6,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import importlib.util
 import json
 import random
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from bench_modules import gen_histories
 
 from replicheck.checker import History, check, make_spec, read_history
 from replicheck.checker.html import json_for_script, render_html
@@ -23,17 +22,6 @@ from replicheck.checker.minimize import minimize
 from replicheck.checker.report import render_linearizability
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _gen_module():
-    if "gen_histories" in sys.modules:
-        return sys.modules["gen_histories"]
-    spec = importlib.util.spec_from_file_location("gen_histories", ROOT / "bench" / "gen_histories.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gen_histories"] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def page_data(page: str) -> dict:
@@ -56,7 +44,7 @@ def with_times(events: list[dict], seed: int) -> list[dict]:
 
 def invalid_300() -> tuple[str, object, object]:
     """A 300-op cas-register history with one stale read, timed, checked and shrunk."""
-    gen = _gen_module().generate("cas-register", 300, concurrency=5, values=20, seed=3, linearizable=False)
+    gen = gen_histories().generate("cas-register", 300, concurrency=5, values=20, seed=3, linearizable=False)
     h = History.from_events(with_times(list(gen.events()), 3), path="stale-300.jsonl")
     spec = make_spec("cas-register", init=gen.init)
     r = check(h, spec)
@@ -66,7 +54,7 @@ def invalid_300() -> tuple[str, object, object]:
 
 
 def kv_page() -> tuple[str, History]:
-    gen = _gen_module().generate("kv", 90, concurrency=4, keys=4, seed=5)
+    gen = gen_histories().generate("kv", 90, concurrency=4, keys=4, seed=5)
     h = History.from_events(list(gen.events()), path="kv-4keys.jsonl")
     spec = make_spec("kv")
     r = check(h, spec)
