@@ -269,10 +269,13 @@ def _run_dask(
     # scheduler reran it, and a run's keys never collide with another's on a shared scheduler.
     head: tuple = ()
     if shared is not None:
-        try:
-            head = (client.scatter(shared, broadcast=True, hash=False),)
+        try:  # scatter waits for a worker to hold the data: bounded as a run without workers is
+            head = (client.scatter(shared, broadcast=True, hash=False, timeout=NO_WORKERS_AFTER),)
         except (OSError, TimeoutError) as e:
-            raise ClusterLost(f"lost the {layout.describe()} before the run started ({e})") from None
+            raise ClusterLost(
+                f"could not send the run's data to a worker of the {layout.describe()} ({e}); "
+                "is the scheduler up, with workers (`dask worker ADDRESS`)?"
+            ) from None
     futures = {
         client.submit(fn, *head, *a, key=f"replicheck-{name}-{token}-{i}", pure=False): i
         for i, a in enumerate(args)

@@ -31,6 +31,7 @@ from replicheck.cli.artifacts import hypothesis_home
 from replicheck.cli.main import cli
 from replicheck.engine import ClusterLost, Layout, derive_seed, run
 from replicheck.model.campaign import campaign
+from replicheck.model.exhaustive import exhaustive
 from replicheck.model.explore import DESIGNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -386,6 +387,9 @@ def test_a_scheduler_without_workers_is_an_error_not_a_hang(monkeypatch):
         _wait_for_workers(lonely.address, 0)
         with pytest.raises(ClusterLost, match="no workers"):
             run(abs, [(-i,) for i in range(3)], layout=Layout(scheduler=lonely.address))
+        # the exhaustive search first sends each level's shared data to the workers
+        with pytest.raises(ClusterLost, match="dask worker"):
+            exhaustive("lf-sync-leader-reads", "durability", depth=2, layout=Layout(scheduler=lonely.address))
     finally:
         lonely.close()
 
