@@ -58,6 +58,21 @@ def local_cluster(workers: int):
     )
 
 
+def started_clusters(in_process: Layout | None) -> tuple[dict, list]:
+    """Local clusters of 1 and 2 workers, their start-up timed and printed, and the
+    layouts to compare: ``in_process`` first, then each cluster by address."""
+    clusters = {}
+    for n in (1, 2):
+        t = time.perf_counter()
+        clusters[n] = local_cluster(n)
+        print(f"local cluster of {n} worker{'s' if n > 1 else ''} started in {time.perf_counter() - t:.1f} s")
+    layouts = [("in-process", in_process)] + [
+        (f"{n} worker{'s' if n > 1 else ''}", Layout(scheduler=c.scheduler_address))
+        for n, c in clusters.items()
+    ]
+    return clusters, layouts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=6)
@@ -82,15 +97,7 @@ def main() -> None:
         f"Python {platform.python_version()}; {args.cell} / {args.property}, "
         f"{args.runs} runs of up to {args.steps} steps, seed {args.seed}"
     )
-    clusters = {}
-    for n in (1, 2):
-        t = time.perf_counter()
-        clusters[n] = local_cluster(n)
-        print(f"local cluster of {n} worker{'s' if n > 1 else ''} started in {time.perf_counter() - t:.1f} s")
-    layouts = [("in-process", Layout(1))] + [
-        (f"{n} worker{'s' if n > 1 else ''}", Layout(scheduler=c.scheduler_address))
-        for n, c in clusters.items()
-    ]
+    clusters, layouts = started_clusters(Layout(1))
     print(f"{'examples/task':>13} {'layout':>10} {'wall s':>7} {'task s':>7} {'ex/s':>7} {'overhead':>8}")
     try:
         for size in [int(s) for s in args.sizes.split(",")]:
@@ -155,15 +162,7 @@ def history_main(args: argparse.Namespace) -> None:
         f"{args.crash:.0%} crashed, seed {args.seed}, linearizable "
         f"(generated and read in {time.perf_counter() - t:.1f} s); median of {args.repeat} runs"
     )
-    clusters = {}
-    for n in (1, 2):
-        t = time.perf_counter()
-        clusters[n] = local_cluster(n)
-        print(f"local cluster of {n} worker{'s' if n > 1 else ''} started in {time.perf_counter() - t:.1f} s")
-    layouts = [("in-process", None)] + [
-        (f"{n} worker{'s' if n > 1 else ''}", Layout(scheduler=c.scheduler_address))
-        for n, c in clusters.items()
-    ]
+    clusters, layouts = started_clusters(None)
     print(
         f"{'ops/task':>8} {'tasks':>5} {'sent MB':>7} {'layout':>10} {'wall s':>7} {'keys/s':>7} "
         f"{'task s':>7} {'overhead':>8} {'ms/task':>7}"
