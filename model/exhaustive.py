@@ -30,6 +30,10 @@ the verdict (docs/explore.md says what they do not reduce):
 
 A budget (seconds, states) that runs out gives "unknown" with the deepest depth whose
 schedules were all judged: never "holds".
+
+Each level runs as a batch of tasks on :mod:`replicheck.engine` (in this process unless
+``layout`` says otherwise); the result is the same on every layout (see "the search"
+below, and docs/distributed.md).
 """
 
 from __future__ import annotations
