@@ -199,7 +199,7 @@ class Client:
                     time.sleep(self.rng.expovariate(1000.0 / self.run.think_ms))
                 slot = self.rng.randrange(self.run.keys)
                 if self.rng.random() < self.run.read_ratio:
-                    self.read(self.run.key_in(slot), self.route())
+                    self.read(self.run.key_in(slot))
                 else:
                     self.written += 1
                     self.write(self.run.key_to_write(slot), self.index + self.run.clients * self.written)
@@ -227,8 +227,10 @@ class Client:
     def write(self, key: str, value: int) -> None:
         run = self.run
         f, v = run.shape_write(key, value)
-        link = self.writer
-        with self.session.op(f, v, key=run.key_field(key), node=link.name) as op:
+        with run.lock:  # see read()
+            link = self.writer
+            op = self.session.op(f, v, key=run.key_field(key), node=link.name)
+        with op:
             started = time.monotonic()
             try:
                 conn = link.get()
@@ -251,14 +253,21 @@ class Client:
             except Exception:
                 self.stale_pos = True  # the next read asks for a fresh (later, so safe) position
 
-    def read(self, key: str, link: Link, wait: float | None = None) -> None:
-        """Read ``key`` on ``link``; on a follower, first wait (up to ``wait`` seconds, by
-        default under wait-for-lsn only) until it has applied this client's last write."""
+    def read(self, key: str, link: Link | None = None, wait: float | None = None) -> None:
+        """Read ``key`` on ``link`` (by default where the routing sends it); on a follower,
+        first wait (up to ``wait`` seconds, by default under wait-for-lsn only) until it
+        has applied this client's last write."""
         run = self.run
         if wait is None and run.routing.kind == "wait-for-lsn":
             wait = run.timeout
         f, v = run.shape_read(key, None, done=False)
-        with self.session.op(f, v, key=run.key_field(key), node=link.name, read_only=True) as op:
+        # The node is chosen and the invocation recorded in one step under the lock a
+        # fail-over takes: an operation the history shows invoked after the fail-over was
+        # routed after it too, never to the old writer on a choice made just before.
+        with run.lock:
+            link = link or self.route()
+            op = self.session.op(f, v, key=run.key_field(key), node=link.name, read_only=True)
+        with op:
             try:
                 if wait is not None and link.name in run.followers:
                     self.wait_for_apply(link, wait)
