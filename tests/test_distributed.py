@@ -244,7 +244,7 @@ class LoopbackCluster:
                 p.terminate()
         for p in self.procs:
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=3)  # a worker whose scheduler is gone retries for long: kill it
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=5)
