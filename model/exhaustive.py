@@ -46,6 +46,7 @@ import pickle
 import random
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -419,7 +420,7 @@ class _Search:
     faults: frozenset
     symmetry: bool
     hashing: bool
-    seen: frozenset  # fingerprints of every state of the earlier levels
+    seen: AbstractSet[bytes]  # fingerprints of every earlier level's states (read only)
     last: bool  # the bound's depth: judge in place, keep no pickles
     deadline: float | None  # time.time(), so a worker on this machine or another can read it
     cap: int  # new states one task may add before the state cap counts as reached
@@ -548,7 +549,7 @@ def exhaustive(
     with Session(layout or Layout()) as session:
         for d in range(1, depth + 1):
             search = _Search(
-                text, prop, sim_seed, max_ops, menu, symmetry, hashing, frozenset(seen), d == depth,
+                text, prop, sim_seed, max_ops, menu, symmetry, hashing, seen, d == depth,
                 deadline, max(max_states - states, 1),
             )  # fmt: skip
             parts = session.run(expand_chunk, _chunks(frontier), shared=search, stop=_stops).ordered

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .recorder import Recorder, Session
+from .recorder import Operation, Recorder, Session
 from .secrets import Redactor
 
 WORKLOADS = ("list-append", "register")
@@ -224,12 +224,22 @@ class Client:
             return self.writer
         return self.links[self.rng.choice(followers)]
 
+    def _invoke(
+        self, f: str, v: Any, key: str, choose: Callable[[], Link], read_only: bool = False
+    ) -> tuple[Link, Operation]:
+        """Choose the node and record the invocation as one step, under the lock a
+        fail-over takes: an operation the history shows invoked after a fail-over was
+        routed after it too, never to the old writer on a choice made just before."""
+        with self.run.lock:
+            link = choose()
+            return link, self.session.op(
+                f, v, key=self.run.key_field(key), node=link.name, read_only=read_only
+            )
+
     def write(self, key: str, value: int) -> None:
         run = self.run
         f, v = run.shape_write(key, value)
-        with run.lock:  # see read()
-            link = self.writer
-            op = self.session.op(f, v, key=run.key_field(key), node=link.name)
+        link, op = self._invoke(f, v, key, lambda: self.writer)
         with op:
             started = time.monotonic()
             try:
@@ -261,12 +271,7 @@ class Client:
         if wait is None and run.routing.kind == "wait-for-lsn":
             wait = run.timeout
         f, v = run.shape_read(key, None, done=False)
-        # The node is chosen and the invocation recorded in one step under the lock a
-        # fail-over takes: an operation the history shows invoked after the fail-over was
-        # routed after it too, never to the old writer on a choice made just before.
-        with run.lock:
-            link = link or self.route()
-            op = self.session.op(f, v, key=run.key_field(key), node=link.name, read_only=True)
+        link, op = self._invoke(f, v, key, lambda: link or self.route(), read_only=True)
         with op:
             try:
                 if wait is not None and link.name in run.followers:

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from bench_modules import gen_histories
 from click.testing import CliRunner
+from test_exhaustive import without_timing
 
 import replicheck.engine as engine
 from replicheck.cli.artifacts import hypothesis_home
@@ -263,15 +264,6 @@ def loopback():
         c.close()
 
 
-def _exhaustive_result(output: str) -> dict:
-    """An exhaustive search's JSON less what measures time (the search's, the checker's)."""
-    d = json.loads(output)
-    for k in ("elapsed", "summary"):
-        d.pop(k)
-    d["counterexample"]["explanation"] = re.sub(r"[0-9.]+ ms", "T ms", d["counterexample"]["explanation"])
-    return d
-
-
 def _cells(data: dict) -> list[dict]:
     timing = ("elapsed", "found_after", "shrink_time", "out")
     return [{k: v for k, v in cell.items() if k not in timing} for cell in data["cells"]]
@@ -305,7 +297,7 @@ def test_matrix_campaign_and_batch_check_on_a_real_cluster_match_the_in_process_
     alone = runner.invoke(cli, bounded, env={engine.ENV_SCHEDULER: ""})
     spread = runner.invoke(cli, [*bounded, "--scheduler", loopback.address])
     assert alone.exit_code == spread.exit_code == 1, spread.output
-    assert _exhaustive_result(alone.output) == _exhaustive_result(spread.output)
+    assert without_timing(json.loads(alone.output)) == without_timing(json.loads(spread.output))
 
     theirs = campaign(CELLS, 3, seed=11, max_examples=15, steps=8, layout=Layout(scheduler=loopback.address))
     mine = campaign(CELLS, 3, seed=11, max_examples=15, steps=8)  # in this very process
